@@ -1,0 +1,43 @@
+# ETL Run Artifacts API - developer commands. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export SAM_CLI_TELEMETRY := 0
+
+.DEFAULT_GOAL := help
+.PHONY: help install dev test lint format build clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(STAMP) ## Create .venv and install the project with its dev dependencies (idempotent)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+dev: install ## Embedded Postgres + local S3 + migrate + demo data + API on 127.0.0.1:3000
+	$(BIN)/etl-artifacts dev
+
+test: install ## Run the whole test suite (what CI runs)
+	$(BIN)/pytest
+
+lint: install ## ruff (lint + format check), mypy, sam validate --lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/sam validate --lint --region us-east-1
+
+format: install ## Apply ruff formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+build: install ## sam build (no Docker): functions + the shared layer for the Lambda runtime
+	$(BIN)/sam build --parallel --cached
+
+clean: ## Remove build output and local state (keeps .venv)
+	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,6 @@
+"""ArtifactsFunction entry point: the routes and logic live in the shared layer package."""
+
+from etl_artifacts.api.artifacts_routes import app
+from etl_artifacts.api.common import lambda_entry
+
+lambda_handler = lambda_entry(app)

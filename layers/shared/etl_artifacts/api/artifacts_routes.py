@@ -1,0 +1,19 @@
+"""ArtifactsFunction routes (placeholder until the artifacts family lands: every route answers 501)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+from etl_artifacts.api.common import configure
+
+app = APIGatewayHttpResolver(enable_validation=True)
+configure(app)
+
+from etl_artifacts.api.common import RUN_PATH  # noqa: E402
+from etl_artifacts.errors import NotImplementedYet  # noqa: E402
+
+
+@app.get(f"{RUN_PATH}/artifacts", include_in_schema=False)
+@app.get(f"{RUN_PATH}/artifacts/<artifact_kind>", include_in_schema=False)
+def not_implemented(**_: str) -> None:
+    raise NotImplementedYet()

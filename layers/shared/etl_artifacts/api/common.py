@@ -1,0 +1,188 @@
+"""What every family's resolver shares: the single error mapping, the tenant from the
+authorizer context, path-parameter decoding, request logging and the Lambda entry point.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+from pydantic import BaseModel
+
+from etl_artifacts.config import ConfigurationError
+from etl_artifacts.errors import (
+    ApiError,
+    ErrorResponse,
+    InternalError,
+    NotFound,
+    Unauthorized,
+    ValidationErrorResponse,
+)
+from etl_artifacts.layout import RUN_ID_PATTERN, RUN_ID_RE, RunRef
+from etl_artifacts.observability import get_tracer, logger, metrics
+
+API_PREFIX = "/api/v1"
+RUN_PATH = API_PREFIX + "/dags/<dag_id>/runs/<date>/<run_id>"
+
+# Path parameter types shared by every route (CONTRACT §4).
+DagIdPath = Annotated[uuid.UUID, Path(description="DAG id (UUID).")]
+RunDatePath = Annotated[dt.date, Path(description="Run date, YYYY-MM-DD.")]
+RunIdPath = Annotated[
+    str,
+    Path(
+        description=(
+            "Run id, percent-encoded once by the client (`+` as `%2B`, `:` as `%3A`); after decoding it "
+            f"must match `{RUN_ID_PATTERN}`."
+        ),
+        min_length=1,
+        max_length=750,
+    ),
+]
+
+OPENAPI_TITLE = "ETL Run Artifacts API"
+BEARER_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+SECURITY_SCHEMES = {"bearerAuth": HTTPBearer(bearerFormat="JWT", description="JWT carrying the tenant claim")}
+ERROR_RESPONSES: dict[int, Any] = {
+    401: {"description": "Missing or invalid token", "content": {"application/json": {"model": ErrorResponse}}},
+    422: {"description": "Invalid parameters", "content": {"application/json": {"model": ValidationErrorResponse}}},
+    502: {"description": "Storage or database failure", "content": {"application/json": {"model": ErrorResponse}}},
+}
+
+
+def error_responses(*extra: tuple[int, str]) -> dict[int, Any]:
+    """OpenAPI responses for a route: the common errors plus ``(status, description)`` pairs."""
+    # 200 without content: Powertools fills it from the route's return annotation.
+    responses: dict[int, Any] = {200: {"description": "Successful Response"}, **ERROR_RESPONSES}
+    for status, description in extra:
+        responses[status] = {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
+    return responses
+
+
+def validation_error(loc: tuple[str | int, ...], msg: str, type_: str) -> RequestValidationError:
+    """A 422 in the same shape as the ones parameter validation produces."""
+    return RequestValidationError([{"loc": loc, "msg": msg, "type": type_}])
+
+
+def decode_run_id(raw: str) -> str:
+    """Decode the once-percent-encoded run id from the raw path and check the contract pattern."""
+    decoded = unquote(raw, errors="strict") if "%" in raw else raw
+    if not RUN_ID_RE.match(decoded):
+        raise validation_error(("path", "run_id"), f"String should match pattern '{RUN_ID_PATTERN}'",
+                               "string_pattern_mismatch")
+    return decoded
+
+
+def request_id(app: APIGatewayHttpResolver) -> str:
+    try:
+        return app.current_event.request_context.request_id or str(uuid.uuid4())
+    except Exception:
+        return str(uuid.uuid4())
+
+
+def tenant(app: APIGatewayHttpResolver) -> str:
+    """The caller's company, from the authorizer context only (never from the request)."""
+    context = app.current_event.request_context.authorizer.get_lambda or {}
+    company = context.get("id_company")
+    if not isinstance(company, str) or not company:
+        raise Unauthorized()
+    return company
+
+
+def run_ref(app: APIGatewayHttpResolver, dag_id: uuid.UUID, date: dt.date, run_id: str) -> RunRef:
+    return RunRef(id_company=tenant(app), dag_id=dag_id, run_date=date, run_id=decode_run_id(run_id))
+
+
+def _json_error(status: int, body: dict[str, Any]) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
+    """Install the one error mapping, request logging and OpenAPI settings on a family's resolver."""
+    from etl_artifacts import __version__
+
+    app.configure_openapi(title=OPENAPI_TITLE, version=__version__, security_schemes=SECURITY_SCHEMES)
+
+    @app.exception_handler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return _json_error(exc.status, exc.body(request_id(app)))
+
+    @app.exception_handler(RequestValidationError)
+    def _validation_error(exc: RequestValidationError) -> Response:
+        # FastAPI's shape; the offending input is never echoed back.
+        items = [
+            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "Invalid value")), "type": str(err.get("type", "value_error"))}
+            for err in exc.errors()
+        ]
+        return _json_error(422, {"detail": items})
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response:
+        return _json_error(404, NotFound().body(request_id(app)))
+
+    @app.exception_handler(ConfigurationError)
+    def _configuration_error(exc: ConfigurationError) -> Response:
+        logger.error("configuration error", extra={"error": str(exc)})
+        return _json_error(500, InternalError().body(request_id(app)))
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        # Type only: messages and tracebacks may carry SQL, keys or URLs.
+        logger.error("unhandled error", extra={"error_type": type(exc).__name__})
+        return _json_error(500, InternalError().body(request_id(app)))
+
+    app.use(middlewares=[_log_request])
+    return app
+
+
+def _log_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    started = time.perf_counter()
+    response = next_middleware(app)
+    event = app.current_event
+    # Method, route template and status only: no query string, headers or tokens.
+    logger.info(
+        "request",
+        extra={
+            "method": event.http_method,
+            "route": event.get("routeKey"),
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "id_company": (event.request_context.authorizer.get_lambda or {}).get("id_company"),
+        },
+    )
+    return response
+
+
+def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler of a family: Powertools logging context, metrics and tracing around resolve."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return _traced(app)(event, context)
+
+    return handler
+
+
+_TRACED: dict[int, Callable[..., Any]] = {}
+
+
+def _traced(app: APIGatewayHttpResolver) -> Callable[..., Any]:
+    # Built on the first invocation, not at import: creating the Tracer costs cold-start time.
+    if id(app) not in _TRACED:
+        _TRACED[id(app)] = get_tracer().capture_lambda_handler(app.resolve)
+    return _TRACED[id(app)]
+
+
+class StatusResponse(BaseModel):
+    status: str

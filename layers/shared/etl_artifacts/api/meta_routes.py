@@ -1,0 +1,76 @@
+"""MetaFunction: health, whoami, the merged OpenAPI document and Swagger UI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path as FsPath
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from pydantic import BaseModel
+
+from etl_artifacts import __version__
+from etl_artifacts.api.common import (
+    API_PREFIX,
+    BEARER_SECURITY,
+    OPENAPI_TITLE,
+    SECURITY_SCHEMES,
+    StatusResponse,
+    configure,
+    error_responses,
+    tenant,
+)
+from etl_artifacts.errors import Unauthorized
+
+app = APIGatewayHttpResolver(enable_validation=True)
+configure(app)
+
+
+# Every family's resolver lives in a ``*_routes.py`` module beside this one; Powertools finds
+# them by AST (cheap, at import) and loads them only when the document is first requested.
+app.configure_openapi_merge(
+    path=str(FsPath(__file__).parent),
+    pattern="*_routes.py",
+    title=OPENAPI_TITLE,
+    version=__version__,
+    description="Search ETL pipeline runs and read the parquet artifacts each run produced.",
+    security_schemes=SECURITY_SCHEMES,
+    on_conflict="first",
+)
+app.enable_swagger(path=f"{API_PREFIX}/docs", title=OPENAPI_TITLE, version=__version__,
+                   security_schemes=SECURITY_SCHEMES)
+
+
+class WhoAmIResponse(BaseModel):
+    id_company: str
+    sub: str
+    expires_at: datetime
+
+
+@app.get(f"{API_PREFIX}/health", summary="Liveness check (no auth)", tags=["meta"])
+def health() -> StatusResponse:
+    return StatusResponse(status="ok")
+
+
+@app.get(
+    f"{API_PREFIX}/whoami",
+    summary="The caller's tenant and token expiry",
+    tags=["meta"],
+    security=BEARER_SECURITY,
+    responses=error_responses(),
+)
+def whoami() -> WhoAmIResponse:
+    context = app.current_event.request_context.authorizer.get_lambda or {}
+    try:
+        expires_at = datetime.fromisoformat(str(context.get("expires_at")))
+    except ValueError as exc:
+        raise Unauthorized() from exc
+    return WhoAmIResponse(id_company=tenant(app), sub=str(context.get("sub") or ""), expires_at=expires_at)
+
+
+@app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
+def openapi_document():  # type: ignore[no-untyped-def]  # a Response annotation breaks schema generation
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=app.get_openapi_merge_json_schema(),
+    )

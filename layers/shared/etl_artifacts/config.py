@@ -1,0 +1,87 @@
+"""Configuration from the environment (CONTRACT §6), validated once and read lazily.
+
+Nothing here runs at import time: functions call ``get_settings()`` inside a request, so tests
+can change the environment and call ``get_settings.cache_clear()`` instead of reloading modules.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    artifacts_bucket: str = Field(default="", alias="ARTIFACTS_BUCKET")
+    artifacts_prefix: str = Field(default="", alias="ARTIFACTS_PREFIX")
+    aws_endpoint_url_s3: str | None = Field(default=None, alias="AWS_ENDPOINT_URL_S3")
+    aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    db_secret_arn: str | None = Field(default=None, alias="DB_SECRET_ARN")
+    db_connect_timeout_s: float = Field(default=5.0, alias="DB_CONNECT_TIMEOUT_S", gt=0)
+    db_statement_timeout_ms: int = Field(default=10_000, alias="DB_STATEMENT_TIMEOUT_MS", gt=0)
+    jwt_secret: str | None = Field(default=None, alias="JWT_SECRET")
+    jwt_jwks_url: str | None = Field(default=None, alias="JWT_JWKS_URL")
+    jwt_issuer: str | None = Field(default=None, alias="JWT_ISSUER")
+    jwt_audience: str | None = Field(default=None, alias="JWT_AUDIENCE")
+    jwt_company_claim: str = Field(default="id_company", alias="JWT_COMPANY_CLAIM")
+    jwt_leeway_s: int = Field(default=30, alias="JWT_LEEWAY_S", ge=0)
+    presign_default_ttl: int = Field(default=300, alias="PRESIGN_DEFAULT_TTL", ge=1)
+    presign_max_ttl: int = Field(default=3600, alias="PRESIGN_MAX_TTL", ge=1)
+    ndjson_max_bytes: int = Field(default=5_000_000, alias="NDJSON_MAX_BYTES", ge=1)
+    # S3 timeouts (seconds) for both boto3 and pyarrow: a slow S3 becomes a 502, never a hang.
+    s3_connect_timeout_s: float = Field(default=3.0, alias="S3_CONNECT_TIMEOUT_S", gt=0)
+    s3_request_timeout_s: float = Field(default=10.0, alias="S3_REQUEST_TIMEOUT_S", gt=0)
+    # Key for HMAC-signed continuation tokens; falls back to JWT_SECRET when unset.
+    cursor_secret: str | None = Field(default=None, alias="CURSOR_SECRET")
+
+    @field_validator(
+        "aws_endpoint_url_s3", "database_url", "db_secret_arn", "jwt_secret", "jwt_jwks_url",
+        "jwt_issuer", "jwt_audience", "cursor_secret", mode="before",
+    )
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # SAM passes unset parameters as empty strings.
+        return None if value == "" else value
+
+    @field_validator("artifacts_prefix")
+    @classmethod
+    def _prefix_ends_with_slash(cls, value: str) -> str:
+        if value and not value.endswith("/"):
+            raise ValueError("ARTIFACTS_PREFIX must end with '/' when set")
+        return value
+
+    @model_validator(mode="after")
+    def _ttl_bounds(self) -> Settings:
+        if self.presign_default_ttl > self.presign_max_ttl:
+            raise ValueError("PRESIGN_DEFAULT_TTL must not exceed PRESIGN_MAX_TTL")
+        return self
+
+    @property
+    def hmac_key(self) -> bytes:
+        """Key that signs continuation tokens (never logged)."""
+        secret = self.cursor_secret or self.jwt_secret or self.jwt_jwks_url or self.artifacts_bucket
+        return ("etl-artifacts-cursor:" + secret).encode()
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a usable configuration."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings.model_validate(dict(os.environ))
+    except ValidationError as exc:
+        # Only the names of the bad variables, never their values (they may be secrets).
+        names = ", ".join(str(err["loc"][0]) for err in exc.errors() if err.get("loc"))
+        raise ConfigurationError(f"invalid configuration: {names or 'environment'}") from None
+
+
+def require_bucket(settings: Settings) -> str:
+    if not settings.artifacts_bucket:
+        raise ConfigurationError("ARTIFACTS_BUCKET is not set")
+    return settings.artifacts_bucket

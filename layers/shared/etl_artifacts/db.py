@@ -1,0 +1,180 @@
+"""Postgres access with pg8000: one connection per warm function (per thread locally), reused,
+re-opened once when it turns out broken. Every driver failure becomes ``DatabaseError``.
+
+Connection settings come from DATABASE_URL or, in AWS, from the DB_SECRET_ARN secret (read with
+Powertools Parameters, cached). Every session gets a statement timeout and a socket timeout, so
+a slow or dead database answers 502 within a bound instead of hanging.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pg8000.native
+from pg8000.exceptions import DatabaseError as DriverDatabaseError
+from pg8000.exceptions import InterfaceError
+
+from etl_artifacts.config import ConfigurationError, Settings, get_settings
+from etl_artifacts.errors import DatabaseError
+from etl_artifacts.observability import logger
+
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+@dataclass(frozen=True)
+class ConnectionParams:
+    user: str
+    password: str | None
+    database: str
+    host: str | None = None
+    port: int = 5432
+    unix_sock: str | None = None
+
+    @property
+    def needs_tls(self) -> bool:
+        return self.unix_sock is None and (self.host or "localhost") not in _LOCAL_HOSTS
+
+
+def params_from_url(url: str) -> ConnectionParams:
+    """``postgresql://user:pass@host:port/db`` or ``postgresql://user@/db?host=/socket/dir``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigurationError("DATABASE_URL must be a postgresql:// URL")
+    query = parse_qs(parts.query)
+    port = parts.port or int(query.get("port", ["5432"])[0])
+    database = unquote(parts.path.lstrip("/")) or "postgres"
+    user = unquote(parts.username or "postgres")
+    password = unquote(parts.password) if parts.password else None
+    socket_dir = query.get("host", [None])[0]
+    if socket_dir and socket_dir.startswith("/"):
+        return ConnectionParams(user, password, database, unix_sock=f"{socket_dir.rstrip('/')}/.s.PGSQL.{port}")
+    return ConnectionParams(user, password, database, host=parts.hostname or socket_dir or "localhost", port=port)
+
+
+def params_from_secret(secret: Mapping[str, Any]) -> ConnectionParams:
+    """The RDS-managed secret shape: host/port/username/password/dbname."""
+    return ConnectionParams(
+        user=str(secret["username"]),
+        password=str(secret.get("password") or "") or None,
+        database=str(secret.get("dbname") or "postgres"),
+        host=str(secret["host"]),
+        port=int(secret.get("port") or 5432),
+    )
+
+
+def connection_params(settings: Settings) -> ConnectionParams:
+    if settings.database_url:
+        return params_from_url(settings.database_url)
+    if settings.db_secret_arn:
+        from aws_lambda_powertools.utilities import parameters
+
+        secret = parameters.get_secret(settings.db_secret_arn, transform="json", max_age=300)
+        return params_from_secret(secret)
+    raise ConfigurationError("DATABASE_URL or DB_SECRET_ARN must be set")
+
+
+def connect(settings: Settings | None = None) -> pg8000.native.Connection:
+    settings = settings or get_settings()
+    params = connection_params(settings)
+    ssl_context = ssl.create_default_context() if params.needs_tls else None
+    return pg8000.native.Connection(
+        user=params.user,
+        password=params.password,
+        database=params.database,
+        host=params.host or "localhost",
+        port=params.port,
+        unix_sock=params.unix_sock,
+        ssl_context=ssl_context,
+        timeout=settings.db_connect_timeout_s + settings.db_statement_timeout_ms / 1000,
+        application_name="etl-artifacts",
+        startup_params={"statement_timeout": str(settings.db_statement_timeout_ms)},
+    )
+
+
+class Database:
+    """A reusable connection per thread (Lambda runs one request at a time per instance;
+    the local server runs requests in threads)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _connection(self) -> pg8000.native.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect()
+            self._local.conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: S110 - the connection is already broken; closing is best effort
+                pass
+
+    def run(self, sql: str, **params: Any) -> tuple[list[list[Any]], list[str]]:
+        """Run one parameterised statement; returns (rows, column names).
+
+        A broken connection (server restarted, idle socket dropped) is re-opened and the
+        statement retried once; a query error is not retried.
+        """
+        for attempt in (1, 2):
+            try:
+                conn = self._connection()
+                rows = conn.run(sql, **params)
+                columns = [col["name"] for col in (conn.columns or [])]
+                return list(rows or []), columns
+            except (InterfaceError, OSError, ConfigurationError) as exc:
+                self._drop()
+                if attempt == 2 or isinstance(exc, ConfigurationError):
+                    logger.error("database unreachable", extra={"error_type": type(exc).__name__})
+                    raise DatabaseError() from exc
+            except DriverDatabaseError as exc:
+                # The server answered with an error (timeout, bad state): log the SQLSTATE only.
+                code = exc.args[0].get("C") if exc.args and isinstance(exc.args[0], dict) else None
+                logger.error("database query failed", extra={"sqlstate": code})
+                if code is None or str(code).startswith(("08", "57")):
+                    self._drop()  # connection-level failure: start fresh next time
+                else:
+                    self._rollback_quietly()
+                raise DatabaseError() from exc
+        raise DatabaseError()  # pragma: no cover - the loop always returns or raises
+
+    def _rollback_quietly(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        try:
+            conn.run("ROLLBACK")
+        except Exception:
+            self._drop()
+
+    def close(self) -> None:
+        self._drop()
+
+
+_database: Database | None = None
+_database_lock = threading.Lock()
+
+
+def get_database() -> Database:
+    global _database
+    with _database_lock:
+        if _database is None:
+            _database = Database()
+        return _database
+
+
+def reset_database() -> None:
+    global _database
+    with _database_lock:
+        if _database is not None:
+            _database.close()
+        _database = None

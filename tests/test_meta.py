@@ -1,0 +1,45 @@
+"""Meta routes through the local gateway: health, whoami, OpenAPI document, Swagger UI."""
+
+from __future__ import annotations
+
+
+def test_health_needs_no_token(api):
+    response = api.get("/api/v1/health", company=None)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_whoami_returns_the_token_tenant(api, make_token):
+    response = api.get("/api/v1/whoami", token=make_token("acme", sub="alice"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id_company"] == "acme"
+    assert body["sub"] == "alice"
+    assert body["expires_at"].endswith(("Z", "+00:00"))
+
+
+def test_integer_company_claim_is_accepted(api, make_token):
+    response = api.get("/api/v1/whoami", token=make_token(4242))
+    assert response.status_code == 200
+    assert response.json()["id_company"] == "4242"
+
+
+def test_openapi_document_merges_every_family(api):
+    response = api.get("/api/v1/openapi.json", company=None)
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    assert "/api/v1/whoami" in document["paths"]
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+def test_swagger_ui_is_served(api):
+    response = api.get("/api/v1/docs", company=None)
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()
+
+
+def test_unknown_route_is_404_json(api):
+    response = api.get("/api/v1/nope")
+    assert response.status_code == 404
+    assert response.json()["status"] == 404
