@@ -1,19 +1,169 @@
-"""RunsFunction routes (placeholder until the runs family lands: every route answers 501)."""
+"""RunsFunction: search a DAG's runs and read one run's summary (CONTRACT §4), from ``etl.logs``.
+
+Parameters are declared with annotations (validation and the OpenAPI document come from them);
+the SQL lives in ``etl_artifacts.runs``, imported inside the routes so that loading this module
+(as the Meta function does to merge the OpenAPI document) never imports the database driver.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Annotated, Any
+
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from etl_artifacts.api.common import configure
 
 app = APIGatewayHttpResolver(enable_validation=True)
 configure(app)
 
-from etl_artifacts.api.common import API_PREFIX  # noqa: E402
-from etl_artifacts.errors import NotImplementedYet  # noqa: E402
+from etl_artifacts.api.common import (  # noqa: E402
+    API_PREFIX,
+    BEARER_SECURITY,
+    RUN_PATH,
+    DagIdPath,
+    RunDatePath,
+    RunIdPath,
+    error_responses,
+    run_ref,
+    tenant,
+    validation_error,
+)
+from etl_artifacts.errors import ErrorResponse, InvalidDateRange, ValidationErrorResponse  # noqa: E402
+from etl_artifacts.layout import RUN_ID_PATTERN  # noqa: E402
+from etl_artifacts.runs.models import (  # noqa: E402
+    MAX_KEYWORD_CHARS,
+    MAX_LIMIT,
+    MAX_RANGE_DAYS,
+    MAX_RUN_IDS,
+    RunSearch,
+    SearchRunResult,
+    SearchRunsResponse,
+    StatusFilter,
+    date_range_is_valid,
+    parse_run_ids,
+    phase_filters,
+)
+
+TAGS = ["runs"]
 
 
-@app.get(f"{API_PREFIX}/dags/<dag_id>/runs", include_in_schema=False)
-@app.get(f"{API_PREFIX}/dags/<dag_id>/runs/<date>/<run_id>", include_in_schema=False)
-def not_implemented(**_: str) -> None:
-    raise NotImplementedYet()
+def _status(phase: str) -> Any:
+    return Query(
+        description=f"`all`, or the status the `{phase}` phase must have (a run without it never matches)."
+    )
+
+
+def _keyword(phase: str) -> Any:
+    return Query(
+        description=(
+            f"Case-insensitive literal substring of the `{phase}` phase's JSON text (`%`, `_`, `\\` match "
+            "themselves)."
+        ),
+        min_length=1,
+        max_length=MAX_KEYWORD_CHARS,
+        # NUL cannot occur in Postgres text: refuse it as a parameter error, not a database error.
+        pattern=r"^[^\x00]+$",
+    )
+
+
+_SEARCH_RESPONSES = error_responses()
+_SEARCH_RESPONSES[422] = {
+    "description": (
+        "Invalid parameters (validation shape), or `invalid_date_range` (ErrorResponse) when "
+        f"date_from > date_to or the range spans more than {MAX_RANGE_DAYS} days"
+    ),
+    "content": {"application/json": {"model": ValidationErrorResponse | ErrorResponse}},
+}
+
+
+@app.get(
+    f"{API_PREFIX}/dags/<dag_id>/runs",
+    summary="Search a DAG's runs",
+    description=(
+        "Runs of the caller's tenant for one DAG in an inclusive date range, filtered by phase status, "
+        "phase keyword and a run_id allowlist; newest first (run_date DESC, then run_id DESC in byte order)."
+    ),
+    tags=TAGS,
+    security=BEARER_SECURITY,
+    responses=_SEARCH_RESPONSES,
+)
+def search_runs(
+    dag_id: DagIdPath,
+    date_from: Annotated[dt.date, Query(description="First run date, inclusive (YYYY-MM-DD).")],
+    date_to: Annotated[
+        dt.date,
+        Query(description=f"Last run date, inclusive (YYYY-MM-DD), at most {MAX_RANGE_DAYS} days after."),
+    ],
+    event_status: Annotated[StatusFilter, _status("event")] = "all",
+    extract_status: Annotated[StatusFilter, _status("extract")] = "all",
+    transform_status: Annotated[StatusFilter, _status("transform")] = "all",
+    load_status: Annotated[StatusFilter, _status("load")] = "all",
+    event_keyword: Annotated[str | None, _keyword("event")] = None,
+    extract_keyword: Annotated[str | None, _keyword("extract")] = None,
+    transform_keyword: Annotated[str | None, _keyword("transform")] = None,
+    load_keyword: Annotated[str | None, _keyword("load")] = None,
+    run_ids: Annotated[
+        str | None,
+        Query(
+            description=(
+                "Comma-separated allowlist of run ids (entries trimmed, empty ones ignored; "
+                f"at most {MAX_RUN_IDS}, each matching `{RUN_ID_PATTERN}`)."
+            ),
+        ),
+    ] = None,
+    page: Annotated[int, Query(ge=0, description="Page number, from 0.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Runs per page.")] = 20,
+) -> SearchRunsResponse:
+    company = tenant(app)
+    try:
+        allowlist = parse_run_ids(run_ids)
+    except ValueError as exc:
+        raise validation_error(("query", "run_ids"), str(exc), "value_error") from None
+    if not date_range_is_valid(date_from, date_to):
+        raise InvalidDateRange()
+    search = RunSearch(
+        id_company=company,
+        dag_id=dag_id,
+        date_from=date_from,
+        date_to=date_to,
+        statuses=phase_filters(
+            {
+                "event": event_status,
+                "extract": extract_status,
+                "transform": transform_status,
+                "load": load_status,
+            },
+            skip="all",
+        ),
+        keywords=phase_filters(
+            {
+                "event": event_keyword,
+                "extract": extract_keyword,
+                "transform": transform_keyword,
+                "load": load_keyword,
+            }
+        ),
+        run_ids=allowlist,
+        page=page,
+        limit=limit,
+    )
+    from etl_artifacts.runs.dal import search_runs as run_search
+
+    return run_search(search)
+
+
+@app.get(
+    RUN_PATH,
+    summary="One run's summary",
+    description="The run's phase summaries (status, message, total, attempt, s3_data_path), no inline data.",
+    tags=TAGS,
+    security=BEARER_SECURITY,
+    responses=error_responses((404, "`run_not_found`: no such run for the caller's tenant")),
+)
+def get_run(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> SearchRunResult:
+    ref = run_ref(app, dag_id, date, run_id)
+    from etl_artifacts.runs.dal import get_run as read_run
+
+    return read_run(ref)
