@@ -1,0 +1,120 @@
+"""Artifacts logic: one paginated LIST of the run prefix, or one HEAD, plus local presigning.
+
+S3 is reached only through ``clients.s3_client()`` (boto3); botocore failures are wrapped once
+into ``StorageError`` here or in ``attempts.list_prefix``. A HEAD answering 404 is an absent
+artifact, not a failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from etl_artifacts.artifacts.models import ArtifactItem, PresignedUrlResponse, RunArtifactsResponse
+from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename
+from etl_artifacts.attempts import list_prefix
+from etl_artifacts.clients import s3_client
+from etl_artifacts.config import get_settings, require_bucket
+from etl_artifacts.errors import ArtifactNotFound, StorageError, UnknownArtifactKind
+from etl_artifacts.layout import RunRef, is_artifact_kind, key_for_kind, parse_relative_key
+from etl_artifacts.observability import logger
+
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def _etag(value: Any) -> str:
+    return str(value or "").strip('"')
+
+
+def _presigner(bucket: str, expires_in: int) -> GetObjectPresigner:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return GetObjectPresigner(s3_client(), bucket, expires_in)
+    except (BotoCoreError, ClientError) as exc:  # e.g. no credentials to sign with
+        logger.warning("presigner unavailable", extra={"error_type": type(exc).__name__})
+        raise StorageError() from exc
+
+
+def list_run_artifacts(run: RunRef) -> RunArtifactsResponse:
+    """Every ``.parquet`` object under the run prefix, sorted by key, each with a presigned GET URL.
+
+    A run without objects (including another tenant's run: the prefix is the caller's) is an
+    empty list, never an error.
+    """
+    settings = get_settings()
+    bucket = require_bucket(settings)
+    prefix = run.prefix(settings.artifacts_prefix)
+    contents = list_prefix(bucket, prefix)
+    objects = sorted((item for item in contents if item["Key"].endswith(".parquet")), key=lambda i: i["Key"])
+    items: list[ArtifactItem] = []
+    if objects:
+        presigner = _presigner(bucket, settings.presign_default_ttl)
+        for item in objects:
+            ref = parse_relative_key(item["Key"][len(prefix) :])
+            if ref is None:
+                continue
+            signed = presigner.presign(item["Key"], download_filename(run, ref))
+            items.append(
+                ArtifactItem(
+                    key=ref.key,
+                    artifact_kind=ref.artifact_kind,
+                    phase=ref.phase,
+                    attempt=ref.attempt,
+                    chunk=ref.chunk,
+                    size_bytes=int(item.get("Size", 0)),
+                    last_modified=item["LastModified"],
+                    etag=_etag(item.get("ETag")),
+                    url=signed.url,
+                    expires_at=signed.expires_at,
+                )
+            )
+    return RunArtifactsResponse(
+        dag_id=str(run.dag_id), date=run.run_date, run_id=run.run_id, count=len(items), artifacts=items
+    )
+
+
+def _head(bucket: str, key: str) -> dict[str, Any]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return dict(s3_client().head_object(Bucket=bucket, Key=key))
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if str(error.get("Code")) in _NOT_FOUND_CODES or status == 404:
+            raise ArtifactNotFound() from exc
+        logger.warning("artifact HEAD failed", extra={"error_type": type(exc).__name__})
+        raise StorageError() from exc
+    except BotoCoreError as exc:
+        logger.warning("artifact HEAD failed", extra={"error_type": type(exc).__name__})
+        raise StorageError() from exc
+
+
+def presign_artifact(
+    run: RunRef, artifact_kind: str, attempt: int, chunk: int, expires_in: int
+) -> PresignedUrlResponse:
+    """A presigned GET URL for one artifact, after a HEAD that proves it exists.
+
+    ``attempt`` is ignored for event kinds, ``chunk`` for kinds that are not chunked.
+    """
+    if not is_artifact_kind(artifact_kind):
+        raise UnknownArtifactKind()
+    settings = get_settings()
+    bucket = require_bucket(settings)
+    relative = key_for_kind(artifact_kind, attempt, chunk)
+    key = run.prefix(settings.artifacts_prefix) + relative
+    head = _head(bucket, key)
+    ref = parse_relative_key(relative)
+    if ref is None:  # key_for_kind only builds parquet keys; kept for the type checker
+        raise UnknownArtifactKind()
+    signed = _presigner(bucket, expires_in).presign(key, download_filename(run, ref))
+    return PresignedUrlResponse(
+        url=signed.url,
+        expires_in=signed.expires_in,
+        expires_at=signed.expires_at,
+        artifact_kind=artifact_kind,
+        key=relative,
+        size_bytes=int(head.get("ContentLength", 0)),
+        last_modified=head["LastModified"],
+        etag=_etag(head.get("ETag")),
+    )
