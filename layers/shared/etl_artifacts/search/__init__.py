@@ -1,0 +1,51 @@
+"""Deep keyword search over a phase attempt's data chunks (CONTRACT §2, §4).
+
+``search_data`` picks the cheapest mode that gives the exact answer:
+
+1. ``trigram``: ``index.parquet`` and ``index_trigrams.parquet`` are current and the keyword has at
+   least 3 characters — only the index row groups whose trigram postings hold every trigram of
+   the keyword are read;
+2. ``index``: ``index.parquet`` is current — its ``_searchable`` column is matched;
+3. ``scan``: otherwise — the data chunks are read and their text built on the fly.
+
+Results (``total`` and ``refs``) are identical in every mode. pyarrow is imported only when a
+search runs, so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from etl_artifacts.attempts import AttemptObjects
+
+SearchMode = Literal["index", "scan", "trigram"]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    mode: SearchMode
+    total: int  # exact number of matching rows in the attempt
+    refs: list[tuple[int, int]]  # (chunk NNN, row within chunk) of the page's rows, in row order
+
+
+def search_data(attempt: AttemptObjects, keyword: str, offset: int, limit: int) -> SearchResult:
+    """Rows of the attempt whose searchable text contains ``keyword`` (case-insensitive, literal).
+
+    ``offset``/``limit`` select the page among the matches (in row order). S3 failures and
+    unreadable parquet raise ``StorageError``.
+    """
+    from etl_artifacts.search import engine
+    from etl_artifacts.search.reader import ParquetSource
+
+    needle = engine.normalized(keyword)
+    with ParquetSource(attempt.bucket) as source:
+        if engine.current_index(source, attempt) is not None:
+            total, refs = engine.index_search(source, attempt, needle, offset, limit)
+            return SearchResult("index", total, refs)
+        total, refs = engine.scan(source, attempt, needle, offset, limit)
+        return SearchResult("scan", total, refs)
+
+
+__all__ = ["SearchMode", "SearchResult", "search_data"]

@@ -1,0 +1,154 @@
+"""The search modes over one phase attempt: ``scan``, ``index`` and ``trigram``.
+
+All three apply the one definition of ``etl_artifacts.search.text`` and page the matches the same
+way, so they return identical results; they differ only in what they read:
+
+- scan: every row group of every data chunk (all columns), text built on the fly;
+- index: the ``_searchable`` column of every row group of a current ``index.parquet``;
+- trigram: only the ``index.parquet`` row groups that the trigram postings allow (see
+  ``etl_artifacts.search.trigrams``).
+
+Row groups are read a few at a time (``reader.ordered_map``); only match positions are kept, and
+``chunk``/``row`` are read only for the row groups that hold the requested page.
+
+An ``index.parquet`` that cannot be read is a ``StorageError`` (502, CONTRACT §4: unreadable
+parquet); one that is readable but has the wrong schema is treated as not current (scan, with a
+warning), exactly like a stale one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from etl_artifacts.attempts import SOURCES_METADATA_KEY, AttemptObjects, S3Object, decode_sources
+from etl_artifacts.observability import logger
+from etl_artifacts.search import reader
+from etl_artifacts.search.text import SEARCHABLE_COLUMN, match, normalize_keyword, searchable_text
+
+Ref = tuple[int, int]
+
+
+@dataclass
+class PageCollector:
+    """Counts matches in order and keeps the refs of the window ``[offset, offset + limit)``."""
+
+    offset: int
+    limit: int
+    total: int = 0
+    refs: list[Ref] = field(default_factory=list)
+
+    def add(self, count: int, refs_between: Callable[[int, int], list[Ref]]) -> None:
+        start, end = self.total, self.total + count
+        low, high = max(self.offset, start), min(self.offset + self.limit, end)
+        if low < high:
+            self.refs.extend(refs_between(low - start, high - start))
+        self.total = end
+
+
+# --------------------------------------------------------------------------- scan
+
+
+@dataclass(frozen=True)
+class _DataRowGroup:
+    obj: S3Object
+    row_group: int
+    first_row: int  # row number of the row group's first row inside its chunk
+
+
+def data_row_groups(source: reader.ParquetSource, data: list[S3Object]) -> list[_DataRowGroup]:
+    units: list[_DataRowGroup] = []
+    footers = list(reader.ordered_map(source.footer, data))
+    for obj, metadata in zip(data, footers, strict=True):
+        first = 0
+        for index in range(metadata.num_row_groups):
+            units.append(_DataRowGroup(obj, index, first))
+            first += metadata.row_group(index).num_rows
+    return units
+
+
+def scan(
+    source: reader.ParquetSource, attempt: AttemptObjects, needle: str, offset: int, limit: int
+) -> tuple[int, list[Ref]]:
+    def matches(unit: _DataRowGroup) -> pa.Array:
+        table = source.read_row_group(unit.obj, unit.row_group)
+        return pc.indices_nonzero(match(searchable_text(table), needle))
+
+    collector = PageCollector(offset, limit)
+    units = data_row_groups(source, attempt.data)
+    for unit, positions in zip(units, reader.ordered_map(matches, units), strict=True):
+        chunk, first = unit.obj.chunk or 0, unit.first_row
+
+        def refs_between(
+            a: int, b: int, positions: pa.Array = positions, chunk: int = chunk, first: int = first
+        ) -> list[Ref]:
+            return [(chunk, first + int(i)) for i in positions[a:b].to_pylist()]
+
+        collector.add(len(positions), refs_between)
+    return collector.total, collector.refs
+
+
+# --------------------------------------------------------------------------- index
+
+
+_INDEX_TYPES: dict[str, Callable[[pa.DataType], bool]] = {
+    "chunk": pa.types.is_integer,
+    "row": pa.types.is_integer,
+    SEARCHABLE_COLUMN: lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+}
+
+
+def current_index(source: reader.ParquetSource, attempt: AttemptObjects) -> pq.FileMetaData | None:
+    """The footer of ``index.parquet`` when it is current (CONTRACT §2), else ``None``."""
+    if attempt.index is None:
+        return None
+    metadata = source.footer(attempt.index)
+    schema = metadata.schema.to_arrow_schema()
+    for name, accepts in _INDEX_TYPES.items():
+        index = schema.get_field_index(name)
+        if index < 0 or not accepts(schema.field(index).type):
+            logger.warning("index.parquet has an unexpected schema; scanning instead")
+            return None
+    sources = decode_sources((schema.metadata or {}).get(SOURCES_METADATA_KEY))
+    if sources != attempt.sources():
+        return None
+    return metadata
+
+
+def index_search(
+    source: reader.ParquetSource,
+    attempt: AttemptObjects,
+    needle: str,
+    offset: int,
+    limit: int,
+    row_groups: list[int] | None = None,
+) -> tuple[int, list[Ref]]:
+    """Match ``_searchable`` of the given (default: all) row groups of the current index."""
+    index_obj = attempt.index
+    assert index_obj is not None
+    metadata = source.footer(index_obj)
+    groups = list(range(metadata.num_row_groups)) if row_groups is None else row_groups
+
+    def matches(row_group: int) -> pa.Array:
+        table = source.read_row_group(index_obj, row_group, [SEARCHABLE_COLUMN])
+        return pc.indices_nonzero(match(table.column(0), needle))
+
+    collector = PageCollector(offset, limit)
+    for row_group, positions in zip(groups, reader.ordered_map(matches, groups), strict=True):
+
+        def refs_between(
+            a: int, b: int, positions: pa.Array = positions, row_group: int = row_group
+        ) -> list[Ref]:
+            refs = source.read_row_group(index_obj, row_group, ["chunk", "row"]).take(positions[a:b])
+            return list(zip(refs.column("chunk").to_pylist(), refs.column("row").to_pylist(), strict=True))
+
+        collector.add(len(positions), refs_between)
+    return collector.total, collector.refs
+
+
+def normalized(keyword: str) -> str:
+    return normalize_keyword(keyword)
