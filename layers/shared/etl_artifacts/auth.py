@@ -82,15 +82,19 @@ def verify_token(token: str, settings: Settings | None = None) -> Principal:
     if isinstance(company, bool) or not isinstance(company, (str, int)):
         raise Unauthorized()
     company_text = str(company).strip()
-    if not company_text or "/" in company_text:
-        # '/' would let a company name escape its S3 prefix.
+    if not company_text or "/" in company_text or company_text in (".", ".."):
+        # '/' or a dot segment would let a company name escape its S3 prefix.
+        raise Unauthorized()
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in company_text):
+        # Control characters have no place in a tenant id (S3 keys, log lines).
         raise Unauthorized()
     sub = claims.get("sub")
-    return Principal(
-        id_company=company_text,
-        sub=str(sub) if sub is not None else "",
-        expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=UTC),
-    )
+    try:
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        # A signed but absurd exp (beyond year 9999) is refused, not a crash of the authorizer.
+        raise Unauthorized() from exc
+    return Principal(id_company=company_text, sub=str(sub) if sub is not None else "", expires_at=expires_at)
 
 
 def authorize_request(headers: dict[str, str] | None) -> Principal:

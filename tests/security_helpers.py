@@ -1,0 +1,473 @@
+"""Helpers shared by the hardening suites (security, fuzz, faults): a spy on the functions the
+local gateway invokes, a loopback JWKS server, concrete sample requests for every template route,
+log capture with leak patterns, and spies on the S3 keys boto3 and pyarrow actually request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+# -- functions reached ---------------------------------------------------------------------------------
+
+
+class InvocationSpy:
+    """Records the logical id of every function the local gateway invokes."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def wrap(self, invoke: Callable[..., Any]) -> Callable[..., Any]:
+        def spy(spec: Any, event: dict[str, Any]) -> Any:
+            with self._lock:
+                self.calls.append(spec.logical_id)
+            return invoke(spec, event)
+
+        return spy
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    @property
+    def functions(self) -> set[str]:
+        with self._lock:
+            return set(self.calls)
+
+
+@pytest.fixture
+def invocations(monkeypatch: pytest.MonkeyPatch) -> InvocationSpy:
+    """Spy on the gateway's ``invoke`` (it imported the name, so the gateway's binding is patched)."""
+    from etl_artifacts.local import gateway
+
+    spy = InvocationSpy()
+    monkeypatch.setattr(gateway, "invoke", spy.wrap(gateway.invoke))
+    return spy
+
+
+# -- JWT material -------------------------------------------------------------------------------------
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_json(data: dict[str, Any]) -> str:
+    return b64url(json.dumps(data, separators=(",", ":")).encode())
+
+
+def raw_token(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
+    """A JWT assembled by hand (for tokens no library would sign)."""
+    return f"{b64url_json(header)}.{b64url_json(payload)}.{b64url(signature)}"
+
+
+@dataclass
+class JwksServer:
+    """A JWKS document served from a loopback ``http.server`` thread."""
+
+    keys: list[dict[str, Any]]
+    hits: int = 0
+    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/.well-known/jwks.json"
+
+    def start(self) -> JwksServer:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.hits += 1
+                body = json.dumps({"keys": outer.keys}).encode()
+                self.send_response(200 if self.path.endswith("/jwks.json") else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+# -- routes --------------------------------------------------------------------------------------------
+
+SAMPLE_DAG = "7d0c2a9e-3b1f-4e7a-9c55-2f8e1d6b4a10"
+SAMPLE_DATE = "2026-03-14"
+SAMPLE_RUN_ID = "scheduled__2026-03-14T00:00:00+00:00"
+
+
+def encode_run_id(run_id: str) -> str:
+    """Percent-encode a run id exactly once, as CONTRACT §4 asks clients to."""
+    return quote(run_id, safe="")
+
+
+def sample_path(
+    template_path: str,
+    *,
+    dag_id: str = SAMPLE_DAG,
+    date: str = SAMPLE_DATE,
+    run_id: str = SAMPLE_RUN_ID,
+    phase: str = "extract",
+    artifact_kind: str = "extract-data",
+    encoded_run_id: str | None = None,
+) -> str:
+    """A concrete request path for a template route (with the query a search needs)."""
+    path = (
+        template_path.replace("{dag_id}", dag_id)
+        .replace("{date}", date)
+        .replace("{run_id}", encoded_run_id if encoded_run_id is not None else encode_run_id(run_id))
+        .replace("{phase}", phase)
+        .replace("{artifact_kind}", artifact_kind)
+    )
+    if template_path.endswith("/runs"):
+        path += "?date_from=2026-01-01&date_to=2026-12-31"
+    return path
+
+
+@dataclass(frozen=True)
+class Route:
+    route_key: str
+    path: str  # API Gateway syntax
+    function: str
+    authorized: bool
+
+    @property
+    def is_run_scoped(self) -> bool:
+        return "{run_id}" in self.path
+
+    @property
+    def family(self) -> str:
+        return self.function.removesuffix("Function").lower()
+
+
+def template_routes() -> list[Route]:
+    from etl_artifacts.local.template import load_template
+
+    return [Route(r.route_key, r.path, r.function, r.authorized) for r in load_template().routes]
+
+
+def authorized_routes() -> list[Route]:
+    return [r for r in template_routes() if r.authorized]
+
+
+def run_scoped_routes() -> list[Route]:
+    return [r for r in authorized_routes() if r.is_run_scoped]
+
+
+# -- log capture and leak patterns -----------------------------------------------------------------
+
+JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+TRACEBACK_RE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+")
+SQL_RE = re.compile(r"\b(SELECT|INSERT INTO|UPDATE etl\.|DELETE FROM)\s", re.IGNORECASE)
+PRESIGNED_RE = re.compile(r"X-Amz-(Signature|Credential)=", re.IGNORECASE)
+
+
+def secret_values(env: dict[str, str]) -> dict[str, str]:
+    """Values that must never be logged or returned, from the test environment."""
+    from urllib.parse import urlsplit
+
+    secrets = {
+        "JWT_SECRET": env.get("JWT_SECRET", ""),
+        "AWS_SECRET_ACCESS_KEY": env.get("AWS_SECRET_ACCESS_KEY", ""),
+        "DATABASE_URL": env.get("DATABASE_URL", ""),
+    }
+    url = env.get("DATABASE_URL") or ""
+    parts = urlsplit(url)
+    if parts.password:
+        secrets["database password"] = parts.password
+    if "host=" in url:
+        # The socket directory is a filesystem path of the database host.
+        secrets["database socket dir"] = url.split("host=", 1)[1].split("&", 1)[0]
+    return {name: value for name, value in secrets.items() if value}
+
+
+def find_leaks(
+    text: str,
+    env: dict[str, str],
+    *,
+    bucket: str | None,
+    allow_presigned: bool = False,
+    check_sql: bool = True,
+) -> list[str]:
+    """Names of what leaks in ``text`` (empty when clean). Never returns the leaked value itself."""
+    found = [name for name, value in secret_values(env).items() if value in text]
+    if JWT_RE.search(text):
+        found.append("JWT")
+    if TRACEBACK_RE.search(text):
+        found.append("stack trace")
+    if check_sql and SQL_RE.search(text):
+        found.append("SQL text")
+    if not allow_presigned and PRESIGNED_RE.search(text):
+        found.append("presigned URL signature")
+    if bucket and not allow_presigned and bucket in text:
+        found.append("bucket name")
+    return found
+
+
+class LineCollector(logging.Handler):
+    """Formats every record with the formatter the real handler uses, so ``extra`` keys count."""
+
+    def __init__(self, formatter: logging.Formatter | None) -> None:
+        super().__init__(level=logging.DEBUG)
+        if formatter is not None:
+            self.setFormatter(formatter)
+        self.lines: list[tuple[str, str]] = []  # (logger name, formatted line)
+        self._guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # a record that cannot be formatted is still inspected raw
+            line = f"{record.getMessage()} {record.__dict__}"
+        if record.exc_info and "Traceback" not in line:
+            line += "\n" + logging.Formatter().formatException(record.exc_info)
+        with self._guard:
+            self.lines.append((record.name, line))
+
+
+# Loggers whose records are our own lines (the service logger, used by the functions and the
+# local gateway) or could carry request material (the development server's access log).
+SERVICE_LOGGER = "etl-artifacts"
+ACCESS_LOGGER = "werkzeug"
+
+
+@contextmanager
+def capture_logs() -> Iterator[LineCollector]:
+    """Collect every line of the service logger (all levels) and of any other logger at WARNING+."""
+    from etl_artifacts.observability import logger as service_logger
+
+    collector = LineCollector(service_logger.registered_formatter)
+    service = logging.getLogger(SERVICE_LOGGER)
+    root = logging.getLogger()
+    access = logging.getLogger(ACCESS_LOGGER)
+    saved_level = service.level
+    service.setLevel(logging.DEBUG)
+    service.addHandler(collector)
+    # The service logger propagates; the root collector sees the other libraries only.
+    root_collector = LineCollector(None)
+    root_collector.addFilter(lambda record: not record.name.startswith(SERVICE_LOGGER))
+    root_collector.setLevel(logging.WARNING)
+    root.addHandler(root_collector)
+    access.addHandler(collector)
+    try:
+        yield collector
+    finally:
+        service.removeHandler(collector)
+        service.setLevel(saved_level)
+        root.removeHandler(root_collector)
+        access.removeHandler(collector)
+        collector.lines.extend(root_collector.lines)
+
+
+def log_leaks(lines: list[tuple[str, str]], env: dict[str, str], bucket: str | None) -> list[str]:
+    problems: list[str] = []
+    for name, line in lines:
+        # The access log of the development server prints request paths: user input such as a
+        # keyword is not "SQL text", but secrets and tokens must not be there either.
+        leaks = find_leaks(line, env, bucket=bucket, check_sql=name != ACCESS_LOGGER)
+        if leaks:
+            problems.append(f"{name}: {', '.join(leaks)} in a log line")
+    return problems
+
+
+# -- S3 keys actually requested, and S3 faults ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Request:
+    method: str
+    bucket: str
+    key: str  # the object key, or the LIST prefix
+    query: str
+
+    @property
+    def target(self) -> str:
+        return f"{self.bucket}/{self.key}"
+
+
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+}
+
+
+class S3Proxy:
+    """A loopback HTTP proxy in front of the S3 server: every request of every client (boto3 and
+    pyarrow's own C++ client alike) passes through it, so the suites assert on the keys actually
+    requested on the wire, and inject faults (``mode``: ``pass``, ``slow``, ``error``, ``reset``).
+    """
+
+    def __init__(self, upstream: str) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_port = parts.port or 80
+        self.mode = "pass"
+        self.delay_s = 0.0
+        self.requests: list[S3Request] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def endpoint(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def targets(self) -> list[str]:
+        with self._lock:
+            return [r.target for r in self.requests]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def _record(self, method: str, raw_path: str) -> None:
+        from urllib.parse import parse_qs, unquote, urlsplit
+
+        parts = urlsplit(raw_path)
+        bucket, _, key = unquote(parts.path).lstrip("/").partition("/")
+        query = parse_qs(parts.query, keep_blank_values=True)
+        if not key and "prefix" in query:
+            key = query["prefix"][0]
+        with self._lock:
+            self.requests.append(S3Request(method, bucket, key, parts.query))
+
+    def start(self) -> S3Proxy:
+        import http.client
+
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                proxy._record(self.command, self.path)
+                mode = proxy.mode
+                if mode == "reset":
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if mode == "slow":
+                    time.sleep(proxy.delay_s)
+                if mode == "error":
+                    payload = (
+                        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>'
+                        b"<Message>We encountered an internal error.</Message></Error>"
+                    )
+                    self.send_response(500)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
+                    return
+                upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    response = upstream.getresponse()
+                    data = response.read()
+                    self.send_response(response.status)
+                    for name, value in response.getheaders():
+                        if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                            self.send_header(name, value)
+                    if self.command == "HEAD":
+                        self.send_header("Content-Length", response.getheader("Content-Length") or "0")
+                    else:
+                        self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                finally:
+                    upstream.close()
+
+            def _handle(self) -> None:
+                try:
+                    self._forward()
+                except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                    # The client gave up (that is what a timeout test wants).
+                    self.close_connection = True
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def tenant_prefix(company: str, artifacts_prefix: str = "") -> str:
+    return f"{artifacts_prefix}{company}/"
+
+
+def outside_prefix(targets: list[str], bucket: str, allowed_prefix: str) -> list[str]:
+    """Requested targets that are not in ``bucket`` under ``allowed_prefix`` (or that try to climb)."""
+    bad = []
+    for target in targets:
+        expected = f"{bucket}/{allowed_prefix}"
+        segments = target.split("/")
+        if not target.startswith(expected) or ".." in segments or "." in segments[1:] or "\x00" in target:
+            bad.append(target)
+    return bad
+
+
+# -- misc -------------------------------------------------------------------------------------------
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()
+
+
+def new_dag_id() -> str:
+    return str(uuid.uuid4())
