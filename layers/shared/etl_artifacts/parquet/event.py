@@ -1,0 +1,38 @@
+"""The run's event files (CONTRACT §4 "Event"): both read concurrently, each whole (they are small)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from etl_artifacts.clients import arrow_s3
+from etl_artifacts.config import get_settings, require_bucket
+from etl_artifacts.errors import ArtifactNotFound
+from etl_artifacts.layout import EVENT_KINDS, RunRef
+from etl_artifacts.parquet import footers
+from etl_artifacts.parquet.models import EventResponse
+from etl_artifacts.parquet.render import render_rows
+
+
+def _read(key: str) -> list[dict[str, Any]] | None:
+    """Rows of one event file, ``None`` when it does not exist."""
+    try:
+        with arrow_s3().open_input_file(key) as handle:
+            table = pq.ParquetFile(handle).read(use_threads=True)
+    except FileNotFoundError:
+        return None
+    except footers.DRIVER_ERRORS as exc:
+        raise footers.storage_error(exc, "event") from exc
+    return render_rows(table)
+
+
+def read_event(run: RunRef) -> EventResponse:
+    settings = get_settings()
+    prefix = f"{require_bucket(settings)}/{run.prefix(settings.artifacts_prefix)}"
+    keys = [prefix + EVENT_KINDS["event-queue-data"], prefix + EVENT_KINDS["event-event"]]
+    # Both files at once: pyarrow releases the GIL while it waits on S3.
+    queue_data, event = footers.map_concurrently(_read, keys)
+    if queue_data is None and event is None:
+        raise ArtifactNotFound()
+    return EventResponse(queue_data=queue_data, event=event)

@@ -1,0 +1,266 @@
+"""Logs pages with the ``level``/``keyword`` filters pushed into the read, and NDJSON streaming.
+
+Filtering reads only the ``level``/``message`` columns, row group by row group (row groups whose
+``level`` statistics exclude the wanted level are never read), to find the matching row numbers;
+a JSON page then fetches just its rows with ``footers.read_rows``. Matching row numbers are
+kept for the warm function (keyed by the chunks' key/ETag/size and the filters), so the next
+pages cost one read. ``keyword`` is a literal, case-insensitive substring of ``message``: both
+sides lower-cased with ``utf8_lower``, matched with ``match_substring`` (not a pattern, so ``%``,
+``_`` and regex characters match themselves).
+
+NDJSON: all matching rows in order, read row group by row group (the next one prefetched while
+the current one is rendered), until the next line would not fit in ``NDJSON_MAX_BYTES``; the
+position of that line is returned for the continuation token. A single line larger than the
+limit is still sent alone, so a stream always makes progress.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from etl_artifacts.attempts import S3Object
+from etl_artifacts.parquet import footers
+from etl_artifacts.parquet.models import ParquetPageResponse
+from etl_artifacts.parquet.pages import page_of, page_response
+from etl_artifacts.parquet.render import dumps_row, render_rows
+
+_MAX_CACHED_MATCHES = 16
+_RENDER_BATCH = 1_000
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    level: str | None = None
+    keyword: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.level is not None or self.keyword is not None
+
+    @property
+    def columns(self) -> list[str]:
+        return [name for name, used in (("level", self.level), ("message", self.keyword)) if used is not None]
+
+    @cached_property
+    def needle(self) -> str | None:
+        # Lower-cased by arrow, exactly like the messages it is compared with.
+        return None if self.keyword is None else str(pc.utf8_lower(pa.scalar(self.keyword)).as_py())
+
+    def skips(self, row_group: pq.RowGroupMetaData) -> bool:
+        """True when the row group's ``level`` statistics prove no row has the wanted level."""
+        if self.level is None:
+            return False
+        for index in range(row_group.num_columns):
+            column = row_group.column(index)
+            if column.path_in_schema != "level":
+                continue
+            stats = column.statistics
+            if stats is None or not stats.has_min_max:
+                return False
+            low, high = _text(stats.min), _text(stats.max)
+            if low is None or high is None:
+                return False
+            return bool(self.level < low or self.level > high)
+        return False
+
+    def mask(self, table: pa.Table) -> pa.Array:
+        """Rows of ``table`` that match (never null)."""
+        result: Any = pa.scalar(True)
+        if self.level is not None:
+            level = _strings(table, "level")
+            if level is None:
+                return pa.repeat(False, table.num_rows)
+            result = pc.and_kleene(result, pc.equal(level, self.level))
+        if self.needle is not None:
+            message = _strings(table, "message")
+            if message is None:
+                return pa.repeat(False, table.num_rows)
+            result = pc.and_kleene(result, pc.match_substring(pc.utf8_lower(message), self.needle))
+        if isinstance(result, pa.Scalar):
+            return pa.repeat(True, table.num_rows)
+        mask = pc.fill_null(result, False)
+        return mask.combine_chunks() if isinstance(mask, pa.ChunkedArray) else mask
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else None
+
+
+def _strings(table: pa.Table, name: str) -> Any:
+    if name not in table.column_names:
+        return None
+    column = table.column(name)
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = column.cast(pa.string())
+    return column
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching row numbers (per chunk), cached while warm
+# ---------------------------------------------------------------------------------------------
+_lock = threading.Lock()
+_matches: OrderedDict[tuple[Any, ...], list[pa.Array]] = OrderedDict()
+
+
+def clear_cache() -> None:
+    with _lock:
+        _matches.clear()
+
+
+def _row_groups(obj: S3Object, flt: LogFilter) -> list[tuple[S3Object, int, int]]:
+    """``(object, row group, first row of the group in the chunk)`` that may hold matches."""
+    meta = footers.footer(obj)
+    out: list[tuple[S3Object, int, int]] = []
+    start = 0
+    for group in range(meta.num_row_groups):
+        row_group = meta.row_group(group)
+        if row_group.num_rows > 0 and not flt.skips(row_group):
+            out.append((obj, group, start))
+        start += row_group.num_rows
+    return out
+
+
+def matching_rows(objects: Sequence[S3Object], flt: LogFilter) -> list[pa.Array]:
+    """Per object, the int64 row numbers (within that chunk) of the rows that match ``flt``."""
+    key = (tuple((o.key, o.etag, o.size) for o in objects), flt.level, flt.keyword)
+    with _lock:
+        if key in _matches:
+            _matches.move_to_end(key)
+            return _matches[key]
+    footers.footers(objects)  # every footer, concurrently, before the row-group tasks
+    groups = [item for obj in objects for item in _row_groups(obj, flt)]
+
+    def scan(item: tuple[S3Object, int, int]) -> pa.Array:
+        obj, group, start = item
+        table = footers.read_row_groups(obj, [group], columns=flt.columns)
+        return pc.add(pc.indices_nonzero(flt.mask(table)).cast(pa.int64()), start)
+
+    found = footers.map_concurrently(scan, groups)
+    per_object: dict[str, list[pa.Array]] = {obj.key: [] for obj in objects}
+    for (obj, _, _), rows in zip(groups, found, strict=True):
+        per_object[obj.key].append(rows)
+    result = [
+        pa.concat_arrays(per_object[obj.key]) if per_object[obj.key] else pa.array([], pa.int64())
+        for obj in objects
+    ]
+    with _lock:
+        _matches[key] = result
+        while len(_matches) > _MAX_CACHED_MATCHES:
+            _matches.popitem(last=False)
+    return result
+
+
+def logs_page(objects: Sequence[S3Object], flt: LogFilter, *, page: int, limit: int) -> ParquetPageResponse:
+    if not flt.active:
+        return page_of(objects, page=page, limit=limit)
+    per_object = matching_rows(objects, flt)
+    total = sum(len(rows) for rows in per_object)
+    start, stop = page * limit, min(page * limit + limit, total)
+    refs: list[tuple[int, int]] = []
+    position = 0
+    for obj, rows in zip(objects, per_object, strict=True):
+        count = len(rows)
+        if start < position + count and position < stop:
+            first = max(start - position, 0)
+            last = min(stop - position, count)
+            chunk = obj.chunk or 0
+            refs.extend((chunk, row) for row in rows.slice(first, last - first).to_pylist())
+        position += count
+        if position >= stop:
+            break
+    table = footers.read_rows(list(objects), refs)
+    schema = footers.unified_schema(objects)
+    return page_response(schema, table, page=page, limit=limit, total_rows=total)
+
+
+# ---------------------------------------------------------------------------------------------
+# NDJSON
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class NdjsonBody:
+    text: str
+    rows: int
+    resume_at: tuple[int, int] | None  # (chunk NNN, row) of the first row not sent
+
+
+def _groups_from(
+    objects: Sequence[S3Object], flt: LogFilter, resume: tuple[int, int]
+) -> list[tuple[S3Object, int, int]]:
+    chunk, row = resume
+    groups: list[tuple[S3Object, int, int]] = []
+    for obj in objects:
+        if (obj.chunk or 0) < chunk:
+            continue
+        for item in _row_groups(obj, flt):
+            _, group, start = item
+            ends = start + footers.footer(obj).row_group(group).num_rows
+            if (obj.chunk or 0) == chunk and ends <= row:
+                continue
+            groups.append(item)
+    return groups
+
+
+def _prefetched(groups: list[tuple[S3Object, int, int]]) -> Iterator[tuple[S3Object, int, pa.Table]]:
+    """Each row group's table, the next one already being read while the caller works."""
+    pool = footers.executor()
+    pending: Future[pa.Table] | None = None
+    for index, (obj, group, start) in enumerate(groups):
+        current = pending or pool.submit(footers.read_row_groups, obj, [group])
+        pending = None
+        if index + 1 < len(groups):
+            next_obj, next_group, _ = groups[index + 1]
+            pending = pool.submit(footers.read_row_groups, next_obj, [next_group])
+        try:
+            table = current.result()
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        yield obj, start, table
+    if pending is not None:
+        pending.cancel()
+
+
+def ndjson(
+    objects: Sequence[S3Object], flt: LogFilter, *, resume: tuple[int, int] | None, max_bytes: int
+) -> NdjsonBody:
+    resume = resume or (0, 0)
+    footers.footers(objects)
+    schema = footers.unified_schema(objects)
+    parts: list[str] = []
+    used = 0
+    sent = 0
+    for obj, start, table in _prefetched(_groups_from(objects, flt, resume)):
+        chunk = obj.chunk or 0
+        first = resume[1] - start if chunk == resume[0] and resume[1] > start else 0
+        selected = pc.indices_nonzero(flt.mask(table)) if flt.active else pa.array(range(table.num_rows))
+        selected = selected.cast(pa.int64())
+        if first:
+            selected = selected.filter(pc.greater_equal(selected, first))
+        rows_in_chunk = pc.add(selected, start).to_pylist()
+        conformed = footers.conform(table, schema)
+        for offset in range(0, len(selected), _RENDER_BATCH):
+            batch = selected.slice(offset, _RENDER_BATCH)
+            for index, row in enumerate(render_rows(conformed.take(batch))):
+                line = dumps_row(row) + "\n"
+                size = len(line.encode("utf-8"))
+                if sent and used + size > max_bytes:
+                    return NdjsonBody("".join(parts), sent, (chunk, rows_in_chunk[offset + index]))
+                parts.append(line)
+                used += size
+                sent += 1
+    return NdjsonBody("".join(parts), sent, None)
