@@ -1,0 +1,445 @@
+"""Scenario 3 (issue 7): runs search over >= 1,000,000 ``etl.logs`` rows (50 tenants, 500 DAGs),
+with the migrations' indexes and without them, through the real logic function
+(``etl_artifacts.runs.dal.search_runs``: the SQL, the driver round trip and the models; not HTTP).
+
+Data: one DAG has ``rows / 500`` runs spread over 2025 (2,000 at full size, every ~4.4 hours),
+the rows of all DAGs interleaved in insertion order as runs arrive over time. Each run's ``log``
+holds four phases with inline ``data`` rows (high-entropy values: SKUs, hashes, cities) so the
+trigram indexes are realistically large. The needle is in 10 rows of the whole table, all in the
+measured DAG; the common word ("timeout") is in 1% of every DAG's runs.
+
+"Without" means the indexes the migrations add are dropped inside a transaction that is rolled
+back afterwards (DDL is transactional in Postgres): the contract's own UNIQUE btree on
+(id_company, dag_id, run_date, run_id) stays, since it is part of the table, not a migration.
+
+Database: ``DATABASE_URL`` from the environment when set (bench rows are written for tenants
+``bench-t*`` and deleted afterwards; indexes are only dropped inside the rolled-back transaction);
+otherwise an embedded Postgres under the bench data directory, seeded once and reused.
+
+``python -m bench.bench_runs [--rows N] [--runs N] [--smoke]`` prints the table; the suite runner
+(``python -m bench``) calls ``run(smoke, options=...)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from bench.common import (
+    BenchOptions,
+    fmt_bytes,
+    measure,
+    progress,
+    quiet_powertools_env,
+    reset_project_caches,
+    row,
+    shared_postgres,
+    stop_services,
+    target,
+)
+
+SCENARIO = "runs search"
+TENANTS = 50
+DAGS_PER_TENANT = 10  # 500 DAGs
+FULL_ROWS = 1_000_000
+SMOKE_ROWS = 2_000
+SEED_VERSION = 1
+INSERT_BATCH = 100_000
+NEEDLE = "needle-7f3a"  # stored as NEEDLE-7F3A: the search is case-insensitive
+COMMON_WORD = "timeout"
+KEYWORD_P95_BUDGET_MS = 50.0
+KEYWORD_SPEEDUP = 20.0
+COMPANY_PREFIX = "bench-t"
+
+# One INSERT ... SELECT generate_series per batch, entirely server-side. ``k`` is the run's
+# number inside its DAG; the needle sits where g is a multiple of :needle_every (a multiple of
+# 500), which always lands in tenant 00, DAG 0 — the measured one.
+SEED_SQL = """
+INSERT INTO etl.logs (id_company, dag_id, run_date, run_id, log, created_at, updated_at)
+SELECT company, dag_id, ts::date,
+       'scheduled__' || to_char(ts, 'YYYY-MM-DD"T"HH24:MI:SS') || '+00:00',
+       jsonb_build_object(
+         'event', jsonb_build_object(
+           'status', 'success', 'message', 'triggered by ' || (ARRAY['schedule', 'queue', 'manual'])[1 + k % 3],
+           'total', 1, 'attempt', 1, 's3_data_path', prefix || 'event/',
+           'data', jsonb_build_array(jsonb_build_object('message_id', md5('m' || g), 'source', 'sqs'))),
+         'extract', jsonb_build_object(
+           'status', CASE WHEN k % 100 = 7 THEN 'error' WHEN k % 100 = 8 THEN 'running' ELSE 'success' END,
+           'message', CASE
+               WHEN g % CAST(:needle_every AS bigint) = 0 THEN 'checksum mismatch in batch NEEDLE-7F3A'
+               WHEN k % 100 = 7 THEN 'upstream API timeout after 30 s'
+               ELSE 'extracted ' || (k * 37 % 5000) || ' rows' END,
+           'total', k * 37 % 5000, 'attempt', 1 + (k % 100 = 7)::int,
+           's3_data_path', prefix || 'extract/attempt=1/',
+           'data', (SELECT jsonb_agg(jsonb_build_object(
+                      'order_id', g * 3 + i, 'sku', 'SKU-' || substr(md5('s' || (g * 3 + i)), 1, 10),
+                      'qty', (g + i) % 17, 'amount', round(((g * 7 + i) % 100000) / 100.0, 2),
+                      'city', (ARRAY['Paris', 'Lyon', 'Berlin', 'Madrid', 'Rome', 'Oslo', 'Lisbon',
+                                     'Vienna'])[1 + (g + i) % 8],
+                      'note', substr(md5('n' || (g * 3 + i)), 1, 16)))
+                    FROM generate_series(0, 2) AS i)),
+         'transform', jsonb_build_object(
+           'status', CASE WHEN k % 100 = 7 THEN 'skipped' ELSE 'success' END,
+           'message', NULL, 'total', k * 37 % 5000, 'attempt', 1,
+           's3_data_path', prefix || 'transform/attempt=1/',
+           'data', jsonb_build_array(jsonb_build_object('batch', md5('b' || g), 'valid', k % 13 <> 0)))
+       ) || CASE WHEN k % 10 = 9 THEN '{}'::jsonb ELSE jsonb_build_object('load', jsonb_build_object(
+           'status', 'success', 'message', 'loaded into warehouse', 'total', k * 37 % 5000, 'attempt', 1,
+           's3_data_path', prefix || 'load/attempt=1/')) END,
+       ts, ts
+FROM (
+  SELECT g, k, company, dag_id, ts,
+         's3://bench-artifacts/' || company || '/' || dag_id || '/' || ts::date || '/' || k || '/' AS prefix
+  FROM (
+    SELECT g, g / (CAST(:tenants AS bigint) * CAST(:dags_per_tenant AS bigint)) AS k,
+           CAST(:company_prefix AS text) || lpad((g % CAST(:tenants AS bigint))::text, 2, '0') AS company,
+           CAST(md5('bench-dag-' || (g % CAST(:tenants AS bigint)) || '-' || ((g / CAST(:tenants AS bigint)) % CAST(:dags_per_tenant AS bigint))) AS uuid) AS dag_id,
+           TIMESTAMP '2025-01-01' + make_interval(secs => floor((g / (CAST(:tenants AS bigint) * CAST(:dags_per_tenant AS bigint)))
+                                                               * 31536000.0 / CAST(:per_dag AS bigint))) AS ts
+    FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g
+  ) AS base
+) AS runs
+"""
+
+INDEXES_SQL = """
+SELECT i.relname, pg_get_indexdef(i.oid), pg_relation_size(i.oid)
+FROM pg_index AS x
+JOIN pg_class AS i ON i.oid = x.indexrelid
+WHERE x.indrelid = CAST('etl.logs' AS regclass)
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c WHERE c.conindid = x.indexrelid)
+ORDER BY i.relname
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    statuses: dict[str, str]
+    keywords: dict[str, str]
+
+    @property
+    def is_keyword(self) -> bool:
+        return bool(self.keywords)
+
+
+CASES = (
+    Case("keyword, needle", {}, {"extract": NEEDLE}),
+    Case("keyword, common word", {}, {"extract": COMMON_WORD}),
+    Case("status filter", {"extract": "error"}, {}),
+    Case("plain date range", {}, {}),
+)
+
+
+def measured_dag() -> uuid.UUID:
+    """Tenant 00's DAG 0, as SEED_SQL derives DAG ids."""
+    import hashlib
+
+    return uuid.UUID(hashlib.md5(b"bench-dag-0-0", usedforsecurity=False).hexdigest())
+
+
+def search_for(case: Case, page: int = 0) -> Any:
+    from etl_artifacts.runs.models import RunSearch
+
+    return RunSearch(
+        id_company=f"{COMPANY_PREFIX}00",
+        dag_id=measured_dag(),
+        date_from=dt.date(2025, 1, 1),
+        date_to=dt.date(2025, 12, 31),
+        statuses=case.statuses,
+        keywords=case.keywords,
+        page=page,
+        limit=20,
+    )
+
+
+# -- database -------------------------------------------------------------------------------------
+def db() -> Any:
+    from etl_artifacts.db import get_database
+
+    return get_database()
+
+
+@contextmanager
+def unlimited_statements() -> Iterator[None]:
+    # Seeding and index builds outlast the API's statement timeout; this session only.
+    db().run("SET statement_timeout = 0")
+    db().run("SET maintenance_work_mem = '512MB'")
+    try:
+        yield
+    finally:
+        db().run("RESET statement_timeout")
+        db().run("RESET maintenance_work_mem")
+
+
+def seeded_rows_marker() -> int | None:
+    db().run("CREATE TABLE IF NOT EXISTS public.bench_runs_seed (version int NOT NULL, rows bigint NOT NULL)")
+    rows, _ = db().run("SELECT rows FROM public.bench_runs_seed WHERE version = :v", v=SEED_VERSION)
+    return int(rows[0][0]) if rows else None
+
+
+def delete_bench_rows() -> None:
+    db().run("DELETE FROM etl.logs WHERE id_company LIKE :p", p=f"{COMPANY_PREFIX}%")
+
+
+def migration_indexes() -> list[tuple[str, str, int]]:
+    """(name, definition, bytes) of every index on etl.logs that does not back a constraint."""
+    rows, _ = db().run(INDEXES_SQL)
+    return [(str(name), str(definition), int(size)) for name, definition, size in rows]
+
+
+def seed(rows: int, *, own_database: bool) -> float:
+    """Insert ``rows`` bench runs; returns seconds. On our own database the secondary indexes are
+    dropped first and rebuilt after (a bulk build is several times faster than row by row)."""
+    per_dag = max(1, -(-rows // (TENANTS * DAGS_PER_TENANT)))
+    needle_every = max(1, rows // 10 // (TENANTS * DAGS_PER_TENANT)) * TENANTS * DAGS_PER_TENANT
+    started = time.perf_counter()
+    with unlimited_statements():
+        delete_bench_rows()
+        rebuild = migration_indexes() if own_database else []
+        for name, _, _ in rebuild:
+            db().run(f'DROP INDEX IF EXISTS etl."{name}"')
+        try:
+            for first in range(0, rows, INSERT_BATCH):
+                last = min(rows, first + INSERT_BATCH) - 1
+                progress(f"runs: inserting rows {first:,}..{last:,}")
+                db().run(
+                    SEED_SQL,
+                    first=first,
+                    last=last,
+                    tenants=TENANTS,
+                    dags_per_tenant=DAGS_PER_TENANT,
+                    per_dag=per_dag,
+                    needle_every=needle_every,
+                    company_prefix=COMPANY_PREFIX,
+                )
+        finally:
+            for name, definition, _ in rebuild:
+                progress(f"runs: building index {name}")
+                db().run(definition)
+        progress("runs: VACUUM ANALYZE etl.logs")
+        db().run("VACUUM ANALYZE etl.logs")
+        if own_database:
+            db().run("DELETE FROM public.bench_runs_seed")
+            db().run("INSERT INTO public.bench_runs_seed VALUES (:v, :rows)", v=SEED_VERSION, rows=rows)
+    return time.perf_counter() - started
+
+
+@contextmanager
+def without_migration_indexes() -> Iterator[list[str]]:
+    """The migrations' indexes dropped inside a transaction rolled back on exit, so nothing is
+    lost and nobody else ever sees the table without them (the lock blocks them meanwhile)."""
+    names = [name for name, _, _ in migration_indexes()]
+    db().run("BEGIN")
+    try:
+        for name in names:
+            db().run(f'DROP INDEX etl."{name}"')
+        yield names
+    finally:
+        db().run("ROLLBACK")
+
+
+def plan_indexes(case: Case) -> list[str]:
+    """Index names in the plan of the case's statement (what the planner chose)."""
+    from etl_artifacts.runs.query import search_statement
+
+    statement = search_statement(search_for(case))
+    rows, _ = db().run("EXPLAIN (FORMAT JSON) " + statement.sql, **statement.params)
+    plan = rows[0][0]
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            name = node.get("Index Name")
+            if isinstance(name, str) and name not in found:
+                found.append(name)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(plan) if isinstance(plan, str) else plan)
+    return found
+
+
+def table_size() -> int:
+    rows, _ = db().run("SELECT pg_table_size(CAST('etl.logs' AS regclass))")
+    return int(rows[0][0])
+
+
+# -- the scenario ---------------------------------------------------------------------------------
+@contextmanager
+def database(options: BenchOptions, smoke: bool) -> Iterator[bool]:
+    """Yields whether the database is our own (embedded, reusable) rather than DATABASE_URL's."""
+    from etl_artifacts.db import get_database, reset_database
+    from etl_artifacts.migrations import migrate
+
+    os.environ.update(quiet_powertools_env())
+    if os.environ.get("DATABASE_URL"):
+        reset_project_caches()
+        reset_database()
+        migrate(get_database())
+        yield False
+        return
+    shared_postgres(options.data_dir / ("runs-postgres-smoke" if smoke else "runs-postgres"))
+    # Our own, reused database: make sure an interrupted earlier seed left every index in place.
+    from etl_artifacts.migrations import MIGRATIONS
+
+    with unlimited_statements():
+        for statement in (
+            st for m in MIGRATIONS for st in m.statements if "CREATE INDEX IF NOT EXISTS" in st
+        ):
+            db().run(statement)
+    yield True
+
+
+def run(
+    smoke: bool = False, options: BenchOptions | None = None, rows: int | None = None, runs: int | None = None
+) -> dict[str, Any]:
+    options = options or (BenchOptions.smoke_defaults() if smoke else BenchOptions())
+    size = rows or (SMOKE_ROWS if smoke else FULL_ROWS)
+    # ms-scale queries: at least 20 samples so that p95 is not just the maximum of a handful.
+    runs = runs or (2 if smoke else max(options.runs, 20))
+    warmup = 1 if smoke else max(options.warmup, 2)
+    from etl_artifacts.runs.dal import search_runs
+
+    with database(options, smoke) as own_database:
+        seed_note = ""
+        if own_database and seeded_rows_marker() == size:
+            progress(f"runs: reusing the {size:,} seeded rows")
+        else:
+            seconds = seed(size, own_database=own_database)
+            seed_note = f"; seeded in {seconds:.0f} s"
+        try:
+            indexes = migration_indexes()
+            data_note = (
+                f"{size:,} rows, {TENANTS} tenants, {TENANTS * DAGS_PER_TENANT} DAGs; table {fmt_bytes(table_size())}, "
+                f"migration indexes {fmt_bytes(sum(s for _, _, s in indexes))}{seed_note}"
+            )
+            progress(f"runs: {data_note}")
+            with_index: dict[str, Any] = {}
+            answers: dict[str, Any] = {}
+            for case in CASES:
+                search = search_for(case)
+                answers[case.name] = search_runs(search)
+                with_index[case.name] = (
+                    measure(lambda s=search: search_runs(s), runs=runs, warmup=warmup),
+                    plan_indexes(case),
+                )
+            without: dict[str, Any] = {}
+            with without_migration_indexes():
+                for case in CASES:
+                    search = search_for(case)
+                    if search_runs(search) != answers[case.name]:
+                        raise RuntimeError(f"{case.name}: different answer without the indexes")
+                    without[case.name] = measure(lambda s=search: search_runs(s), runs=runs, warmup=warmup)
+        finally:
+            if not own_database:
+                with unlimited_statements():
+                    delete_bench_rows()
+    return report(size, runs, data_note, answers, with_index, without)
+
+
+def report(
+    size: int,
+    runs: int,
+    data_note: str,
+    answers: dict[str, Any],
+    with_index: dict[str, Any],
+    without: dict[str, Any],
+) -> dict[str, Any]:
+    result_rows: list[dict[str, Any]] = []
+    for case in CASES:
+        stats, used = with_index[case.name]
+        answer = answers[case.name]
+        speedup = without[case.name].median_ms / stats.median_ms if stats.median_ms else float("nan")
+        result_rows.append(
+            row(
+                SCENARIO,
+                f"{case.name}, with indexes",
+                stats,
+                f"total {answer.total}, page of {len(answer.items)}; plan uses {', '.join(used) or 'no index'}; "
+                f"{speedup:.1f}x faster than without",
+            )
+        )
+        result_rows.append(
+            row(
+                SCENARIO,
+                f"{case.name}, without migration indexes",
+                without[case.name],
+                "contract UNIQUE btree only" + ("; " + data_note if case is CASES[0] else ""),
+            )
+        )
+    keyword_cases = [c for c in CASES if c.is_keyword]
+    worst_p95 = max(with_index[c.name][0].p95_ms for c in keyword_cases)
+    speedups = {c.name: without[c.name].median_ms / with_index[c.name][0].median_ms for c in keyword_cases}
+    slowest = min(speedups.values())
+    return {
+        "rows": result_rows,
+        "targets": [
+            target(
+                SCENARIO,
+                f"keyword p95 ≤ {KEYWORD_P95_BUDGET_MS:.0f} ms with indexes",
+                ", ".join(
+                    f"{c.name.removeprefix('keyword, ')} {with_index[c.name][0].p95_ms:.1f} ms"
+                    for c in keyword_cases
+                ),
+                worst_p95 <= KEYWORD_P95_BUDGET_MS,
+            ),
+            target(
+                SCENARIO,
+                f"≥ {KEYWORD_SPEEDUP:.0f}× faster than without",
+                ", ".join(
+                    f"{name.removeprefix('keyword, ')} {value:.1f}×" for name, value in speedups.items()
+                )
+                + " (median keyword search, without / with)",
+                slowest >= KEYWORD_SPEEDUP,
+            ),
+        ],
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = ["| case | median ms | p95 ms | runs | note |", "|---|---:|---:|---:|---|"]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['case']} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} | {r['runs']} | {r['note']} |"
+        )
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    for t in result["targets"]:
+        lines.append(f"| {t['target']} | {t['measured']} | {'met' if t['met'] else 'MISSED'} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_runs", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--rows", type=int, help=f"etl.logs rows to seed (default {FULL_ROWS:,}; smoke {SMOKE_ROWS:,})"
+    )
+    parser.add_argument(
+        "--runs", type=int, help="timed runs per case after the warm-up (default 20, smoke 2)"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, seconds: checks the scenario still runs"
+    )
+    args = parser.parse_args(argv)
+    options = BenchOptions.smoke_defaults() if args.smoke else BenchOptions()
+    try:
+        result = run(args.smoke, options=options, rows=args.rows, runs=args.runs)
+    finally:
+        stop_services()
+    print(render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
