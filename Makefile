@@ -36,8 +36,10 @@ format: install ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-build: install ## sam build (no Docker): functions + the shared layer for the Lambda runtime
-	$(BIN)/sam build --parallel --cached
+# SAM does not pass the template's Architecture to the layer's Makefile: one variable sets both.
+ARCH ?= arm64
+build: install ## sam build (no Docker) for ARCH=arm64 (default) or x86_64: functions + the shared layer
+	LAYER_ARCH=$(ARCH) $(BIN)/sam build --parallel --cached --parameter-overrides Architecture=$(ARCH)
 
 clean: ## Remove build output and local state (keeps .venv)
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
