@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import uuid
 from datetime import date
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,7 +13,8 @@ from etl_artifacts.attempts import AttemptObjects, list_attempt
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import RunRef, chunk_file, single_file
-from etl_artifacts.search.text import normalize_keyword, row_text
+from etl_artifacts.parquet.render import render_array, render_value_text
+from etl_artifacts.search.text import SEPARATOR, normalize_keyword
 
 
 def new_run(company: str = "acme") -> RunRef:
@@ -82,24 +82,22 @@ def metadata_key(run: RunRef, phase: str = "extract", attempt: int = 1) -> str:
     return run.prefix(get_settings().artifacts_prefix) + single_file(phase, attempt, "metadata")
 
 
-def python_values(table: pa.Table, row: int) -> list[Any]:
-    values = []
-    for column in table.columns:
-        scalar = column[row]
-        if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
-            scalar = scalar.cast(pa.timestamp("us", column.type.tz), safe=False)
-        if pa.types.is_duration(column.type) and column.type.unit == "ns":
-            scalar = scalar.cast(pa.duration("us"), safe=False)
-        values.append(scalar.as_py())
-    return values
-
-
 def reference_texts(tables: list[pa.Table]) -> list[tuple[int, int, str]]:
-    return [
-        (chunk, row, row_text(python_values(table, row)))
-        for chunk, table in enumerate(tables)
-        for row in range(table.num_rows)
-    ]
+    """(chunk, row, text) built value by value from the page renderer: the definition itself."""
+    out = []
+    for chunk, table in enumerate(tables):
+        for row, text in enumerate(reference_table_texts(table)):
+            out.append((chunk, row, text))
+    return out
+
+
+def reference_table_texts(table: pa.Table) -> list[str]:
+    columns = [render_array(column) for column in table.columns]
+    texts = []
+    for row in range(table.num_rows):
+        parts = (render_value_text(values[row]) for values in columns)
+        texts.append(normalize_keyword(SEPARATOR.join(t for t in parts if t is not None)))
+    return texts
 
 
 def reference_search(tables: list[pa.Table], keyword: str) -> list[tuple[int, int]]:

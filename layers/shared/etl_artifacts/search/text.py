@@ -1,52 +1,48 @@
 """The searchable text of a row, defined once for the indexer and every search mode.
 
 A row's ``_searchable`` text (CONTRACT §2) is its non-null values in schema order, each rendered
-as in CONTRACT §4 "Values", joined by the unit separator ``\\x1f`` and lower-cased. A keyword
-matches a row when its lower-cased form is a literal substring of that text.
+as on the JSON pages (CONTRACT §4 "Values", ``etl_artifacts.parquet.render``) and turned into text
+by ``render_value_text``, joined by the unit separator ``\\x1f`` and lower-cased. A keyword matches
+a row when its lower-cased form is a literal substring of that text.
 
-Rendering rules (the text of one value; ``None`` = skipped like a null):
+So the text of one value is exactly what the page shows for it:
 
-- strings: as stored; integers: decimal digits; booleans: ``true``/``false``;
-- floats: Python's ``repr`` of the value as a float64 (what ``json.dumps`` writes), e.g. ``1.0``,
-  ``0.1``, ``1e-05``, ``1e+16``; float32/float16 are widened first, so float32 ``0.1`` is
-  ``0.10000000149011612`` exactly as the JSON page shows it; NaN and ±Inf are skipped;
-- timestamps: ``datetime.isoformat()`` at microsecond precision (nanoseconds are truncated),
-  e.g. ``2026-01-01T12:00:00`` or ``2026-01-01T13:00:00.120000+01:00`` for a zoned type;
-- dates ``YYYY-MM-DD``; times ``HH:MM:SS[.ffffff]`` (``time.isoformat()``, microseconds);
-- durations: seconds as a float (``timedelta.total_seconds()``), rendered like a float;
-- decimals: ``str(Decimal)`` (the General Decimal Arithmetic to-scientific-string, which is also
-  Arrow's decimal-to-string: ``1.50``, ``0E-10``);
-- binary: standard base64;
-- structs, maps, lists, unions and other types: compact JSON (``separators=(",", ":")``,
-  ``ensure_ascii=False`` so non-ASCII text stays searchable) of the value rendered by these same
-  rules; a map is an object whose keys are the rendered keys as strings.
+- strings as stored; integers in decimal; booleans ``true``/``false``;
+- floats as JSON writes them (Python ``repr``: ``1.0``, ``0.1``, ``1e-05``, ``1e+16``); float32
+  and float16 first take the shortest text that round-trips at their own precision, as the page
+  does (float32 ``0.1`` is ``0.1``); NaN and ±Inf are null, so skipped;
+- timestamps ``datetime.isoformat()``-style: ``2026-11-20T10:15:30.123456+00:00`` (offset only
+  when the type has a time zone; fraction omitted when zero, 6 digits, or 9 when a nanosecond
+  value has sub-microsecond digits); dates ``YYYY-MM-DD``; times ``HH:MM:SS[.ffffff]``;
+- durations in seconds: an integer for second-unit columns, else a float rendered like floats;
+- decimals ``str(Decimal)`` (also Arrow's decimal text); binary as base64;
+- structs, lists, maps and other types: compact JSON (``ensure_ascii=False``) of the rendered
+  value.
 
-Lower-casing is Arrow's ``utf8_lower`` (utf8proc's simple per-code-point mapping) applied to the
-joined text, and to the keyword. It equals Python's ``str.lower()`` except for the few code points
-whose full lower-case mapping has several code points (e.g. U+0130 ``İ`` becomes ``i``, not
-``i̇``); both the index and every search mode use Arrow's mapping, so they always agree.
+Lower-casing is Arrow's ``utf8_lower`` (utf8proc's per-code-point mapping) applied to the joined
+text and to the keyword. It equals Python's ``str.lower()`` except for the rare code points whose
+full lower-case form has several code points (U+0130 ``İ`` becomes ``i``, not ``i̇``); the index
+and every search mode use the same mapping, so they always agree.
 
-Everything is vectorised with pyarrow compute, one pass over the columns (never over rows); only
-binary, nested and exotic columns render value by value, and floats only for the rare values whose
-Arrow and Python spellings differ (exponent notation).
+Built with pyarrow compute, one pass over the columns (never a Python loop over rows). Only
+binary, nested and exotic columns go value by value, through the page renderer itself; float
+columns re-render in Python only the rare values whose Arrow and Python spellings differ
+(exponent notation). ``tests/test_search_text.py`` checks equality with the page renderer.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import math
 import unicodedata
-from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 SEPARATOR = "\x1f"
 SEARCHABLE_COLUMN = "_searchable"
+
+# Mirrors etl_artifacts.parquet.render: zones rendered as "+00:00" without a time-zone database.
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "utc", "Z", "+00:00", "Etc/GMT", "GMT", "Etc/Zulu", "Zulu"})
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 # --------------------------------------------------------------------------- keyword
@@ -67,120 +63,113 @@ def match(texts: pa.Array | pa.ChunkedArray, needle: str) -> pa.Array | pa.Chunk
     return pc.fill_null(pc.match_substring(texts, pattern=needle), False)
 
 
-# --------------------------------------------------------------------------- per value (fallback)
-
-
-def json_value(value: Any) -> Any:
-    """A Python value (from ``to_pylist``) rendered as a JSON-compatible value per CONTRACT §4."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, dict):
-        return {_key_text(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        # pyarrow renders a map as a list of (key, value) tuples: a JSON object per CONTRACT §4.
-        if value and all(isinstance(item, tuple) and len(item) == 2 for item in value):
-            return {_key_text(k): json_value(v) for k, v in value}
-        return [json_value(v) for v in value]
-    return str(value)
-
-
-def _key_text(key: Any) -> str:
-    rendered = json_value(key)
-    return rendered if isinstance(rendered, str) else json.dumps(rendered, separators=(",", ":"))
-
-
-def value_text(value: Any) -> str | None:
-    """Text of one Python value in the searchable text (not lower-cased); ``None`` = skipped."""
-    rendered = json_value(value)
-    if rendered is None:
-        return None
-    if isinstance(rendered, str):
-        return rendered
-    if isinstance(rendered, bool):
-        return "true" if rendered else "false"
-    if isinstance(rendered, float):
-        return repr(rendered)
-    if isinstance(rendered, int):
-        return str(rendered)
-    return json.dumps(rendered, separators=(",", ":"), ensure_ascii=False)
-
-
-def row_text(values: Iterable[Any]) -> str:
-    """Reference (slow) definition of one row's searchable text; used by tests and tools."""
-    joined = SEPARATOR.join(t for t in (value_text(v) for v in values) if t is not None)
-    return str(pc.utf8_lower(pa.scalar(joined, pa.string())).as_py())
-
-
-# --------------------------------------------------------------------------- vectorised columns
+# --------------------------------------------------------------------------- columns
 
 
 def _per_value(array: pa.Array) -> pa.Array:
-    return pa.array([value_text(v) for v in array.to_pylist(maps_as_pydicts="lossy")], pa.string())
+    """Value by value through the page renderer (binary, nested and exotic types)."""
+    from etl_artifacts.parquet.render import render_array, render_value_text
+
+    return pa.array([render_value_text(value) for value in render_array(array)], pa.string())
 
 
-def _float_text(values: pa.Array) -> pa.Array:
-    """float64 values as Python ``repr`` spells them; non-finite values become null."""
-    values = pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
-    text = pc.cast(values, pa.string())
-    magnitude = pc.abs(values)
-    # Arrow and Python agree on the shortest digits; they disagree on when to use exponent
-    # notation, and Arrow omits the ".0" of whole numbers. Exponent cases are re-rendered.
-    odd = pc.or_(
+def _float_text(numbers: pa.Array) -> pa.Array:
+    """Floats as JSON writes them (``repr`` of the float64 parsed from Arrow's shortest text)."""
+    numbers = pc.if_else(pc.is_finite(numbers), numbers, pa.scalar(None, numbers.type))
+    text = pc.cast(numbers, pa.string())
+    magnitude = pc.abs(pc.cast(numbers, pa.float64()))
+    # Arrow and Python agree on the shortest digits, not on when to use exponent notation, and
+    # Arrow drops the ".0" of whole numbers: re-render the exponent cases, append the ".0".
+    exponent = pc.or_(
         pc.match_substring(text, "e"),
         pc.or_(
-            pc.greater_equal(magnitude, 1e16), pc.and_(pc.less(magnitude, 1e-4), pc.not_equal(magnitude, 0))
+            pc.greater_equal(magnitude, 1e16),
+            pc.and_(pc.less(magnitude, 1e-4), pc.not_equal(magnitude, 0)),
         ),
     )
-    odd = pc.fill_null(odd, False)
+    exponent = pc.fill_null(exponent, False)
     text = pc.if_else(pc.match_substring(text, "."), text, pc.binary_join_element_wise(text, ".0", ""))
-    if pc.any(odd).as_py():
-        fixed = pa.array([repr(v) for v in pc.filter(values, odd).to_pylist()], pa.string())
-        text = pc.replace_with_mask(text, odd, fixed)
+    if pc.any(exponent).as_py():
+        odd = pc.filter(pc.cast(numbers, pa.string()), exponent).to_pylist()
+        text = pc.replace_with_mask(text, exponent, pa.array([repr(float(s)) for s in odd], pa.string()))
     return text
 
 
-def _strip_zero_micros(text: pa.Array) -> pa.Array:
-    return pc.replace_substring_regex(text, pattern=r"\.000000($|[+-])", replacement=r"\1")
+def _fraction(ticks: pa.Array, unit: str) -> pa.Array:
+    """``""``, ``.ffffff`` or ``.fffffffff`` for sub-second parts given in ``unit`` ticks."""
+    nanos = pc.multiply(ticks, 1_000_000_000 // _PER_SECOND[unit])
+    micros = pc.divide(nanos, 1_000)
+    exact_micro = pc.equal(pc.multiply(micros, 1_000), nanos)
+    six = pc.binary_join_element_wise(".", pc.utf8_lpad(pc.cast(micros, pa.string()), 6, "0"), "")
+    nine = pc.binary_join_element_wise(".", pc.utf8_lpad(pc.cast(nanos, pa.string()), 9, "0"), "")
+    return pc.if_else(pc.equal(nanos, 0), "", pc.if_else(exact_micro, six, nine))
+
+
+def _clock(naive: pa.Array, whole_format: str) -> pa.Array:
+    """``strftime`` of the whole seconds plus the isoformat-style fraction (tz-naive input)."""
+    unit = naive.type.unit
+    seconds = pc.floor_temporal(naive, unit="second")
+    whole = pc.strftime(seconds.cast(pa.timestamp("s")), format=whole_format)
+    sub = pc.subtract(naive.cast(pa.int64()), seconds.cast(pa.int64()))
+    return pc.binary_join_element_wise(whole, _fraction(sub, unit), "")
+
+
+def _timestamp_text(array: pa.Array) -> pa.Array:
+    unit, tz = array.type.unit, array.type.tz
+    if tz is None:
+        return _clock(array, "%Y-%m-%dT%H:%M:%S")
+    if tz in _UTC_NAMES:
+        return pc.binary_join_element_wise(
+            _clock(array.cast(pa.timestamp(unit)), "%Y-%m-%dT%H:%M:%S"), "+00:00", ""
+        )
+    try:
+        wall = _clock(pc.local_timestamp(array), "%Y-%m-%dT%H:%M:%S")
+        return pc.binary_join_element_wise(wall, pc.strftime(array, format="%Ez"), "")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return _per_value(array)  # a zone Arrow does not know: the page renderer's own fallback
+
+
+def _time_text(array: pa.Array) -> pa.Array:
+    ticks = array.cast(pa.int32() if pa.types.is_time32(array.type) else pa.int64()).cast(pa.int64())
+    return _clock(ticks.cast(pa.timestamp(array.type.unit)), "%H:%M:%S")
+
+
+def _duration_text(array: pa.Array) -> pa.Array:
+    unit = array.type.unit
+    ticks = array.cast(pa.int64())
+    if unit == "s":
+        return pc.cast(ticks, pa.string())
+    return _float_text(pc.divide(ticks.cast(pa.float64()), float(_PER_SECOND[unit])))
 
 
 def column_text(array: pa.Array) -> pa.Array | None:
-    """One column's values rendered as text (nulls stay null); ``None`` when never searchable."""
+    """One column's values as searchable text (nulls stay null); ``None`` when never searchable."""
     typ = array.type
-    if pa.types.is_dictionary(typ):
-        return column_text(array.dictionary_decode())
-    if pa.types.is_null(typ):
+    types = pa.types
+    if types.is_null(typ) or len(array) == array.null_count:
         return None
-    if pa.types.is_string(typ):
+    if types.is_dictionary(typ):
+        return column_text(array.dictionary_decode())
+    if isinstance(typ, pa.ExtensionType):
+        return column_text(array.storage)
+    if types.is_run_end_encoded(typ):
+        return column_text(pc.run_end_decode(array))
+    if types.is_string(typ):
         return array
-    if pa.types.is_large_string(typ) or pa.types.is_string_view(typ):
+    if types.is_large_string(typ) or types.is_string_view(typ):
         return pc.cast(array, pa.string())
-    if pa.types.is_boolean(typ) or pa.types.is_integer(typ) or pa.types.is_date(typ):
+    if types.is_boolean(typ) or types.is_integer(typ) or types.is_decimal(typ):
         return pc.cast(array, pa.string())
-    if pa.types.is_floating(typ):
-        return _float_text(pc.cast(array, pa.float64()))
-    if pa.types.is_decimal(typ):
-        return pc.cast(array, pa.string())
-    if pa.types.is_timestamp(typ):
-        micros = pc.cast(array, pa.timestamp("us", typ.tz), safe=False)
-        if typ.tz is None:
-            return _strip_zero_micros(pc.strftime(micros, format="%Y-%m-%dT%H:%M:%S"))
-        text = _strip_zero_micros(pc.strftime(micros, format="%Y-%m-%dT%H:%M:%S%z"))
-        return pc.replace_substring_regex(text, pattern=r"([+-][0-9]{2})([0-9]{2})$", replacement=r"\1:\2")
-    if pa.types.is_time(typ):
-        return _strip_zero_micros(pc.cast(pc.cast(array, pa.time64("us"), safe=False), pa.string()))
-    if pa.types.is_duration(typ):
-        micros = pc.cast(pc.cast(array, pa.duration("us"), safe=False), pa.int64())
-        return _float_text(pc.divide(pc.cast(micros, pa.float64()), 1_000_000.0))
+    if types.is_floating(typ):
+        return _float_text(array)
+    if types.is_timestamp(typ):
+        return _timestamp_text(array)
+    if types.is_date(typ):
+        return pc.strftime(array, format="%Y-%m-%d")
+    if types.is_time(typ):
+        return _time_text(array)
+    if types.is_duration(typ):
+        return _duration_text(array)
     return _per_value(array)
 
 
@@ -190,9 +179,15 @@ def searchable_text(batch: pa.RecordBatch | pa.Table) -> pa.Array:
         batch = _table_to_batch(batch)
     columns = [text for text in (column_text(col) for col in batch.columns) if text is not None]
     if not columns:
-        return pa.array([""] * batch.num_rows, pa.string())
-    joined = pc.binary_join_element_wise(*columns, SEPARATOR, null_handling="skip")
-    return pc.utf8_lower(joined)
+        return pa.repeat(pa.scalar("", pa.string()), batch.num_rows)
+    if len(columns) == 1:
+        return pc.utf8_lower(pc.fill_null(columns[0], ""))
+    # pyarrow 26 drops (!) the rows whose inputs are all null from binary_join_element_wise with
+    # null_handling="skip". A trailing all-"" column keeps every row; it adds exactly one trailing
+    # separator to rows that have values, cut off again below.
+    anchor = pa.repeat(pa.scalar("", pa.string()), batch.num_rows)
+    joined = pc.binary_join_element_wise(*columns, anchor, SEPARATOR, null_handling="skip")
+    return pc.utf8_lower(pc.utf8_slice_codeunits(joined, 0, -1))
 
 
 def _table_to_batch(table: pa.Table) -> pa.RecordBatch:
