@@ -64,18 +64,24 @@ COMPANY_PREFIX = "bench-t"
 # number inside its DAG; the needle sits where g is a multiple of :needle_every (a multiple of
 # 500), which always lands in tenant 00, DAG 0 — the measured one.
 SEED_SQL = """
+WITH p AS (
+  SELECT CAST(:tenants AS bigint) AS tenants, CAST(:dags_per_tenant AS bigint) AS dags,
+         CAST(:per_dag AS bigint) AS per_dag, CAST(:needle_every AS bigint) AS needle_every,
+         CAST(:company_prefix AS text) AS company_prefix
+)
 INSERT INTO etl.logs (id_company, dag_id, run_date, run_id, log, created_at, updated_at)
 SELECT company, dag_id, ts::date,
        'scheduled__' || to_char(ts, 'YYYY-MM-DD"T"HH24:MI:SS') || '+00:00',
        jsonb_build_object(
          'event', jsonb_build_object(
-           'status', 'success', 'message', 'triggered by ' || (ARRAY['schedule', 'queue', 'manual'])[1 + k % 3],
+           'status', 'success',
+           'message', 'triggered by ' || (ARRAY['schedule', 'queue', 'manual'])[1 + k % 3],
            'total', 1, 'attempt', 1, 's3_data_path', prefix || 'event/',
            'data', jsonb_build_array(jsonb_build_object('message_id', md5('m' || g), 'source', 'sqs'))),
          'extract', jsonb_build_object(
            'status', CASE WHEN k % 100 = 7 THEN 'error' WHEN k % 100 = 8 THEN 'running' ELSE 'success' END,
            'message', CASE
-               WHEN g % CAST(:needle_every AS bigint) = 0 THEN 'checksum mismatch in batch NEEDLE-7F3A'
+               WHEN g % needle_every = 0 THEN 'checksum mismatch in batch NEEDLE-7F3A'
                WHEN k % 100 = 7 THEN 'upstream API timeout after 30 s'
                ELSE 'extracted ' || (k * 37 % 5000) || ' rows' END,
            'total', k * 37 % 5000, 'attempt', 1 + (k % 100 = 7)::int,
@@ -97,15 +103,15 @@ SELECT company, dag_id, ts::date,
            's3_data_path', prefix || 'load/attempt=1/')) END,
        ts, ts
 FROM (
-  SELECT g, k, company, dag_id, ts,
+  SELECT g, k, company, dag_id, ts, needle_every,
          's3://bench-artifacts/' || company || '/' || dag_id || '/' || ts::date || '/' || k || '/' AS prefix
   FROM (
-    SELECT g, g / (CAST(:tenants AS bigint) * CAST(:dags_per_tenant AS bigint)) AS k,
-           CAST(:company_prefix AS text) || lpad((g % CAST(:tenants AS bigint))::text, 2, '0') AS company,
-           CAST(md5('bench-dag-' || (g % CAST(:tenants AS bigint)) || '-' || ((g / CAST(:tenants AS bigint)) % CAST(:dags_per_tenant AS bigint))) AS uuid) AS dag_id,
-           TIMESTAMP '2025-01-01' + make_interval(secs => floor((g / (CAST(:tenants AS bigint) * CAST(:dags_per_tenant AS bigint)))
-                                                               * 31536000.0 / CAST(:per_dag AS bigint))) AS ts
-    FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g
+    SELECT g, g / (p.tenants * p.dags) AS k, p.needle_every,
+           p.company_prefix || lpad((g % p.tenants)::text, 2, '0') AS company,
+           CAST(md5('bench-dag-' || (g % p.tenants) || '-' || ((g / p.tenants) % p.dags)) AS uuid) AS dag_id,
+           TIMESTAMP '2025-01-01'
+             + make_interval(secs => floor((g / (p.tenants * p.dags)) * 31536000.0 / p.per_dag)) AS ts
+    FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g, p
   ) AS base
 ) AS runs
 """
@@ -320,10 +326,10 @@ def run(
             seconds = seed(size, own_database=own_database)
             seed_note = f"; seeded in {seconds:.0f} s"
         try:
-            indexes = migration_indexes()
+            index_bytes = sum(size for _, _, size in migration_indexes())
             data_note = (
-                f"{size:,} rows, {TENANTS} tenants, {TENANTS * DAGS_PER_TENANT} DAGs; table {fmt_bytes(table_size())}, "
-                f"migration indexes {fmt_bytes(sum(s for _, _, s in indexes))}{seed_note}"
+                f"{size:,} rows, {TENANTS} tenants, {TENANTS * DAGS_PER_TENANT} DAGs; "
+                f"table {fmt_bytes(table_size())}, migration indexes {fmt_bytes(index_bytes)}{seed_note}"
             )
             progress(f"runs: {data_note}")
             with_index: dict[str, Any] = {}
@@ -367,8 +373,8 @@ def report(
                 SCENARIO,
                 f"{case.name}, with indexes",
                 stats,
-                f"total {answer.total}, page of {len(answer.items)}; plan uses {', '.join(used) or 'no index'}; "
-                f"{speedup:.1f}x faster than without",
+                f"total {answer.total}, page of {len(answer.items)}; "
+                f"plan uses {', '.join(used) or 'no index'}; {speedup:.1f}x faster than without",
             )
         )
         result_rows.append(
