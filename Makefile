@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint format build clean
+.PHONY: help install dev test lint format build clean bench bench-smoke
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,12 @@ format: install ## Apply ruff formatting and safe fixes
 ARCH ?= arm64
 build: install ## sam build (no Docker) for ARCH=arm64 (default) or x86_64: functions + the shared layer
 	LAYER_ARCH=$(ARCH) $(BIN)/sam build --parallel --cached --parameter-overrides Architecture=$(ARCH)
+
+bench: install ## Benchmarks vs DuckDB & co. (minutes; data cached in .local/bench-data): writes bench/results/latest.md
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-smoke: install ## Every benchmark scenario at tiny sizes, well under a minute (also run by make test)
+	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
 clean: ## Remove build output and local state (keeps .venv)
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

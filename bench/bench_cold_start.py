@@ -1,0 +1,138 @@
+"""Scenario 6 (issue 7): cold start, the wall time of a fresh process importing each function's
+handler module (template.yaml ``Handler``), median of 10, in a Lambda-like environment.
+
+The bare interpreter start (``python -c pass``) is measured the same way and printed for
+reference; the import alone (timed inside the child) is in each row's note. The targets are
+judged on the whole process, the strict reading of the issue. Functions are run round-robin so
+that drift on a shared machine spreads over all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench.common import BenchOptions, Stats, progress, row, target
+
+SCENARIO = "6. Cold start"
+# logical id -> (budget ms, must stay free of pyarrow and boto3)
+BUDGETS: dict[str, tuple[float | None, bool]] = {
+    "MetaFunction": (150, True),
+    "RunsFunction": (150, True),
+    "AuthorizerFunction": (150, True),
+    "ArtifactsFunction": (300, False),
+    "PhasesFunction": (350, False),
+    "IndexerFunction": (None, False),  # event-driven, not user-facing: measured for information
+}
+# botocore's package itself is cheap (Powertools' user-agent hook imports it); its session is not.
+HEAVY = ("pyarrow", "boto3", "botocore.session")
+
+_CHILD = """\
+import time
+_t0 = time.perf_counter()
+import importlib, sys
+sys.path.insert(0, {code_dir!r})
+_handler = getattr(importlib.import_module({module!r}), {attribute!r})
+_t1 = time.perf_counter()
+import json
+print(json.dumps({{"import_ms": (_t1 - _t0) * 1000, "modules": len(sys.modules),
+                  "heavy": [m for m in {heavy!r} if m in sys.modules]}}))
+"""
+
+
+def lambda_like_env() -> dict[str, str]:
+    """Only what a Lambda function sees (template Globals), not this machine's environment."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "POWERTOOLS_SERVICE_NAME": "etl-artifacts",
+        "POWERTOOLS_METRICS_NAMESPACE": "EtlArtifacts",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+        "POWERTOOLS_DEV": "false",
+        "ARTIFACTS_BUCKET": "bench-artifacts",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    return env
+
+
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    wall = (time.perf_counter() - started) * 1000
+    if completed.returncode != 0:
+        raise RuntimeError(f"child exited {completed.returncode}")
+    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+    return wall, (json.loads(lines[-1]) if lines else {})
+
+
+def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
+    from etl_artifacts.local.template import load_template
+
+    options = options or (BenchOptions.smoke_defaults() if smoke else BenchOptions())
+    functions = load_template().functions
+    names = [name for name in BUDGETS if name in functions]
+    commands = {"bare interpreter": [sys.executable, "-c", "pass"]}
+    for name in names:
+        spec = functions[name]
+        code = _CHILD.format(
+            code_dir=str(spec.code_uri), module=spec.module, attribute=spec.attribute, heavy=HEAVY
+        )
+        commands[name] = [sys.executable, "-c", code]
+    env = lambda_like_env()
+    walls: dict[str, list[float]] = {key: [] for key in commands}
+    imports: dict[str, list[float]] = {key: [] for key in commands}
+    info: dict[str, dict[str, Any]] = {}
+
+    progress(f"cold start: {len(names)} handlers x {options.cold_runs} fresh processes")
+    for index in range(options.cold_runs + 1):
+        for key, command in commands.items():
+            wall, child = _timed(command, env)
+            if index == 0:
+                continue  # untimed: writes the bytecode caches a deployed package would ship
+            walls[key].append(wall)
+            if "import_ms" in child:
+                imports[key].append(float(child["import_ms"]))
+                info[key] = child
+
+    bare = Stats(walls["bare interpreter"])
+    rows = [
+        row(SCENARIO, "bare interpreter (python -c pass)", bare, f"{sys.version.split()[0]}; reference only")
+    ]
+    targets: list[dict[str, Any]] = []
+    for name in names:
+        stats = Stats(walls[name])
+        imported = Stats(imports[name])
+        heavy = info.get(name, {}).get("heavy", [])
+        short = name.removesuffix("Function")
+        note = (
+            f"import {imported.median_ms:.0f} ms in-process; wall - bare "
+            f"{stats.median_ms - bare.median_ms:.0f} ms; {info.get(name, {}).get('modules', '?')} modules; "
+            f"heavy: {', '.join(heavy) or 'none'}"
+        )
+        rows.append(row(SCENARIO, f"{short} handler (whole process)", stats, note))
+        budget, must_be_light = BUDGETS[name]
+        if budget is None:
+            continue
+        within = stats.median_ms <= budget
+        light = not (must_be_light and heavy)
+        why = "" if light else f"imports {', '.join(heavy)}"
+        if not within:
+            why = "; ".join(
+                filter(
+                    None,
+                    [
+                        why,
+                        f"over by {stats.median_ms - budget:.0f} ms "
+                        f"({stats.median_ms / budget:.2f}x the budget)",
+                    ],
+                )
+            )
+        text = f"{short} <= {budget:.0f} ms" + (" (no pyarrow/boto3)" if must_be_light else "")
+        targets.append(target(SCENARIO, text, f"{stats.median_ms:.0f} ms", within and light, why))
+    return {"rows": rows, "targets": targets}

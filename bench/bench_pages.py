@@ -1,0 +1,290 @@
+"""Scenario 1 (issue 7): pages of a 1,000,000-row attempt, through the real Phases handler.
+
+Page 0 and the page at row 750,000 (``limit=50``): warm (same process, footers cached) and cold
+(a fresh process importing the handler and serving one request), against DuckDB + httpfs doing
+``read_parquet(glob) LIMIT 50 OFFSET n`` (parquet metadata cache on, external file cache off).
+A separate untimed pass through a counting proxy reports S3 requests and bytes read.
+
+Run alone: ``python -m bench --only pages``. The module is also the cold child:
+``python -m bench.bench_pages --cold-child '{"page": 0, "limit": 50}'``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench.common import (
+    REPO_ROOT,
+    BenchOptions,
+    CountingProxy,
+    HandlerResponse,
+    NotReady,
+    Stats,
+    Traffic,
+    UploadedRun,
+    bench_run_ref,
+    check_response,
+    duckdb_connect,
+    fmt_ratio,
+    lambda_context,
+    load_function_handler,
+    measure,
+    phase_data_event,
+    phases_placeholder,
+    progress,
+    ratio,
+    row,
+    s3_endpoint,
+    shared_s3,
+    target,
+    uploaded_run,
+)
+
+SCENARIO = "1. Pages"
+FUNCTION = "PhasesFunction"
+LIMIT = 50
+MOTO_NOTE = (
+    "moto's server reads the whole object for every range GET (~19 MB here), so on moto "
+    "each S3 GET costs ~10-90 ms that real S3 does not charge"
+)
+
+
+# -- the cold child: a fresh process that imports the handler and serves one request ----------
+def cold_child(query: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    handler = load_function_handler(FUNCTION)
+    imported = time.perf_counter()
+    result = handler(phase_data_event(bench_run_ref(), "extract", query), lambda_context(FUNCTION))
+    done = time.perf_counter()
+    response = HandlerResponse.from_result(result)
+    rows = response.body.get("rows") if isinstance(response.body, dict) else None
+    return {
+        "import_ms": (imported - started) * 1000,
+        "request_ms": (done - imported) * 1000,
+        "status": response.status,
+        "code": response.error_code,
+        "first_id": rows[0].get("id") if rows else None,
+        "total_rows": response.body.get("total_rows") if isinstance(response.body, dict) else None,
+        "search_mode": response.headers.get("x-search-mode"),
+    }
+
+
+def run_cold(query: dict[str, Any], runs: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``runs`` fresh processes (after one untimed one): process wall time, import and request parts."""
+    command = [sys.executable, "-m", "bench.bench_pages", "--cold-child", json.dumps(query)]
+    child_env = {**os.environ, **(env or {})}
+    process_ms: list[float] = []
+    import_ms: list[float] = []
+    request_ms: list[float] = []
+    last: dict[str, Any] = {}
+    for index in range(runs + 1):
+        started = time.perf_counter()
+        completed = subprocess.run(
+            command, cwd=REPO_ROOT, env=child_env, capture_output=True, text=True, timeout=300, check=False
+        )
+        wall = (time.perf_counter() - started) * 1000
+        lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
+        if completed.returncode != 0 or not lines:
+            raise RuntimeError(f"cold child failed (exit {completed.returncode})")
+        last = json.loads(lines[-1])
+        if last["status"] == 501:
+            raise NotReady("route not implemented yet (501)")
+        if last["status"] != 200:
+            raise RuntimeError(f"cold child got {last['status']} {last.get('code')}")
+        if index == 0:
+            continue  # untimed: writes bytecode caches, like a deployed package that ships them
+        process_ms.append(wall)
+        import_ms.append(last["import_ms"])
+        request_ms.append(last["request_ms"])
+    return {
+        "process": Stats(process_ms),
+        "import": Stats(import_ms),
+        "request": Stats(request_ms),
+        "last": last,
+    }
+
+
+# -- the scenario --------------------------------------------------------------------------------
+def _our_call(uploaded: UploadedRun, page: int) -> Any:
+    handler = load_function_handler(FUNCTION)
+
+    def call() -> HandlerResponse:
+        event = phase_data_event(uploaded.run, uploaded.phase, {"page": page, "limit": LIMIT})
+        return check_response(HandlerResponse.from_result(handler(event, lambda_context(FUNCTION))))
+
+    return call
+
+
+def _duck_call(con: Any, uploaded: UploadedRun, offset: int) -> Any:
+    sql = f"SELECT * FROM read_parquet('{uploaded.data_glob}') LIMIT {LIMIT} OFFSET {offset}"
+
+    def call() -> Any:
+        return con.execute(sql).fetch_arrow_table()
+
+    return call
+
+
+def _traffic_pass(
+    uploaded: UploadedRun, pages: dict[str, int], options: BenchOptions, ours_ready: bool
+) -> dict[str, Traffic]:
+    """Requests and bytes per case: one warm request each (after a warm-up), one cold process."""
+    server = shared_s3()
+    traffic: dict[str, Traffic] = {}
+    with CountingProxy(server.endpoint) as proxy:
+        for label, page in pages.items():
+            if ours_ready:
+                with s3_endpoint(proxy.endpoint):
+                    call = _our_call(uploaded, page)
+                    call()
+                    proxy.reset()
+                    call()
+                    traffic[f"ours warm {label}"] = proxy.snapshot()
+                proxy.reset()
+                run_cold({"page": page, "limit": LIMIT}, 0, env={"AWS_ENDPOINT_URL_S3": proxy.endpoint})
+                traffic[f"ours cold {label}"] = proxy.snapshot()
+            con = duckdb_connect(proxy.endpoint)
+            duck = _duck_call(con, uploaded, page * LIMIT)
+            duck()
+            proxy.reset()
+            duck()
+            traffic[f"duckdb warm {label}"] = proxy.snapshot()
+            con.close()
+    return traffic
+
+
+def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
+    options = options or (BenchOptions.smoke_defaults() if smoke else BenchOptions())
+    uploaded = uploaded_run(options)
+    server = shared_s3()
+    deep_page = options.deep_row // LIMIT
+    pages = {"page 0": 0, f"row {options.deep_row:,}": deep_page}
+    rows: list[dict[str, Any]] = []
+    targets: list[dict[str, Any]] = []
+    warm: dict[str, Stats] = {}
+    cold: dict[str, dict[str, Any]] = {}
+    duck: dict[str, Stats] = {}
+    pending = ""
+
+    # Ours, warm: the same process serves every request; the warm-up fills the footer cache.
+    progress("pages: our handler, warm")
+    try:
+        if phases_placeholder():
+            raise NotReady("the Phases data route is not implemented yet")
+        for label, page in pages.items():
+            call = _our_call(uploaded, page)
+            first = call()
+            ids = [r.get("id") for r in (first.body or {}).get("rows", [])]
+            if ids[:1] != [page * LIMIT] or len(ids) != LIMIT:
+                raise RuntimeError(f"wrong page content for {label}")
+            warm[label] = measure(call, runs=options.runs, warmup=options.warmup)
+        progress("pages: our handler, cold processes")
+        for label, page in pages.items():
+            cold[label] = run_cold({"page": page, "limit": LIMIT}, options.cold_runs)
+    except NotReady as exc:
+        pending = f"pending: {exc}"
+
+    progress("pages: DuckDB")
+    con = duckdb_connect(server.endpoint)
+    for label, page in pages.items():
+        check = _duck_call(con, uploaded, page * LIMIT)()
+        if check.column("id")[0].as_py() != page * LIMIT:
+            raise RuntimeError(f"DuckDB returned a different page for {label}")
+        duck[label] = measure(
+            _duck_call(con, uploaded, page * LIMIT), runs=options.runs, warmup=options.warmup
+        )
+    con.close()
+
+    progress("pages: counting S3 requests and bytes (untimed pass)")
+    traffic = _traffic_pass(uploaded, pages, options, ours_ready=not pending)
+
+    def note(key: str, extra: str = "") -> str:
+        counted = traffic.get(key)
+        parts = [extra] if extra else []
+        if counted is not None:
+            parts.append(counted.summary())
+        return "; ".join(parts)
+
+    for label in pages:
+        stats = warm.get(label)
+        rows.append(row(SCENARIO, f"ours warm, {label}", stats, pending or note(f"ours warm {label}")))
+    for label in pages:
+        result = cold.get(label)
+        if result is None:
+            rows.append(row(SCENARIO, f"ours cold, {label} (request)", None, pending))
+            continue
+        rows.append(
+            row(
+                SCENARIO,
+                f"ours cold, {label} (request)",
+                result["request"],
+                note(f"ours cold {label}", f"handler import {result['import'].median_ms:.0f} ms before it"),
+            )
+        )
+        rows.append(
+            row(
+                SCENARIO,
+                f"ours cold, {label} (whole process)",
+                result["process"],
+                "interpreter start + import + request",
+            )
+        )
+    for label in pages:
+        rows.append(row(SCENARIO, f"DuckDB warm, {label}", duck[label], note(f"duckdb warm {label}")))
+
+    deep = f"row {options.deep_row:,}"
+    # Target 1: deep page <= 1.2x page 0, warm.
+    deep_vs_first = ratio(warm[deep].median_ms, warm["page 0"].median_ms) if warm else None
+    targets.append(
+        target(
+            SCENARIO,
+            "deep page <= 1.2x page 0 (warm)",
+            fmt_ratio(deep_vs_first),
+            None if deep_vs_first is None else deep_vs_first <= 1.2,
+            pending,
+        )
+    )
+    # Target 2: cold deep page <= 2x warm deep page (request part of the fresh process).
+    cold_vs_warm = ratio(cold[deep]["request"].median_ms, warm[deep].median_ms) if cold else None
+    targets.append(
+        target(
+            SCENARIO,
+            "cold deep page <= 2x warm (request part)",
+            fmt_ratio(cold_vs_warm),
+            None if cold_vs_warm is None else cold_vs_warm <= 2.0,
+            pending
+            or (
+                f"cold request {cold[deep]['request'].median_ms:.0f} ms vs warm "
+                f"{warm[deep].median_ms:.0f} ms; whole process {cold[deep]['process'].median_ms:.0f} ms"
+            ),
+        )
+    )
+    # Target 3: >= 3x faster than DuckDB, both pages (the smaller speed-up counts).
+    speedups = {label: ratio(duck[label].median_ms, warm[label].median_ms) for label in pages} if warm else {}
+    worst = min((v for v in speedups.values() if v is not None), default=None)
+    targets.append(
+        target(
+            SCENARIO,
+            ">= 3x faster than DuckDB (warm, both pages)",
+            fmt_ratio(worst),
+            None if worst is None else worst >= 3.0,
+            pending or ", ".join(f"{label}: {fmt_ratio(v)}" for label, v in speedups.items()),
+        )
+    )
+    rows[-1]["note"] = "; ".join(filter(None, [rows[-1]["note"], MOTO_NOTE]))
+    return {"rows": rows, "targets": targets}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--cold-child":
+        print(json.dumps(cold_child(json.loads(sys.argv[2]))), flush=True)
+    else:
+        print(
+            "usage: python -m bench.bench_pages --cold-child JSON_QUERY (run scenarios with python -m bench)",
+            file=sys.stderr,
+        )
+        sys.exit(2)

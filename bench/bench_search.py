@@ -1,0 +1,352 @@
+"""Scenario 2 (issues 7 and 9): keyword search over the 1,000,000-row attempt of scenario 1.
+
+Three keywords: a needle (7 rows at full size), a common word (0.1% of rows, evenly spread) and a
+word that matches nothing. Ours answers ``total_rows`` + the first page (``limit=50``) through the
+real Phases handler, in each search mode:
+
+- ``scan``: no index yet, the data chunks are read;
+- ``index``: ``index.parquet`` built by the project's indexer (``etl-artifacts index``), without
+  the trigram acceleration file (held aside while measuring);
+- ``trigram``: ``index.parquet`` + ``index_trigrams.parquet`` (issue 9).
+
+The mode is checked on the ``X-Search-Mode`` header, and every mode must give the same total.
+DuckDB runs ``ILIKE`` over every column cast to text: the first page, and ``count(*)``.
+While the Phases route is a placeholder, the search engine (``etl_artifacts.search.search_data``)
+is timed directly instead and the rows say so; while the indexer is missing, index and trigram
+modes are pending.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    COMMON_WORD,
+    NEEDLE,
+    NO_MATCH,
+    BenchOptions,
+    CountingProxy,
+    HandlerResponse,
+    Stats,
+    Traffic,
+    UploadedRun,
+    check_response,
+    duckdb_connect,
+    fmt_ratio,
+    lambda_context,
+    load_function_handler,
+    measure,
+    phase_data_event,
+    phases_placeholder,
+    progress,
+    ratio,
+    row,
+    s3_endpoint,
+    shared_s3,
+    target,
+    uploaded_run,
+)
+
+SCENARIO = "2. Keyword search"
+FUNCTION = "PhasesFunction"
+LIMIT = 50
+TRIGRAM_FILE = "index_trigrams.parquet"
+SLOW_MS = 400  # cases slower than this (full scans) get the minimum of 5 timed runs
+
+
+def keywords(uploaded: UploadedRun) -> dict[str, tuple[str, int]]:
+    """case -> (keyword, expected total rows)."""
+    spec = uploaded.dataset.spec
+    return {
+        "needle": (NEEDLE, len(spec.needle_rows())),
+        "common word": (COMMON_WORD, len(spec.common_rows())),
+        "no match": (NO_MATCH, 0),
+    }
+
+
+# -- how ours is called ------------------------------------------------------------------------
+class Ours:
+    """The real handler when the Phases route exists; the search engine alone until then."""
+
+    def __init__(self, uploaded: UploadedRun) -> None:
+        self.uploaded = uploaded
+        self.via_handler = not phases_placeholder()
+        self.label = "handler" if self.via_handler else "engine only (Phases route pending)"
+
+    def call(self, keyword: str) -> Callable[[], tuple[str | None, int]]:
+        """A zero-argument call answering (search mode, total rows) for the first page."""
+        uploaded = self.uploaded
+        if self.via_handler:
+            handler = load_function_handler(FUNCTION)
+
+            def via_handler() -> tuple[str | None, int]:
+                event = phase_data_event(
+                    uploaded.run, uploaded.phase, {"keyword": keyword, "page": 0, "limit": LIMIT}
+                )
+                response = check_response(
+                    HandlerResponse.from_result(handler(event, lambda_context(FUNCTION)))
+                )
+                return response.headers.get("x-search-mode"), int(response.body["total_rows"])
+
+            return via_handler
+
+        from etl_artifacts.attempts import list_attempt
+        from etl_artifacts.search import search_data
+
+        def via_engine() -> tuple[str | None, int]:
+            attempt = list_attempt(uploaded.run, uploaded.phase, uploaded.attempt)
+            result = search_data(attempt, keyword, 0, LIMIT)
+            return result.mode, result.total
+
+        return via_engine
+
+
+def _timed(call: Callable[[], Any], options: BenchOptions) -> Stats:
+    """Warm-up first; full scans get the minimum of 5 timed runs (they take seconds each)."""
+    first = measure(call, runs=1, warmup=max(0, options.warmup - 1))
+    runs = options.runs if first.median_ms < SLOW_MS else min(options.runs, 5)
+    return measure(call, runs=runs, warmup=0)
+
+
+# -- the index, built by the project's own indexer -----------------------------------------------
+def build_index(uploaded: UploadedRun) -> tuple[bool, str]:
+    """``etl-artifacts index s3://…/metadata.parquet`` (CONTRACT §7); (built, note)."""
+    command = [
+        str(Path(sys.executable).with_name("etl-artifacts")),
+        "index",
+        f"s3://{uploaded.bucket}/{uploaded.metadata_key}",
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    placeholder = completed.returncode == 2 and "unrecognized arguments" in completed.stderr
+    if completed.returncode == 3 or "not implemented" in completed.stderr or placeholder:
+        return False, "pending: the indexer is not implemented yet"
+    if completed.returncode != 0:
+        raise RuntimeError(f"etl-artifacts index exited {completed.returncode}")
+    return True, ""
+
+
+def index_objects(uploaded: UploadedRun) -> dict[str, int]:
+    """Sizes of index.parquet and any index_*.parquet beside it."""
+    from etl_artifacts.clients import s3_client
+
+    listing = s3_client().list_objects_v2(Bucket=uploaded.bucket, Prefix=uploaded.attempt_prefix + "index")
+    return {item["Key"].rsplit("/", 1)[1]: int(item["Size"]) for item in listing.get("Contents", [])}
+
+
+class TrigramsAside:
+    """Hold ``index_trigrams.parquet`` aside (index mode), then put the same bytes back."""
+
+    def __init__(self, uploaded: UploadedRun) -> None:
+        self.key = uploaded.attempt_prefix + TRIGRAM_FILE
+        self.bucket = uploaded.bucket
+        self.body: bytes | None = None
+
+    def __enter__(self) -> TrigramsAside:
+        from etl_artifacts.clients import s3_client
+
+        client = s3_client()
+        try:
+            self.body = client.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+        except client.exceptions.NoSuchKey:
+            return self
+        client.delete_object(Bucket=self.bucket, Key=self.key)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from etl_artifacts.clients import s3_client
+
+        if self.body is not None:
+            s3_client().put_object(Bucket=self.bucket, Key=self.key, Body=self.body)
+
+
+# -- DuckDB ---------------------------------------------------------------------------------------
+def duck_sql(uploaded: UploadedRun, keyword: str, count: bool) -> str:
+    columns = [field.name for field in _schema(uploaded)]
+    literal = keyword.replace("'", "''")
+    where = " OR ".join(f"CAST(\"{name}\" AS VARCHAR) ILIKE '%{literal}%'" for name in columns)
+    source = f"read_parquet('{uploaded.data_glob}')"
+    if count:
+        return f"SELECT count(*) FROM {source} WHERE {where}"
+    return f"SELECT * FROM {source} WHERE {where} LIMIT {LIMIT}"
+
+
+def _duck_query(con: Any, sql: str) -> Callable[[], Any]:
+    def call() -> Any:
+        return con.execute(sql).fetch_arrow_table()
+
+    return call
+
+
+def _schema(uploaded: UploadedRun) -> Any:
+    import pyarrow.parquet as pq
+
+    return pq.read_schema(uploaded.dataset.data_files[0])
+
+
+# -- the scenario -----------------------------------------------------------------------------------
+def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
+    options = options or (BenchOptions.smoke_defaults() if smoke else BenchOptions())
+    uploaded = uploaded_run(options)
+    server = shared_s3()
+    cases = keywords(uploaded)
+    ours = Ours(uploaded)
+    timings: dict[tuple[str, str], Stats] = {}
+    traffic: dict[tuple[str, str], Traffic] = {}
+    seen_modes: dict[tuple[str, str], str | None] = {}
+    notes: dict[str, str] = {}
+
+    def measure_mode(mode: str) -> None:
+        for case, (keyword, expected) in cases.items():
+            call = ours.call(keyword)
+            got_mode, total = call()
+            if total != expected:
+                raise RuntimeError(f"{mode} {case}: total {total}, expected {expected}")
+            seen_modes[(mode, case)] = got_mode
+            timings[(mode, case)] = _timed(call, options)
+        # Requests and bytes: one untimed request per case through the counting proxy.
+        with CountingProxy(server.endpoint) as proxy, s3_endpoint(proxy.endpoint):
+            for case, (keyword, _) in cases.items():
+                call = ours.call(keyword)
+                call()
+                proxy.reset()
+                call()
+                traffic[(mode, case)] = proxy.snapshot()
+
+    # Make sure no index from an earlier scenario run is present: scan mode first.
+    progress(f"search: ours, scan mode ({ours.label})")
+    measure_mode("scan")
+
+    progress("search: building the index with the project's indexer")
+    built, index_note = build_index(uploaded)
+    sizes = index_objects(uploaded) if built else {}
+    if built:
+        data_bytes = uploaded.dataset.data_bytes
+        notes["index"] = ", ".join(
+            f"{name} {size / 2**20:.1f} MB ({size / data_bytes:.0%} of data)"
+            for name, size in sorted(sizes.items())
+        )
+        progress("search: ours, index mode")
+        with TrigramsAside(uploaded):
+            measure_mode("index")
+        if TRIGRAM_FILE in sizes:
+            progress("search: ours, trigram mode")
+            measure_mode("trigram")
+        else:
+            notes["trigram"] = f"pending: the indexer wrote no {TRIGRAM_FILE}"
+    else:
+        notes["index"] = notes["trigram"] = index_note
+
+    progress("search: DuckDB ILIKE over all columns")
+    duck: dict[tuple[str, str], Stats] = {}
+    con = duckdb_connect(server.endpoint)
+    for case, (keyword, expected) in cases.items():
+        counted = con.execute(duck_sql(uploaded, keyword, count=True)).fetchone()
+        if counted is None or counted[0] != expected:
+            raise RuntimeError(f"DuckDB {case}: count {counted}, expected {expected}")
+        for kind in ("first page", "count"):
+            sql = duck_sql(uploaded, keyword, count=kind == "count")
+            duck[(kind, case)] = _timed(_duck_query(con, sql), options)
+    con.close()
+    with CountingProxy(server.endpoint) as proxy:
+        con = duckdb_connect(proxy.endpoint)
+        for case, (keyword, _) in cases.items():
+            sql = duck_sql(uploaded, keyword, count=True)
+            con.execute(sql).fetchall()
+            proxy.reset()
+            con.execute(sql).fetchall()
+            traffic[("duckdb count", case)] = proxy.snapshot()
+        con.close()
+
+    # -- rows ----------------------------------------------------------------------------------
+    rows: list[dict[str, Any]] = []
+    for mode in ("scan", "index", "trigram"):
+        for case, (_keyword, expected) in cases.items():
+            stats = timings.get((mode, case))
+            if stats is None:
+                rows.append(row(SCENARIO, f"ours {mode}, {case}", None, notes.get(mode, "pending")))
+                continue
+            header = seen_modes.get((mode, case))
+            parts = [
+                f"{expected} rows",
+                f"X-Search-Mode {header}" if ours.via_handler else f"mode {header}",
+                traffic[(mode, case)].summary(),
+            ]
+            if header != mode:
+                parts.append(f"NOTE: asked for {mode} mode, the API chose {header}")
+            if not ours.via_handler:
+                parts.append(ours.label)
+            rows.append(row(SCENARIO, f"ours {mode}, {case}", stats, "; ".join(parts)))
+    if notes.get("index") and "index" in {m for m, _ in timings}:
+        rows.append(row(SCENARIO, "index files", None, notes["index"]))
+    for kind in ("first page", "count"):
+        for case in cases:
+            extra = traffic[("duckdb count", case)].summary() if kind == "count" else ""
+            rows.append(row(SCENARIO, f"DuckDB ILIKE {kind}, {case}", duck[(kind, case)], extra))
+
+    # -- targets -------------------------------------------------------------------------------
+    best_mode = next((m for m in ("trigram", "index", "scan") if (m, "needle") in timings), "scan")
+    targets: list[dict[str, Any]] = []
+
+    def speedup_vs_duck(case: str) -> float | None:
+        return ratio(duck[("count", case)].median_ms, timings[(best_mode, case)].median_ms)
+
+    def add(text: str, value: float | None, goal: float, note: str) -> None:
+        met = None if value is None else value >= goal
+        if met is False:
+            note = f"missed by {goal / value:.1f}x; " + note if value else note
+        targets.append(target(SCENARIO, text, fmt_ratio(value), met, note))
+
+    value = speedup_vs_duck("common word")
+    add("common word >= 2x faster than DuckDB count(*)", value, 2.0, f"ours in {best_mode} mode")
+    for case in ("needle", "no match"):
+        value = speedup_vs_duck(case)
+        first_page = ratio(duck[("first page", case)].median_ms, timings[(best_mode, case)].median_ms)
+        add(
+            f"{case} >= 10x faster than DuckDB",
+            value,
+            10.0,
+            f"ours in {best_mode} mode, vs count(*); vs first page {fmt_ratio(first_page)}",
+        )
+    for case in ("needle", "no match"):
+        if ("trigram", case) in timings and ("index", case) in timings:
+            value = ratio(timings[("index", case)].median_ms, timings[("trigram", case)].median_ms)
+            add(f"{case}: trigram >= 10x faster than index mode", value, 10.0, "issue 9")
+        else:
+            targets.append(
+                target(
+                    SCENARIO,
+                    f"{case}: trigram >= 10x faster than index mode",
+                    "n/a",
+                    None,
+                    notes.get("trigram", "pending"),
+                )
+            )
+    if ("trigram", "common word") in timings and ("index", "common word") in timings:
+        slower = ratio(
+            timings[("trigram", "common word")].median_ms, timings[("index", "common word")].median_ms
+        )
+        met = slower is not None and slower <= 1.1
+        targets.append(
+            target(
+                SCENARIO,
+                "common word: trigram no slower than index mode (<= 1.1x, noise)",
+                fmt_ratio(slower),
+                met,
+                "issue 9",
+            )
+        )
+    else:
+        targets.append(
+            target(
+                SCENARIO,
+                "common word: trigram no slower than index mode (<= 1.1x, noise)",
+                "n/a",
+                None,
+                notes.get("trigram", "pending"),
+            )
+        )
+    return {"rows": rows, "targets": targets}
