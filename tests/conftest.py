@@ -22,6 +22,7 @@ from etl_artifacts.clients import reset_clients
 from etl_artifacts.config import get_settings
 from etl_artifacts.db import get_database, reset_database
 from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server, create_bucket, local_aws_environment
+from security_helpers import _record_gateway_responses, leak_guard  # noqa: F401 - suite-wide leak check
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_BUCKET = "test-artifacts"

@@ -214,12 +214,14 @@ def find_leaks(
     bucket: str | None,
     allow_presigned: bool = False,
     check_sql: bool = True,
+    check_traceback: bool = True,
+    check_jwt: bool = True,
 ) -> list[str]:
     """Names of what leaks in ``text`` (empty when clean). Never returns the leaked value itself."""
     found = [name for name, value in secret_values(env).items() if value in text]
-    if JWT_RE.search(text):
+    if check_jwt and JWT_RE.search(text):
         found.append("JWT")
-    if TRACEBACK_RE.search(text):
+    if check_traceback and TRACEBACK_RE.search(text):
         found.append("stack trace")
     if check_sql and SQL_RE.search(text):
         found.append("SQL text")
@@ -288,12 +290,99 @@ def capture_logs() -> Iterator[LineCollector]:
 def log_leaks(lines: list[tuple[str, str]], env: dict[str, str], bucket: str | None) -> list[str]:
     problems: list[str] = []
     for name, line in lines:
-        # The access log of the development server prints request paths: user input such as a
-        # keyword is not "SQL text", but secrets and tokens must not be there either.
-        leaks = find_leaks(line, env, bucket=bucket, check_sql=name != ACCESS_LOGGER)
+        if name == ACCESS_LOGGER:
+            # The development server's access log prints request paths and query strings: what a
+            # client put there (a keyword, even a token sent where none belongs) is not ours to
+            # hide, but configuration secrets must never appear.
+            leaks = find_leaks(
+                line,
+                env,
+                bucket=None,
+                allow_presigned=True,
+                check_sql=False,
+                check_traceback=True,
+                check_jwt=False,
+            )
+        else:
+            leaks = find_leaks(line, env, bucket=bucket)
         if leaks:
             problems.append(f"{name}: {', '.join(leaks)} in a log line")
     return problems
+
+
+def body_leaks(status: int, body: str, env: dict[str, str], bucket: str | None) -> list[str]:
+    """Error bodies carry nothing but the contract's fields; success bodies never carry secrets.
+
+    (Success bodies legitimately hold presigned URLs, and data rows may hold anything the ETL
+    wrote, including tracebacks in errors chunks: only configuration secrets and JWTs are checked.)
+    """
+    if status >= 400:
+        return find_leaks(body, env, bucket=bucket)
+    return find_leaks(body, env, bucket=None, allow_presigned=True, check_sql=False, check_traceback=False)
+
+
+class ResponseRecorder:
+    """Every (status, body) the in-process local gateway answered, across threads."""
+
+    def __init__(self) -> None:
+        self.responses: list[tuple[str, int, str]] = []  # (route or path, status, body)
+        self._lock = threading.Lock()
+
+    def add(self, where: str, status: int, body: str) -> None:
+        with self._lock:
+            self.responses.append((where, status, body))
+
+    def drain(self) -> list[tuple[str, int, str]]:
+        with self._lock:
+            taken, self.responses = self.responses, []
+        return taken
+
+
+RESPONSES = ResponseRecorder()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_gateway_responses() -> Iterator[None]:
+    """Wrap the local gateway's dispatch for the whole session: every answer is inspected."""
+    from etl_artifacts.local.gateway import LocalGateway
+
+    original = LocalGateway.dispatch
+
+    def dispatch(self: Any, request: Any) -> Any:
+        response = original(self, request)
+        try:
+            body = response.get_data(as_text=True)
+        except Exception:  # a streamed body is not read here
+            body = ""
+        RESPONSES.add(f"{request.method} {request.path}", response.status_code, body)
+        return response
+
+    LocalGateway.dispatch = dispatch  # type: ignore[method-assign]
+    yield
+    LocalGateway.dispatch = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def leak_guard(_record_gateway_responses: None) -> Iterator[LineCollector]:
+    """Suite-wide leak check (re-exported by conftest.py, so it wraps EVERY test): all log lines
+    of the service logger and every gateway answer of the test are scanned for JWTs, presigned
+    signatures, secrets, the database URL and password, the bucket name, SQL text and stack traces.
+    A leak fails the test that caused it (at teardown), naming what leaked but never the value.
+    """
+    import os
+
+    RESPONSES.drain()
+    with capture_logs() as collector:
+        yield collector
+    env = dict(os.environ)
+    bucket = env.get("ARTIFACTS_BUCKET") or None
+    problems = log_leaks(collector.lines, env, bucket)
+    for where, status, body in RESPONSES.drain():
+        problems += [
+            f"{where} -> {status}: {leak} in the body" for leak in body_leaks(status, body, env, bucket)
+        ]
+    if problems:
+        pytest.fail("leak check: " + "; ".join(sorted(set(problems))), pytrace=False)
 
 
 # -- S3 keys actually requested, and S3 faults ----------------------------------------------------
