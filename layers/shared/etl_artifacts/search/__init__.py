@@ -37,15 +37,13 @@ def search_data(attempt: AttemptObjects, keyword: str, offset: int, limit: int) 
     unreadable parquet raise ``StorageError``.
     """
     from etl_artifacts.search import engine
-    from etl_artifacts.search.reader import ParquetSource
 
     needle = engine.normalized(keyword)
-    with ParquetSource(attempt.bucket) as source:
-        if engine.current_index(source, attempt) is not None:
-            total, refs = engine.index_search(source, attempt, needle, offset, limit)
-            return SearchResult("index", total, refs)
-        total, refs = engine.scan(source, attempt, needle, offset, limit)
-        return SearchResult("scan", total, refs)
+    if engine.current_index(attempt) is not None:
+        total, refs = engine.index_search(attempt, needle, offset, limit)
+        return SearchResult("index", total, refs)
+    total, refs = engine.scan(attempt, needle, offset, limit)
+    return SearchResult("scan", total, refs)
 
 
 __all__ = ["SearchMode", "SearchResult", "search_data"]

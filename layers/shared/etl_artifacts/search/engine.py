@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from etl_artifacts.attempts import SOURCES_METADATA_KEY, AttemptObjects, S3Object, decode_sources
 from etl_artifacts.observability import logger
+from etl_artifacts.parquet import footers
 from etl_artifacts.search import reader
 from etl_artifacts.search.text import SEARCHABLE_COLUMN, match, normalize_keyword, searchable_text
 
@@ -60,10 +61,9 @@ class _DataRowGroup:
     first_row: int  # row number of the row group's first row inside its chunk
 
 
-def data_row_groups(source: reader.ParquetSource, data: list[S3Object]) -> list[_DataRowGroup]:
+def data_row_groups(data: list[S3Object]) -> list[_DataRowGroup]:
     units: list[_DataRowGroup] = []
-    footers = list(reader.ordered_map(source.footer, data))
-    for obj, metadata in zip(data, footers, strict=True):
+    for obj, metadata in zip(data, footers.footers(data), strict=True):
         first = 0
         for index in range(metadata.num_row_groups):
             units.append(_DataRowGroup(obj, index, first))
@@ -71,15 +71,13 @@ def data_row_groups(source: reader.ParquetSource, data: list[S3Object]) -> list[
     return units
 
 
-def scan(
-    source: reader.ParquetSource, attempt: AttemptObjects, needle: str, offset: int, limit: int
-) -> tuple[int, list[Ref]]:
+def scan(attempt: AttemptObjects, needle: str, offset: int, limit: int) -> tuple[int, list[Ref]]:
     def matches(unit: _DataRowGroup) -> pa.Array:
-        table = source.read_row_group(unit.obj, unit.row_group)
+        table = footers.read_row_groups(unit.obj, [unit.row_group])
         return pc.indices_nonzero(match(searchable_text(table), needle))
 
     collector = PageCollector(offset, limit)
-    units = data_row_groups(source, attempt.data)
+    units = data_row_groups(attempt.data)
     for unit, positions in zip(units, reader.ordered_map(matches, units), strict=True):
         chunk, first = unit.obj.chunk or 0, unit.first_row
 
@@ -102,11 +100,11 @@ _INDEX_TYPES: dict[str, Callable[[pa.DataType], bool]] = {
 }
 
 
-def current_index(source: reader.ParquetSource, attempt: AttemptObjects) -> pq.FileMetaData | None:
+def current_index(attempt: AttemptObjects) -> pq.FileMetaData | None:
     """The footer of ``index.parquet`` when it is current (CONTRACT §2), else ``None``."""
     if attempt.index is None:
         return None
-    metadata = source.footer(attempt.index)
+    metadata = footers.footer(attempt.index)
     schema = metadata.schema.to_arrow_schema()
     for name, accepts in _INDEX_TYPES.items():
         index = schema.get_field_index(name)
@@ -120,7 +118,6 @@ def current_index(source: reader.ParquetSource, attempt: AttemptObjects) -> pq.F
 
 
 def index_search(
-    source: reader.ParquetSource,
     attempt: AttemptObjects,
     needle: str,
     offset: int,
@@ -130,11 +127,11 @@ def index_search(
     """Match ``_searchable`` of the given (default: all) row groups of the current index."""
     index_obj = attempt.index
     assert index_obj is not None
-    metadata = source.footer(index_obj)
+    metadata = footers.footer(index_obj)
     groups = list(range(metadata.num_row_groups)) if row_groups is None else row_groups
 
     def matches(row_group: int) -> pa.Array:
-        table = source.read_row_group(index_obj, row_group, [SEARCHABLE_COLUMN])
+        table = footers.read_row_groups(index_obj, [row_group], [SEARCHABLE_COLUMN])
         return pc.indices_nonzero(match(table.column(0), needle))
 
     collector = PageCollector(offset, limit)
@@ -143,7 +140,7 @@ def index_search(
         def refs_between(
             a: int, b: int, positions: pa.Array = positions, row_group: int = row_group
         ) -> list[Ref]:
-            refs = source.read_row_group(index_obj, row_group, ["chunk", "row"]).take(positions[a:b])
+            refs = footers.read_row_groups(index_obj, [row_group], ["chunk", "row"]).take(positions[a:b])
             return list(zip(refs.column("chunk").to_pylist(), refs.column("row").to_pylist(), strict=True))
 
         collector.add(len(positions), refs_between)
