@@ -1,22 +1,269 @@
-"""PhasesFunction routes (placeholder until the phases family lands: every route answers 501)."""
+"""PhasesFunction: a run's event payload and its phase attempts' parquet as pages (CONTRACT §4).
+
+Storage only (never ``etl.logs``). Parameters and their bounds are declared with annotations, so
+validation and the OpenAPI document come from them. pyarrow is imported by the logic modules in
+``etl_artifacts.parquet``, which the routes import when they run: loading this module (as the
+Meta function does to merge the OpenAPI document) stays cheap.
+"""
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from etl_artifacts.api.common import configure
 
 app = APIGatewayHttpResolver(enable_validation=True)
 configure(app)
 
-from etl_artifacts.api.common import RUN_PATH  # noqa: E402
-from etl_artifacts.errors import NotImplementedYet  # noqa: E402
+from etl_artifacts.api.common import (  # noqa: E402
+    BEARER_SECURITY,
+    RUN_PATH,
+    DagIdPath,
+    RunDatePath,
+    RunIdPath,
+    error_responses,
+    run_ref,
+)
+from etl_artifacts.config import get_settings  # noqa: E402
+from etl_artifacts.errors import ErrorResponse, PhaseNotFound, ValidationErrorResponse  # noqa: E402
+from etl_artifacts.parquet.models import EventResponse, ParquetPageResponse  # noqa: E402
+
+if TYPE_CHECKING:
+    from etl_artifacts.attempts import AttemptObjects
+    from etl_artifacts.layout import RunRef
+
+TAGS = ["phases"]
+NDJSON = "application/x-ndjson"
+MAX_INT32 = 2_147_483_647
+
+PhasePath = Annotated[
+    Literal["extract", "transform", "load"], Path(description="Phase: `extract`, `transform` or `load`.")
+]
+AttemptQuery = Annotated[int, Query(ge=1, le=MAX_INT32, description="Phase attempt, from 1.")]
+PageQuery = Annotated[
+    int,
+    Query(ge=0, le=MAX_INT32, description="Page number from 0; a page past the end is empty."),
+]
+LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
+DataKeywordQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=200,
+        # The searchable text joins values with \x1f: control characters can never be a literal match.
+        pattern=r"^[^\x00-\x1f\x7f-\x9f]+$",
+        description=(
+            "Case-insensitive literal substring of the row's searchable text (every value as rendered); "
+            "control characters are refused. The `X-Search-Mode` header says how it was found."
+        ),
+    ),
+]
+LevelQuery = Annotated[
+    Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None,
+    Query(description="Only rows at exactly this level."),
+]
+LogKeywordQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=200, description="Case-insensitive literal substring of `message`."),
+]
+ContinuationQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=2048,
+        description="`X-Continuation-Token` of the previous NDJSON response, with the same filters.",
+    ),
+]
+
+_PHASE_404 = (404, "`phase_not_found`: the phase attempt does not exist")
+_PAGE_RESPONSES = error_responses(_PHASE_404)
+_DATA_RESPONSES = error_responses(_PHASE_404)
+_DATA_RESPONSES[200] = {
+    "description": "A page of rows; with `keyword`, header `X-Search-Mode: index|scan|trigram`",
+}
+_LOGS_RESPONSES = error_responses(_PHASE_404)
+_LOGS_RESPONSES[200] = {
+    "description": (
+        "A JSON page, or with `Accept: application/x-ndjson` every matching row as one JSON object per "
+        "line; when more rows remain the `X-Continuation-Token` header carries the cursor to send back "
+        "as `continuation_token`"
+    ),
+    "content": {
+        "application/json": {"model": ParquetPageResponse},
+        NDJSON: {"schema": {"type": "string"}},
+    },
+}
+_LOGS_RESPONSES[422] = {
+    "description": "Invalid parameters (validation shape), or `invalid_continuation_token` (ErrorResponse)",
+    "content": {"application/json": {"model": ValidationErrorResponse | ErrorResponse}},
+}
+_EVENT_RESPONSES = error_responses((404, "`artifact_not_found`: neither event file exists"))
 
 
-@app.get(f"{RUN_PATH}/event", include_in_schema=False)
-@app.get(f"{RUN_PATH}/phases/<phase>", include_in_schema=False)
-@app.get(f"{RUN_PATH}/phases/<phase>/data", include_in_schema=False)
-@app.get(f"{RUN_PATH}/phases/<phase>/errors", include_in_schema=False)
-@app.get(f"{RUN_PATH}/phases/<phase>/logs", include_in_schema=False)
-def not_implemented(**_: str) -> None:
-    raise NotImplementedYet()
+def _attempt(run: RunRef, phase: str, attempt: int) -> AttemptObjects:
+    from etl_artifacts.attempts import list_attempt
+
+    objects = list_attempt(run, phase, attempt)
+    if not objects.exists:
+        raise PhaseNotFound()
+    return objects
+
+
+def _json(model: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=model, headers=headers)
+
+
+def _wants_ndjson(accept: str | None) -> bool:
+    for part in (accept or "").split(","):
+        media, *params = (piece.strip().lower() for piece in part.split(";"))
+        if media == NDJSON:
+            return not any(
+                param.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for param in params
+            )
+    return False
+
+
+@app.get(
+    f"{RUN_PATH}/event",
+    summary="The run's trigger message(s) and processed event",
+    tags=TAGS,
+    security=BEARER_SECURITY,
+    responses=_EVENT_RESPONSES,
+    compress=True,
+)
+def run_event(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> EventResponse:
+    from etl_artifacts.parquet.event import read_event
+
+    return read_event(run_ref(app, dag_id, date, run_id))
+
+
+@app.get(
+    f"{RUN_PATH}/phases/<phase>",
+    summary="A phase attempt's metadata.parquet (one row) as a page",
+    tags=TAGS,
+    security=BEARER_SECURITY,
+    responses=_PAGE_RESPONSES,
+    compress=True,
+)
+def phase_metadata(
+    dag_id: DagIdPath,
+    date: RunDatePath,
+    run_id: RunIdPath,
+    phase: PhasePath,
+    attempt: AttemptQuery = 1,
+    page: PageQuery = 0,
+    limit: LimitQuery = 50,
+) -> ParquetPageResponse:
+    from etl_artifacts.attempts import list_attempt
+    from etl_artifacts.parquet.pages import page_of
+
+    objects = list_attempt(run_ref(app, dag_id, date, run_id), phase, attempt)
+    if objects.metadata is None:
+        raise PhaseNotFound()
+    return page_of([objects.metadata], page=page, limit=limit)
+
+
+@app.get(
+    f"{RUN_PATH}/phases/<phase>/data",
+    summary="A page of the attempt's data rows, optionally those matching a keyword",
+    tags=TAGS,
+    security=BEARER_SECURITY,
+    responses=_DATA_RESPONSES,
+    compress=True,
+)
+def phase_data(
+    dag_id: DagIdPath,
+    date: RunDatePath,
+    run_id: RunIdPath,
+    phase: PhasePath,
+    attempt: AttemptQuery = 1,
+    page: PageQuery = 0,
+    limit: LimitQuery = 50,
+    keyword: DataKeywordQuery = None,
+) -> Response[ParquetPageResponse]:
+    from etl_artifacts.parquet import footers
+    from etl_artifacts.parquet.pages import page_of, page_response
+
+    objects = _attempt(run_ref(app, dag_id, date, run_id), phase, attempt)
+    if keyword is None:
+        return _json(page_of(objects.data, page=page, limit=limit))
+
+    from etl_artifacts.search import search_data
+
+    result = search_data(objects, keyword, page * limit, limit)
+    table = footers.read_rows(objects.data, result.refs)
+    body = page_response(
+        footers.unified_schema(objects.data), table, page=page, limit=limit, total_rows=result.total
+    )
+    return _json(body, {"X-Search-Mode": result.mode})
+
+
+@app.get(
+    f"{RUN_PATH}/phases/<phase>/errors",
+    summary="A page of the attempt's row/phase errors",
+    tags=TAGS,
+    security=BEARER_SECURITY,
+    responses=_PAGE_RESPONSES,
+    compress=True,
+)
+def phase_errors(
+    dag_id: DagIdPath,
+    date: RunDatePath,
+    run_id: RunIdPath,
+    phase: PhasePath,
+    attempt: AttemptQuery = 1,
+    page: PageQuery = 0,
+    limit: LimitQuery = 50,
+) -> ParquetPageResponse:
+    from etl_artifacts.parquet.pages import page_of
+
+    objects = _attempt(run_ref(app, dag_id, date, run_id), phase, attempt)
+    return page_of(objects.chunks["errors"], page=page, limit=limit)
+
+
+@app.get(
+    f"{RUN_PATH}/phases/<phase>/logs",
+    summary="The attempt's log lines: a JSON page, or NDJSON with continuation tokens",
+    tags=TAGS,
+    security=BEARER_SECURITY,
+    responses=_LOGS_RESPONSES,
+    compress=True,
+)
+def phase_logs(  # type: ignore[no-untyped-def]  # JSON or NDJSON: a Response annotation breaks the schema
+    dag_id: DagIdPath,
+    date: RunDatePath,
+    run_id: RunIdPath,
+    phase: PhasePath,
+    attempt: AttemptQuery = 1,
+    page: PageQuery = 0,
+    limit: LimitQuery = 50,
+    level: LevelQuery = None,
+    keyword: LogKeywordQuery = None,
+    continuation_token: ContinuationQuery = None,
+):
+    from etl_artifacts.parquet import cursor
+    from etl_artifacts.parquet.logs import LogFilter, logs_page, ndjson
+
+    run = run_ref(app, dag_id, date, run_id)
+    scope = cursor.CursorScope(run=run, phase=phase, attempt=attempt, level=level, keyword=keyword)
+    # A token is checked before any S3 call: a foreign or forged one is refused without reading.
+    resume = cursor.decode(scope, continuation_token) if continuation_token is not None else None
+    objects = _attempt(run, phase, attempt)
+    flt = LogFilter(level=level, keyword=keyword)
+    logs = objects.chunks["logs"]
+
+    # A continuation token only exists for NDJSON streams: presenting one continues the stream.
+    if resume is None and not _wants_ndjson(app.current_event.headers.get("accept")):
+        return Response(
+            status_code=200,
+            content_type=content_types.APPLICATION_JSON,
+            body=logs_page(logs, flt, page=page, limit=limit).model_dump_json(),
+        )
+    result = ndjson(logs, flt, resume=resume, max_bytes=get_settings().ndjson_max_bytes)
+    headers = (
+        {} if result.resume_at is None else {"X-Continuation-Token": cursor.encode(scope, result.resume_at)}
+    )
+    return Response(status_code=200, content_type=NDJSON, body=result.text, headers=headers)

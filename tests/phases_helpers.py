@@ -1,0 +1,230 @@
+"""Helpers for the Phases tests: small parquet fixtures written to moto's S3 server under the
+CONTRACT §2 layout (each test its own run), URLs, and spies on what the reader fetches."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from etl_artifacts.clients import s3_client
+from etl_artifacts.config import get_settings
+from etl_artifacts.layout import RunRef, chunk_file, single_file
+from etl_artifacts.parquet import footers
+
+UTC = dt.UTC
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def new_run(company: str = "acme") -> RunRef:
+    # ':' and '+' exercise the once-percent-encoded run id of CONTRACT §4.
+    return RunRef(
+        company,
+        uuid.uuid4(),
+        dt.date(2026, 11, 20),
+        f"manual__2026-11-20T10:15:30+00:00.{uuid.uuid4().hex[:8]}",
+    )
+
+
+def run_path(run: RunRef, suffix: str = "") -> str:
+    return f"/api/v1/dags/{run.dag_id}/runs/{run.run_date.isoformat()}/{quote(run.run_id, safe='')}{suffix}"
+
+
+def phase_path(run: RunRef, phase: str = "extract", suffix: str = "") -> str:
+    return run_path(run, f"/phases/{phase}{suffix}")
+
+
+def parquet_bytes(table: pa.Table, row_group_size: int | None = None) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, row_group_size=row_group_size)
+    return buffer.getvalue()
+
+
+def put_bytes(run: RunRef, relative_key: str, data: bytes) -> str:
+    settings = get_settings()
+    key = run.prefix(settings.artifacts_prefix) + relative_key
+    s3_client().put_object(Bucket=settings.artifacts_bucket, Key=key, Body=data)
+    return key
+
+
+def put_table(run: RunRef, relative_key: str, table: pa.Table, row_group_size: int | None = None) -> int:
+    """Write ``table`` as parquet at ``relative_key`` of ``run``; returns the object size."""
+    data = parquet_bytes(table, row_group_size)
+    put_bytes(run, relative_key, data)
+    return len(data)
+
+
+def put_chunks(
+    run: RunRef,
+    name: str,
+    tables: list[pa.Table],
+    *,
+    phase: str = "extract",
+    attempt: int = 1,
+    row_group_size: int | None = None,
+) -> list[int]:
+    return [
+        put_table(run, chunk_file(phase, attempt, name, number), table, row_group_size)
+        for number, table in enumerate(tables)
+    ]
+
+
+def metadata_table(phase: str = "extract", attempt: int = 1, *, rows: int = 0, chunks: int = 0) -> pa.Table:
+    return pa.table(
+        {
+            "phase": pa.array([phase]),
+            "attempt": pa.array([attempt], pa.int32()),
+            "status": pa.array(["success"]),
+            "started_at": pa.array(
+                [dt.datetime(2026, 11, 20, 10, 15, 30, 123456, tzinfo=UTC)], pa.timestamp("us", tz="UTC")
+            ),
+            "finished_at": pa.array([None], pa.timestamp("us", tz="UTC")),
+            "row_count": pa.array([rows], pa.int64()),
+            "data_chunks": pa.array([chunks], pa.int32()),
+            "log_count": pa.array([0], pa.int64()),
+            "error_log_count": pa.array([0], pa.int64()),
+            "message": pa.array([None], pa.string()),
+            "extra_column": pa.array(["passed through"]),
+        }
+    )
+
+
+def put_metadata(run: RunRef, phase: str = "extract", attempt: int = 1, **kwargs: Any) -> None:
+    put_table(run, single_file(phase, attempt, "metadata"), metadata_table(phase, attempt, **kwargs))
+
+
+def data_table(start: int, count: int) -> pa.Table:
+    ids = list(range(start, start + count))
+    return pa.table({"id": pa.array(ids, pa.int64()), "name": [f"row-{i}" for i in ids]})
+
+
+def logs_table(messages: list[str], levels: list[str] | None = None, start: int = 0) -> pa.Table:
+    count = len(messages)
+    base = dt.datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    return pa.table(
+        {
+            "timestamp": pa.array(
+                [base + dt.timedelta(seconds=start + i) for i in range(count)], pa.timestamp("us", tz="UTC")
+            ),
+            "level": levels or [LEVELS[(start + i) % len(LEVELS)] for i in range(count)],
+            "logger": ["etl.extract"] * count,
+            "message": messages,
+        }
+    )
+
+
+def errors_table(start: int, count: int) -> pa.Table:
+    return pa.table(
+        {
+            "error_type": [f"https://errors.example/{i}" for i in range(start, start + count)],
+            "error_title": ["Bad row"] * count,
+            "error_status": pa.array([422] * count, pa.int32()),
+            "error_detail": [f"row {i} is bad" for i in range(start, start + count)],
+            "traceback": pa.array([None] * count, pa.string()),
+            "occurred_at": pa.array(
+                [dt.datetime(2026, 11, 20, tzinfo=UTC)] * count, pa.timestamp("us", tz="UTC")
+            ),
+            "row_ref": [str(i) for i in range(start, start + count)],
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Spies
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class RowGroupSpy:
+    calls: list[tuple[int | None, list[int], list[str] | None]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def groups(self) -> list[tuple[int | None, list[int]]]:
+        return [(chunk, groups) for chunk, groups, _ in self.calls]
+
+    def count(self) -> int:
+        return sum(len(groups) for _, groups, _ in self.calls)
+
+
+@contextmanager
+def spy_row_groups(monkeypatch: pytest.MonkeyPatch) -> Iterator[RowGroupSpy]:
+    """Record every ``footers.read_row_groups`` call: (chunk NNN, row groups, columns)."""
+    spy = RowGroupSpy()
+    real = footers.read_row_groups
+
+    def recording(obj: Any, row_groups: Any, columns: Any = None) -> pa.Table:
+        with spy.lock:
+            spy.calls.append((obj.chunk, list(row_groups), None if columns is None else list(columns)))
+        return real(obj, row_groups, columns)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(footers, "read_row_groups", recording)
+        yield spy
+
+
+class _CountingReader:
+    """A file object over a pyarrow input file that counts the bytes actually fetched."""
+
+    def __init__(self, inner: pa.NativeFile, counter: ByteCounter) -> None:
+        self.inner = inner
+        self.counter = counter
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.inner.read(size if size is not None and size >= 0 else None)
+        self.counter.add(len(data))
+        return bytes(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
+    def size(self) -> int:
+        return self.inner.size()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class ByteCounter:
+    total: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, count: int) -> None:
+        with self.lock:
+            self.total += count
+
+    def take(self) -> int:
+        with self.lock:
+            value, self.total = self.total, 0
+        return value
+
+
+class CountingFileSystem:
+    """Stands in for ``clients.arrow_s3()`` in ``footers``: real S3 reads, every byte counted."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.counter = ByteCounter()
+
+    def open_input_file(self, path: str) -> pa.NativeFile:
+        return pa.PythonFile(_CountingReader(self.inner.open_input_file(path), self.counter), mode="r")
