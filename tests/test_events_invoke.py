@@ -112,6 +112,8 @@ def test_api_events_point_at_the_demo_run(demo_run):
             assert event["requestContext"]["authorizer"]["lambda"]["id_company"] == demo_run.id_company
 
 
+# A subprocess per event (about a second of imports each): the slow part of this file.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "event_file", [f for f in EVENT_FILES if f.name in EXPECTED_STATUS], ids=lambda f: f.stem
 )
