@@ -560,3 +560,289 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, interval_
 
 def new_dag_id() -> str:
     return str(uuid.uuid4())
+
+
+# -- tenant-marked runs -------------------------------------------------------------------------------
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass
+class MarkedRun:
+    """A run whose every string value carries ``marker`` (the tenant's name), so a response that
+    shows another tenant's data is caught by a plain substring check."""
+
+    ref: Any  # RunRef
+    marker: str
+    keys: dict[str, bytes] = field(default_factory=dict)  # relative key -> bytes written
+
+    @property
+    def encoded_run_id(self) -> str:
+        return encode_run_id(self.ref.run_id)
+
+    def path(self, template_path: str, **kwargs: Any) -> str:
+        return sample_path(
+            template_path,
+            dag_id=str(self.ref.dag_id),
+            date=self.ref.run_date.isoformat(),
+            run_id=self.ref.run_id,
+            **kwargs,
+        )
+
+
+def _parquet(table: Any, row_group_size: int | None = None) -> bytes:
+    import io
+
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=row_group_size)
+    return sink.getvalue()
+
+
+def marked_tables(marker: str, phase: str, *, rows_per_chunk: int = 30, chunks: int = 2) -> dict[str, Any]:
+    """The parquet tables of one complete phase attempt (CONTRACT §2 schemas), metadata last."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    ts = pa.timestamp("us", tz="UTC")
+    start = dt.datetime(2026, 3, 14, 10, 0, tzinfo=dt.UTC)
+    tables: dict[str, Any] = {}
+    for chunk in range(chunks):
+        ids = list(range(chunk * rows_per_chunk, (chunk + 1) * rows_per_chunk))
+        tables[f"data_{chunk:03d}"] = pa.table(
+            {
+                "id": pa.array(ids, pa.int64()),
+                "owner": pa.array([marker] * len(ids)),
+                "note": pa.array([f"{marker} {phase} row {i} 100% _under\\score" for i in ids]),
+                "amount": pa.array([i * 1.5 for i in ids], pa.float64()),
+            }
+        )
+    log_count = 12
+    tables["logs_000"] = pa.table(
+        {
+            "timestamp": pa.array([start + dt.timedelta(seconds=i) for i in range(log_count)], ts),
+            "level": pa.array([LEVELS[i % len(LEVELS)] for i in range(log_count)]),
+            "logger": pa.array([f"etl.{phase}"] * log_count),
+            "message": pa.array([f"{marker} {phase} log line {i}" for i in range(log_count)]),
+        }
+    )
+    tables["errors_000"] = pa.table(
+        {
+            "error_type": pa.array(["about:blank"] * 2),
+            "error_title": pa.array(["Bad row"] * 2),
+            "error_status": pa.array([422, 422], pa.int32()),
+            "error_detail": pa.array([f"{marker} rejected row {i}" for i in range(2)]),
+            "traceback": pa.array([None, None], pa.string()),
+            "occurred_at": pa.array([start, start], ts),
+            "row_ref": pa.array(["0", "1"]),
+        }
+    )
+    tables["metadata"] = pa.table(
+        {
+            "phase": pa.array([phase]),
+            "attempt": pa.array([1], pa.int32()),
+            "status": pa.array(["success"]),
+            "started_at": pa.array([start], ts),
+            "finished_at": pa.array([start + dt.timedelta(minutes=5)], ts),
+            "row_count": pa.array([rows_per_chunk * chunks], pa.int64()),
+            "data_chunks": pa.array([chunks], pa.int32()),
+            "log_count": pa.array([log_count], pa.int64()),
+            "error_log_count": pa.array([2], pa.int64()),
+            "message": pa.array([f"{marker} {phase} done"]),
+        }
+    )
+    return tables
+
+
+def write_marked_run(
+    ref: Any, marker: str | None = None, *, with_log: bool = True, rows_per_chunk: int = 30, chunks: int = 2
+) -> MarkedRun:
+    """Write a complete run (event files, three phases at attempt 1, ``etl.logs`` row) for ``ref``."""
+    import datetime as dt
+
+    import pyarrow as pa
+    from etl_artifacts.clients import s3_client
+    from etl_artifacts.config import get_settings
+    from etl_artifacts.db import get_database
+    from etl_artifacts.layout import PHASES, attempt_dir
+    from etl_artifacts.local.seed import upsert_log
+
+    marker = marker or ref.id_company
+    settings = get_settings()
+    bucket = settings.artifacts_bucket
+    prefix = ref.prefix(settings.artifacts_prefix)
+    client = s3_client()
+    run = MarkedRun(ref, marker)
+    ts = pa.timestamp("us", tz="UTC")
+    start = dt.datetime(2026, 3, 14, 9, 0, tzinfo=dt.UTC)
+
+    def put(relative_key: str, body: bytes) -> None:
+        client.put_object(Bucket=bucket, Key=prefix + relative_key, Body=body)
+        run.keys[relative_key] = body
+
+    put(
+        "event/queue_data.parquet",
+        _parquet(
+            pa.table(
+                {
+                    "message_id": pa.array([f"msg-{marker}"]),
+                    "received_at": pa.array([start], ts),
+                    "body": pa.array([json.dumps({"tenant": marker, "object": "orders.csv"})]),
+                }
+            )
+        ),
+    )
+    put(
+        "event/event.parquet",
+        _parquet(
+            pa.table(
+                {
+                    "field_set": pa.array(["orders"]),
+                    "tenant_note": pa.array([marker]),
+                    "size": pa.array([123], pa.int64()),
+                }
+            )
+        ),
+    )
+    log: dict[str, Any] = {
+        "event": {
+            "status": "success",
+            "message": f"{marker} event",
+            "total": 1,
+            "attempt": None,
+            "s3_data_path": f"s3://{bucket}/{prefix}event/",
+        },
+    }
+    for phase in PHASES:
+        tables = marked_tables(marker, phase, rows_per_chunk=rows_per_chunk, chunks=chunks)
+        metadata = tables.pop("metadata")
+        for name, table in tables.items():
+            put(f"{attempt_dir(phase, 1)}{name}.parquet", _parquet(table, row_group_size=10))
+        put(f"{attempt_dir(phase, 1)}metadata.parquet", _parquet(metadata))
+        log[phase] = {
+            "status": "success",
+            "message": f"{marker} {phase} done",
+            "total": rows_per_chunk * chunks,
+            "attempt": 1,
+            "s3_data_path": f"s3://{bucket}/{prefix}{attempt_dir(phase, 1)}",
+            "data": [{"owner": marker, "id": i} for i in range(3)],
+        }
+    if with_log:
+        upsert_log(get_database(), ref, log, start, start + dt.timedelta(minutes=20))
+    return run
+
+
+def delete_marked_run(ref: Any) -> None:
+    from etl_artifacts.clients import s3_client
+    from etl_artifacts.config import get_settings
+    from etl_artifacts.db import get_database
+
+    settings = get_settings()
+    client = s3_client()
+    prefix = ref.prefix(settings.artifacts_prefix)
+    listed = client.list_objects_v2(Bucket=settings.artifacts_bucket, Prefix=prefix).get("Contents", [])
+    if listed:
+        client.delete_objects(
+            Bucket=settings.artifacts_bucket, Delete={"Objects": [{"Key": o["Key"]} for o in listed]}
+        )
+    get_database().run(
+        "DELETE FROM etl.logs WHERE id_company = :c AND dag_id = CAST(:d AS uuid) AND run_date = :day "
+        "AND run_id = :r",
+        c=ref.id_company,
+        d=str(ref.dag_id),
+        day=ref.run_date,
+        r=ref.run_id,
+    )
+
+
+def without_request_id(body: Any, replacements: dict[str, str] | None = None) -> Any:
+    """A JSON body with ``request_id`` dropped and the given strings replaced (for comparing shapes)."""
+    text = json.dumps(body, sort_keys=True)
+    for old, new in (replacements or {}).items():
+        text = text.replace(old, new)
+    value = json.loads(text)
+    if isinstance(value, dict):
+        value.pop("request_id", None)
+    return value
+
+
+@pytest.fixture(scope="module")
+def s3_proxy(s3_server: Any) -> Iterator[S3Proxy]:
+    """A recording proxy in front of the session's S3 server (point AWS_ENDPOINT_URL_S3 at it)."""
+    proxy = S3Proxy(s3_server.endpoint).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def via_proxy(s3_proxy: S3Proxy, monkeypatch: pytest.MonkeyPatch) -> S3Proxy:
+    """This test's S3 traffic (boto3 and pyarrow, in every gateway thread) goes through the proxy."""
+    from etl_artifacts.clients import reset_clients
+    from etl_artifacts.config import get_settings
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_proxy.endpoint)
+    get_settings.cache_clear()
+    reset_clients()
+    clear_storage_caches()
+    s3_proxy.mode = "pass"
+    s3_proxy.clear()
+    return s3_proxy
+
+
+def clear_storage_caches() -> None:
+    """Forget every warm-function cache of the package (footers, open S3 handles, match lists):
+    a test that changes the S3 endpoint or breaks S3 must not be answered from a warm cache."""
+    import sys
+
+    from etl_artifacts.clients import reset_clients
+    from etl_artifacts.config import get_settings
+
+    get_settings.cache_clear()
+    reset_clients()
+    for name, module in list(sys.modules.items()):
+        clear = getattr(module, "clear_cache", None)
+        if name.startswith("etl_artifacts.") and callable(clear):
+            clear()
+
+
+class SqlSpy:
+    """Every statement the package ran through ``Database.run``, with its bound parameters."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.statements.clear()
+
+    def unscoped(self, company: str) -> list[str]:
+        """Statements on etl.logs that do not filter by ``id_company`` bound to ``company``."""
+        bad = []
+        with self._lock:
+            for sql, params in self.statements:
+                if "etl.logs" not in sql:
+                    continue
+                if "id_company" not in sql or company not in [
+                    v for v in params.values() if isinstance(v, str)
+                ]:
+                    bad.append(sql.split("\n", 1)[0][:60])
+        return bad
+
+
+@pytest.fixture
+def sql_spy(monkeypatch: pytest.MonkeyPatch) -> SqlSpy:
+    from etl_artifacts.db import Database
+
+    spy = SqlSpy()
+    original = Database.run
+
+    def run(self: Any, sql: str, **params: Any) -> Any:
+        with spy._lock:
+            spy.statements.append((sql, dict(params)))
+        return original(self, sql, **params)
+
+    monkeypatch.setattr(Database, "run", run)
+    return spy
