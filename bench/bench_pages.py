@@ -20,6 +20,7 @@ from typing import Any
 
 from bench.common import (
     REPO_ROOT,
+    WARMUP_ATTEMPT,
     BenchOptions,
     CountingProxy,
     HandlerResponse,
@@ -55,10 +56,17 @@ MOTO_NOTE = (
 
 
 # -- the cold child: a fresh process that imports the handler and serves one request ----------
-def cold_child(query: dict[str, Any]) -> dict[str, Any]:
+def cold_child(query: dict[str, Any], prewarm: bool) -> dict[str, Any]:
+    """Import the handler, then serve one request. With ``prewarm`` the process first serves a
+    page of the small warm-up attempt (lazy imports, clients, first-request set-up all done), so
+    the timed request pays only for what is not cached: the LIST, the footers and the page."""
     started = time.perf_counter()
     handler = load_function_handler(FUNCTION)
     imported = time.perf_counter()
+    if prewarm:
+        event = phase_data_event(bench_run_ref(), "extract", {"attempt": WARMUP_ATTEMPT, "limit": LIMIT})
+        handler(event, lambda_context(FUNCTION))
+        imported = time.perf_counter()
     result = handler(phase_data_event(bench_run_ref(), "extract", query), lambda_context(FUNCTION))
     done = time.perf_counter()
     response = HandlerResponse.from_result(result)
@@ -74,9 +82,12 @@ def cold_child(query: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_cold(query: dict[str, Any], runs: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_cold(
+    query: dict[str, Any], runs: int, env: dict[str, str] | None = None, prewarm: bool = False
+) -> dict[str, Any]:
     """``runs`` fresh processes (after one untimed one): process wall time, import and request parts."""
     command = [sys.executable, "-m", "bench.bench_pages", "--cold-child", json.dumps(query)]
+    command += ["--prewarm"] if prewarm else []
     child_env = {**os.environ, **(env or {})}
     process_ms: list[float] = []
     import_ms: list[float] = []
@@ -129,6 +140,30 @@ def _duck_call(con: Any, uploaded: UploadedRun, offset: int) -> Any:
     return call
 
 
+def _moto_floor(uploaded: UploadedRun, options: BenchOptions) -> dict[str, Stats]:
+    """What the local S3 server itself charges: one LIST of the attempt, one 1 MB range GET of a
+    data chunk (moto reads the whole object to serve it), one small GET (the metadata file)."""
+    from etl_artifacts.clients import s3_client
+
+    client = s3_client()
+    key = uploaded.data_key(uploaded.dataset.spec.chunks - 1)
+
+    def list_attempt() -> None:
+        client.list_objects_v2(Bucket=uploaded.bucket, Prefix=uploaded.attempt_prefix)
+
+    def range_get() -> None:
+        client.get_object(Bucket=uploaded.bucket, Key=key, Range="bytes=0-1048575")["Body"].read()
+
+    def small_get() -> None:
+        client.get_object(Bucket=uploaded.bucket, Key=uploaded.metadata_key)["Body"].read()
+
+    return {
+        "LIST of the attempt": measure(list_attempt, runs=options.runs, warmup=options.warmup),
+        "1 MB range GET of a data chunk": measure(range_get, runs=options.runs, warmup=options.warmup),
+        "GET of metadata.parquet": measure(small_get, runs=options.runs, warmup=options.warmup),
+    }
+
+
 def _traffic_pass(
     uploaded: UploadedRun, pages: dict[str, int], options: BenchOptions, ours_ready: bool
 ) -> dict[str, Traffic]:
@@ -167,6 +202,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     targets: list[dict[str, Any]] = []
     warm: dict[str, Stats] = {}
     cold: dict[str, dict[str, Any]] = {}
+    cold_footers: dict[str, Any] = {}
     duck: dict[str, Stats] = {}
     pending = ""
 
@@ -185,6 +221,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
         progress("pages: our handler, cold processes")
         for label, page in pages.items():
             cold[label] = run_cold({"page": page, "limit": LIMIT}, options.cold_runs)
+        cold_footers = run_cold({"page": deep_page, "limit": LIMIT}, options.cold_runs, prewarm=True)
     except NotReady as exc:
         pending = f"pending: {exc}"
 
@@ -198,6 +235,9 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             _duck_call(con, uploaded, page * LIMIT), runs=options.runs, warmup=options.warmup
         )
     con.close()
+
+    progress("pages: moto's own cost per request")
+    floor = _moto_floor(uploaded, options)
 
     progress("pages: counting S3 requests and bytes (untimed pass)")
     traffic = _traffic_pass(uploaded, pages, options, ours_ready=not pending)
@@ -233,10 +273,21 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
                 "interpreter start + import + request",
             )
         )
+    deep = f"row {options.deep_row:,}"
+    rows.append(
+        row(
+            SCENARIO,
+            f"ours cold footers, {deep} (request)",
+            cold_footers.get("request"),
+            pending
+            or f"fresh process, another attempt served first: LIST + {options.chunks} footers + page",
+        )
+    )
     for label in pages:
         rows.append(row(SCENARIO, f"DuckDB warm, {label}", duck[label], note(f"duckdb warm {label}")))
+    for label, stats in floor.items():
+        rows.append(row(SCENARIO, f"moto floor: {label}", stats, "boto3, the same loopback server"))
 
-    deep = f"row {options.deep_row:,}"
     # Target 1: deep page <= 1.2x page 0, warm.
     deep_vs_first = ratio(warm[deep].median_ms, warm["page 0"].median_ms) if warm else None
     targets.append(
@@ -248,21 +299,29 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             pending,
         )
     )
-    # Target 2: cold deep page <= 2x warm deep page (request part of the fresh process).
-    cold_vs_warm = ratio(cold[deep]["request"].median_ms, warm[deep].median_ms) if cold else None
-    targets.append(
-        target(
-            SCENARIO,
-            "cold deep page <= 2x warm (request part)",
-            fmt_ratio(cold_vs_warm),
-            None if cold_vs_warm is None else cold_vs_warm <= 2.0,
-            pending
-            or (
-                f"cold request {cold[deep]['request'].median_ms:.0f} ms vs warm "
-                f"{warm[deep].median_ms:.0f} ms; whole process {cold[deep]['process'].median_ms:.0f} ms"
-            ),
+    # Target 2: cold deep page <= 2x warm deep page, read strictly (the first request of a fresh
+    # process, lazy imports and client creation included) and for the data path alone (footers not
+    # cached, libraries loaded), which is what "read footers concurrently" is about.
+    for text, measured in (
+        ("cold deep page <= 2x warm (fresh process, first request)", cold.get(deep, {}).get("request")),
+        ("cold deep page <= 2x warm (footers not cached, process warm)", cold_footers.get("request")),
+    ):
+        cold_vs_warm = ratio(measured.median_ms, warm[deep].median_ms) if measured and warm else None
+        targets.append(
+            target(
+                SCENARIO,
+                text,
+                fmt_ratio(cold_vs_warm),
+                None if cold_vs_warm is None else cold_vs_warm <= 2.0,
+                pending
+                or (
+                    f"cold {measured.median_ms:.0f} ms vs warm {warm[deep].median_ms:.0f} ms"
+                    if measured and warm
+                    else ""
+                )
+                + (f" (missed by {cold_vs_warm / 2:.1f}x)" if cold_vs_warm and cold_vs_warm > 2 else ""),
+            )
         )
-    )
     # Target 3: >= 3x faster than DuckDB, both pages (the smaller speed-up counts).
     speedups = {label: ratio(duck[label].median_ms, warm[label].median_ms) for label in pages} if warm else {}
     worst = min((v for v in speedups.values() if v is not None), default=None)
@@ -280,11 +339,11 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--cold-child":
-        print(json.dumps(cold_child(json.loads(sys.argv[2]))), flush=True)
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--cold-child":
+        print(json.dumps(cold_child(json.loads(sys.argv[2]), prewarm="--prewarm" in sys.argv)), flush=True)
     else:
         print(
-            "usage: python -m bench.bench_pages --cold-child JSON_QUERY (run scenarios with python -m bench)",
+            "usage: python -m bench.bench_pages --cold-child JSON_QUERY [--prewarm]",
             file=sys.stderr,
         )
         sys.exit(2)
