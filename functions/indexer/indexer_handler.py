@@ -1,7 +1,5 @@
-"""IndexerFunction entry point (placeholder until the indexer lands)."""
+"""IndexerFunction entry point: the logic lives in the shared layer package."""
 
-from typing import Any
+from etl_artifacts.indexing.handler import lambda_handler
 
-
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"batchItemFailures": []}
+__all__ = ["lambda_handler"]

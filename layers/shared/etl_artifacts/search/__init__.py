@@ -39,7 +39,14 @@ def search_data(attempt: AttemptObjects, keyword: str, offset: int, limit: int) 
     from etl_artifacts.search import engine
 
     needle = engine.normalized(keyword)
-    if engine.current_index(attempt) is not None:
+    index_metadata = engine.current_index(attempt)
+    if index_metadata is not None:
+        from etl_artifacts.search.trigrams import candidate_row_groups
+
+        candidates = candidate_row_groups(attempt, index_metadata, needle)
+        if candidates is not None:
+            total, refs = engine.index_search(attempt, needle, offset, limit, row_groups=candidates)
+            return SearchResult("trigram", total, refs)
         total, refs = engine.index_search(attempt, needle, offset, limit)
         return SearchResult("index", total, refs)
     total, refs = engine.scan(attempt, needle, offset, limit)

@@ -55,24 +55,24 @@ class PageCollector:
 
 
 @dataclass(frozen=True)
-class _DataRowGroup:
+class DataRowGroup:
     obj: S3Object
     row_group: int
     first_row: int  # row number of the row group's first row inside its chunk
 
 
-def data_row_groups(data: list[S3Object]) -> list[_DataRowGroup]:
-    units: list[_DataRowGroup] = []
+def data_row_groups(data: list[S3Object]) -> list[DataRowGroup]:
+    units: list[DataRowGroup] = []
     for obj, metadata in zip(data, footers.footers(data), strict=True):
         first = 0
         for index in range(metadata.num_row_groups):
-            units.append(_DataRowGroup(obj, index, first))
+            units.append(DataRowGroup(obj, index, first))
             first += metadata.row_group(index).num_rows
     return units
 
 
 def scan(attempt: AttemptObjects, needle: str, offset: int, limit: int) -> tuple[int, list[Ref]]:
-    def matches(unit: _DataRowGroup) -> pa.Array:
+    def matches(unit: DataRowGroup) -> pa.Array:
         table = footers.read_row_groups(unit.obj, [unit.row_group])
         return pc.indices_nonzero(match(searchable_text(table), needle))
 

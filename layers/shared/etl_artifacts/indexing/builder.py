@@ -1,0 +1,195 @@
+"""Build the search index of one phase attempt, streaming, and upload it.
+
+``index.parquet`` (CONTRACT §2): ``chunk`` int32, ``row`` int64, ``_searchable`` string, one row
+per data row in chunk order, schema metadata ``etl_artifacts.sources``. Written with zstd in row
+groups of ``INDEX_ROW_GROUP_ROWS`` rows (the unit the trigram postings point at: small enough that
+a candidate row group is a cheap read, large enough to keep the postings small).
+
+Memory stays bounded whatever the number of rows: data is read one row group at a time (two in
+flight), index rows are buffered only up to one index row group, the parquet writer streams to a
+temporary file and the trigram postings are spilled to disk (``PostingsBuilder``). Each file is
+then uploaded with one PUT (multipart only above ``SINGLE_PUT_MAX_BYTES``).
+
+Idempotent: the same data chunks give the same rows, the same row groups and the same metadata,
+so re-running produces an equivalent file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl_artifacts.attempts import SOURCES_METADATA_KEY, AttemptObjects, classify, list_prefix
+from etl_artifacts.clients import s3_client
+from etl_artifacts.errors import StorageError
+from etl_artifacts.layout import AttemptLocation, single_file
+from etl_artifacts.observability import logger
+from etl_artifacts.parquet import footers
+from etl_artifacts.search import reader
+from etl_artifacts.search.engine import DataRowGroup, data_row_groups
+from etl_artifacts.search.text import SEARCHABLE_COLUMN, searchable_text
+from etl_artifacts.search.trigrams import TRIGRAM_FILE, PostingsBuilder, trigram_metadata
+
+INDEX_ROW_GROUP_ROWS = 16_384
+SINGLE_PUT_MAX_BYTES = 1024 * 1024 * 1024
+INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("chunk", pa.int32(), nullable=False),
+        pa.field("row", pa.int64(), nullable=False),
+        pa.field(SEARCHABLE_COLUMN, pa.string(), nullable=False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class IndexResult:
+    prefix: str
+    chunks: int
+    rows: int
+    row_groups: int
+    index_bytes: int
+    trigram_bytes: int
+    seconds: float
+
+    @property
+    def bytes_written(self) -> int:
+        return self.index_bytes + self.trigram_bytes
+
+
+class _IndexWriter:
+    """Buffers index rows into fixed-size row groups; feeds each row group to the postings."""
+
+    def __init__(self, path: Path, sources_json: str, postings: PostingsBuilder) -> None:
+        schema = INDEX_SCHEMA.with_metadata({SOURCES_METADATA_KEY: sources_json.encode()})
+        self._writer = pq.ParquetWriter(
+            str(path),
+            schema,
+            compression="zstd",
+            use_dictionary=["chunk"],
+            write_statistics=["chunk", "row"],
+        )
+        self._schema = schema
+        self._postings = postings
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self.rows = 0
+        self.row_groups = 0
+
+    def add(self, chunk: int, first_row: int, texts: pa.Array) -> None:
+        count = len(texts)
+        if count == 0:
+            return
+        table = pa.Table.from_arrays(
+            [
+                pa.repeat(pa.scalar(chunk, pa.int32()), count),
+                pa.arange(first_row, first_row + count).cast(pa.int64()),
+                texts,
+            ],
+            schema=self._schema,
+        )
+        self._pending.append(table)
+        self._pending_rows += count
+        while self._pending_rows >= INDEX_ROW_GROUP_ROWS:
+            self._flush(INDEX_ROW_GROUP_ROWS)
+
+    def _flush(self, rows: int) -> None:
+        buffered = pa.concat_tables(self._pending)
+        group, rest = buffered.slice(0, rows), buffered.slice(rows)
+        self._writer.write_table(group, row_group_size=rows)
+        self._postings.add_block(self.row_groups, group.column(SEARCHABLE_COLUMN))
+        self.row_groups += 1
+        self.rows += group.num_rows
+        # Copy the remainder so the flushed row group's buffers can be freed.
+        self._pending = [rest.combine_chunks()] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def close(self) -> None:
+        if self._pending_rows:
+            self._flush(self._pending_rows)
+        self._writer.close()
+
+
+def build_index(attempt: AttemptObjects, workdir: Path) -> tuple[Path, Path, int, int]:
+    """Write ``index.parquet`` and ``index_trigrams.parquet`` for ``attempt`` into ``workdir``.
+
+    Returns both paths, the number of rows and of index row groups. A data chunk that cannot be
+    read raises ``StorageError``.
+    """
+    sources_json = attempt.sources_json()
+    index_path, trigram_path = workdir / "index.parquet", workdir / TRIGRAM_FILE
+    postings = PostingsBuilder(workdir)
+    writer = _IndexWriter(index_path, sources_json, postings)
+    units = data_row_groups(attempt.data)
+
+    def texts_of(unit: DataRowGroup) -> pa.Array:
+        return searchable_text(footers.read_row_groups(unit.obj, [unit.row_group]))
+
+    # Two row groups in flight: the next one is fetched and rendered while this one is written.
+    for unit, texts in zip(units, reader.ordered_map(texts_of, units, workers=2), strict=True):
+        writer.add(unit.obj.chunk or 0, unit.first_row, texts)
+    writer.close()
+    postings.write(trigram_path, trigram_metadata(sources_json, writer.rows, writer.row_groups))
+    return index_path, trigram_path, writer.rows, writer.row_groups
+
+
+def upload(path: Path, bucket: str, key: str) -> None:
+    from boto3.s3.transfer import TransferConfig
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    config = TransferConfig(multipart_threshold=SINGLE_PUT_MAX_BYTES, multipart_chunksize=128 * 1024 * 1024)
+    try:
+        s3_client().upload_file(
+            str(path), bucket, key, ExtraArgs={"ContentType": "application/vnd.apache.parquet"}, Config=config
+        )
+    except (BotoCoreError, ClientError, OSError) as exc:
+        logger.warning("index upload failed", extra={"error_type": type(exc).__name__})
+        raise StorageError() from exc
+
+
+def index_attempt(bucket: str, location: AttemptLocation) -> IndexResult | None:
+    """Index the attempt at ``location``; ``None`` (a no-op) when its metadata.parquet is missing."""
+    started = time.perf_counter()
+    prefix = location.prefix
+    attempt = classify(bucket, prefix, list_prefix(bucket, prefix))
+    if attempt.metadata is None:
+        logger.info("metadata.parquet missing: attempt not complete, nothing to index")
+        return None
+    with tempfile.TemporaryDirectory(prefix="etl-index-") as tmp:
+        index_path, trigram_path, rows, row_groups = build_index(attempt, Path(tmp))
+        index_bytes, trigram_bytes = index_path.stat().st_size, trigram_path.stat().st_size
+        # index.parquet first: a reader that sees the new trigram file then sees its index too.
+        upload(index_path, bucket, prefix + "index.parquet")
+        upload(trigram_path, bucket, prefix + TRIGRAM_FILE)
+    result = IndexResult(
+        prefix=prefix,
+        chunks=len(attempt.data),
+        rows=rows,
+        row_groups=row_groups,
+        index_bytes=index_bytes,
+        trigram_bytes=trigram_bytes,
+        seconds=time.perf_counter() - started,
+    )
+    logger.info(
+        "attempt indexed",
+        extra={
+            "phase": location.phase,
+            "attempt": location.attempt,
+            "chunks": result.chunks,
+            "rows": result.rows,
+            "row_groups": result.row_groups,
+            "bytes_written": result.bytes_written,
+            "duration_ms": round(result.seconds * 1000, 1),
+        },
+    )
+    return result
+
+
+def metadata_key_of(location: AttemptLocation) -> str:
+    return location.run.prefix(location.bucket_prefix) + single_file(
+        location.phase, location.attempt, "metadata"
+    )
