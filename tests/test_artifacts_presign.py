@@ -142,3 +142,20 @@ def test_download_filename_bounds_long_and_odd_names():
     assert len(name) < 220
     assert set(name) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
     assert content_disposition(name) == f'attachment; filename="{name}"'
+
+
+def test_pipeline_runs_once_per_client_and_bucket(monkeypatch):
+    client = _client("http://127.0.0.1:4566")
+    calls: list[str] = []
+    original = client.generate_presigned_url
+
+    def counting(*args: Any, **kwargs: Any) -> str:
+        calls.append(kwargs["Params"]["Bucket"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(client, "generate_presigned_url", counting)
+    for ttl in (60, 300, 3600):
+        presigner = GetObjectPresigner(client, "bkt", ttl)
+        assert query_params(presigner.presign(KEYS[0], "x.parquet").url)["X-Amz-Expires"] == str(ttl)
+    GetObjectPresigner(client, "other-bkt", 60)
+    assert calls == ["bkt", "other-bkt"]

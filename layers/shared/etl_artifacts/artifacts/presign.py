@@ -3,12 +3,13 @@
 ``client.generate_presigned_url`` runs the client's whole request pipeline for every call:
 parameter events, the endpoint ruleset, serialization, the choice of signer, then the signature.
 For GETs of one bucket everything but the object path (and our per-key
-``response-content-disposition``) comes out the same, so the pipeline runs once, for a sentinel
-key: a ``before-sign`` hook captures the request botocore is about to sign (its URL, signing
-context and signature version). Every key then reuses that URL with its own path, quoted as
-botocore's serializer quotes S3 keys, and is signed by the auth instance botocore's
-``RequestSigner`` hands out for exactly those settings. No SigV4 is written here; a test checks
-that the URLs equal ``generate_presigned_url``'s byte for byte at a frozen clock.
+``response-content-disposition``) comes out the same, so the pipeline runs once per client and
+bucket (kept for the warm container), for a sentinel key: a ``before-sign`` hook captures the
+request botocore is about to sign (its URL, signing context and signature version). Every key
+then reuses that URL with its own path, quoted as botocore's serializer quotes S3 keys, and is
+signed by the auth instance botocore's ``RequestSigner`` hands out for exactly those settings.
+No SigV4 is written here; a test checks that the URLs equal ``generate_presigned_url``'s byte
+for byte at a frozen clock.
 
 Whenever the captured request is not the plain shape this relies on (extra headers, per-request
 credentials such as S3 Express sessions), every key goes through ``generate_presigned_url``.
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import uuid
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -83,14 +86,102 @@ def _signed_at(url: str) -> dt.datetime:
     return _parse_amz_date(match.group(1))
 
 
+@dataclass(frozen=True)
+class _RequestTemplate:
+    """What botocore's pipeline decided for a GET of any key of one bucket, with one client."""
+
+    prefix: str  # URL up to the quoted key
+    suffix: str  # URL after it (empty for GetObject)
+    signer: Any  # the client's botocore RequestSigner
+    signing_name: str
+    region_name: str
+    signature_version: str
+
+
+# Per client (weakly: tests and reset_clients() replace clients) and bucket. Captured once per warm
+# container; registering hooks on a client other threads use is kept to that once, under a lock.
+_TEMPLATES: weakref.WeakKeyDictionary[Any, dict[str, _RequestTemplate | None]] = weakref.WeakKeyDictionary()
+_TEMPLATES_LOCK = threading.Lock()
+
+
+def _capture_template(client: Any, bucket: str) -> _RequestTemplate | None:
+    """Run ``generate_presigned_url`` once for a sentinel key and keep the request it signs.
+
+    ``None`` when that request is not the plain SigV4 query shape this module relies on.
+    """
+    sentinel = f"etl-artifacts-presign-{uuid.uuid4().hex}"  # quotes to itself
+    captured: dict[str, Any] = {}
+
+    def capture(
+        request: Any,
+        signing_name: str,
+        region_name: str,
+        signature_version: Any,
+        request_signer: Any,
+        **_: Any,
+    ) -> None:
+        if sentinel in request.url and not captured:
+            captured.update(
+                url=request.url,
+                headers=dict(request.headers),
+                signing_name=signing_name,
+                region_name=region_name,
+                signature_version=signature_version,
+                signer=request_signer,
+                signing=dict(request.context.get("signing") or {}),
+            )
+
+    events = client.meta.events
+    event_name = "before-sign.s3.GetObject"
+    unique_id = f"etl-artifacts-presign-{sentinel}"
+    events.register(event_name, capture, unique_id=unique_id)
+    try:
+        client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": sentinel}, ExpiresIn=60)
+    finally:
+        events.unregister(event_name, unique_id=unique_id)
+
+    url: str = captured.get("url", "")
+    signing: dict[str, Any] = captured.get("signing", {})
+    if (
+        url.count(sentinel) != 1
+        or captured.get("headers")
+        or not isinstance(captured.get("signature_version"), str)
+        or signing.get("request_credentials") is not None
+        or signing.get("identity_cache") is not None
+    ):
+        return None
+    prefix, suffix = url.split(sentinel)
+    # The region and signing name RequestSigner.sign() would use for this request.
+    return _RequestTemplate(
+        prefix=prefix,
+        suffix=suffix,
+        signer=captured["signer"],
+        signing_name=signing.get("signing_name") or captured["signing_name"],
+        region_name=signing.get("region") or captured["region_name"],
+        signature_version=captured["signature_version"],
+    )
+
+
+def _template(client: Any, bucket: str) -> _RequestTemplate | None:
+    with _TEMPLATES_LOCK:
+        per_client = _TEMPLATES.setdefault(client, {})
+        if bucket not in per_client:
+            per_client[bucket] = _capture_template(client, bucket)
+        return per_client[bucket]
+
+
 class GetObjectPresigner:
-    """Presigns ``GetObject`` URLs of one bucket, all valid for ``expires_in`` seconds."""
+    """Presigns ``GetObject`` URLs of one bucket, all valid for ``expires_in`` seconds.
+
+    Credentials are frozen when the presigner is made (one per request): a refreshed role
+    session is picked up by the next request.
+    """
 
     def __init__(self, client: Any, bucket: str, expires_in: int) -> None:
         self._client = client
         self._bucket = bucket
         self.expires_in = expires_in
-        self._template: tuple[str, str] | None = None
+        self._template: _RequestTemplate | None = None
         self._auth: Any = None
         self._prepare()
 
@@ -100,59 +191,17 @@ class GetObjectPresigner:
         return self._auth is not None
 
     def _prepare(self) -> None:
-        sentinel = f"etl-artifacts-presign-{uuid.uuid4().hex}"  # quotes to itself
-        captured: dict[str, Any] = {}
-
-        def capture(
-            request: Any,
-            signing_name: str,
-            region_name: str,
-            signature_version: Any,
-            request_signer: Any,
-            **_: Any,
-        ) -> None:
-            # Hooks are per client and the client is shared: only this call's request counts.
-            if sentinel in request.url and not captured:
-                captured.update(
-                    url=request.url,
-                    headers=dict(request.headers),
-                    signing_name=signing_name,
-                    region_name=region_name,
-                    signature_version=signature_version,
-                    signer=request_signer,
-                    signing=dict(request.context.get("signing") or {}),
-                )
-
-        events = self._client.meta.events
-        event_name = "before-sign.s3.GetObject"
-        unique_id = f"etl-artifacts-presign-{sentinel}"
-        events.register(event_name, capture, unique_id=unique_id)
-        try:
-            self._client.generate_presigned_url(
-                "get_object", Params={"Bucket": self._bucket, "Key": sentinel}, ExpiresIn=self.expires_in
-            )
-        finally:
-            events.unregister(event_name, unique_id=unique_id)
-
-        url: str = captured.get("url", "")
-        signing: dict[str, Any] = captured.get("signing", {})
-        if (
-            url.count(sentinel) != 1
-            or captured.get("headers")
-            or not isinstance(captured.get("signature_version"), str)
-            or signing.get("request_credentials") is not None
-            or signing.get("identity_cache") is not None
-        ):
-            return  # not the plain SigV4 shape: presign key by key
-        prefix, suffix = url.split(sentinel)
-        # The same keyword arguments RequestSigner.sign() passes for a presigned URL.
-        self._auth = captured["signer"].get_auth_instance(
-            signing_name=signing.get("signing_name") or captured["signing_name"],
-            region_name=signing.get("region") or captured["region_name"],
-            signature_version=captured["signature_version"],
+        template = _template(self._client, self._bucket)
+        if template is None:
+            return  # presign key by key
+        # The auth instance RequestSigner.sign() would pick, with its current credentials.
+        self._auth = template.signer.get_auth_instance(
+            signing_name=template.signing_name,
+            region_name=template.region_name,
+            signature_version=template.signature_version,
             expires=self.expires_in,
         )
-        self._template = (prefix, suffix)
+        self._template = template
 
     def presign(self, key: str, filename: str) -> SignedUrl:
         """A GET URL for ``key`` (full S3 key) that downloads as ``filename``."""
@@ -167,11 +216,11 @@ class GetObjectPresigner:
             from botocore.awsrequest import AWSRequest
             from botocore.utils import percent_encode
 
-            prefix, suffix = self._template
+            template = self._template
             # Greedy ``{Key+}`` label: botocore's rest-xml serializer quotes it exactly so.
             request = AWSRequest(
                 method="GET",
-                url=f"{prefix}{percent_encode(key, safe='/~')}{suffix}",
+                url=f"{template.prefix}{percent_encode(key, safe='/~')}{template.suffix}",
                 params={_CONTENT_DISPOSITION_PARAM: disposition},
             )
             self._auth.add_auth(request)

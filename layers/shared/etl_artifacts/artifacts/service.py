@@ -7,6 +7,8 @@ artifact, not a failure.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from etl_artifacts.artifacts.models import ArtifactItem, PresignedUrlResponse, RunArtifactsResponse
@@ -26,12 +28,18 @@ def _etag(value: Any) -> str:
 
 
 def _presigner(bucket: str, expires_in: int) -> GetObjectPresigner:
+    return GetObjectPresigner(s3_client(), bucket, expires_in)
+
+
+@contextmanager
+def _signing_errors() -> Iterator[None]:
+    """Signing is local, but botocore can still fail (e.g. no credentials to sign with)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return GetObjectPresigner(s3_client(), bucket, expires_in)
-    except (BotoCoreError, ClientError) as exc:  # e.g. no credentials to sign with
-        logger.warning("presigner unavailable", extra={"error_type": type(exc).__name__})
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        logger.warning("presigning failed", extra={"error_type": type(exc).__name__})
         raise StorageError() from exc
 
 
@@ -47,11 +55,11 @@ def list_run_artifacts(run: RunRef) -> RunArtifactsResponse:
     contents = list_prefix(bucket, prefix)
     objects = sorted((item for item in contents if item["Key"].endswith(".parquet")), key=lambda i: i["Key"])
     items: list[ArtifactItem] = []
-    if objects:
-        presigner = _presigner(bucket, settings.presign_default_ttl)
+    with _signing_errors():
+        presigner = _presigner(bucket, settings.presign_default_ttl) if objects else None
         for item in objects:
             ref = parse_relative_key(item["Key"][len(prefix) :])
-            if ref is None:
+            if ref is None or presigner is None:
                 continue
             signed = presigner.presign(item["Key"], download_filename(run, ref))
             items.append(
@@ -107,7 +115,8 @@ def presign_artifact(
     ref = parse_relative_key(relative)
     if ref is None:  # key_for_kind only builds parquet keys; kept for the type checker
         raise UnknownArtifactKind()
-    signed = _presigner(bucket, expires_in).presign(key, download_filename(run, ref))
+    with _signing_errors():
+        signed = _presigner(bucket, expires_in).presign(key, download_filename(run, ref))
     return PresignedUrlResponse(
         url=signed.url,
         expires_in=signed.expires_in,
