@@ -64,7 +64,7 @@ class IndexResult:
 class _IndexWriter:
     """Buffers index rows into fixed-size row groups; feeds each row group to the postings."""
 
-    def __init__(self, path: Path, sources_json: str, postings: PostingsBuilder) -> None:
+    def __init__(self, path: Path, sources_json: str, postings: PostingsBuilder, row_group_rows: int) -> None:
         schema = INDEX_SCHEMA.with_metadata({SOURCES_METADATA_KEY: sources_json.encode()})
         self._writer = pq.ParquetWriter(
             str(path),
@@ -77,6 +77,7 @@ class _IndexWriter:
         self._postings = postings
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
+        self._row_group_rows = row_group_rows
         self.rows = 0
         self.row_groups = 0
 
@@ -94,8 +95,8 @@ class _IndexWriter:
         )
         self._pending.append(table)
         self._pending_rows += count
-        while self._pending_rows >= INDEX_ROW_GROUP_ROWS:
-            self._flush(INDEX_ROW_GROUP_ROWS)
+        while self._pending_rows >= self._row_group_rows:
+            self._flush(self._row_group_rows)
 
     def _flush(self, rows: int) -> None:
         buffered = pa.concat_tables(self._pending)
@@ -114,7 +115,9 @@ class _IndexWriter:
         self._writer.close()
 
 
-def build_index(attempt: AttemptObjects, workdir: Path) -> tuple[Path, Path, int, int]:
+def build_index(
+    attempt: AttemptObjects, workdir: Path, row_group_rows: int = INDEX_ROW_GROUP_ROWS
+) -> tuple[Path, Path, int, int]:
     """Write ``index.parquet`` and ``index_trigrams.parquet`` for ``attempt`` into ``workdir``.
 
     Returns both paths, the number of rows and of index row groups. A data chunk that cannot be
@@ -123,7 +126,7 @@ def build_index(attempt: AttemptObjects, workdir: Path) -> tuple[Path, Path, int
     sources_json = attempt.sources_json()
     index_path, trigram_path = workdir / "index.parquet", workdir / TRIGRAM_FILE
     postings = PostingsBuilder(workdir)
-    writer = _IndexWriter(index_path, sources_json, postings)
+    writer = _IndexWriter(index_path, sources_json, postings, row_group_rows)
     units = data_row_groups(attempt.data)
 
     def texts_of(unit: DataRowGroup) -> pa.Array:
@@ -151,7 +154,9 @@ def upload(path: Path, bucket: str, key: str) -> None:
         raise StorageError() from exc
 
 
-def index_attempt(bucket: str, location: AttemptLocation) -> IndexResult | None:
+def index_attempt(
+    bucket: str, location: AttemptLocation, row_group_rows: int = INDEX_ROW_GROUP_ROWS
+) -> IndexResult | None:
     """Index the attempt at ``location``; ``None`` (a no-op) when its metadata.parquet is missing."""
     started = time.perf_counter()
     prefix = location.prefix
@@ -160,7 +165,7 @@ def index_attempt(bucket: str, location: AttemptLocation) -> IndexResult | None:
         logger.info("metadata.parquet missing: attempt not complete, nothing to index")
         return None
     with tempfile.TemporaryDirectory(prefix="etl-index-") as tmp:
-        index_path, trigram_path, rows, row_groups = build_index(attempt, Path(tmp))
+        index_path, trigram_path, rows, row_groups = build_index(attempt, Path(tmp), row_group_rows)
         index_bytes, trigram_bytes = index_path.stat().st_size, trigram_path.stat().st_size
         # index.parquet first: a reader that sees the new trigram file then sees its index too.
         upload(index_path, bucket, prefix + "index.parquet")

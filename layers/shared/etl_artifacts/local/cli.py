@@ -201,8 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--company", help="tenant of the printed token (default: the first seeded company)")
     _add_seed_options(p)
     p.set_defaults(func=_cmd_dev)
-    p = sub.add_parser("index", help="build index.parquet for a phase attempt")
-    p.set_defaults(func=_not_yet("index"))
+    p = sub.add_parser("index", help="build index.parquet (+ index_trigrams.parquet) for phase attempts",
+                       description="Build index.parquet and index_trigrams.parquet for one phase "
+                                   "attempt (S3_URI of its metadata.parquet), or for every attempt under "
+                                   "--all PREFIX.")
+    from etl_artifacts.indexing.cli import configure_parser
+
+    configure_parser(p)
     return parser
 
 
