@@ -119,10 +119,9 @@ def index_seeded(result: SeedResult, template: TemplateSpec, bucket: str) -> int
 
     ``None`` when the indexer is not part of this checkout yet; else the number of failed messages.
     """
-    if (
-        importlib.util.find_spec("etl_artifacts.indexing") is None
-        or "IndexerFunction" not in template.functions
-    ):
+    spec = importlib.util.find_spec("etl_artifacts.indexing")
+    # origin is None for a bare namespace folder: the indexer is not there yet.
+    if spec is None or spec.origin is None or "IndexerFunction" not in template.functions:
         return None
     from etl_artifacts.local.lambda_runtime import invoke
 

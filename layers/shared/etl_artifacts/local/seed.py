@@ -244,6 +244,15 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "load_failed", "success", {"extract": _OK, "transform": _OK, "load": PhaseScript(("error",))}, 6
     ),
+    Scenario(
+        "transform_failed",
+        "success",
+        {"extract": _OK, "transform": PhaseScript(("error",)), "load": _SKIP},
+        4,
+    ),
+    Scenario(
+        "load_running", "success", {"extract": _OK, "transform": _OK, "load": PhaseScript(("running",))}, 3
+    ),
     Scenario("transform_running", "success", {"extract": _OK, "transform": PhaseScript(("running",))}, 5),
     Scenario("extract_running", "success", {"extract": PhaseScript(("running",))}, 3),
     Scenario("event_failed", "error", {"extract": _SKIP, "transform": _SKIP, "load": _SKIP}, 4),
