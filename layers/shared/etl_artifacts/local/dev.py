@@ -124,12 +124,18 @@ def index_seeded(result: SeedResult, template: TemplateSpec, bucket: str) -> int
     if spec is None or spec.origin is None or "IndexerFunction" not in template.functions:
         return None
     from etl_artifacts.local.lambda_runtime import invoke
+    from etl_artifacts.observability import logger
 
     keys = [key for run in result.runs for key in run.metadata_keys]
     failures = 0
-    for event in _indexer_events(bucket, keys):
-        response = invoke(template.functions["IndexerFunction"], event)
-        failures += len((response or {}).get("batchItemFailures") or [])
+    level = logger.log_level
+    logger.setLevel("WARNING")  # one INFO line per attempt would bury the banner
+    try:
+        for event in _indexer_events(bucket, keys):
+            response = invoke(template.functions["IndexerFunction"], event)
+            failures += len((response or {}).get("batchItemFailures") or [])
+    finally:
+        logger.setLevel(level)
     return failures
 
 
