@@ -16,112 +16,7 @@ from etl_artifacts.search.text import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from search_helpers import reference_table_texts
-
-SECONDS_RANGE = (-2_000_000_000, 7_000_000_000)  # 1906 .. 2191
-
-
-def _ticks(unit: str) -> st.SearchStrategy[int]:
-    per = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
-    return st.integers(SECONDS_RANGE[0] * per, SECONDS_RANGE[1] * per)
-
-
-def _column(draw: st.DrawFn, kind: str, n: int) -> pa.Array:
-    def values(strategy: st.SearchStrategy) -> list:
-        return draw(st.lists(st.none() | strategy, min_size=n, max_size=n))
-
-    if kind == "int64":
-        return pa.array(values(st.integers(-(2**63), 2**63 - 1)), pa.int64())
-    if kind == "uint8":
-        return pa.array(values(st.integers(0, 255)), pa.uint8())
-    if kind == "float64":
-        return pa.array(values(st.floats()), pa.float64())
-    if kind == "float32":
-        return pa.array(values(st.floats(width=32)), pa.float32())
-    if kind == "string":
-        return pa.array(values(st.text(max_size=12)), pa.string())
-    if kind == "large_string":
-        return pa.array(values(st.text(alphabet="aBc-É ", max_size=6)), pa.large_string())
-    if kind == "bool":
-        return pa.array(values(st.booleans()), pa.bool_())
-    if kind.startswith("timestamp"):
-        _, unit, tz = kind.split("|")
-        return pa.array(values(_ticks(unit)), pa.int64()).cast(pa.timestamp(unit, tz or None))
-    if kind == "date32":
-        return pa.array(values(st.integers(-20_000, 80_000)), pa.int32()).cast(pa.date32())
-    if kind.startswith("time"):
-        _, unit = kind.split(":")
-        per = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
-        raw = values(st.integers(0, 86_400 * per - 1))
-        if unit in ("s", "ms"):
-            return pa.array(raw, pa.int32()).cast(pa.time32(unit))
-        return pa.array(raw, pa.int64()).cast(pa.time64(unit))
-    if kind.startswith("duration"):
-        _, unit = kind.split(":")
-        return pa.array(values(st.integers(-(10**15), 10**15)), pa.int64()).cast(pa.duration(unit))
-    if kind == "decimal":
-        return pa.array(
-            values(st.decimals(min_value=-(10**6), max_value=10**6, places=3)), pa.decimal128(10, 3)
-        )
-    if kind == "binary":
-        return pa.array(values(st.binary(max_size=8)), pa.binary())
-    if kind == "list":
-        return pa.array(values(st.lists(st.none() | st.floats(), max_size=3)), pa.list_(pa.float64()))
-    if kind == "struct":
-        struct = st.fixed_dictionaries(
-            {"a": st.none() | st.text(max_size=4), "b": st.none() | st.integers(0, 9)}
-        )
-        return pa.array(values(struct), pa.struct([("a", pa.string()), ("b", pa.int32())]))
-    if kind == "map":
-        entries = st.lists(
-            st.tuples(st.text(alphabet="kK", min_size=1, max_size=2), st.none() | st.integers(0, 9)),
-            max_size=2,
-            unique_by=lambda e: e[0],
-        )
-        return pa.array(values(entries), pa.map_(pa.string(), pa.int64()))
-    if kind == "dictionary":
-        return pa.array(values(st.sampled_from(["Red", "GREEN", "blüe"])), pa.string()).dictionary_encode()
-    if kind == "null":
-        return pa.nulls(n)
-    raise AssertionError(kind)
-
-
-KINDS = [
-    "int64",
-    "uint8",
-    "float64",
-    "float32",
-    "string",
-    "large_string",
-    "bool",
-    "timestamp|us|",
-    "timestamp|ns|",
-    "timestamp|ms|UTC",
-    "timestamp|us|Europe/Paris",
-    "timestamp|s|+05:30",
-    "date32",
-    "time:s",
-    "time:ms",
-    "time:us",
-    "time:ns",
-    "duration:s",
-    "duration:ms",
-    "duration:ns",
-    "decimal",
-    "binary",
-    "list",
-    "struct",
-    "map",
-    "dictionary",
-    "null",
-]
-
-
-@st.composite
-def tables(draw: st.DrawFn) -> pa.Table:
-    kinds = draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=6))
-    n = draw(st.integers(0, 8))
-    return pa.table({f"c{i}": _column(draw, kind, n) for i, kind in enumerate(kinds)})
+from search_helpers import KINDS, column_of_kind, reference_table_texts, tables
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -140,7 +35,7 @@ def _column_fixed(kind: str) -> pa.Array:
     @given(st.data())
     @settings(max_examples=1, deadline=None, database=None)
     def draw(data: st.DataObject) -> None:
-        holder.append(_column(data.draw, kind, 5))
+        holder.append(column_of_kind(data.draw, kind, 5))
 
     holder: list[pa.Array] = []
     draw()

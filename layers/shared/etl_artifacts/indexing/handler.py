@@ -32,6 +32,16 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def index_object(ref: ObjectRef) -> bool:
     """Index the attempt whose metadata.parquet ``ref`` names; ``False`` when refused or no-op."""
+    try:
+        return _index_object(ref)
+    except Exception as exc:
+        # Type only: driver messages name the bucket and key.
+        logger.error("indexing failed", extra={"error_type": type(exc).__name__})
+        metrics.add_metric(name="IndexFailures", unit=MetricUnit.Count, value=1)
+        raise
+
+
+def _index_object(ref: ObjectRef) -> bool:
     from etl_artifacts.indexing.builder import index_attempt
 
     settings = get_settings()
@@ -47,10 +57,6 @@ def index_object(ref: ObjectRef) -> bool:
     logger.append_keys(phase=location.phase, attempt=location.attempt)
     try:
         result = index_attempt(ref.bucket, location)
-    except Exception as exc:
-        # Type only: driver messages name the bucket and key.
-        logger.error("indexing failed", extra={"error_type": type(exc).__name__})
-        raise
     finally:
         logger.remove_keys(["phase", "attempt"])
     if result is None:
@@ -76,6 +82,7 @@ def record_handler(record: SQSRecord) -> int:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    metrics.add_metric(name="IndexerInvocations", unit=MetricUnit.Count, value=1)
     if is_sqs_batch(event):
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
