@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -398,6 +399,11 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
         whoami = requests.get(f"http://127.0.0.1:{port}/api/v1/whoami", headers=headers, timeout=30)
         assert whoami.status_code == 200
         assert whoami.json()["id_company"] == "acme"
+        secret_file = data_dir / "jwt_secret"  # kept owner-only, so more tokens can be minted
+        assert secret_file.stat().st_mode & 0o077 == 0
+        assert (
+            jwt.decode(token.group(1), secret_file.read_text(), algorithms=["HS256"])["id_company"] == "acme"
+        )
         urls = re.findall(r'^\s+curl -s -H "Authorization: Bearer \$TOKEN" "?([^"\s]+)"?$', out, re.M)
         assert len(urls) == 3
         for url in urls:  # the printed examples answer 200 against the seeded data

@@ -54,7 +54,21 @@ def _say(message: str = "", stream: TextIO | None = None) -> None:
     print(message, file=stream or sys.stdout, flush=True)
 
 
-def _configure_environment(database_url: str, s3_endpoint: str, bucket: str) -> None:
+def dev_jwt_secret(data_dir: Path) -> str:
+    """JWT_SECRET when set; else one kept in ``<data_dir>/jwt_secret`` (owner-only), made on first use,
+    so tokens survive restarts and ``etl-artifacts token`` can sign more with the same key."""
+    if os.environ.get("JWT_SECRET"):
+        return os.environ["JWT_SECRET"]
+    path = data_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    secret = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(secret, encoding="utf-8")
+    return secret
+
+
+def _configure_environment(database_url: str, s3_endpoint: str, bucket: str, jwt_secret: str) -> None:
     from etl_artifacts.clients import reset_clients
     from etl_artifacts.config import get_settings
     from etl_artifacts.db import reset_database
@@ -64,8 +78,7 @@ def _configure_environment(database_url: str, s3_endpoint: str, bucket: str) -> 
         os.environ.pop(name, None)
     os.environ.update(local_aws_environment(s3_endpoint, bucket))
     os.environ["DATABASE_URL"] = database_url
-    # A fresh secret per session unless the developer pinned one (tokens then survive restarts).
-    os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(32))
+    os.environ["JWT_SECRET"] = jwt_secret
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     get_settings.cache_clear()
@@ -196,7 +209,7 @@ class DevStack:
         _say("starting S3 (moto server) ...")
         self.s3 = MotoS3Server(port=s3_port)
         endpoint = self.s3.start()
-        _configure_environment(database_url, endpoint, DEV_BUCKET)
+        _configure_environment(database_url, endpoint, DEV_BUCKET, dev_jwt_secret(self.data_dir))
 
     def prepare(self, options: SeedOptions) -> None:
         """Bucket, migrations, demo data and (when the indexer exists) its indexes."""
@@ -241,7 +254,11 @@ class DevStack:
         _say(f"ETL Run Artifacts API (local development stack) ready on {base_url}/api/v1")
         _say(f"  docs:    {base_url}/api/v1/docs")
         _say(f"  S3:      {self.s3.endpoint}  bucket {DEV_BUCKET}  (dummy credentials)")
-        _say(f"  tenants: {', '.join(self.result.companies)}  (more: etl-artifacts token --company NAME)")
+        _say(f"  tenants: {', '.join(self.result.companies)}")
+        _say(
+            f"  more tokens: JWT_SECRET=$(cat {self._shown(self.data_dir / 'jwt_secret')}) "
+            ".venv/bin/etl-artifacts token --company globex"
+        )
         _say()
         _say(f"Token for tenant '{tenant}' (valid {DEV_TOKEN_TTL_S // 3600} h):")
         _say(f"export TOKEN='{token}'")
@@ -251,6 +268,14 @@ class DevStack:
             _say("  " + line)
         _say()
         _say("Press Ctrl-C to stop.")
+
+    @staticmethod
+    def _shown(path: Path) -> str:
+        # Relative to the working directory when under it (the usual `make dev` case).
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
 
     def shutdown(self) -> None:
         from etl_artifacts.db import reset_database
