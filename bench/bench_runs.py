@@ -175,15 +175,19 @@ def db() -> Any:
 
 
 @contextmanager
-def unlimited_statements() -> Iterator[None]:
-    # Seeding and index builds outlast the API's statement timeout; this session only.
-    db().run("SET statement_timeout = 0")
-    db().run("SET maintenance_work_mem = '512MB'")
+def admin_connection() -> Iterator[Any]:
+    """A separate pg8000 connection for seeding and index builds, which outlast the API's
+    statement and socket timeouts; the measured searches keep the API's own connection."""
+    from etl_artifacts.config import get_settings
+    from etl_artifacts.db import connect
+
+    settings = get_settings().model_copy(update={"db_statement_timeout_ms": 6 * 3600 * 1000})
+    conn = connect(settings)
     try:
-        yield
+        conn.run("SET maintenance_work_mem = '512MB'")
+        yield conn
     finally:
-        db().run("RESET statement_timeout")
-        db().run("RESET maintenance_work_mem")
+        conn.close()
 
 
 def seeded_rows_marker() -> int | None:
@@ -192,8 +196,8 @@ def seeded_rows_marker() -> int | None:
     return int(rows[0][0]) if rows else None
 
 
-def delete_bench_rows() -> None:
-    db().run("DELETE FROM etl.logs WHERE id_company LIKE :p", p=f"{COMPANY_PREFIX}%")
+def delete_bench_rows(conn: Any) -> None:
+    conn.run("DELETE FROM etl.logs WHERE id_company LIKE :p", p=f"{COMPANY_PREFIX}%")
 
 
 def migration_indexes() -> list[tuple[str, str, int]]:
@@ -208,16 +212,16 @@ def seed(rows: int, *, own_database: bool) -> float:
     per_dag = max(1, -(-rows // (TENANTS * DAGS_PER_TENANT)))
     needle_every = max(1, rows // 10 // (TENANTS * DAGS_PER_TENANT)) * TENANTS * DAGS_PER_TENANT
     started = time.perf_counter()
-    with unlimited_statements():
-        delete_bench_rows()
+    with admin_connection() as conn:
+        delete_bench_rows(conn)
         rebuild = migration_indexes() if own_database else []
         for name, _, _ in rebuild:
-            db().run(f'DROP INDEX IF EXISTS etl."{name}"')
+            conn.run(f'DROP INDEX IF EXISTS etl."{name}"')
         try:
             for first in range(0, rows, INSERT_BATCH):
                 last = min(rows, first + INSERT_BATCH) - 1
                 progress(f"runs: inserting rows {first:,}..{last:,}")
-                db().run(
+                conn.run(
                     SEED_SQL,
                     first=first,
                     last=last,
@@ -230,12 +234,12 @@ def seed(rows: int, *, own_database: bool) -> float:
         finally:
             for name, definition, _ in rebuild:
                 progress(f"runs: building index {name}")
-                db().run(definition)
+                conn.run(definition)
         progress("runs: VACUUM ANALYZE etl.logs")
-        db().run("VACUUM ANALYZE etl.logs")
+        conn.run("VACUUM ANALYZE etl.logs")
         if own_database:
-            db().run("DELETE FROM public.bench_runs_seed")
-            db().run("INSERT INTO public.bench_runs_seed VALUES (:v, :rows)", v=SEED_VERSION, rows=rows)
+            conn.run("DELETE FROM public.bench_runs_seed")
+            conn.run("INSERT INTO public.bench_runs_seed VALUES (:v, :rows)", v=SEED_VERSION, rows=rows)
     return time.perf_counter() - started
 
 
@@ -300,11 +304,11 @@ def database(options: BenchOptions, smoke: bool) -> Iterator[bool]:
     # Our own, reused database: make sure an interrupted earlier seed left every index in place.
     from etl_artifacts.migrations import MIGRATIONS
 
-    with unlimited_statements():
-        for statement in (
-            st for m in MIGRATIONS for st in m.statements if "CREATE INDEX IF NOT EXISTS" in st
-        ):
-            db().run(statement)
+    with admin_connection() as conn:
+        for migration in MIGRATIONS:
+            for statement in migration.statements:
+                if "CREATE INDEX IF NOT EXISTS" in statement:
+                    conn.run(statement)
     yield True
 
 
@@ -350,8 +354,8 @@ def run(
                     without[case.name] = measure(lambda s=search: search_runs(s), runs=runs, warmup=warmup)
         finally:
             if not own_database:
-                with unlimited_statements():
-                    delete_bench_rows()
+                with admin_connection() as conn:
+                    delete_bench_rows(conn)
     return report(size, runs, data_note, answers, with_index, without)
 
 
