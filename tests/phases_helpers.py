@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from etl_artifacts.clients import s3_client
@@ -219,12 +220,50 @@ class ByteCounter:
         return value
 
 
-class CountingFileSystem:
-    """Stands in for ``clients.arrow_s3()`` in ``footers``: real S3 reads, every byte counted."""
+class _CountingHandler(pafs.FileSystemHandler):
+    """Delegates to the real S3 filesystem; input files count the bytes read through them."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: pafs.FileSystem, counter: ByteCounter) -> None:
         self.inner = inner
-        self.counter = ByteCounter()
+        self.counter = counter
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _CountingHandler) and other.inner is self.inner
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def get_type_name(self) -> str:
+        return "counting"
+
+    def normalize_path(self, path: str) -> str:
+        return path
+
+    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
+        return self.inner.get_file_info(paths)
+
+    def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+        return self.inner.get_file_info(selector)
 
     def open_input_file(self, path: str) -> pa.NativeFile:
         return pa.PythonFile(_CountingReader(self.inner.open_input_file(path), self.counter), mode="r")
+
+    def open_input_stream(self, path: str) -> pa.NativeFile:
+        return self.open_input_file(path)
+
+    def _read_only(self, *_: Any, **__: Any) -> Any:
+        raise OSError("read-only test filesystem")
+
+    create_dir = delete_dir = delete_dir_contents = delete_root_dir_contents = _read_only
+    delete_file = move = copy_file = open_output_stream = open_append_stream = _read_only
+
+
+class CountingFileSystem:
+    """Stands in for ``clients.arrow_s3()`` in ``footers``: real S3 reads, every byte counted."""
+
+    def __init__(self, inner: pafs.FileSystem) -> None:
+        self.counter = ByteCounter()
+        self.fs = pafs.PyFileSystem(_CountingHandler(inner, self.counter))
+
+    def __call__(self) -> pafs.FileSystem:
+        return self.fs

@@ -4,11 +4,11 @@ Everything that reads parquet for the API goes through this module:
 
 - ``footers(objects)``: the ``pq.FileMetaData`` of each object; missing ones are read
   CONCURRENTLY (a thread pool; pyarrow releases the GIL) and cached, keyed by
-  ``(key, etag, size)``, so a rewritten object is never served from a stale footer.
-- ``open_parquet(obj)``: a ``pq.ParquetFile`` over the cached footer and a cached S3 handle:
-  after the first call no request is made until row groups are read.
-- ``read_row_groups(obj, row_groups, columns)``: the one function that reads row data; reads
-  exactly those row groups (coalesced range requests).
+  ``(key, etag, size)``, so a rewritten object is never served from a stale footer. The size
+  from the LIST spares the HEAD request pyarrow would otherwise make per file.
+- ``read_row_groups(obj, row_groups, columns)``: the one function that reads row data; fetches
+  exactly those row groups' column chunks (coalesced range GETs).
+- ``open_parquet(obj)``: a ``pq.ParquetFile`` over the cached footer and a cached S3 handle.
 - ``read_rows(objects, refs)``: the rows ``(chunk NNN, row within chunk)`` in the given order,
   reading only the row groups that hold them.
 - ``ChunkLayout``: where each (chunk, row group) starts in the rows numbered across chunks.
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from etl_artifacts.attempts import S3Object
@@ -46,16 +47,37 @@ _MAX_FOOTERS = 2048
 _MAX_WORKERS = 16
 
 
-@dataclass(frozen=True)
 class _Entry:
-    handle: pa.NativeFile
-    metadata: pq.FileMetaData
-    schema: pa.Schema
+    """One object's footer, as a dataset fragment that knows its size and metadata.
+
+    A fragment made with the size from the LIST needs no HEAD request: its footer costs one tail
+    range GET, and reading row groups later only the GETs of their column chunks. The S3 handle
+    behind ``open_parquet`` is opened (one HEAD) only if someone asks for a ParquetFile.
+    """
+
+    def __init__(self, obj: S3Object, fragment: ds.ParquetFileFragment) -> None:
+        self.obj = obj
+        self.fragment = fragment
+        self.metadata: pq.FileMetaData = fragment.metadata
+        self.schema: pa.Schema = fragment.physical_schema
+        self._handle: pa.NativeFile | None = None
+
+    def handle(self) -> pa.NativeFile:
+        if self._handle is None:
+            try:
+                self._handle = arrow_s3().open_input_file(arrow_path(self.obj))
+            except DRIVER_ERRORS as exc:
+                raise storage_error(exc, "open") from exc
+        return self._handle
 
 
 _lock = threading.Lock()
 _cache: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
 _executor: ThreadPoolExecutor | None = None
+_FORMAT = ds.ParquetFileFormat(
+    # Coalesced range reads of the requested column chunks; no cache beyond the request.
+    default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True)
+)
 
 
 def executor() -> ThreadPoolExecutor:
@@ -69,7 +91,10 @@ def executor() -> ThreadPoolExecutor:
 
 
 def map_concurrently(function: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
-    """``[function(item) for item in items]``, on the pool when there is more than one item."""
+    """``[function(item) for item in items]``, on the pool when there is more than one item.
+
+    Never call it from inside a pool task with more than one item (the pool could starve).
+    """
     if len(items) <= 1:
         return [function(item) for item in items]
     return list(executor().map(function, items))
@@ -96,7 +121,7 @@ def arrow_path(obj: S3Object) -> str:
 
 
 def _cache_key(obj: S3Object) -> tuple[Any, ...]:
-    # The filesystem identity is part of the key: a handle belongs to the client that opened it.
+    # The filesystem identity is part of the key: a fragment reads through the client that made it.
     return (id(arrow_s3()), obj.key, obj.etag, obj.size)
 
 
@@ -110,17 +135,17 @@ def _cached(obj: S3Object) -> _Entry | None:
 
 
 def _load(obj: S3Object) -> _Entry:
-    """Open the object and read its footer (one HEAD, one or two tail range GETs)."""
+    """Read the object's footer: one tail range GET (two when the footer exceeds 64 KiB)."""
     try:
-        handle = arrow_s3().open_input_file(arrow_path(obj))
-        metadata = pq.ParquetFile(handle).metadata
-        schema = metadata.schema.to_arrow_schema()
+        fragment = _FORMAT.make_fragment(arrow_path(obj), filesystem=arrow_s3(), file_size=obj.size)
+        fragment.ensure_complete_metadata()
+        entry = _Entry(obj, fragment)
     except DRIVER_ERRORS as exc:
         raise storage_error(exc, "footer") from exc
-    entry = _Entry(handle=handle, metadata=metadata, schema=schema)
     with _lock:
-        _cache[_cache_key(obj)] = entry
-        _cache.move_to_end(_cache_key(obj))
+        key = _cache_key(obj)
+        _cache[key] = entry
+        _cache.move_to_end(key)
         while len(_cache) > _MAX_FOOTERS:
             _cache.popitem(last=False)
     return entry
@@ -149,30 +174,34 @@ def arrow_schemas(objects: Sequence[S3Object]) -> list[pa.Schema]:
 
 
 def open_parquet(obj: S3Object) -> pq.ParquetFile:
-    """A ``pq.ParquetFile`` for ``obj`` built from the cached footer and S3 handle.
+    """A ``pq.ParquetFile`` for ``obj`` built from the cached footer and a cached S3 handle.
 
-    Cheap after the first call for this ``(key, etag, size)``: no request is made until data is
-    read. Each call returns a new ParquetFile (they are not safe to share between threads); the
-    handle underneath is shared. Reading: ``read_row_groups`` below (raises ``StorageError``).
+    The first call for an object opens its handle (one HEAD); later calls make no request until
+    data is read. Each call returns a new ParquetFile (they are not safe to share between
+    threads); the handle underneath is shared (positional reads are thread-safe). Wrap reads in
+    ``except DRIVER_ERRORS`` -> ``storage_error``, or use ``read_row_groups`` which does.
     """
     entry = _entries([obj])[0]
     # pre_buffer: the column chunks of the requested row groups are fetched in coalesced ranges.
-    return pq.ParquetFile(entry.handle, metadata=entry.metadata, pre_buffer=True)
+    return pq.ParquetFile(entry.handle(), metadata=entry.metadata, pre_buffer=True)
 
 
 def read_row_groups(
     obj: S3Object, row_groups: Sequence[int], columns: Sequence[str] | None = None
 ) -> pa.Table:
-    """Exactly ``row_groups`` of ``obj`` (in the given order), all columns or ``columns``.
+    """Exactly ``row_groups`` of ``obj`` (give them ascending), all columns or ``columns``.
 
-    Columns of ``columns`` absent from the file are skipped (the caller sees them missing).
+    Only those row groups' column chunks are fetched (coalesced range GETs, no HEAD, the footer
+    from the cache). Names in ``columns`` that the file lacks are skipped (absent from the result).
+    Raises ``StorageError`` when S3 or the parquet fails.
     """
-    parquet_file = open_parquet(obj)
+    entry = _entries([obj])[0]
     if columns is not None:
-        present = set(parquet_file.schema_arrow.names)
+        present = set(entry.schema.names)
         columns = [name for name in columns if name in present]
     try:
-        return parquet_file.read_row_groups(list(row_groups), columns=columns, use_threads=True)
+        subset = entry.fragment.subset(row_group_ids=list(row_groups))
+        return subset.to_table(columns=None if columns is None else list(columns), use_threads=True)
     except DRIVER_ERRORS as exc:
         raise storage_error(exc, "row_groups") from exc
 
