@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl_artifacts.clients import arrow_s3
@@ -18,8 +19,11 @@ from etl_artifacts.parquet.render import render_rows
 def _read(key: str) -> list[dict[str, Any]] | None:
     """Rows of one event file, ``None`` when it does not exist."""
     try:
+        # Small files: one GET of the whole object (after pyarrow's HEAD), then parse in memory,
+        # instead of a range GET for the footer and more for the column chunks.
         with arrow_s3().open_input_file(key) as handle:
-            table = pq.ParquetFile(handle).read(use_threads=True)
+            data = handle.read()
+        table = pq.read_table(pa.BufferReader(data))
     except FileNotFoundError:
         return None
     except footers.DRIVER_ERRORS as exc:
