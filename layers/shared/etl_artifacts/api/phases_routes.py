@@ -82,7 +82,13 @@ _PHASE_404 = (404, "`phase_not_found`: the phase attempt does not exist")
 _PAGE_RESPONSES = error_responses(_PHASE_404)
 _DATA_RESPONSES = error_responses(_PHASE_404)
 _DATA_RESPONSES[200] = {
-    "description": "A page of rows; with `keyword`, header `X-Search-Mode: index|scan|trigram`",
+    "description": "A page of rows",
+    "headers": {
+        "X-Search-Mode": {
+            "description": "With `keyword` only: how the matches were found",
+            "schema": {"type": "string", "enum": ["index", "scan", "trigram"]},
+        }
+    },
 }
 _LOGS_RESPONSES = error_responses(_PHASE_404)
 _LOGS_RESPONSES[200] = {
@@ -94,6 +100,12 @@ _LOGS_RESPONSES[200] = {
     "content": {
         "application/json": {"model": ParquetPageResponse},
         NDJSON: {"schema": {"type": "string"}},
+    },
+    "headers": {
+        "X-Continuation-Token": {
+            "description": "NDJSON only, when more rows remain: send it back as `continuation_token`",
+            "schema": {"type": "string"},
+        }
     },
 }
 _LOGS_RESPONSES[422] = {
