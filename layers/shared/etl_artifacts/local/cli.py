@@ -181,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("seed", help="write demo runs (S3 + etl.logs)",
                        description="Write deterministic demo runs following the contract: parquet "
-                                   "artifacts to ARTIFACTS_BUCKET and one etl.logs row per run (DATABASE_URL, "
-                                   "migrated). The same options rewrite the same runs.")
+                                   "artifacts to ARTIFACTS_BUCKET and one etl.logs row per run "
+                                   "(DATABASE_URL, migrated). The same options rewrite the same runs.")
     _add_seed_options(p)
     p.add_argument("--create-bucket", action="store_true", help="create ARTIFACTS_BUCKET first if missing")
     p.add_argument("--json", action="store_true", help="print what was written as JSON (tenants, DAGs, runs)")
