@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import closing
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -214,25 +215,27 @@ def _groups_from(
     return groups
 
 
-def _prefetched(groups: list[tuple[S3Object, int, int]]) -> Iterator[tuple[S3Object, int, pa.Table]]:
-    """Each row group's table, the next one already being read while the caller works."""
+def _prefetched(
+    groups: list[tuple[S3Object, int, int]],
+) -> Generator[tuple[S3Object, int, pa.Table], None, None]:
+    """Each row group's table, the next one already being read while the caller works.
+
+    When the caller stops early (the body is full), the read in flight is cancelled if it has
+    not started.
+    """
     pool = footers.executor()
     pending: Future[pa.Table] | None = None
-    for index, (obj, group, start) in enumerate(groups):
-        current = pending or pool.submit(footers.read_row_groups, obj, [group])
-        pending = None
-        if index + 1 < len(groups):
-            next_obj, next_group, _ = groups[index + 1]
-            pending = pool.submit(footers.read_row_groups, next_obj, [next_group])
-        try:
-            table = current.result()
-        except BaseException:
-            if pending is not None:
-                pending.cancel()
-            raise
-        yield obj, start, table
-    if pending is not None:
-        pending.cancel()
+    try:
+        for index, (obj, group, start) in enumerate(groups):
+            current = pending or pool.submit(footers.read_row_groups, obj, [group])
+            pending = None
+            if index + 1 < len(groups):
+                next_obj, next_group, _ = groups[index + 1]
+                pending = pool.submit(footers.read_row_groups, next_obj, [next_group])
+            yield obj, start, current.result()
+    finally:
+        if pending is not None:
+            pending.cancel()
 
 
 def ndjson(
@@ -241,10 +244,22 @@ def ndjson(
     resume = resume or (0, 0)
     footers.footers(objects)
     schema = footers.unified_schema(objects)
+    tables = _prefetched(_groups_from(objects, flt, resume))
+    with closing(tables):
+        return _lines(tables, flt, schema, resume, max_bytes)
+
+
+def _lines(
+    tables: Iterator[tuple[S3Object, int, pa.Table]],
+    flt: LogFilter,
+    schema: pa.Schema,
+    resume: tuple[int, int],
+    max_bytes: int,
+) -> NdjsonBody:
     parts: list[str] = []
     used = 0
     sent = 0
-    for obj, start, table in _prefetched(_groups_from(objects, flt, resume)):
+    for obj, start, table in tables:
         chunk = obj.chunk or 0
         first = resume[1] - start if chunk == resume[0] and resume[1] > start else 0
         selected = pc.indices_nonzero(flt.mask(table)) if flt.active else pa.array(range(table.num_rows))
