@@ -5,7 +5,8 @@ per data row in chunk order, schema metadata ``etl_artifacts.sources``. Written 
 groups of ``INDEX_ROW_GROUP_ROWS`` rows (the unit the trigram postings point at: small enough that
 a candidate row group is a cheap read, large enough to keep the postings small).
 
-Memory stays bounded whatever the number of rows: data is read one row group at a time (two in
+Memory stays bounded whatever the number of rows: each data chunk is fetched with one GET to a
+temporary file (the next one downloads meanwhile) and read one row group at a time (two in
 flight), index rows are buffered only up to one index row group, the parquet writer streams to a
 temporary file and the trigram postings are spilled to disk (``PostingsBuilder``). Each file is
 then uploaded with one PUT (multipart only above ``SINGLE_PUT_MAX_BYTES``).
@@ -18,25 +19,27 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_artifacts.attempts import SOURCES_METADATA_KEY, AttemptObjects, classify, list_prefix
+from etl_artifacts.attempts import SOURCES_METADATA_KEY, AttemptObjects, S3Object, classify, list_prefix
 from etl_artifacts.clients import s3_client
 from etl_artifacts.errors import StorageError
 from etl_artifacts.layout import AttemptLocation, single_file
 from etl_artifacts.observability import logger
-from etl_artifacts.parquet import footers
 from etl_artifacts.search import reader
-from etl_artifacts.search.engine import DataRowGroup, data_row_groups
 from etl_artifacts.search.text import SEARCHABLE_COLUMN, searchable_text
 from etl_artifacts.search.trigrams import TRIGRAM_FILE, PostingsBuilder, trigram_metadata
 
 INDEX_ROW_GROUP_ROWS = 16_384
 SINGLE_PUT_MAX_BYTES = 1024 * 1024 * 1024
+STAGE_BLOCK_BYTES = 1024 * 1024
+#: pyarrow raises OSError (I/O) and ArrowException (corrupt file) for unreadable parquet.
+READ_ERRORS: tuple[type[BaseException], ...] = (OSError, pa.ArrowException)
 INDEX_SCHEMA = pa.schema(
     [
         pa.field("chunk", pa.int32(), nullable=False),
@@ -70,7 +73,11 @@ class _IndexWriter:
             str(path),
             schema,
             compression="zstd",
+            compression_level=3,
+            # chunk (dictionary/RLE) and row (delta) shrink to ~100 bytes per row group, so the
+            # _searchable column chunks of consecutive row groups are adjacent: one range read.
             use_dictionary=["chunk"],
+            column_encoding={"row": "DELTA_BINARY_PACKED"},
             write_statistics=["chunk", "row"],
         )
         self._schema = schema
@@ -115,26 +122,75 @@ class _IndexWriter:
         self._writer.close()
 
 
+def stage_chunk(obj: S3Object, bucket: str, directory: Path) -> Path:
+    """Download one data chunk to ``directory`` with ONE streamed GET, pinned to the listed ETag.
+
+    Reading the chunk row group by row group from local disk costs one request instead of one
+    or more per row group, and ``IfMatch`` guarantees the index is built from exactly the
+    objects recorded in its sources (a chunk rewritten meanwhile fails this run; the next event
+    indexes the new one).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    path = directory / f"chunk-{obj.chunk or 0:06d}.parquet"
+    try:
+        response = s3_client().get_object(Bucket=bucket, Key=obj.key, IfMatch=f'"{obj.etag}"')
+        with path.open("wb") as sink:
+            for block in response["Body"].iter_chunks(STAGE_BLOCK_BYTES):
+                sink.write(block)
+    except (BotoCoreError, ClientError, OSError) as exc:
+        logger.warning("data chunk could not be fetched", extra={"error_type": type(exc).__name__})
+        raise StorageError() from exc
+    return path
+
+
+def _chunk_texts(obj: S3Object, path: Path) -> Iterator[tuple[int, pa.Array]]:
+    """(first row, searchable text) of each row group of a staged chunk, two rendered at once."""
+    try:
+        metadata = pq.ParquetFile(str(path)).metadata
+    except READ_ERRORS as exc:
+        logger.warning("data chunk is not readable parquet", extra={"error_type": type(exc).__name__})
+        raise StorageError() from exc
+    firsts = []
+    first = 0
+    for group in range(metadata.num_row_groups):
+        firsts.append(first)
+        first += metadata.row_group(group).num_rows
+
+    def texts_of(group: int) -> pa.Array:
+        try:
+            table = pq.ParquetFile(str(path), metadata=metadata).read_row_group(group, use_threads=False)
+        except READ_ERRORS as exc:
+            logger.warning("data row group is not readable", extra={"error_type": type(exc).__name__})
+            raise StorageError() from exc
+        return searchable_text(table)
+
+    groups = range(metadata.num_row_groups)
+    yield from zip(firsts, reader.ordered_map(texts_of, groups, workers=2), strict=True)
+
+
 def build_index(
     attempt: AttemptObjects, workdir: Path, row_group_rows: int = INDEX_ROW_GROUP_ROWS
 ) -> tuple[Path, Path, int, int]:
     """Write ``index.parquet`` and ``index_trigrams.parquet`` for ``attempt`` into ``workdir``.
 
     Returns both paths, the number of rows and of index row groups. A data chunk that cannot be
-    read raises ``StorageError``.
+    fetched or read raises ``StorageError``.
     """
     sources_json = attempt.sources_json()
     index_path, trigram_path = workdir / "index.parquet", workdir / TRIGRAM_FILE
     postings = PostingsBuilder(workdir)
     writer = _IndexWriter(index_path, sources_json, postings, row_group_rows)
-    units = data_row_groups(attempt.data)
 
-    def texts_of(unit: DataRowGroup) -> pa.Array:
-        return searchable_text(footers.read_row_groups(unit.obj, [unit.row_group]))
+    def stage(obj: S3Object) -> Path:
+        return stage_chunk(obj, attempt.bucket, workdir)
 
-    # Two row groups in flight: the next one is fetched and rendered while this one is written.
-    for unit, texts in zip(units, reader.ordered_map(texts_of, units, workers=2), strict=True):
-        writer.add(unit.obj.chunk or 0, unit.first_row, texts)
+    # The next chunk downloads while this one is indexed: at most two chunks on local disk.
+    staged = reader.ordered_map(stage, attempt.data, workers=1, lookahead=1)
+    for obj, path in zip(attempt.data, staged, strict=True):
+        for first_row, texts in _chunk_texts(obj, path):
+            writer.add(obj.chunk or 0, first_row, texts)
+        path.unlink()
     writer.close()
     postings.write(trigram_path, trigram_metadata(sources_json, writer.rows, writer.row_groups))
     return index_path, trigram_path, writer.rows, writer.row_groups

@@ -117,6 +117,31 @@ def current_index(attempt: AttemptObjects) -> pq.FileMetaData | None:
     return metadata
 
 
+#: Compressed bytes of index row groups fetched by one read. The index's ``chunk``/``row`` column
+#: chunks are tiny, so the ``_searchable`` chunks of consecutive row groups are adjacent and one
+#: coalesced range request fetches them all: few requests, bounded memory per read.
+INDEX_READ_BYTES = 16 * 1024 * 1024
+_INDEX_COLUMNS = ["chunk", "row", SEARCHABLE_COLUMN]
+
+
+def row_group_batches(
+    metadata: pq.FileMetaData, groups: list[int], budget: int = INDEX_READ_BYTES
+) -> list[list[int]]:
+    """Consecutive runs of ``groups`` (ascending) cut at ``budget`` compressed bytes each."""
+    batches: list[list[int]] = []
+    size = 0
+    for group in groups:
+        columns = metadata.row_group(group)
+        group_bytes = sum(columns.column(i).total_compressed_size for i in range(columns.num_columns))
+        if batches and batches[-1][-1] == group - 1 and size + group_bytes <= budget:
+            batches[-1].append(group)
+            size += group_bytes
+        else:
+            batches.append([group])
+            size = group_bytes
+    return batches
+
+
 def index_search(
     attempt: AttemptObjects,
     needle: str,
@@ -128,22 +153,22 @@ def index_search(
     index_obj = attempt.index
     assert index_obj is not None
     metadata = footers.footer(index_obj)
-    groups = list(range(metadata.num_row_groups)) if row_groups is None else row_groups
+    groups = list(range(metadata.num_row_groups)) if row_groups is None else sorted(row_groups)
 
-    def matches(row_group: int) -> pa.Array:
-        table = footers.read_row_groups(index_obj, [row_group], [SEARCHABLE_COLUMN])
-        return pc.indices_nonzero(match(table.column(0), needle))
+    def matches(batch: list[int]) -> tuple[pa.Array, pa.Array]:
+        table = footers.read_row_groups(index_obj, batch, _INDEX_COLUMNS)
+        mask = match(table.column(SEARCHABLE_COLUMN), needle)
+        chunks = pc.filter(table.column("chunk"), mask).combine_chunks()
+        return chunks, pc.filter(table.column("row"), mask).combine_chunks()
 
     collector = PageCollector(offset, limit)
-    for row_group, positions in zip(groups, reader.ordered_map(matches, groups), strict=True):
+    batches = row_group_batches(metadata, groups)
+    for chunks, rows in reader.ordered_map(matches, batches):
 
-        def refs_between(
-            a: int, b: int, positions: pa.Array = positions, row_group: int = row_group
-        ) -> list[Ref]:
-            refs = footers.read_row_groups(index_obj, [row_group], ["chunk", "row"]).take(positions[a:b])
-            return list(zip(refs.column("chunk").to_pylist(), refs.column("row").to_pylist(), strict=True))
+        def refs_between(a: int, b: int, chunks: pa.Array = chunks, rows: pa.Array = rows) -> list[Ref]:
+            return list(zip(chunks[a:b].to_pylist(), rows[a:b].to_pylist(), strict=True))
 
-        collector.add(len(positions), refs_between)
+        collector.add(len(chunks), refs_between)
     return collector.total, collector.refs
 
 

@@ -19,22 +19,22 @@ R = TypeVar("R")
 READ_WORKERS = 4
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = READ_WORKERS) -> Iterator[R]:
+def ordered_map(
+    fn: Callable[[T], R], items: Iterable[T], workers: int = READ_WORKERS, lookahead: int | None = None
+) -> Iterator[R]:
     """``map(fn, items)`` on a few threads (pyarrow releases the GIL), results in order.
 
-    The look-ahead is bounded, so memory does not grow with the number of items; leaving the
-    iterator early cancels what has not started.
+    At most ``lookahead`` (default ``2 * workers``) results wait to be consumed, so memory does not
+    grow with the number of items; leaving the iterator early cancels what has not started.
     """
     iterator = iter(items)
-    if workers <= 1:
-        yield from map(fn, iterator)
-        return
+    pending_max = max(1, lookahead if lookahead is not None else 2 * workers)
     pending: list[Future[R]] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="search-read") as pool:
         try:
             for item in iterator:
                 pending.append(pool.submit(fn, item))
-                if len(pending) >= 2 * workers:
+                if len(pending) > pending_max:
                     yield pending.pop(0).result()
             while pending:
                 yield pending.pop(0).result()
