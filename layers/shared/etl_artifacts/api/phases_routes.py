@@ -74,7 +74,10 @@ ContinuationQuery = Annotated[
     Query(
         min_length=1,
         max_length=2048,
-        description="`X-Continuation-Token` of the previous NDJSON response, with the same filters.",
+        description=(
+            "`X-Continuation-Token` of the previous NDJSON response, sent with the same filters; "
+            "a request carrying one continues that NDJSON stream."
+        ),
     ),
 ]
 

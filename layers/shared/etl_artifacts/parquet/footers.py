@@ -60,6 +60,10 @@ class _Entry:
         self.fragment = fragment
         self.metadata: pq.FileMetaData = fragment.metadata
         self.schema: pa.Schema = fragment.physical_schema
+        # Row counts per row group, once: every page plans its reads from them.
+        self.row_counts: tuple[int, ...] = tuple(
+            self.metadata.row_group(group).num_rows for group in range(self.metadata.num_row_groups)
+        )
         self._handle: pa.NativeFile | None = None
 
     def handle(self) -> pa.NativeFile:
@@ -169,6 +173,11 @@ def footers(objects: Sequence[S3Object]) -> list[pq.FileMetaData]:
     return [entry.metadata for entry in _entries(objects)]
 
 
+def row_counts(obj: S3Object) -> tuple[int, ...]:
+    """Rows of each row group of ``obj``, from its (cached) footer."""
+    return _entries([obj])[0].row_counts
+
+
 def arrow_schemas(objects: Sequence[S3Object]) -> list[pa.Schema]:
     return [entry.schema for entry in _entries(objects)]
 
@@ -222,15 +231,14 @@ class ChunkLayout:
 
     @classmethod
     def of(cls, objects: Sequence[S3Object]) -> ChunkLayout:
-        metadata = footers(objects)
+        entries = _entries(objects)
         starts: list[int] = []
         spans: list[tuple[int, int, int]] = []
         object_starts: list[int] = []
         position = 0
-        for index, meta in enumerate(metadata):
+        for index, entry in enumerate(entries):
             object_starts.append(position)
-            for group in range(meta.num_row_groups):
-                rows = meta.row_group(group).num_rows
+            for group, rows in enumerate(entry.row_counts):
                 if rows <= 0:
                     continue
                 starts.append(position)
@@ -319,12 +327,12 @@ def read_rows(objects: list[S3Object], refs: list[tuple[int, int]]) -> pa.Table:
     plans: list[tuple[S3Object, list[int], dict[int, int]]] = []
     for chunk in chunks:
         obj = by_chunk[chunk]
-        meta = footer(obj)
+        counts = row_counts(obj)
         group_starts: list[int] = []
         position = 0
-        for group in range(meta.num_row_groups):
+        for rows in counts:
             group_starts.append(position)
-            position += meta.row_group(group).num_rows
+            position += rows
         groups: set[int] = set()
         for row in wanted[chunk]:
             if not 0 <= row < position:
@@ -336,7 +344,7 @@ def read_rows(objects: list[S3Object], refs: list[tuple[int, int]]) -> pa.Table:
         read_before = 0
         for group in ordered:
             offsets[group] = read_before - group_starts[group]
-            read_before += meta.row_group(group).num_rows
+            read_before += counts[group]
         row_positions = {
             row: row + offsets[bisect.bisect_right(group_starts, row) - 1] for row in wanted[chunk]
         }

@@ -208,7 +208,7 @@ def _groups_from(
             continue
         for item in _row_groups(obj, flt):
             _, group, start = item
-            ends = start + footers.footer(obj).row_group(group).num_rows
+            ends = start + footers.row_counts(obj)[group]
             if (obj.chunk or 0) == chunk and ends <= row:
                 continue
             groups.append(item)
