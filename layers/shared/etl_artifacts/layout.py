@@ -22,7 +22,8 @@ EVENT_KINDS: dict[str, str] = {
     "event-event": "event/event.parquet",
 }
 RUN_ID_PATTERN = r"^[A-Za-z0-9._:+~-]{1,250}$"
-RUN_ID_RE = re.compile(RUN_ID_PATTERN)
+# \A...\Z, not the pattern's ^...$: '$' also matches before a trailing newline ("run\n").
+RUN_ID_RE = re.compile(r"\A[A-Za-z0-9._:+~-]{1,250}\Z")
 
 Phase = Literal["extract", "transform", "load"]
 ChunkedName = Literal["data", "logs", "errors"]

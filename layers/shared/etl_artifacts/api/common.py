@@ -76,8 +76,13 @@ def validation_error(loc: tuple[str | int, ...], msg: str, type_: str) -> Reques
 
 def decode_run_id(raw: str) -> str:
     """Decode the once-percent-encoded run id from the raw path and check the contract pattern."""
-    decoded = unquote(raw, errors="strict") if "%" in raw else raw
-    if not RUN_ID_RE.match(decoded):
+    try:
+        decoded = unquote(raw, errors="strict") if "%" in raw else raw
+    except UnicodeDecodeError:  # e.g. %ff: not UTF-8, so not a run id
+        decoded = ""
+    # '.' and '..' match the pattern but are dot segments: as S3 keys they are rewritten by URL
+    # normalisation (a presigned URL would name another key), so they are never a run.
+    if not RUN_ID_RE.match(decoded) or decoded in (".", ".."):
         raise validation_error(("path", "run_id"), f"String should match pattern '{RUN_ID_PATTERN}'",
                                "string_pattern_mismatch")
     return decoded
