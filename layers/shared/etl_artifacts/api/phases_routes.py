@@ -28,7 +28,12 @@ from etl_artifacts.api.common import (  # noqa: E402
     run_ref,
 )
 from etl_artifacts.config import get_settings  # noqa: E402
-from etl_artifacts.errors import ErrorResponse, PhaseNotFound, ValidationErrorResponse  # noqa: E402
+from etl_artifacts.errors import (  # noqa: E402
+    ErrorResponse,
+    PhaseNotFound,
+    StorageError,
+    ValidationErrorResponse,
+)
 from etl_artifacts.parquet.models import EventResponse, ParquetPageResponse  # noqa: E402
 
 if TYPE_CHECKING:
@@ -209,7 +214,11 @@ def phase_data(
     from etl_artifacts.search import search_data
 
     result = search_data(objects, keyword, page * limit, limit)
-    table = footers.read_rows(objects.data, result.refs)
+    try:
+        table = footers.read_rows(objects.data, result.refs)
+    except ValueError as exc:
+        # Refs naming rows the chunks do not have: the store changed under the search.
+        raise StorageError() from exc
     body = page_response(
         footers.unified_schema(objects.data), table, page=page, limit=limit, total_rows=result.total
     )
