@@ -6,6 +6,7 @@ template.yaml sets in Globals; nothing here reads configuration of our own.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -27,3 +28,9 @@ def get_tracer() -> Tracer:
     from aws_lambda_powertools import Tracer
 
     return Tracer(service="etl-artifacts", auto_patch=False)
+
+
+def tracing_enabled() -> bool:
+    """Trace only inside Lambda and when not disabled: outside it, importing the X-Ray SDK is pure cost."""
+    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in ("1", "true")
+    return not disabled and "AWS_LAMBDA_FUNCTION_NAME" in os.environ

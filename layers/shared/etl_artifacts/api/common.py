@@ -30,7 +30,7 @@ from etl_artifacts.errors import (
     ValidationErrorResponse,
 )
 from etl_artifacts.layout import RUN_ID_PATTERN, RUN_ID_RE, RunRef
-from etl_artifacts.observability import get_tracer, logger, metrics
+from etl_artifacts.observability import get_tracer, logger, metrics, tracing_enabled
 
 API_PREFIX = "/api/v1"
 RUN_PATH = API_PREFIX + "/dags/<dag_id>/runs/<date>/<run_id>"
@@ -185,7 +185,7 @@ _TRACED: dict[int, Callable[..., Any]] = {}
 def _traced(app: APIGatewayHttpResolver) -> Callable[..., Any]:
     # Built on the first invocation, not at import: creating the Tracer costs cold-start time.
     if id(app) not in _TRACED:
-        _TRACED[id(app)] = get_tracer().capture_lambda_handler(app.resolve)
+        _TRACED[id(app)] = get_tracer().capture_lambda_handler(app.resolve) if tracing_enabled() else app.resolve
     return _TRACED[id(app)]
 
 
