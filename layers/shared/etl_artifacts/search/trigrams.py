@@ -51,7 +51,9 @@ INDEX_ROW_GROUPS_KEY = b"etl_artifacts.index_row_groups"
 #: Trigrams per row group of the trigram file: small row groups keep a lookup's read small.
 TRIGRAM_ROW_GROUP_ROWS = 8_192
 #: Postings held in memory at once while sorting them (bounds the indexer's memory).
-MAX_PAIRS_IN_MEMORY = 2_000_000
+MAX_PAIRS_IN_MEMORY = 500_000
+#: Text bytes turned into trigram codes at once (bounds the uint32 intermediates).
+TRIGRAM_WINDOW_BYTES = 256 * 1024
 
 _SEPARATOR_BYTE = ord(SEPARATOR)
 _PAIR_SCHEMA = pa.schema([("trigram", pa.uint32()), ("block", pa.int32())])
@@ -74,17 +76,33 @@ def _text_bytes(texts: pa.Array) -> pa.Array:
     return pa.Array.from_buffers(pa.uint8(), end - start, [None, texts.buffers()[2]], offset=start)
 
 
+def _window_trigrams(data: pa.Array) -> pa.Array:
+    size = len(data)
+    first, second, third = (data.slice(i, size - 2).cast(pa.uint32()) for i in range(3))
+    shift16, shift8 = pa.scalar(16, pa.uint32()), pa.scalar(8, pa.uint32())
+    codes = pc.bit_wise_or(
+        pc.bit_wise_or(pc.shift_left(first, shift16), pc.shift_left(second, shift8)), third
+    )
+    return pc.unique(codes)
+
+
 def text_trigrams(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Distinct byte trigrams (uint32 codes) of the texts, vectorised; without separator bytes."""
+    """Distinct byte trigrams (uint32 codes) of the texts, vectorised; without separator bytes.
+
+    The bytes are taken in windows of ``TRIGRAM_WINDOW_BYTES`` (overlapping by two bytes, so no
+    trigram is lost): the uint32 intermediates then stay a few MB whatever the block size.
+    """
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     data = _text_bytes(texts)
     size = len(data)
     if size < 3:
         return pa.array([], pa.uint32())
-    first, second, third = (data.slice(i, size - 2).cast(pa.uint32()) for i in range(3))
-    codes = pc.bit_wise_or(pc.bit_wise_or(pc.shift_left(first, 16), pc.shift_left(second, 8)), third)
-    codes = pc.unique(codes)
+    parts = [
+        _window_trigrams(data.slice(start, TRIGRAM_WINDOW_BYTES + 2))
+        for start in range(0, size - 2, TRIGRAM_WINDOW_BYTES)
+    ]
+    codes = parts[0] if len(parts) == 1 else pc.unique(pa.chunked_array(parts))
     # Drop trigrams containing the unit separator: no (valid) keyword contains it.
     separator = pc.or_(
         pc.or_(
@@ -93,7 +111,7 @@ def text_trigrams(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
         ),
         pc.equal(pc.bit_wise_and(codes, 0xFF), _SEPARATOR_BYTE),
     )
-    return pc.filter(codes, pc.invert(separator))
+    return pc.filter(codes, pc.invert(separator)).cast(pa.uint32())
 
 
 def keyword_trigrams(needle: str) -> list[int]:

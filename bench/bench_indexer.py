@@ -1,0 +1,178 @@
+"""Scenario 5: the indexer's throughput (rows/s) and peak memory at 100k and 1M rows.
+
+Each measurement runs ``etl_artifacts.indexing.builder.index_attempt`` (the Lambda's and the
+CLI's code) in a FRESH child process against moto's S3 server, on the benchmark data set of
+``bench.common`` (8 mixed columns, 10 chunks, row groups of 10k rows), and reads the child's
+peak RSS with ``resource.getrusage(RUSAGE_SELF).ru_maxrss``. A child that only imports the same
+modules gives the baseline (interpreter + pyarrow + boto3), so the table also shows the memory
+the indexing itself added. Target (issue 7): peak RSS at 1M rows <= 1.3x that at 100k rows.
+
+``python -m bench.bench_indexer`` runs the full sizes alone; the runner calls ``run(smoke)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import uuid
+from datetime import date
+from typing import Any
+
+from bench.common import (
+    BENCH_BUCKET,
+    BENCH_COMPANY,
+    REPO_ROOT,
+    BenchOptions,
+    DatasetSpec,
+    Stats,
+    ensure_dataset,
+    fmt_bytes,
+    progress,
+    row,
+    shared_s3,
+    target,
+)
+
+SCENARIO = "indexer"
+FULL_SIZES = (100_000, 1_000_000)
+SMOKE_SIZES = (2_000, 8_000)
+RSS_TARGET = 1.3
+
+
+def _spec(rows: int, smoke: bool) -> DatasetSpec:
+    return DatasetSpec(rows, 2 if smoke else 10, 500 if smoke else 10_000)
+
+
+def _upload(spec: DatasetSpec, options: BenchOptions) -> str:
+    """Upload the data set as one phase attempt; returns the key of its metadata.parquet."""
+    from etl_artifacts.clients import s3_client
+    from etl_artifacts.layout import RunRef, chunk_file, single_file
+
+    dataset = ensure_dataset(spec, options.data_dir)
+    run = RunRef(
+        BENCH_COMPANY, uuid.uuid5(uuid.NAMESPACE_URL, spec.name), date(2026, 11, 20), f"indexer-{spec.rows}"
+    )
+    client = s3_client()
+    for chunk, path in enumerate(dataset.data_files):
+        with path.open("rb") as body:
+            client.put_object(
+                Bucket=BENCH_BUCKET, Key=run.prefix() + chunk_file("extract", 1, "data", chunk), Body=body
+            )
+    key = run.prefix() + single_file("extract", 1, "metadata")
+    with dataset.metadata_file.open("rb") as body:
+        client.put_object(Bucket=BENCH_BUCKET, Key=key, Body=body)
+    return key
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.bench_indexer", *args],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"indexer child failed: {completed.stderr.strip().splitlines()[-1:]}")
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
+    options = options or (BenchOptions.smoke_defaults() if smoke else BenchOptions())
+    shared_s3()
+    sizes = SMOKE_SIZES if smoke else FULL_SIZES
+    repeats = 1 if smoke else 3
+    baseline = _child(["--baseline"])["maxrss_kb"]
+    rows_out: list[dict[str, Any]] = []
+    peaks: dict[int, int] = {}
+    for rows in sizes:
+        spec = _spec(rows, smoke)
+        progress(f"indexer: {rows:,} rows")
+        key = _upload(spec, options)
+        results = [_child(["--index", key]) for _ in range(repeats)]
+        peaks[rows] = max(r["maxrss_kb"] for r in results)
+        stats = Stats([r["seconds"] * 1000 for r in results])
+        data_bytes = ensure_dataset(spec, options.data_dir).data_bytes
+        first = results[0]
+        rate = rows / statistics.median(r["seconds"] for r in results)
+        note = (
+            f"{rate:,.0f} rows/s; peak RSS {fmt_bytes(peaks[rows] * 1024)} "
+            f"(+{fmt_bytes((peaks[rows] - baseline) * 1024)} over the {fmt_bytes(baseline * 1024)} import baseline); "
+            f"data {fmt_bytes(data_bytes)} -> index.parquet {fmt_bytes(first['index_bytes'])}, "
+            f"index_trigrams.parquet {fmt_bytes(first['trigram_bytes'])} "
+            f"({100 * first['trigram_bytes'] / data_bytes:.2f}% of data), {first['row_groups']} index row groups"
+        )
+        rows_out.append(row(SCENARIO, f"index {rows:,} rows ({spec.chunks} chunks)", stats, note))
+    small, large = sizes
+    ratio = peaks[large] / peaks[small]
+    targets = [
+        target(
+            SCENARIO,
+            f"peak RSS at {large:,} rows <= {RSS_TARGET}x that at {small:,} rows",
+            f"{ratio:.2f}x ({fmt_bytes(peaks[large] * 1024)} vs {fmt_bytes(peaks[small] * 1024)})",
+            ratio <= RSS_TARGET,
+        )
+    ]
+    return {"rows": rows_out, "targets": targets}
+
+
+# -- child process ------------------------------------------------------------------------------
+def _maxrss_kb() -> int:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak // 1024 if sys.platform == "darwin" else peak)  # bytes on macOS, KiB on Linux
+
+
+def _child_main(argv: list[str]) -> int:
+    from etl_artifacts.config import get_settings
+    from etl_artifacts.indexing.builder import index_attempt
+    from etl_artifacts.layout import parse_metadata_key
+
+    if argv[0] == "--baseline":
+        import boto3  # noqa: F401 - the same imports as an indexing run, nothing else
+        import pyarrow.parquet  # noqa: F401
+
+        print(json.dumps({"maxrss_kb": _maxrss_kb()}))
+        return 0
+    settings = get_settings()
+    location = parse_metadata_key(argv[1], settings.artifacts_prefix)
+    assert location is not None
+    result = index_attempt(settings.artifacts_bucket, location)
+    assert result is not None
+    print(
+        json.dumps(
+            {
+                "seconds": result.seconds,
+                "rows": result.rows,
+                "row_groups": result.row_groups,
+                "index_bytes": result.index_bytes,
+                "trigram_bytes": result.trigram_bytes,
+                "maxrss_kb": _maxrss_kb(),
+            }
+        )
+    )
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("--baseline", "--index"):
+        return _child_main(argv)
+    result = run(smoke="--smoke" in argv)
+    for item in result["rows"] + result["targets"]:
+        print(json.dumps(item))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
