@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -67,6 +68,12 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     event = json.loads(Path(args.event).read_text(encoding="utf-8")) if args.event else {}
+    # Like `sam local invoke`: the function's log lines on stderr, only the result on stdout.
+    from etl_artifacts.observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
     result = invoke(template.functions[args.function], event)
     print(json.dumps(result, indent=2, default=str))
     return 0
