@@ -18,6 +18,7 @@ import platform
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -255,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         progress("note: fewer than 5 timed runs per case; issue 7 asks for at least 5")
     # Lambda-like Powertools settings (no per-request log lines on stdout) before any handler import.
     os.environ.update(quiet_powertools_env())
+    # Metrics are disabled here on purpose: Powertools' "no metrics to publish" warning is noise.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     selected = [s for s in SCENARIOS if not args.only or s.name in args.only]
     output = args.output or (SMOKE_OUTPUT if options.smoke else DEFAULT_OUTPUT)
     command = "python -m bench " + " ".join(_public_args(argv if argv is not None else sys.argv[1:]))

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.common import (
     COMMON_WORD,
@@ -55,6 +55,7 @@ SCENARIO = "2. Keyword search"
 FUNCTION = "PhasesFunction"
 LIMIT = 50
 TRIGRAM_FILE = "index_trigrams.parquet"
+T = TypeVar("T")
 SLOW_MS = 400  # cases slower than this (full scans) get the minimum of 5 timed runs
 
 
@@ -106,10 +107,21 @@ class Ours:
 
 
 def _timed(call: Callable[[], Any], options: BenchOptions) -> Stats:
-    """Warm-up first; full scans get the minimum of 5 timed runs (they take seconds each)."""
-    first = measure(call, runs=1, warmup=max(0, options.warmup - 1))
-    runs = options.runs if first.median_ms < SLOW_MS else min(options.runs, 5)
-    return measure(call, runs=runs, warmup=0)
+    """One warm-up call (it also tells how slow the case is), then the timed runs: cases slower
+    than ``SLOW_MS`` (full scans, seconds each) get the minimum of 5 runs and no further warm-up."""
+    first = measure(call, runs=1, warmup=0)
+    if first.median_ms >= SLOW_MS:
+        return measure(call, runs=min(options.runs, 5), warmup=0)
+    return measure(call, runs=options.runs, warmup=max(0, options.warmup - 1))
+
+
+def _recording(call: Callable[[], T], answers: list[T]) -> Callable[[], None]:
+    """``call`` that keeps every answer, so the timed calls are also checked for correctness."""
+
+    def recorded() -> None:
+        answers.append(call())
+
+    return recorded
 
 
 # -- the index, built by the project's own indexer -----------------------------------------------
@@ -202,11 +214,12 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     def measure_mode(mode: str) -> None:
         for case, (keyword, expected) in cases.items():
             call = ours.call(keyword)
-            got_mode, total = call()
-            if total != expected:
+            answers: list[tuple[str | None, int]] = []
+            timings[(mode, case)] = _timed(_recording(call, answers), options)
+            got_mode, total = answers[0]
+            if any(answer != answers[0] for answer in answers) or total != expected:
                 raise RuntimeError(f"{mode} {case}: total {total}, expected {expected}")
             seen_modes[(mode, case)] = got_mode
-            timings[(mode, case)] = _timed(call, options)
         # Requests and bytes: one untimed request per case through the counting proxy.
         with CountingProxy(server.endpoint) as proxy, s3_endpoint(proxy.endpoint):
             for case, (keyword, _) in cases.items():
@@ -244,12 +257,12 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     duck: dict[tuple[str, str], Stats] = {}
     con = duckdb_connect(server.endpoint)
     for case, (keyword, expected) in cases.items():
-        counted = con.execute(duck_sql(uploaded, keyword, count=True)).fetchone()
-        if counted is None or counted[0] != expected:
-            raise RuntimeError(f"DuckDB {case}: count {counted}, expected {expected}")
         for kind in ("first page", "count"):
             sql = duck_sql(uploaded, keyword, count=kind == "count")
             duck[(kind, case)] = _timed(_duck_query(con, sql), options)
+        counted = con.execute(duck_sql(uploaded, keyword, count=True)).fetchone()
+        if counted is None or counted[0] != expected:
+            raise RuntimeError(f"DuckDB {case}: count {counted}, expected {expected}")
     con.close()
     with CountingProxy(server.endpoint) as proxy:
         con = duckdb_connect(proxy.endpoint)
