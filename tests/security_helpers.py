@@ -240,6 +240,8 @@ class LineCollector(logging.Handler):
         if formatter is not None:
             self.setFormatter(formatter)
         self.lines: list[tuple[str, str]] = []  # (logger name, formatted line)
+        # Lines holding one of these strings are deliberate canaries (the detector's own tests).
+        self.ignore: list[str] = []
         self._guard = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -259,16 +261,39 @@ SERVICE_LOGGER = "etl-artifacts"
 ACCESS_LOGGER = "werkzeug"
 
 
+class _Tee:
+    """A stream that records what is written and passes it on (Powertools' stdout handler)."""
+
+    def __init__(self, inner: Any, sink: list[str]) -> None:
+        self._inner = inner
+        self._sink = sink
+
+    def write(self, text: str) -> int:
+        self._sink.append(text)
+        return self._inner.write(text)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+
 @contextmanager
 def capture_logs() -> Iterator[LineCollector]:
-    """Collect every line of the service logger (all levels) and of any other logger at WARNING+."""
+    """Collect every line of the service logger (all levels), of any other logger at WARNING+,
+    and the exact text the service logger's own handlers printed (``collector.printed``)."""
     from etl_artifacts.observability import logger as service_logger
 
     collector = LineCollector(service_logger.registered_formatter)
+    printed: list[str] = []
+    collector.printed = printed  # type: ignore[attr-defined]
     service = logging.getLogger(SERVICE_LOGGER)
     root = logging.getLogger()
     access = logging.getLogger(ACCESS_LOGGER)
     saved_level = service.level
+    # Tee the real handlers' streams: what Powertools prints is checked as printed.
+    teed = [h for h in service.handlers if isinstance(h, logging.StreamHandler)]
+    saved_streams = [h.stream for h in teed]
+    for handler in teed:
+        handler.setStream(_Tee(handler.stream, printed))
     service.setLevel(logging.DEBUG)
     service.addHandler(collector)
     # The service logger propagates; the root collector sees the other libraries only.
@@ -282,9 +307,14 @@ def capture_logs() -> Iterator[LineCollector]:
     finally:
         service.removeHandler(collector)
         service.setLevel(saved_level)
+        for handler, stream in zip(teed, saved_streams, strict=True):
+            handler.setStream(stream)
         root.removeHandler(root_collector)
         access.removeHandler(collector)
         collector.lines.extend(root_collector.lines)
+        collector.lines.extend(
+            (SERVICE_LOGGER, line) for line in "".join(printed).splitlines() if line.strip()
+        )
 
 
 def log_leaks(lines: list[tuple[str, str]], env: dict[str, str], bucket: str | None) -> list[str]:
@@ -376,7 +406,8 @@ def leak_guard(_record_gateway_responses: None) -> Iterator[LineCollector]:
         yield collector
     env = dict(os.environ)
     bucket = env.get("ARTIFACTS_BUCKET") or None
-    problems = log_leaks(collector.lines, env, bucket)
+    lines = [(n, line) for n, line in collector.lines if not any(c in line for c in collector.ignore)]
+    problems = log_leaks(lines, env, bucket)
     for where, status, body in RESPONSES.drain():
         problems += [
             f"{where} -> {status}: {leak} in the body" for leak in body_leaks(status, body, env, bucket)
