@@ -14,9 +14,12 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.common import BenchOptions, Stats, progress, row, target
+
+if TYPE_CHECKING:
+    from etl_artifacts.local.template import TemplateSpec
 
 SCENARIO = "6. Cold start"
 # logical id -> (budget ms, must stay free of pyarrow and boto3)
@@ -44,20 +47,23 @@ print(json.dumps({{"import_ms": (_t1 - _t0) * 1000, "modules": len(sys.modules),
 """
 
 
-def lambda_like_env() -> dict[str, str]:
-    """Only what a Lambda function sees (template Globals), not this machine's environment."""
+def lambda_like_env(template: TemplateSpec, logical_id: str) -> dict[str, str]:
+    """What that function sees in Lambda (template Globals + its own variables, the plain values),
+    not this machine's environment."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
-        "POWERTOOLS_SERVICE_NAME": "etl-artifacts",
-        "POWERTOOLS_METRICS_NAMESPACE": "EtlArtifacts",
         "POWERTOOLS_LOG_LEVEL": "INFO",
-        "POWERTOOLS_LOGGER_LOG_EVENT": "false",
-        "POWERTOOLS_DEV": "false",
         "ARTIFACTS_BUCKET": "bench-artifacts",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
+    globals_env = (
+        template.raw.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    )
+    for variables in (globals_env, template.functions[logical_id].environment):
+        # Intrinsics (!Ref, !If) stay at the defaults above: they resolve only at deploy time.
+        env.update({name: str(value) for name, value in (variables or {}).items() if isinstance(value, str)})
     return env
 
 
@@ -75,7 +81,8 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     from etl_artifacts.local.template import load_template
 
     options = options or (BenchOptions.smoke_defaults() if smoke else BenchOptions())
-    functions = load_template().functions
+    template = load_template()
+    functions = template.functions
     names = [name for name in BUDGETS if name in functions]
     commands = {"bare interpreter": [sys.executable, "-c", "pass"]}
     for name in names:
@@ -84,7 +91,8 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             code_dir=str(spec.code_uri), module=spec.module, attribute=spec.attribute, heavy=HEAVY
         )
         commands[name] = [sys.executable, "-c", code]
-    env = lambda_like_env()
+    envs = {name: lambda_like_env(template, name) for name in names}
+    envs["bare interpreter"] = lambda_like_env(template, names[0]) if names else dict(os.environ)
     walls: dict[str, list[float]] = {key: [] for key in commands}
     imports: dict[str, list[float]] = {key: [] for key in commands}
     info: dict[str, dict[str, Any]] = {}
@@ -92,7 +100,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     progress(f"cold start: {len(names)} handlers x {options.cold_runs} fresh processes")
     for index in range(options.cold_runs + 1):
         for key, command in commands.items():
-            wall, child = _timed(command, env)
+            wall, child = _timed(command, envs[key])
             if index == 0:
                 continue  # untimed: writes the bytecode caches a deployed package would ship
             walls[key].append(wall)
