@@ -112,7 +112,10 @@ def run_scenario(scenario: Scenario, options: BenchOptions) -> tuple[str, dict[s
     result = run(options.smoke, options=options) if accepts_options else run(options.smoke)
     if not isinstance(result, dict):
         raise TypeError(f"{scenario.module}.run returned {type(result).__name__}, not a dict")
-    return "ok", {"rows": list(result.get("rows") or []), "targets": list(result.get("targets") or [])}
+    # One name per scenario in the table, whatever label the module used for itself.
+    rows = [{**r, "scenario": scenario.title} for r in result.get("rows") or []]
+    targets = [{**t, "scenario": scenario.title} for t in result.get("targets") or []]
+    return "ok", {"rows": rows, "targets": targets}
 
 
 # -- rendering -----------------------------------------------------------------------------------
