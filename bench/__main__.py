@@ -176,8 +176,19 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} CPUs{memory}, {platform.system()} {platform.release()}"
 
 
+def load_average() -> str:
+    try:
+        return "/".join(f"{value:.1f}" for value in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
 def render(
-    results: list[tuple[Scenario, str, dict[str, Any]]], options: BenchOptions, elapsed_s: float, command: str
+    results: list[tuple[Scenario, str, dict[str, Any]]],
+    options: BenchOptions,
+    elapsed_s: float,
+    command: str,
+    load_before: str = "n/a",
 ) -> str:
     rows: list[dict[str, Any]] = []
     targets: list[dict[str, Any]] = []
@@ -209,7 +220,8 @@ def render(
         "# Benchmark results" + (" (smoke: tiny sizes, numbers meaningless)" if options.smoke else ""),
         "",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {machine()}",
+        f"- machine: {machine()}; load average (1/5/15 min) {load_before} before, {load_average()} after "
+        "(the machine is shared: other work running at the same time slows every side alike)",
         f"- python {platform.python_version()}; {versions_text}",
         f"- sizes: {sizes}",
         f"- command: `{command}` ({elapsed_s:.0f} s)",
@@ -267,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[tuple[Scenario, str, dict[str, Any]]] = []
     failed = False
     started = time.perf_counter()
+    load_before = load_average()
     try:
         for scenario in selected:
             progress(f"scenario {scenario.title}")
@@ -284,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append((scenario, status, result))
     finally:
         stop_services()
-    text = render(results, options, time.perf_counter() - started, command.strip())
+    text = render(results, options, time.perf_counter() - started, command.strip(), load_before)
     print(text)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
