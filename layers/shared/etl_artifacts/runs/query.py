@@ -84,27 +84,30 @@ def search_conditions(search: RunSearch) -> tuple[list[str], dict[str, Any]]:
 def search_statement(search: RunSearch) -> Statement:
     """One round trip for the page and the total.
 
-    ``matched`` holds only ids and sort keys; the total is counted from it and the page's rows are
-    joined back for their columns. The LEFT JOINs keep one row carrying the total even when the
-    page is past the end (its result columns are then NULL).
+    ``matched`` holds only the sort keys, so without keyword/status filters it is an index-only
+    scan of the (tenant, dag, date, run_id) btree; the total is counted from it and only the page's
+    rows are joined back (by the table's unique key) for their columns. The LEFT JOINs keep one row
+    carrying the total even when the page is past the end (its result columns are then NULL).
     """
     conditions, params = search_conditions(search)
     where = "\n    AND ".join(conditions)
     params["limit"] = search.limit
     params["offset"] = min(search.page * search.limit, MAX_OFFSET)
     sql = f"""WITH matched AS (
-  SELECT id, run_date, run_id
+  SELECT run_date, run_id
   FROM etl.logs
   WHERE {where}
 ), page AS (
-  SELECT id, run_date, run_id FROM matched
+  SELECT run_date, run_id FROM matched
   ORDER BY {ORDER_BY}
   LIMIT :limit OFFSET :offset
 )
 SELECT counted.total, {_SELECT_RESULT}
 FROM (SELECT count(*) AS total FROM matched) AS counted
 LEFT JOIN page ON true
-LEFT JOIN etl.logs AS l ON l.id = page.id
+LEFT JOIN etl.logs AS l
+  ON l.id_company = :id_company AND l.dag_id = :dag_id
+ AND l.run_date = page.run_date AND l.run_id = page.run_id
 ORDER BY page.run_date DESC, page.run_id COLLATE "C" DESC"""  # noqa: S608 - constants only; values are bound
     return Statement(sql, params)
 
