@@ -7,10 +7,12 @@ import datetime as dt
 import decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from etl_artifacts.search.text import (
     has_control_characters,
     match,
+    matching_rows,
     normalize_keyword,
     searchable_text,
 )
@@ -92,6 +94,28 @@ def test_keyword_matching_is_literal_and_case_insensitive() -> None:
     assert match(texts, normalize_keyword("%_D")).to_pylist() == [True, False, False, False]
     assert match(texts, normalize_keyword(".")).to_pylist() == [False, False, False, True]
     assert match(texts, normalize_keyword("a*")).to_pylist() == [False, False, False, False]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.text(alphabet="ab\x1fé-", max_size=6), max_size=40),
+    needle=st.text(alphabet="ab\x1fé-", min_size=1, max_size=3),
+    cut=st.integers(0, 5),
+    split=st.integers(0, 40),
+)
+def test_matching_rows_equals_the_arrow_kernel(values: list[str], needle: str, cut: int, split: int) -> None:
+    array = pa.array(values, pa.string()).slice(min(cut, len(values)))  # a non-zero offset too
+    expected = pc.indices_nonzero(match(array, needle)).to_pylist()
+    assert matching_rows(array, needle).to_pylist() == expected
+    split = min(split, len(array))
+    chunked = pa.chunked_array([array.slice(0, split), array.slice(split)], pa.string())
+    assert matching_rows(chunked, needle).to_pylist() == expected
+
+
+def test_matching_rows_with_many_hits_uses_the_kernel() -> None:
+    array = pa.array(["xaax"] * 5000 + ["b"] + ["aa"] * 3)
+    assert matching_rows(array, "aa").to_pylist() == [*range(5000), 5001, 5002, 5003]
+    assert matching_rows(pa.array(["a", None, "ba"]), "a").to_pylist() == [0, 2]
 
 
 def test_control_characters_are_detected() -> None:

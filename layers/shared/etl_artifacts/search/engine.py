@@ -22,14 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl_artifacts.attempts import SOURCES_METADATA_KEY, AttemptObjects, S3Object, decode_sources
 from etl_artifacts.observability import logger
 from etl_artifacts.parquet import footers
 from etl_artifacts.search import reader
-from etl_artifacts.search.text import SEARCHABLE_COLUMN, match, normalize_keyword, searchable_text
+from etl_artifacts.search.text import SEARCHABLE_COLUMN, matching_rows, normalize_keyword, searchable_text
 
 Ref = tuple[int, int]
 
@@ -74,7 +73,7 @@ def data_row_groups(data: list[S3Object]) -> list[DataRowGroup]:
 def scan(attempt: AttemptObjects, needle: str, offset: int, limit: int) -> tuple[int, list[Ref]]:
     def matches(unit: DataRowGroup) -> pa.Array:
         table = footers.read_row_groups(unit.obj, [unit.row_group])
-        return pc.indices_nonzero(match(searchable_text(table), needle))
+        return matching_rows(searchable_text(table), needle)
 
     collector = PageCollector(offset, limit)
     units = data_row_groups(attempt.data)
@@ -157,9 +156,10 @@ def index_search(
 
     def matches(batch: list[int]) -> tuple[pa.Array, pa.Array]:
         table = footers.read_row_groups(index_obj, batch, _INDEX_COLUMNS)
-        mask = match(table.column(SEARCHABLE_COLUMN), needle)
-        chunks = pc.filter(table.column("chunk"), mask).combine_chunks()
-        return chunks, pc.filter(table.column("row"), mask).combine_chunks()
+        positions = matching_rows(table.column(SEARCHABLE_COLUMN), needle)
+        return table.column("chunk").take(positions).combine_chunks(), table.column("row").take(
+            positions
+        ).combine_chunks()
 
     collector = PageCollector(offset, limit)
     batches = row_group_batches(metadata, groups)

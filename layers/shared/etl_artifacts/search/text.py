@@ -32,6 +32,8 @@ columns re-render in Python only the rare values whose Arrow and Python spelling
 
 from __future__ import annotations
 
+import bisect
+import re
 import unicodedata
 
 import pyarrow as pa
@@ -61,6 +63,64 @@ def normalize_keyword(keyword: str) -> str:
 def match(texts: pa.Array | pa.ChunkedArray, needle: str) -> pa.Array | pa.ChunkedArray:
     """Boolean mask: ``needle`` (already normalised) is a literal substring of each text."""
     return pc.fill_null(pc.match_substring(texts, pattern=needle), False)
+
+
+#: Above this many matching rows in one array, Arrow's vectorised kernel beats the search loop.
+_FIND_LOOP_MAX_HITS = 2_000
+
+
+def matching_rows(texts: pa.Array | pa.ChunkedArray, needle: str) -> pa.Array:
+    """Positions (int64, ascending) of the texts that contain ``needle`` (already normalised).
+
+    The same answer as ``pc.indices_nonzero(match(texts, needle))``, found faster for the usual
+    case of few matches: ``re`` scans the UTF-8 value bytes of the whole array in place (about
+    4 GB/s, ~6x Arrow's ``match_substring`` here) and each hit is mapped to its row through the
+    offsets (a hit that spans two rows is skipped). Both are byte-level literal searches of
+    UTF-8, so they agree exactly; with many hits the vectorised kernel is used instead.
+    """
+    if isinstance(texts, pa.ChunkedArray):
+        parts, base = [], 0
+        for chunk in texts.chunks:
+            parts.append(pc.add(matching_rows(chunk, needle), base))
+            base += len(chunk)
+        return pa.concat_arrays(parts).cast(pa.int64()) if parts else pa.array([], pa.int64())
+    if texts.type != pa.string():
+        texts = texts.cast(pa.string())
+    hits = None if texts.null_count or not needle else _find_loop(texts, needle.encode("utf-8"))
+    if hits is None:
+        return pc.indices_nonzero(match(texts, needle)).cast(pa.int64())
+    return pa.array(hits, pa.int64())
+
+
+def _find_loop(texts: pa.Array, needle: bytes) -> list[int] | None:
+    count = len(texts)
+    if count == 0:
+        return []
+    offsets_array = pa.Array.from_buffers(
+        pa.int32(), count + 1, [None, texts.buffers()[1]], offset=texts.offset
+    )
+    first, last = offsets_array[0].as_py(), offsets_array[-1].as_py()
+    data = texts.buffers()[2]
+    if data is None or last == first:
+        return []
+    view = memoryview(data)[first:last]  # zero-copy
+    pattern = re.compile(re.escape(needle))
+    found = pattern.search(view)
+    if found is None:
+        return []
+    offsets = [offset - first for offset in offsets_array.to_pylist()]
+    hits: list[int] = []
+    while found is not None:
+        position = found.start()
+        row = bisect.bisect_right(offsets, position) - 1
+        if position + len(needle) <= offsets[row + 1]:
+            hits.append(row)
+            if len(hits) > _FIND_LOOP_MAX_HITS:
+                return None
+            found = pattern.search(view, offsets[row + 1])  # one hit per row: go to the next row
+        else:
+            found = pattern.search(view, position + 1)
+    return hits
 
 
 # --------------------------------------------------------------------------- columns
