@@ -53,31 +53,38 @@ class PageCollector:
 # --------------------------------------------------------------------------- scan
 
 
+#: Compressed bytes of data row groups read (and rendered) at once in scan mode: consecutive
+#: row groups of a chunk are contiguous, so one coalesced range request fetches them.
+SCAN_READ_BYTES = 8 * 1024 * 1024
+
+
 @dataclass(frozen=True)
-class DataRowGroup:
+class DataBatch:
     obj: S3Object
-    row_group: int
-    first_row: int  # row number of the row group's first row inside its chunk
+    row_groups: tuple[int, ...]  # consecutive row groups of the chunk
+    first_row: int  # row number (inside the chunk) of the batch's first row
 
 
-def data_row_groups(data: list[S3Object]) -> list[DataRowGroup]:
-    units: list[DataRowGroup] = []
+def data_batches(data: list[S3Object], budget: int = SCAN_READ_BYTES) -> list[DataBatch]:
+    units: list[DataBatch] = []
     for obj, metadata in zip(data, footers.footers(data), strict=True):
-        first = 0
+        firsts = [0]
         for index in range(metadata.num_row_groups):
-            units.append(DataRowGroup(obj, index, first))
-            first += metadata.row_group(index).num_rows
+            firsts.append(firsts[-1] + metadata.row_group(index).num_rows)
+        for batch in row_group_batches(metadata, list(range(metadata.num_row_groups)), budget):
+            units.append(DataBatch(obj, tuple(batch), firsts[batch[0]]))
     return units
 
 
 def scan(attempt: AttemptObjects, needle: str, offset: int, limit: int) -> tuple[int, list[Ref]]:
-    def matches(unit: DataRowGroup) -> pa.Array:
-        table = footers.read_row_groups(unit.obj, [unit.row_group])
+    def matches(unit: DataBatch) -> pa.Array:
+        table = footers.read_row_groups(unit.obj, list(unit.row_groups))
         return matching_rows(searchable_text(table), needle)
 
     collector = PageCollector(offset, limit)
-    units = data_row_groups(attempt.data)
-    for unit, positions in zip(units, reader.ordered_map(matches, units), strict=True):
+    units = data_batches(attempt.data)
+    # Two batches rendered at once (rendering is CPU-bound; more threads would only add memory).
+    for unit, positions in zip(units, reader.ordered_map(matches, units, workers=2), strict=True):
         chunk, first = unit.obj.chunk or 0, unit.first_row
 
         def refs_between(
