@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from etl_artifacts.config import get_settings
-from etl_artifacts.db import get_database, reset_database
+from etl_artifacts.db import connect, get_database, reset_database
 from etl_artifacts.local.services import free_port
 from etl_artifacts.runs.models import PhaseSummary, RunSearch, parse_run_ids
 from etl_artifacts.runs.query import like_pattern, search_statement
@@ -498,8 +498,10 @@ def test_search_statement_binds_every_value():
 def test_keyword_search_over_100k_runs_uses_the_trigram_index(base_env):
     """Given 100,000 runs of 10 tenants and 50 DAGs (2,000 runs each), seeded in one statement
     inside a transaction rolled back afterwards (no other test sees them), the plan of a keyword
-    search in one DAG reads the phase's trigram GIN index."""
-    db = get_database()
+    search in one DAG reads the phase's (dag_id, trigram) GIN index."""
+    # Its own connection: seeding outlasts the API's statement and socket timeouts.
+    settings = get_settings().model_copy(update={"db_statement_timeout_ms": 600_000})
+    db = connect(settings)
     dag = uuid.UUID(hashlib.md5(b"explain-dag-0", usedforsecurity=False).hexdigest())
     needle = "ZzNeEdLe"
     db.run("BEGIN")
@@ -527,14 +529,16 @@ def test_keyword_search_over_100k_runs_uses_the_trigram_index(base_env):
             keywords={"extract": needle},
         )
         statement = search_statement(search)
-        rows, _ = db.run("EXPLAIN (FORMAT JSON) " + statement.sql, **statement.params)
+        rows = db.run("EXPLAIN (FORMAT JSON) " + statement.sql, **statement.params)
         plan = json.dumps(rows[0][0])
-        assert "logs_extract_trgm_idx" in plan
-        rows, _ = db.run(statement.sql, **statement.params)
+        assert "logs_extract_dag_trgm_idx" in plan
+        rows = db.run(statement.sql, **statement.params)
         assert [(row[0], row[3]) for row in rows] == [(1, "run-4200")]
     finally:
         db.run("ROLLBACK")
-    assert db.run("SELECT count(*) FROM etl.logs WHERE id_company LIKE 'explain-co%'")[0] == [[0]]
+        db.close()
+    rows, _ = get_database().run("SELECT count(*) FROM etl.logs WHERE id_company LIKE 'explain-co%'")
+    assert rows == [[0]]
 
 
 def test_planner_knows_a_dag_belongs_to_one_tenant(base_env):

@@ -70,6 +70,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ANALYZE etl.logs (id_company, dag_id)",
         ),
     ),
+    Migration(
+        4,
+        "runs keyword indexes scoped by DAG",
+        (
+            # Every search names one DAG: a GIN index on (dag_id, trigrams) intersects the DAG's
+            # entries with the keyword's inside one index scan, instead of ANDing a bitmap of every
+            # tenant's keyword matches with the btree's. Same size as the plain trigram index
+            # (measured at 1,000,000 rows: 550 MB vs 546 MB for extract), and a keyword search does
+            # 4-15x less work in the database (bench/bench_runs.py), so it replaces it. The keyword
+            # expression stays exactly ``(log->'<phase>')::text``.
+            "CREATE EXTENSION IF NOT EXISTS btree_gin",
+            *(
+                f"""CREATE INDEX IF NOT EXISTS logs_{phase}_dag_trgm_idx
+                    ON etl.logs USING gin (dag_id, ((log->'{phase}')::text) gin_trgm_ops)"""
+                for phase in PHASE_COLUMNS
+            ),
+            *(f"DROP INDEX IF EXISTS etl.logs_{phase}_trgm_idx" for phase in PHASE_COLUMNS),
+        ),
+    ),
 )
 
 
