@@ -95,6 +95,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     baseline = _child(["--baseline"])["maxrss_kb"]
     rows_out: list[dict[str, Any]] = []
     peaks: dict[int, int] = {}
+    trigram_share: dict[int, float] = {}
     for rows in sizes:
         spec = _spec(rows, smoke)
         progress(f"indexer: {rows:,} rows")
@@ -104,6 +105,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
         stats = Stats([r["seconds"] * 1000 for r in results])
         data_bytes = ensure_dataset(spec, options.data_dir).data_bytes
         first = results[0]
+        trigram_share[rows] = first["trigram_bytes"] / data_bytes
         rate = rows / statistics.median(r["seconds"] for r in results)
         note = (
             f"{rate:,.0f} rows/s; peak RSS {fmt_bytes(peaks[rows] * 1024)} "
@@ -123,7 +125,13 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             f"peak RSS at {large:,} rows <= {RSS_TARGET}x that at {small:,} rows",
             f"{ratio:.2f}x ({fmt_bytes(peaks[large] * 1024)} vs {fmt_bytes(peaks[small] * 1024)})",
             ratio <= RSS_TARGET,
-        )
+        ),
+        target(
+            SCENARIO,
+            f"index_trigrams.parquet <= 15% of the data size (issue 9), at {large:,} rows",
+            f"{100 * trigram_share[large]:.2f}%",
+            trigram_share[large] <= 0.15,
+        ),
     ]
     return {"rows": rows_out, "targets": targets}
 
