@@ -457,6 +457,8 @@ class S3Proxy:
         self.upstream_port = parts.port or 80
         self.mode = "pass"
         self.delay_s = 0.0
+        # When set, the fault applies only to the requests it accepts (the others pass).
+        self.only: Callable[[S3Request], bool] | None = None
         self.requests: list[S3Request] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -474,7 +476,7 @@ class S3Proxy:
         with self._lock:
             self.requests.clear()
 
-    def _record(self, method: str, raw_path: str) -> None:
+    def _record(self, method: str, raw_path: str) -> S3Request:
         from urllib.parse import parse_qs, unquote, urlsplit
 
         parts = urlsplit(raw_path)
@@ -482,8 +484,10 @@ class S3Proxy:
         query = parse_qs(parts.query, keep_blank_values=True)
         if not key and "prefix" in query:
             key = query["prefix"][0]
+        request = S3Request(method, bucket, key, parts.query)
         with self._lock:
-            self.requests.append(S3Request(method, bucket, key, parts.query))
+            self.requests.append(request)
+        return request
 
     def start(self) -> S3Proxy:
         import http.client
@@ -496,8 +500,10 @@ class S3Proxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                proxy._record(self.command, self.path)
+                recorded = proxy._record(self.command, self.path)
                 mode = proxy.mode
+                if proxy.only is not None and not proxy.only(recorded):
+                    mode = "pass"
                 if mode == "reset":
                     self.close_connection = True
                     self.connection.close()
