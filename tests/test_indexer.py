@@ -7,6 +7,8 @@ import datetime as dt
 import decimal
 import io
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -286,17 +288,30 @@ def test_a_direct_s3_notification_is_processed() -> None:
 
 
 @pytest.mark.parametrize("name", ["indexer_sqs_eventbridge.json", "indexer_s3_notification.json"])
-def test_events_files_run_through_etl_artifacts_invoke(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_events_files_run_through_etl_artifacts_invoke(name: str) -> None:
     # The files name an object that does not exist here: a no-op, never a crash.
-    assert cli_main(["invoke", "IndexerFunction", "-e", str(REPO_ROOT / "events" / name)]) == 0
-    out = capsys.readouterr().out
-    result = json.loads(out[out.rindex("\n{\n") + 1 :] if "\n{\n" in out else out[out.index("{\n") :])
-    assert result["batchItemFailures"] == []
+    command = [str(Path(sys.executable).with_name("etl-artifacts")), "invoke", "IndexerFunction", "-e"]
+    completed = subprocess.run(
+        [*command, str(REPO_ROOT / "events" / name)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert json.loads(completed.stdout)["batchItemFailures"] == []
 
 
 # --------------------------------------------------------------------------- CLI
 
 
+@pytest.fixture(autouse=False)
+def logger_level() -> Any:
+    """The CLI quiets the service logger for its (short-lived) process: restore it for the suite."""
+    from etl_artifacts.observability import logger
+
+    level = logger.log_level
+    yield
+    logger.setLevel(level)
+
+
+@pytest.mark.usefixtures("logger_level")
 def test_cli_indexes_one_attempt_and_all_under_a_prefix(capsys: pytest.CaptureFixture[str]) -> None:
     bucket = get_settings().artifacts_bucket
     company = f"cli-{uuid.uuid4().hex[:8]}"
@@ -315,7 +330,8 @@ def test_cli_indexes_one_attempt_and_all_under_a_prefix(capsys: pytest.CaptureFi
     assert list_attempt(second, "load", 2).index is not None
 
 
-def test_cli_refuses_a_key_outside_the_layout(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.usefixtures("logger_level")
+def test_cli_refuses_a_key_outside_the_layout() -> None:
     bucket = get_settings().artifacts_bucket
     assert cli_main(["index", f"s3://{bucket}/acme/elsewhere/metadata.parquet"]) == 2
     assert cli_main(["index", "s3://another-bucket/acme/x/metadata.parquet"]) == 2

@@ -162,29 +162,38 @@ def stage_chunk(obj: S3Object, bucket: str, directory: Path) -> Path:
     return path
 
 
-def _chunk_texts(obj: S3Object, path: Path) -> Iterator[tuple[int, pa.Array]]:
-    """(first row, searchable text) of each row group of a staged chunk, two rendered at once."""
+@dataclass(frozen=True)
+class _Unit:
+    """One row group of a staged data chunk."""
+
+    obj: S3Object
+    path: Path
+    metadata: pq.FileMetaData
+    row_group: int
+    first_row: int
+    last: bool  # the chunk's last row group: its staged file can go once this one is done
+
+
+def _units(obj: S3Object, path: Path) -> Iterator[_Unit]:
     try:
         metadata = pq.ParquetFile(str(path)).metadata
     except READ_ERRORS as exc:
         logger.warning("data chunk is not readable parquet", extra={"error_type": type(exc).__name__})
         raise StorageError() from exc
-    firsts = []
     first = 0
     for group in range(metadata.num_row_groups):
-        firsts.append(first)
+        yield _Unit(obj, path, metadata, group, first, group == metadata.num_row_groups - 1)
         first += metadata.row_group(group).num_rows
 
-    def texts_of(group: int) -> pa.Array:
-        try:
-            table = pq.ParquetFile(str(path), metadata=metadata).read_row_group(group, use_threads=False)
-        except READ_ERRORS as exc:
-            logger.warning("data row group is not readable", extra={"error_type": type(exc).__name__})
-            raise StorageError() from exc
-        return searchable_text(table)
 
-    groups = range(metadata.num_row_groups)
-    yield from zip(firsts, reader.ordered_map(texts_of, groups, workers=2, lookahead=1), strict=True)
+def _texts_of(unit: _Unit) -> pa.Array:
+    try:
+        parquet = pq.ParquetFile(str(unit.path), metadata=unit.metadata)
+        table = parquet.read_row_group(unit.row_group, use_threads=False)
+    except READ_ERRORS as exc:
+        logger.warning("data row group is not readable", extra={"error_type": type(exc).__name__})
+        raise StorageError() from exc
+    return searchable_text(table)
 
 
 def build_index(
@@ -203,12 +212,26 @@ def build_index(
     def stage(obj: S3Object) -> Path:
         return stage_chunk(obj, attempt.bucket, workdir)
 
-    # The next chunk downloads while this one is indexed: at most two chunks on local disk.
-    staged = reader.ordered_map(stage, attempt.data, workers=1, lookahead=1)
-    for obj, path in zip(attempt.data, staged, strict=True):
-        for first_row, texts in _chunk_texts(obj, path):
-            writer.add(obj.chunk or 0, first_row, texts)
-        path.unlink()
+    def units() -> Iterator[_Unit]:
+        # The next chunk downloads while this one is rendered (at most ~3 chunks on disk).
+        staged = reader.ordered_map(stage, attempt.data, workers=1, lookahead=1)
+        for obj, path in zip(attempt.data, staged, strict=True):
+            empty = True
+            for unit in _units(obj, path):
+                empty = False
+                yield unit
+            if empty:
+                path.unlink()
+
+    def render(unit: _Unit) -> tuple[_Unit, pa.Array]:
+        return unit, _texts_of(unit)
+
+    # Row groups are rendered two at a time across chunk boundaries, so memory depends on the
+    # row-group size only: the same pipeline depth for small and large attempts.
+    for unit, texts in reader.ordered_map(render, units(), workers=2, lookahead=1):
+        writer.add(unit.obj.chunk or 0, unit.first_row, texts)
+        if unit.last:
+            unit.path.unlink()  # every row group of this chunk has been rendered
     writer.close()
     postings.write(trigram_path, trigram_metadata(sources_json, writer.rows, writer.row_groups))
     return index_path, trigram_path, writer.rows, writer.row_groups
