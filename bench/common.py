@@ -254,9 +254,21 @@ def shared_postgres(data_root: Path | None = None) -> EmbeddedPostgres:
         server.start()
         _SERVICES.postgres = server
         os.environ["DATABASE_URL"] = server.url
+        # A cached database may predate a new migration: building its indexes over 1,000,000 rows
+        # takes minutes, far beyond the API's statement timeout, so migrate without it.
+        saved = os.environ.get("DB_STATEMENT_TIMEOUT_MS")
+        os.environ["DB_STATEMENT_TIMEOUT_MS"] = str(3_600_000)
         reset_project_caches()
         reset_database()
-        migrate(get_database())
+        try:
+            migrate(get_database(), progress=progress)
+        finally:
+            if saved is None:
+                os.environ.pop("DB_STATEMENT_TIMEOUT_MS", None)
+            else:
+                os.environ["DB_STATEMENT_TIMEOUT_MS"] = saved
+            reset_project_caches()
+            reset_database()
     return _SERVICES.postgres
 
 
