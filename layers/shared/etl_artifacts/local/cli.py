@@ -72,9 +72,12 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     from etl_artifacts.observability import logger
 
     handler = logger.registered_handler
-    if isinstance(handler, logging.StreamHandler):
-        handler.setStream(sys.stderr)
-    result = invoke(template.functions[args.function], event)
+    previous = handler.setStream(sys.stderr) if isinstance(handler, logging.StreamHandler) else None
+    try:
+        result = invoke(template.functions[args.function], event)
+    finally:
+        if previous is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(previous)
     print(json.dumps(result, indent=2, default=str))
     return 0
 
