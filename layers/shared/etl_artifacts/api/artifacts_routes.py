@@ -28,11 +28,19 @@ from etl_artifacts.api.common import (  # noqa: E402
     validation_error,
 )
 from etl_artifacts.artifacts.models import PresignedUrlResponse, RunArtifactsResponse  # noqa: E402
-from etl_artifacts.config import get_settings  # noqa: E402
+from etl_artifacts.config import Settings, get_settings  # noqa: E402
 from etl_artifacts.errors import ErrorResponse, UnknownArtifactKind, ValidationErrorResponse  # noqa: E402
-from etl_artifacts.layout import is_artifact_kind  # noqa: E402
+from etl_artifacts.layout import (  # noqa: E402
+    CHUNKED_NAMES,
+    EVENT_KINDS,
+    PHASES,
+    SINGLE_NAMES,
+    is_artifact_kind,
+)
 
 TAGS = ["artifacts"]
+DEFAULT_MAX_TTL = Settings.model_fields["presign_max_ttl"].default
+ARTIFACT_KINDS = [*EVENT_KINDS, *(f"{p}-{n}" for p in PHASES for n in (*CHUNKED_NAMES, *SINGLE_NAMES))]
 
 _PRESIGN_RESPONSES: dict[int, Any] = error_responses((404, "`artifact_not_found`: no such object in the run"))
 _PRESIGN_RESPONSES[422] = {
@@ -48,6 +56,9 @@ ArtifactKindPath = Annotated[
             "`data|logs|errors|metadata|index`, or `event-queue-data`, `event-event`. "
             "Anything else is 422 `unknown_artifact_kind`."
         ),
+        # Documented as an enum, checked by the route: an unknown kind is the contract's
+        # `unknown_artifact_kind`, not a parameter validation error.
+        json_schema_extra={"enum": ARTIFACT_KINDS},
     ),
 ]
 
@@ -98,6 +109,8 @@ def presign_artifact(
                 "URL lifetime in seconds, 1..`PRESIGN_MAX_TTL` (3600 unless configured); "
                 "default `PRESIGN_DEFAULT_TTL` (300 unless configured)."
             ),
+            # The bound is configuration (checked per request); the document states the default.
+            json_schema_extra={"maximum": DEFAULT_MAX_TTL},
         ),
     ] = None,
 ) -> PresignedUrlResponse:

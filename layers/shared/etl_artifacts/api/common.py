@@ -47,6 +47,9 @@ RunIdPath = Annotated[
         ),
         min_length=1,
         max_length=750,
+        # Documented, not enforced here: the schema describes the decoded value (as OpenAPI path
+        # parameters do), which decode_run_id checks; '.' and '..' are dot segments, never a run.
+        json_schema_extra={"pattern": r"^(?!\.{1,2}$)[A-Za-z0-9._:+~-]{1,250}$"},
     ),
 ]
 

@@ -47,6 +47,8 @@ from etl_artifacts.runs.models import (  # noqa: E402
 )
 
 TAGS = ["runs"]
+_ENTRY = "[A-Za-z0-9._:+~-]{1,250}"
+RUN_IDS_SCHEMA_PATTERN = rf"^(?:{_ENTRY})?(?:,(?:{_ENTRY})?){{0,{MAX_RUN_IDS - 1}}}$"
 
 
 def _status(phase: str) -> Any:
@@ -111,6 +113,8 @@ def search_runs(
                 "Comma-separated allowlist of run ids (entries trimmed, empty ones ignored; "
                 f"at most {MAX_RUN_IDS}, each matching `{RUN_ID_PATTERN}`)."
             ),
+            # Documented shape (parse_run_ids enforces it, with its own message).
+            json_schema_extra={"pattern": RUN_IDS_SCHEMA_PATTERN},
         ),
     ] = None,
     page: Annotated[int, Query(ge=0, description="Page number, from 0.")] = 0,
