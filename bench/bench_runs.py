@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import sys
@@ -291,7 +292,7 @@ def measure_without_any_index(cases: list[Case], runs: int, warmup: int) -> dict
             for case in cases:
                 statement = search_statement(search_for(case))
                 results[case.name] = measure(
-                    lambda st=statement: conn.run(st.sql, **st.params), runs=runs, warmup=warmup
+                    functools.partial(conn.run, statement.sql, **statement.params), runs=runs, warmup=warmup
                 )
         finally:
             conn.run("ROLLBACK")
@@ -400,7 +401,7 @@ def run(
                 search = search_for(case)
                 answers[case.name] = search_runs(search)
                 with_index[case.name] = (
-                    measure(lambda s=search: search_runs(s), runs=runs, warmup=warmup),
+                    measure(functools.partial(search_runs, search), runs=runs, warmup=warmup),
                     plan_indexes(case),
                 )
             without: dict[str, Any] = {}
@@ -409,7 +410,9 @@ def run(
                     search = search_for(case)
                     if search_runs(search) != answers[case.name]:
                         raise RuntimeError(f"{case.name}: different answer without the indexes")
-                    without[case.name] = measure(lambda s=search: search_runs(s), runs=runs, warmup=warmup)
+                    without[case.name] = measure(
+                        functools.partial(search_runs, search), runs=runs, warmup=warmup
+                    )
             progress("runs: keyword searches on the table without any index (full scans)")
             no_index = measure_without_any_index(
                 [c for c in CASES if c.is_keyword], runs=2 if smoke else 5, warmup=0 if smoke else 1
