@@ -20,9 +20,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    from etl_artifacts.config import get_settings
     from etl_artifacts.db import get_database
     from etl_artifacts.migrations import migrate
 
+    # Index builds on a large table outlast the API's per-statement bound; migrate gets its own.
+    os.environ["DB_STATEMENT_TIMEOUT_MS"] = str(args.statement_timeout * 1000)
+    get_settings.cache_clear()
     applied = migrate(get_database(), progress=lambda msg: print(msg, flush=True))
     print(f"migrations applied: {applied}" if applied else "schema is up to date")
     return 0
@@ -172,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="create/upgrade etl.logs, extensions and indexes in DATABASE_URL",
                        description="Create or upgrade the schema, extensions and indexes in DATABASE_URL "
                                    "(idempotent; applied steps are recorded in etl.schema_migrations).")
+    p.add_argument("--statement-timeout", type=int, default=3600, metavar="SECONDS",
+                   help="per-statement limit for migration steps such as index builds (default 3600)")
     p.set_defaults(func=_cmd_migrate)
 
     p = sub.add_parser("token", help="print an HS256 JWT signed with JWT_SECRET",
