@@ -226,3 +226,34 @@ def test_artifacts_prefix_scopes_every_request(api, base_env, via_proxy, monkeyp
         assert outside_prefix(targets, TEST_BUCKET, f"sec-tenants/{company}/") == []
     finally:
         delete_marked_run(run.ref)
+
+
+def test_concurrent_requests_of_two_tenants_never_cross(api, tenants):
+    # The local gateway runs requests in threads while each family's resolver is one object (as a
+    # Lambda instance is): a request must never see another in-flight request's tenant or headers.
+    from concurrent.futures import ThreadPoolExecutor
+
+    logs = _path(next(r for r in DATA_ROUTES if r.path.endswith("/logs")), tenants.dag_id, RUN_ID)
+    listing = _path(next(r for r in DATA_ROUTES if r.path.endswith("/artifacts")), tenants.dag_id, RUN_ID)
+    plan = []
+    for i in range(120):
+        mine, theirs = (tenants.a, tenants.b) if i % 2 else (tenants.b, tenants.a)
+        ndjson = i % 3 == 0
+        plan.append((mine.ref.id_company, theirs.ref.id_company, "/api/v1/whoami", False))
+        plan.append((mine.ref.id_company, theirs.ref.id_company, listing, False))
+        plan.append((mine.ref.id_company, theirs.ref.id_company, logs, ndjson))
+
+    def call(item: tuple[str, str, str, bool]) -> str | None:
+        company, other, path, ndjson = item
+        headers = {"Accept": "application/x-ndjson"} if ndjson else {}
+        response = api.get(path, company=company, headers=headers)
+        wanted = "application/x-ndjson" if ndjson else "application/json"
+        if response.status_code != 200 or not response.headers["Content-Type"].startswith(wanted):
+            return f"{path}: {response.status_code} {response.headers['Content-Type']}"
+        if company not in response.text or other in response.text:
+            return f"{path}: tenant crossed"
+        return None
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        problems = [problem for problem in pool.map(call, plan) if problem]
+    assert problems == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -50,5 +51,14 @@ def load_handler(spec: FunctionSpec) -> Handler:
     return _handlers[spec.logical_id]
 
 
+# A Lambda execution environment handles one event at a time, in its own process. Here every
+# function shares one process, and Powertools keeps the current event in class-level state
+# (``BaseRouter.current_event``, shared by every resolver): concurrent local requests would read
+# each other's event (tenant, headers). So the local runtime runs one invocation at a time.
+_one_at_a_time = threading.RLock()
+
+
 def invoke(spec: FunctionSpec, event: dict[str, Any]) -> Any:
-    return load_handler(spec)(event, LocalLambdaContext(function_name=spec.logical_id))
+    handler = load_handler(spec)
+    with _one_at_a_time:
+        return handler(event, LocalLambdaContext(function_name=spec.logical_id))
