@@ -50,8 +50,8 @@ SCENARIO = "1. Pages"
 FUNCTION = "PhasesFunction"
 LIMIT = 50
 MOTO_NOTE = (
-    "moto's server reads the whole object for every range GET (~19 MB here), so on moto "
-    "each S3 GET costs ~10-90 ms that real S3 does not charge"
+    "moto's server reads the whole object for every range GET (~19 MB here): a GET costs in "
+    "proportion to the object, not the range, which real S3 does not charge"
 )
 
 

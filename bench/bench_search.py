@@ -149,6 +149,19 @@ def index_objects(uploaded: UploadedRun) -> dict[str, int]:
     return {item["Key"].rsplit("/", 1)[1]: int(item["Size"]) for item in listing.get("Contents", [])}
 
 
+def _moto_index_get(uploaded: UploadedRun, options: BenchOptions) -> Stats:
+    """What one small range GET of index.parquet costs on the local S3 server (boto3)."""
+    from etl_artifacts.clients import s3_client
+
+    client = s3_client()
+    key = uploaded.attempt_prefix + "index.parquet"
+
+    def get() -> None:
+        client.get_object(Bucket=uploaded.bucket, Key=key, Range="bytes=0-65535")["Body"].read()
+
+    return measure(get, runs=options.runs, warmup=options.warmup)
+
+
 class TrigramsAside:
     """Hold ``index_trigrams.parquet`` aside (index mode), then put the same bytes back."""
 
@@ -210,6 +223,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     traffic: dict[tuple[str, str], Traffic] = {}
     seen_modes: dict[tuple[str, str], str | None] = {}
     notes: dict[str, str] = {}
+    moto_floor: Stats | None = None
 
     def measure_mode(mode: str) -> None:
         for case, (keyword, expected) in cases.items():
@@ -242,6 +256,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             f"{name} {size / 2**20:.1f} MB ({size / data_bytes:.0%} of data)"
             for name, size in sorted(sizes.items())
         )
+        moto_floor = _moto_index_get(uploaded, options)
         progress("search: ours, index mode")
         with TrigramsAside(uploaded):
             measure_mode("index")
@@ -295,6 +310,15 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             rows.append(row(SCENARIO, f"ours {mode}, {case}", stats, "; ".join(parts)))
     if notes.get("index") and "index" in {m for m, _ in timings}:
         rows.append(row(SCENARIO, "index files", None, notes["index"]))
+    if moto_floor is not None:
+        rows.append(
+            row(
+                SCENARIO,
+                "moto floor: 64 KB range GET of index.parquet",
+                moto_floor,
+                "moto reads the whole object to serve any range: what each index row-group read costs here",
+            )
+        )
     for kind in ("first page", "count"):
         for case in cases:
             extra = traffic[("duckdb count", case)].summary() if kind == "count" else ""
