@@ -700,12 +700,17 @@ class Traffic:
     heads: int = 0
     lists: int = 0
     bytes_in: int = 0  # response bodies: what the client read from S3
+    # object GETs per file kind (data_* chunks together): [requests, bytes]
+    by_file: dict[str, list[int]] = field(default_factory=dict)
 
     def summary(self) -> str:
+        files = ", ".join(
+            f"{name} {count}x/{fmt_bytes(size)}" for name, (count, size) in sorted(self.by_file.items())
+        )
         return (
             f"{self.requests} req ({self.lists} LIST, {self.heads} HEAD, {self.gets - self.lists} GET"
             f"{f' of which {self.range_gets} ranged' if self.range_gets else ''}), "
-            f"{fmt_bytes(self.bytes_in)} read"
+            f"{fmt_bytes(self.bytes_in)} read" + (f" [{files}]" if files and len(self.by_file) > 1 else "")
         )
 
 
@@ -735,7 +740,7 @@ class CountingProxy:
 
     def snapshot(self) -> Traffic:
         with self._lock:
-            return replace(self.traffic)
+            return replace(self.traffic, by_file={k: list(v) for k, v in self.traffic.by_file.items()})
 
     def _record(self, method: str, path: str, ranged: bool, size: int) -> None:
         with self._lock:
@@ -747,8 +752,15 @@ class CountingProxy:
             elif method == "GET":
                 t.gets += 1
                 t.range_gets += int(ranged)
-                bucket_level = path.split("?", 1)[0].strip("/").count("/") == 0
-                t.lists += int(bucket_level)
+                object_path = path.split("?", 1)[0].strip("/")
+                if object_path.count("/") == 0:
+                    t.lists += 1
+                else:
+                    name = object_path.rsplit("/", 1)[-1]
+                    kind = "data_*" if name.startswith("data_") else name
+                    counted = t.by_file.setdefault(kind, [0, 0])
+                    counted[0] += 1
+                    counted[1] += size
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
