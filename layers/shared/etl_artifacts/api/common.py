@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from etl_artifacts.config import ConfigurationError
@@ -168,6 +169,10 @@ def _log_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
             "id_company": (event.request_context.authorizer.get_lambda or {}).get("id_company"),
         },
     )
+    # No per-route dimensions: one metric series each keeps CloudWatch cost flat.
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    if response.status_code >= 500:
+        metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
     return response
 
 
