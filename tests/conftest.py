@@ -17,7 +17,6 @@ from typing import Any
 import jwt
 import pytest
 import requests
-
 from etl_artifacts.clients import reset_clients
 from etl_artifacts.config import get_settings
 from etl_artifacts.db import get_database, reset_database
@@ -91,9 +90,17 @@ def _fresh_caches() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def make_token() -> Callable[..., str]:
-    def _make(company: str | int = "acme", *, ttl: int = 3600, secret: str = TEST_JWT_SECRET, **claims: Any) -> str:
+    def _make(
+        company: str | int = "acme", *, ttl: int = 3600, secret: str = TEST_JWT_SECRET, **claims: Any
+    ) -> str:
         now = int(time.time())
-        payload: dict[str, Any] = {"id_company": company, "sub": "tester", "iat": now, "exp": now + ttl, **claims}
+        payload: dict[str, Any] = {
+            "id_company": company,
+            "sub": "tester",
+            "iat": now,
+            "exp": now + ttl,
+            **claims,
+        }
         return jwt.encode({k: v for k, v in payload.items() if v is not None}, secret, algorithm="HS256")
 
     return _make
@@ -107,8 +114,15 @@ class ApiClient:
         self.make_token = make_token
         self.session = requests.Session()
 
-    def get(self, path: str, *, company: str | None = "acme", token: str | None = None,
-            headers: dict[str, str] | None = None, **kwargs: Any) -> requests.Response:
+    def get(
+        self,
+        path: str,
+        *,
+        company: str | None = "acme",
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
         all_headers = dict(headers or {})
         if token is None and company is not None:
             token = self.make_token(company)
@@ -119,9 +133,8 @@ class ApiClient:
 
 @pytest.fixture(scope="session")
 def gateway_url(base_env: dict[str, str]) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
     from etl_artifacts.local.gateway import LocalGateway
+    from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, LocalGateway(), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

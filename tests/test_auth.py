@@ -9,7 +9,6 @@ import time
 
 import jwt
 import pytest
-
 from conftest import TEST_JWT_SECRET
 
 WHOAMI = "/api/v1/whoami"
@@ -46,7 +45,9 @@ def test_alg_none_is_refused(api):
 
 
 def test_wrong_key(api, make_token):
-    _assert_unauthorized(api.get(WHOAMI, token=make_token("acme", secret="another-secret-0123456789abcdefghij")))
+    _assert_unauthorized(
+        api.get(WHOAMI, token=make_token("acme", secret="another-secret-0123456789abcdefghij"))
+    )
 
 
 def test_expired_beyond_leeway(api, make_token):
@@ -100,7 +101,9 @@ def test_issuer_and_audience_when_configured(api, make_token, monkeypatch):
     monkeypatch.setenv("JWT_AUDIENCE", "etl-artifacts")
     good = make_token("acme", iss="https://issuer.example", aud="etl-artifacts")
     assert api.get(WHOAMI, token=good).status_code == 200
-    _assert_unauthorized(api.get(WHOAMI, token=make_token("acme", iss="https://evil.example", aud="etl-artifacts")))
+    _assert_unauthorized(
+        api.get(WHOAMI, token=make_token("acme", iss="https://evil.example", aud="etl-artifacts"))
+    )
     _assert_unauthorized(api.get(WHOAMI, token=make_token("acme", iss="https://issuer.example", aud="other")))
     _assert_unauthorized(api.get(WHOAMI, token=make_token("acme")))
 

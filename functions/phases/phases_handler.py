@@ -1,6 +1,6 @@
 """PhasesFunction entry point: the routes and logic live in the shared layer package."""
 
-from etl_artifacts.api.phases_routes import app
 from etl_artifacts.api.common import lambda_entry
+from etl_artifacts.api.phases_routes import app
 
 lambda_handler = lambda_entry(app)

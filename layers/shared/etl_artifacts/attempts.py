@@ -98,8 +98,12 @@ def classify(bucket: str, prefix: str, contents: list[dict[str, Any]]) -> Attemp
         name = key[len(prefix) :]
         if "/" in name or not name.endswith(".parquet"):
             continue
-        obj = S3Object(key=key, etag=_strip_etag(item.get("ETag")), size=int(item.get("Size", 0)),
-                       last_modified=item.get("LastModified"))
+        obj = S3Object(
+            key=key,
+            etag=_strip_etag(item.get("ETag")),
+            size=int(item.get("Size", 0)),
+            last_modified=item.get("LastModified"),
+        )
         if name == "metadata.parquet":
             attempt.metadata = obj
             continue

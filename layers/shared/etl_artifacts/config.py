@@ -39,8 +39,15 @@ class Settings(BaseModel):
     cursor_secret: str | None = Field(default=None, alias="CURSOR_SECRET")
 
     @field_validator(
-        "aws_endpoint_url_s3", "database_url", "db_secret_arn", "jwt_secret", "jwt_jwks_url",
-        "jwt_issuer", "jwt_audience", "cursor_secret", mode="before",
+        "aws_endpoint_url_s3",
+        "database_url",
+        "db_secret_arn",
+        "jwt_secret",
+        "jwt_jwks_url",
+        "jwt_issuer",
+        "jwt_audience",
+        "cursor_secret",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

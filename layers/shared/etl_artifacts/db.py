@@ -8,6 +8,7 @@ a slow or dead database answers 502 within a bound instead of hanging.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 from collections.abc import Mapping
@@ -52,8 +53,12 @@ def params_from_url(url: str) -> ConnectionParams:
     password = unquote(parts.password) if parts.password else None
     socket_dir = query.get("host", [None])[0]
     if socket_dir and socket_dir.startswith("/"):
-        return ConnectionParams(user, password, database, unix_sock=f"{socket_dir.rstrip('/')}/.s.PGSQL.{port}")
-    return ConnectionParams(user, password, database, host=parts.hostname or socket_dir or "localhost", port=port)
+        return ConnectionParams(
+            user, password, database, unix_sock=f"{socket_dir.rstrip('/')}/.s.PGSQL.{port}"
+        )
+    return ConnectionParams(
+        user, password, database, host=parts.hostname or socket_dir or "localhost", port=port
+    )
 
 
 def params_from_secret(secret: Mapping[str, Any]) -> ConnectionParams:
@@ -114,10 +119,9 @@ class Database:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
-            try:
+            # The connection is already broken; closing it is best effort.
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:  # noqa: S110 - the connection is already broken; closing is best effort
-                pass
 
     def run(self, sql: str, **params: Any) -> tuple[list[list[Any]], list[str]]:
         """Run one parameterised statement; returns (rows, column names).

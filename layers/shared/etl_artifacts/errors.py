@@ -39,7 +39,9 @@ class ApiError(Exception):
         super().__init__(self.detail)
 
     def body(self, request_id: str) -> dict[str, Any]:
-        return ErrorResponse(detail=self.detail, code=self.code, status=self.status, request_id=request_id).model_dump()
+        return ErrorResponse(
+            detail=self.detail, code=self.code, status=self.status, request_id=request_id
+        ).model_dump()
 
 
 class Unauthorized(ApiError):

@@ -116,7 +116,8 @@ def migrate(db: Database, progress: Callable[[str], None] = lambda _msg: None) -
                     db.run(statement)
                 db.run(
                     "INSERT INTO etl.schema_migrations (version, name) VALUES (:v, :n)",
-                    v=migration.version, n=migration.name,
+                    v=migration.version,
+                    n=migration.name,
                 )
                 db.run("COMMIT")
             except Exception:

@@ -56,11 +56,22 @@ RunIdPath = Annotated[
 
 OPENAPI_TITLE = "ETL Run Artifacts API"
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
-SECURITY_SCHEMES = {"bearerAuth": HTTPBearer(bearerFormat="JWT", description="JWT carrying the tenant claim")}
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearerAuth": HTTPBearer(bearerFormat="JWT", description="JWT carrying the tenant claim")
+}
 ERROR_RESPONSES: dict[int, Any] = {
-    401: {"description": "Missing or invalid token", "content": {"application/json": {"model": ErrorResponse}}},
-    422: {"description": "Invalid parameters", "content": {"application/json": {"model": ValidationErrorResponse}}},
-    502: {"description": "Storage or database failure", "content": {"application/json": {"model": ErrorResponse}}},
+    401: {
+        "description": "Missing or invalid token",
+        "content": {"application/json": {"model": ErrorResponse}},
+    },
+    422: {
+        "description": "Invalid parameters",
+        "content": {"application/json": {"model": ValidationErrorResponse}},
+    },
+    502: {
+        "description": "Storage or database failure",
+        "content": {"application/json": {"model": ErrorResponse}},
+    },
 }
 
 
@@ -69,7 +80,10 @@ def error_responses(*extra: tuple[int, str]) -> dict[int, Any]:
     # 200 without content: Powertools fills it from the route's return annotation.
     responses: dict[int, Any] = {200: {"description": "Successful Response"}, **ERROR_RESPONSES}
     for status, description in extra:
-        responses[status] = {"description": description, "content": {"application/json": {"model": ErrorResponse}}}
+        responses[status] = {
+            "description": description,
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
     return responses
 
 
@@ -87,8 +101,9 @@ def decode_run_id(raw: str) -> str:
     # '.' and '..' match the pattern but are dot segments: as S3 keys they are rewritten by URL
     # normalisation (a presigned URL would name another key), so they are never a run.
     if not RUN_ID_RE.match(decoded) or decoded in (".", ".."):
-        raise validation_error(("path", "run_id"), f"String should match pattern '{RUN_ID_PATTERN}'",
-                               "string_pattern_mismatch")
+        raise validation_error(
+            ("path", "run_id"), f"String should match pattern '{RUN_ID_PATTERN}'", "string_pattern_mismatch"
+        )
     return decoded
 
 
@@ -130,7 +145,11 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
     def _validation_error(exc: RequestValidationError) -> Response:
         # FastAPI's shape; the offending input is never echoed back.
         items = [
-            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", "Invalid value")), "type": str(err.get("type", "value_error"))}
+            {
+                "loc": list(err.get("loc", ())),
+                "msg": str(err.get("msg", "Invalid value")),
+                "type": str(err.get("type", "value_error")),
+            }
             for err in exc.errors()
         ]
         return _json_error(422, {"detail": items})
@@ -193,7 +212,9 @@ _TRACED: dict[int, Callable[..., Any]] = {}
 def _traced(app: APIGatewayHttpResolver) -> Callable[..., Any]:
     # Built on the first invocation, not at import: creating the Tracer costs cold-start time.
     if id(app) not in _TRACED:
-        _TRACED[id(app)] = get_tracer().capture_lambda_handler(app.resolve) if tracing_enabled() else app.resolve
+        _TRACED[id(app)] = (
+            get_tracer().capture_lambda_handler(app.resolve) if tracing_enabled() else app.resolve
+        )
     return _TRACED[id(app)]
 
 

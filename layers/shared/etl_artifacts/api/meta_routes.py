@@ -36,8 +36,9 @@ app.configure_openapi_merge(
     security_schemes=SECURITY_SCHEMES,
     on_conflict="first",
 )
-app.enable_swagger(path=f"{API_PREFIX}/docs", title=OPENAPI_TITLE, version=__version__,
-                   security_schemes=SECURITY_SCHEMES)
+app.enable_swagger(
+    path=f"{API_PREFIX}/docs", title=OPENAPI_TITLE, version=__version__, security_schemes=SECURITY_SCHEMES
+)
 
 
 class WhoAmIResponse(BaseModel):

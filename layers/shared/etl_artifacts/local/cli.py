@@ -42,8 +42,13 @@ def issue_token(company: str, sub: str = "local-user", ttl: int = 3600) -> str:
     if not settings.jwt_secret:
         raise ConfigurationError("JWT_SECRET is not set")
     now = int(time.time())
-    claims: dict[str, Any] = {settings.jwt_company_claim: company, "sub": sub, "iat": now,
-                              "nbf": now, "exp": now + ttl}
+    claims: dict[str, Any] = {
+        settings.jwt_company_claim: company,
+        "sub": sub,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+    }
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
@@ -68,8 +73,10 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
 
     template = load_template(Path(args.template) if args.template else None)
     if args.function not in template.functions:
-        print(f"unknown function {args.function}; one of: {', '.join(sorted(template.functions))}",
-              file=sys.stderr)
+        print(
+            f"unknown function {args.function}; one of: {', '.join(sorted(template.functions))}",
+            file=sys.stderr,
+        )
         return 2
     event = json.loads(Path(args.event).read_text(encoding="utf-8")) if args.event else {}
     # Like `sam local invoke`: the function's log lines on stderr, only the result on stdout.
@@ -105,9 +112,16 @@ def _seed_options(args: argparse.Namespace) -> Any:
     from etl_artifacts.local.seed import SeedOptions
 
     return SeedOptions(
-        companies=args.companies, dags=args.dags, runs=args.runs, rows=args.rows, days=args.days,
-        end_date=args.end_date, chunk_rows=args.chunk_rows, row_group_rows=args.row_group_rows,
-        seed=args.seed, workers=args.workers,
+        companies=args.companies,
+        dags=args.dags,
+        runs=args.runs,
+        rows=args.rows,
+        days=args.days,
+        end_date=args.end_date,
+        chunk_rows=args.chunk_rows,
+        row_group_rows=args.row_group_rows,
+        seed=args.seed,
+        workers=args.workers,
     )
 
 
@@ -134,10 +148,14 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         print(result.model_dump_json(indent=2))
     else:
         example = result.example()
-        print(f"seeded {len(result.runs)} runs ({result.objects} objects) for {', '.join(result.companies)}; "
-              f"dates {result.date_from}..{result.date_to}")
-        print(f"example: company {example.id_company} dag {example.dag_id} date {example.date} "
-              f"run {example.run_id}")
+        print(
+            f"seeded {len(result.runs)} runs ({result.objects} objects) for {', '.join(result.companies)}; "
+            f"dates {result.date_from}..{result.date_to}"
+        )
+        print(
+            f"example: company {example.id_company} dag {example.dag_id} date {example.date} "
+            f"run {example.run_id}"
+        )
     return 0
 
 
@@ -145,8 +163,15 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     from etl_artifacts.local.dev import run_dev
 
     data_dir = Path(args.data_dir) if args.data_dir else None
-    return run_dev(args.host, args.port, data_dir=data_dir, fresh=args.fresh, s3_port=args.s3_port,
-                   seed_options=_seed_options(args), company=args.company)
+    return run_dev(
+        args.host,
+        args.port,
+        data_dir=data_dir,
+        fresh=args.fresh,
+        s3_port=args.s3_port,
+        seed_options=_seed_options(args),
+        company=args.company,
+    )
 
 
 def _not_yet(name: str) -> Any:
@@ -164,51 +189,74 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("serve", help="run the API locally (development server)",
-                       description="Run the API locally: routes read from template.yaml, the authorizer in front "
-                                   "of every protected route, functions in-process. A development server, not for "
-                                   "production traffic. Configured from the environment (CONTRACT §6).")
+    p = sub.add_parser(
+        "serve",
+        help="run the API locally (development server)",
+        description="Run the API locally: routes read from template.yaml, the authorizer in front "
+        "of every protected route, functions in-process. A development server, not for "
+        "production traffic. Configured from the environment (CONTRACT §6).",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     p.add_argument("--template", help="template.yaml to read routes from (default: the repository's)")
     p.set_defaults(func=_cmd_serve)
 
-    p = sub.add_parser("migrate", help="create/upgrade etl.logs, extensions and indexes in DATABASE_URL",
-                       description="Create or upgrade the schema, extensions and indexes in DATABASE_URL "
-                                   "(idempotent; applied steps are recorded in etl.schema_migrations).")
-    p.add_argument("--statement-timeout", type=int, default=3600, metavar="SECONDS",
-                   help="per-statement limit for migration steps such as index builds (default 3600)")
+    p = sub.add_parser(
+        "migrate",
+        help="create/upgrade etl.logs, extensions and indexes in DATABASE_URL",
+        description="Create or upgrade the schema, extensions and indexes in DATABASE_URL "
+        "(idempotent; applied steps are recorded in etl.schema_migrations).",
+    )
+    p.add_argument(
+        "--statement-timeout",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="per-statement limit for migration steps such as index builds (default 3600)",
+    )
     p.set_defaults(func=_cmd_migrate)
 
-    p = sub.add_parser("token", help="print an HS256 JWT signed with JWT_SECRET",
-                       description="Print an HS256 JWT signed with JWT_SECRET (adds JWT_ISSUER/JWT_AUDIENCE when set).")
+    p = sub.add_parser(
+        "token",
+        help="print an HS256 JWT signed with JWT_SECRET",
+        description="Print an HS256 JWT signed with JWT_SECRET (adds JWT_ISSUER/JWT_AUDIENCE when set).",
+    )
     p.add_argument("--company", required=True, help="tenant id (the JWT_COMPANY_CLAIM claim)")
     p.add_argument("--sub", default="local-user", help="subject claim (default local-user)")
     p.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     p.set_defaults(func=_cmd_token)
 
-    p = sub.add_parser("invoke", help="run one function's handler on an event file (like sam local invoke)",
-                       description="Run FUNCTION_LOGICAL_ID's handler in-process on an event file, like "
-                                   "'sam local invoke' without Docker; prints the result as JSON.")
+    p = sub.add_parser(
+        "invoke",
+        help="run one function's handler on an event file (like sam local invoke)",
+        description="Run FUNCTION_LOGICAL_ID's handler in-process on an event file, like "
+        "'sam local invoke' without Docker; prints the result as JSON.",
+    )
     p.add_argument("function", metavar="FUNCTION_LOGICAL_ID", help="e.g. MetaFunction")
     p.add_argument("-e", "--event", help="event JSON file (e.g. events/meta_health.json)")
     p.add_argument("--template", help="template.yaml (default: the repository's)")
     p.set_defaults(func=_cmd_invoke)
 
-    p = sub.add_parser("seed", help="write demo runs (S3 + etl.logs)",
-                       description="Write deterministic demo runs following the contract: parquet "
-                                   "artifacts to ARTIFACTS_BUCKET and one etl.logs row per run "
-                                   "(DATABASE_URL, migrated). The same options rewrite the same runs.")
+    p = sub.add_parser(
+        "seed",
+        help="write demo runs (S3 + etl.logs)",
+        description="Write deterministic demo runs following the contract: parquet "
+        "artifacts to ARTIFACTS_BUCKET and one etl.logs row per run "
+        "(DATABASE_URL, migrated). The same options rewrite the same runs.",
+    )
     _add_seed_options(p)
     p.add_argument("--create-bucket", action="store_true", help="create ARTIFACTS_BUCKET first if missing")
     p.add_argument("--json", action="store_true", help="print what was written as JSON (tenants, DAGs, runs)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_cmd_seed)
-    p = sub.add_parser("dev", help="embedded Postgres + local S3 + migrate + seed + serve on :3000",
-                       description="The local stack in one command (development only): an embedded "
-                                   "Postgres (data under .local/ in the repository), moto's S3 server, "
-                                   "migrations, demo data, then the API on HOST:PORT. Prints a token and "
-                                   "example curl lines; Ctrl-C stops everything.")
+    p = sub.add_parser(
+        "dev",
+        help="embedded Postgres + local S3 + migrate + seed + serve on :3000",
+        description="The local stack in one command (development only): an embedded "
+        "Postgres (data under .local/ in the repository), moto's S3 server, "
+        "migrations, demo data, then the API on HOST:PORT. Prints a token and "
+        "example curl lines; Ctrl-C stops everything.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     p.add_argument("--fresh", action="store_true", help="delete the local Postgres data first")
@@ -217,10 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--company", help="tenant of the printed token (default: the first seeded company)")
     _add_seed_options(p)
     p.set_defaults(func=_cmd_dev)
-    p = sub.add_parser("index", help="build index.parquet (+ index_trigrams.parquet) for phase attempts",
-                       description="Build index.parquet and index_trigrams.parquet for one phase "
-                                   "attempt (S3_URI of its metadata.parquet), or for every attempt under "
-                                   "--all PREFIX.")
+    p = sub.add_parser(
+        "index",
+        help="build index.parquet (+ index_trigrams.parquet) for phase attempts",
+        description="Build index.parquet and index_trigrams.parquet for one phase "
+        "attempt (S3_URI of its metadata.parquet), or for every attempt under "
+        "--all PREFIX.",
+    )
     from etl_artifacts.indexing.cli import configure_parser
 
     configure_parser(p)

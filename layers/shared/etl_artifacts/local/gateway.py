@@ -61,7 +61,11 @@ class LocalGateway:
         return params or None
 
     def build_event(
-        self, request: Request, route: RouteSpec, raw_path: str, path_params: dict[str, str],
+        self,
+        request: Request,
+        route: RouteSpec,
+        raw_path: str,
+        path_params: dict[str, str],
         authorizer_context: dict[str, Any] | None,
     ) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -112,7 +116,8 @@ class LocalGateway:
         auth_event = {
             "version": "2.0",
             "type": "REQUEST",
-            "routeArn": f"arn:aws:execute-api:local:000000000000:local/$default/{event['routeKey'].replace(' ', '')}",
+            "routeArn": "arn:aws:execute-api:local:000000000000:local/$default/"
+            + event["routeKey"].replace(" ", ""),
             "identitySource": [authorization],
             "routeKey": event["routeKey"],
             "rawPath": event["rawPath"],
@@ -156,11 +161,12 @@ class LocalGateway:
         raw_path = raw_uri.split("?", 1)[0]
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
-            route, params = adapter.match(raw_path, method=request.method)
+            route, matched = adapter.match(raw_path, method=request.method)
         except (NotFound, MethodNotAllowed):
             return self._error(RouteNotFound())
         except Exception:
             return self._error(RouteNotFound())
+        params = {str(name): str(value) for name, value in matched.items()}
         try:
             context = None
             if route.authorized:
@@ -185,8 +191,10 @@ def serve(host: str = "127.0.0.1", port: int = 3000, template_path: Path | None 
     from werkzeug.serving import make_server
 
     server = make_server(host, port, LocalGateway(template_path=template_path), threaded=True)
-    print(f"ETL Run Artifacts API (local development gateway) on http://{host}:{server.server_port}/api/v1",
-          flush=True)
+    print(
+        f"ETL Run Artifacts API (local development gateway) on http://{host}:{server.server_port}/api/v1",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

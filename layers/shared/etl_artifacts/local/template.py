@@ -77,7 +77,7 @@ def load_template(path: Path | None = None) -> TemplateSpec:
     routes: list[RouteSpec] = []
     authorizer: str | None = None
 
-    for logical_id, resource in resources.items():
+    for resource in resources.values():
         if resource.get("Type") == "AWS::Serverless::HttpApi":
             auth = resource.get("Properties", {}).get("Auth", {})
             default = auth.get("DefaultAuthorizer")
@@ -93,7 +93,9 @@ def load_template(path: Path | None = None) -> TemplateSpec:
             continue
         props = resource.get("Properties", {})
         env = props.get("Environment", {}).get("Variables", {})
-        functions[logical_id] = FunctionSpec(logical_id, path.parent / props["CodeUri"], props["Handler"], env)
+        functions[logical_id] = FunctionSpec(
+            logical_id, path.parent / props["CodeUri"], props["Handler"], env
+        )
         for event in (props.get("Events") or {}).values():
             if event.get("Type") != "HttpApi":
                 continue
