@@ -40,6 +40,7 @@ from bench.common import (
     lambda_context,
     load_function_handler,
     measure,
+    measure_interleaved,
     phase_data_event,
     phases_placeholder,
     progress,
@@ -106,13 +107,14 @@ class Ours:
         return via_engine
 
 
-def _timed(call: Callable[[], Any], options: BenchOptions) -> Stats:
-    """One warm-up call (it also tells how slow the case is), then the timed runs: cases slower
-    than ``SLOW_MS`` (full scans, seconds each) get the minimum of 5 runs and no further warm-up."""
-    first = measure(call, runs=1, warmup=0)
-    if first.median_ms >= SLOW_MS:
-        return measure(call, runs=min(options.runs, 5), warmup=0)
-    return measure(call, runs=options.runs, warmup=max(0, options.warmup - 1))
+def _timed(calls: dict[str, Callable[[], Any]], options: BenchOptions) -> dict[str, Stats]:
+    """One warm-up round (it also tells how slow the cases are), then the timed runs, round-robin
+    over the cases. Rounds slower than ``SLOW_MS`` (full scans, seconds each) get the minimum of
+    5 runs and no further warm-up."""
+    first = measure_interleaved(calls, runs=1, warmup=0)
+    if max(stats.median_ms for stats in first.values()) >= SLOW_MS:
+        return measure_interleaved(calls, runs=min(options.runs, 5), warmup=0)
+    return measure_interleaved(calls, runs=options.runs, warmup=max(0, options.warmup - 1))
 
 
 def _recording(call: Callable[[], T], answers: list[T]) -> Callable[[], None]:
@@ -225,11 +227,20 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     notes: dict[str, str] = {}
     moto_floor: Stats | None = None
 
-    def measure_mode(mode: str) -> None:
+    duck: dict[tuple[str, str], Stats] = {}
+
+    def measure_mode(mode: str, duck_con: Any = None) -> None:
+        """Ours in ``mode`` for every keyword; with ``duck_con`` DuckDB's two queries are timed in
+        the same rounds, so that ours and DuckDB share the machine's load alike."""
         for case, (keyword, expected) in cases.items():
-            call = ours.call(keyword)
             answers: list[tuple[str | None, int]] = []
-            timings[(mode, case)] = _timed(_recording(call, answers), options)
+            calls: dict[str, Callable[[], Any]] = {"ours": _recording(ours.call(keyword), answers)}
+            if duck_con is not None:
+                for kind in ("first page", "count"):
+                    calls[kind] = _duck_query(duck_con, duck_sql(uploaded, keyword, count=kind == "count"))
+            timed = _timed(calls, options)
+            timings[(mode, case)] = timed.pop("ours")
+            duck.update({(kind, case): stats for kind, stats in timed.items()})
             got_mode, total = answers[0]
             if any(answer != answers[0] for answer in answers) or total != expected:
                 raise RuntimeError(f"{mode} {case}: total {total}, expected {expected}")
@@ -243,7 +254,14 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
                 call()
                 traffic[(mode, case)] = proxy.snapshot()
 
-    # Make sure no index from an earlier scenario run is present: scan mode first.
+    # DuckDB's answers first: the same totals as ours, or the comparison means nothing.
+    con = duckdb_connect(server.endpoint)
+    for case, (keyword, expected) in cases.items():
+        counted = con.execute(duck_sql(uploaded, keyword, count=True)).fetchone()
+        if counted is None or counted[0] != expected:
+            raise RuntimeError(f"DuckDB {case}: count {counted}, expected {expected}")
+
+    # Scan mode first, before any index exists.
     progress(f"search: ours, scan mode ({ours.label})")
     measure_mode("scan")
 
@@ -257,28 +275,24 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             for name, size in sorted(sizes.items())
         )
         moto_floor = _moto_index_get(uploaded, options)
-        progress("search: ours, index mode")
+        with_trigrams = TRIGRAM_FILE in sizes
+        progress("search: ours, index mode" + ("" if with_trigrams else ", DuckDB ILIKE interleaved"))
         with TrigramsAside(uploaded):
-            measure_mode("index")
-        if TRIGRAM_FILE in sizes:
-            progress("search: ours, trigram mode")
-            measure_mode("trigram")
+            measure_mode("index", None if with_trigrams else con)
+        if with_trigrams:
+            progress("search: ours, trigram mode, DuckDB ILIKE interleaved")
+            measure_mode("trigram", con)
         else:
             notes["trigram"] = f"pending: the indexer wrote no {TRIGRAM_FILE}"
     else:
         notes["index"] = notes["trigram"] = index_note
-
-    progress("search: DuckDB ILIKE over all columns")
-    duck: dict[tuple[str, str], Stats] = {}
-    con = duckdb_connect(server.endpoint)
-    for case, (keyword, expected) in cases.items():
-        for kind in ("first page", "count"):
-            sql = duck_sql(uploaded, keyword, count=kind == "count")
-            duck[(kind, case)] = _timed(_duck_query(con, sql), options)
-        counted = con.execute(duck_sql(uploaded, keyword, count=True)).fetchone()
-        if counted is None or counted[0] != expected:
-            raise RuntimeError(f"DuckDB {case}: count {counted}, expected {expected}")
+        progress("search: DuckDB ILIKE over all columns")
+        for case, (keyword, _) in cases.items():
+            for kind in ("first page", "count"):
+                sql = duck_sql(uploaded, keyword, count=kind == "count")
+                duck[(kind, case)] = _timed({kind: _duck_query(con, sql)}, options)[kind]
     con.close()
+
     with CountingProxy(server.endpoint) as proxy:
         con = duckdb_connect(proxy.endpoint)
         for case, (keyword, _) in cases.items():

@@ -132,6 +132,23 @@ def measure(fn: Callable[[], Any], *, runs: int, warmup: int = 1) -> Stats:
     return Stats(samples)
 
 
+def measure_interleaved(
+    calls: dict[str, Callable[[], Any]], *, runs: int, warmup: int = 1
+) -> dict[str, Stats]:
+    """Like ``measure`` for several cases at once, round-robin: on a shared machine a burst of
+    load then slows every side of a comparison alike instead of one case's runs."""
+    for _ in range(warmup):
+        for fn in calls.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(runs):
+        for name, fn in calls.items():
+            started = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - started) * 1000)
+    return {name: Stats(values) for name, values in samples.items()}
+
+
 def row(scenario: str, case: str, stats: Stats | None, note: str = "", **extra: Any) -> dict[str, Any]:
     """A result row; ``stats=None`` for a case that could not be measured (the note says why)."""
     return {
