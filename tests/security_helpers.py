@@ -11,7 +11,6 @@ import logging
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -161,10 +160,6 @@ class Route:
     def is_run_scoped(self) -> bool:
         return "{run_id}" in self.path
 
-    @property
-    def family(self) -> str:
-        return self.function.removesuffix("Function").lower()
-
 
 def template_routes() -> list[Route]:
     from etl_artifacts.local.template import load_template
@@ -174,10 +169,6 @@ def template_routes() -> list[Route]:
 
 def authorized_routes() -> list[Route]:
     return [r for r in template_routes() if r.authorized]
-
-
-def run_scoped_routes() -> list[Route]:
-    return [r for r in authorized_routes() if r.is_run_scoped]
 
 
 # -- log capture and leak patterns -----------------------------------------------------------------
@@ -568,10 +559,6 @@ class S3Proxy:
             self._server = None
 
 
-def tenant_prefix(company: str, artifacts_prefix: str = "") -> str:
-    return f"{artifacts_prefix}{company}/"
-
-
 def outside_prefix(targets: list[str], bucket: str, allowed_prefix: str) -> list[str]:
     """Requested targets that are not in ``bucket`` under ``allowed_prefix`` (or that try to climb)."""
     bad = []
@@ -581,22 +568,6 @@ def outside_prefix(targets: list[str], bucket: str, allowed_prefix: str) -> list
         if not target.startswith(expected) or ".." in segments or "." in segments[1:] or "\x00" in target:
             bad.append(target)
     return bad
-
-
-# -- misc -------------------------------------------------------------------------------------------
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return predicate()
-
-
-def new_dag_id() -> str:
-    return str(uuid.uuid4())
 
 
 # -- tenant-marked runs -------------------------------------------------------------------------------
