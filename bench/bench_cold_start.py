@@ -77,6 +77,27 @@ def _timed(command: list[str], env: dict[str, str]) -> tuple[float, dict[str, An
     return wall, (json.loads(lines[-1]) if lines else {})
 
 
+def import_hotspots(command: list[str], env: dict[str, str], top: int = 3) -> list[tuple[str, float]]:
+    """The modules whose own import code took longest (``python -X importtime``, self time):
+    why a handler misses its budget."""
+    completed = subprocess.run(
+        [command[0], "-X", "importtime", *command[1:]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    found: list[tuple[str, float]] = []
+    for line in completed.stderr.splitlines():
+        # "import time:  self [us] | cumulative | imported package"
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue
+        found.append((parts[2].strip(), int(parts[0]) / 1000))
+    return sorted(found, key=lambda item: item[1], reverse=True)[:top]
+
+
 def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     from etl_artifacts.local.template import load_template
 
@@ -131,6 +152,9 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
         light = not (must_be_light and heavy)
         why = "" if light else f"imports {', '.join(heavy)}"
         if not within:
+            hotspots = ", ".join(
+                f"{module} {ms:.0f} ms" for module, ms in import_hotspots(commands[name], envs[name])
+            )
             why = "; ".join(
                 filter(
                     None,
@@ -138,6 +162,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
                         why,
                         f"over by {stats.median_ms - budget:.0f} ms "
                         f"({stats.median_ms / budget:.2f}x the budget)",
+                        f"slowest imports (self time, -X importtime): {hotspots}" if hotspots else "",
                     ],
                 )
             )

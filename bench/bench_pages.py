@@ -142,6 +142,10 @@ def _duck_call(con: Any, uploaded: UploadedRun, offset: int) -> Any:
     return call
 
 
+def _chunk_mb(uploaded: UploadedRun) -> float:
+    return uploaded.dataset.data_bytes / uploaded.dataset.spec.chunks / 2**20
+
+
 def _moto_floor(uploaded: UploadedRun, options: BenchOptions) -> dict[str, Stats]:
     """What the local S3 server itself charges: one LIST of the attempt, one 1 MB range GET of a
     data chunk (moto reads the whole object to serve it), one small GET (the metadata file)."""
@@ -308,37 +312,68 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     )
     # Target 2: cold deep page <= 2x warm deep page, read strictly (the first request of a fresh
     # process, lazy imports and client creation included) and for the data path alone (footers not
-    # cached, libraries loaded), which is what "read footers concurrently" is about.
-    for text, measured in (
-        ("cold deep page <= 2x warm (fresh process, first request)", cold.get(deep, {}).get("request")),
-        ("cold deep page <= 2x warm (footers not cached, process warm)", cold_footers.get("request")),
+    # cached, everything else warm), which is what "read footers concurrently" is about.
+    fresh, footers_cold = cold.get(deep, {}).get("request"), cold_footers.get("request")
+    list_ms, get_ms = (
+        floor["LIST of the attempt"].median_ms,
+        floor["1 MB range GET of a data chunk"].median_ms,
+    )
+    footers_gap = footers_cold.median_ms - warm[deep].median_ms if footers_cold and warm else 0.0
+    why = {
+        "fresh": (
+            f"{fresh.median_ms - footers_cold.median_ms:.0f} ms of it is one-time set-up of a fresh "
+            "process's first request (lazy pyarrow import, S3 clients, validation models), the difference "
+            "with the footers-not-cached case"
+            if fresh and footers_cold
+            else ""
+        ),
+        "footers": (
+            f"{options.chunks} more range GETs for the footers; moto serves them in one process and reads "
+            f"each whole ~{_chunk_mb(uploaded):.0f} MB chunk per GET (~{get_ms:.0f} ms each here): "
+            f"~{options.chunks * get_ms:.0f} ms of the {footers_gap:.0f} ms gap"
+        ),
+    }
+    for key, text, measured in (
+        ("fresh", "cold deep page <= 2x warm (fresh process, first request)", fresh),
+        ("footers", "cold deep page <= 2x warm (footers not cached, process warm)", footers_cold),
     ):
         cold_vs_warm = ratio(measured.median_ms, warm[deep].median_ms) if measured and warm else None
+        target_note = ""
+        if measured and warm and cold_vs_warm is not None:
+            target_note = f"cold {measured.median_ms:.0f} ms vs warm {warm[deep].median_ms:.0f} ms"
+            if cold_vs_warm > 2:
+                target_note += f" (missed by {cold_vs_warm / 2:.1f}x): {why[key]}"
         targets.append(
             target(
                 SCENARIO,
                 text,
                 fmt_ratio(cold_vs_warm),
                 None if cold_vs_warm is None else cold_vs_warm <= 2.0,
-                pending
-                or (
-                    f"cold {measured.median_ms:.0f} ms vs warm {warm[deep].median_ms:.0f} ms"
-                    if measured and warm
-                    else ""
-                )
-                + (f" (missed by {cold_vs_warm / 2:.1f}x)" if cold_vs_warm and cold_vs_warm > 2 else ""),
+                pending or target_note,
             )
         )
     # Target 3: >= 3x faster than DuckDB, both pages (the smaller speed-up counts).
     speedups = {label: ratio(duck[label].median_ms, warm[label].median_ms) for label in pages} if warm else {}
     worst = min((v for v in speedups.values() if v is not None), default=None)
+    target_note = ", ".join(f"{label}: {fmt_ratio(v)}" for label, v in speedups.items())
+    ours_traffic, duck_traffic = traffic.get(f"ours warm {deep}"), traffic.get(f"duckdb warm {deep}")
+    if worst is not None and worst < 3.0 and ours_traffic and duck_traffic:
+        ours_gets = ours_traffic.gets - ours_traffic.lists
+        server_ms = ours_traffic.lists * list_ms + ours_gets * get_ms
+        target_note += (
+            f" (missed by {3.0 / worst:.1f}x): a page of ours is {ours_traffic.lists} LIST + {ours_gets} "
+            f"range GET, and moto alone charges ~{server_ms:.0f} ms for them (moto floor rows) of ours' "
+            f"{warm[deep].median_ms:.0f} ms; DuckDB makes {duck_traffic.requests} requests. A fixed cost per "
+            "request on the same local server compresses the ratio; on real S3 each GET's first-byte latency "
+            "makes the request count weigh more"
+        )
     targets.append(
         target(
             SCENARIO,
             ">= 3x faster than DuckDB (warm, both pages)",
             fmt_ratio(worst),
             None if worst is None else worst >= 3.0,
-            pending or ", ".join(f"{label}: {fmt_ratio(v)}" for label, v in speedups.items()),
+            pending or target_note,
         )
     )
     rows[-1]["note"] = "; ".join(filter(None, [rows[-1]["note"], MOTO_NOTE]))
