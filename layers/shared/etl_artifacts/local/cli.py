@@ -15,7 +15,7 @@ from typing import Any
 def _cmd_serve(args: argparse.Namespace) -> int:
     from etl_artifacts.local.gateway import serve
 
-    serve(args.host, args.port, Path(args.template) if args.template else None)
+    serve(args.host, args.port, Path(args.template) if args.template else None, instances=args.instances)
     return 0
 
 
@@ -199,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     p.add_argument("--template", help="template.yaml to read routes from (default: the repository's)")
+    p.add_argument(
+        "--instances",
+        type=int,
+        default=4,
+        metavar="N",
+        help="worker processes per function, like Lambda instances: concurrent requests run in parallel, "
+        "each worker's first request is a cold start (default 4)",
+    )
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser(

@@ -194,6 +194,7 @@ class DevStack:
     postgres: EmbeddedPostgres | None = None
     s3: MotoS3Server | None = None
     server: Any = None
+    invoker: Any = None
     template: TemplateSpec | None = None
     result: SeedResult | None = None
 
@@ -237,8 +238,12 @@ class DevStack:
         from werkzeug.serving import make_server
 
         from etl_artifacts.local.gateway import LocalGateway
+        from etl_artifacts.local.lambda_runtime import ProcessInvoker
 
-        self.server = make_server(host, port, LocalGateway(template=self.template), threaded=True)
+        # Worker processes per function (like Lambda instances) so concurrent requests run in parallel.
+        self.invoker = ProcessInvoker()
+        gateway = LocalGateway(template=self.template, invoker=self.invoker)
+        self.server = make_server(host, port, gateway, threaded=True)
         thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         thread.start()
         return thread
@@ -284,6 +289,9 @@ class DevStack:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        if self.invoker is not None:
+            self.invoker.shutdown()
+            self.invoker = None
         reset_database()  # close our connection before Postgres goes away
         if self.s3 is not None:
             self.s3.stop()

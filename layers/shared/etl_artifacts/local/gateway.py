@@ -12,7 +12,7 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,8 @@ from werkzeug.wrappers import Request, Response
 
 from etl_artifacts.errors import ApiError, InternalError, Unauthorized
 from etl_artifacts.errors import NotFound as RouteNotFound
-from etl_artifacts.local.lambda_runtime import invoke
-from etl_artifacts.local.template import RouteSpec, TemplateSpec, load_template
+from etl_artifacts.local.lambda_runtime import ProcessInvoker, invoke
+from etl_artifacts.local.template import FunctionSpec, RouteSpec, TemplateSpec, load_template
 from etl_artifacts.observability import logger
 
 
@@ -36,8 +36,16 @@ def _werkzeug_rule(path: str) -> str:
 class LocalGateway:
     """WSGI application: template routes -> authorizer -> function handler."""
 
-    def __init__(self, template: TemplateSpec | None = None, template_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        template: TemplateSpec | None = None,
+        template_path: Path | None = None,
+        invoker: Callable[[FunctionSpec, dict[str, Any]], Any] | None = None,
+    ) -> None:
         self.template = template or load_template(template_path)
+        # None: run in this process, one invocation at a time (tests can patch and spy on it);
+        # a ProcessInvoker runs concurrent requests in separate worker processes (serve, dev).
+        self.invoker = invoker
         self.url_map = Map(
             [Rule(_werkzeug_rule(r.path), methods=[r.method], endpoint=r) for r in self.template.routes],
             strict_slashes=False,
@@ -127,10 +135,13 @@ class LocalGateway:
             "pathParameters": event.get("pathParameters"),
             "requestContext": event["requestContext"],
         }
-        result = invoke(self.template.functions[self.template.authorizer], auth_event)
+        result = self._invoke(self.template.functions[self.template.authorizer], auth_event)
         if not isinstance(result, dict) or result.get("isAuthorized") is not True:
             raise Unauthorized()
         return dict(result.get("context") or {})
+
+    def _invoke(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
+        return self.invoker(spec, event) if self.invoker is not None else invoke(spec, event)
 
     # -- WSGI -----------------------------------------------------------------------------
     @staticmethod
@@ -172,7 +183,7 @@ class LocalGateway:
             if route.authorized:
                 context = self._authorize(self.build_event(request, route, raw_path, params, None))
             event = self.build_event(request, route, raw_path, params, context)
-            return self._to_response(invoke(self.template.functions[route.function], event))
+            return self._to_response(self._invoke(self.template.functions[route.function], event))
         except ApiError as exc:
             return self._error(exc)
         except Exception as exc:
@@ -187,10 +198,19 @@ class LocalGateway:
         return response(environ, start_response)
 
 
-def serve(host: str = "127.0.0.1", port: int = 3000, template_path: Path | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1", port: int = 3000, template_path: Path | None = None, instances: int = 4
+) -> None:
+    import signal
+
     from werkzeug.serving import make_server
 
-    server = make_server(host, port, LocalGateway(template_path=template_path), threaded=True)
+    # SIGTERM (service managers, test harnesses) shuts down as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    invoker = ProcessInvoker(instances)
+    server = make_server(
+        host, port, LocalGateway(template_path=template_path, invoker=invoker), threaded=True
+    )
     print(
         f"ETL Run Artifacts API (local development gateway) on http://{host}:{server.server_port}/api/v1",
         flush=True,
@@ -201,3 +221,4 @@ def serve(host: str = "127.0.0.1", port: int = 3000, template_path: Path | None 
         pass
     finally:
         server.server_close()
+        invoker.shutdown()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import multiprocessing
+import os
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +62,57 @@ _one_at_a_time = threading.RLock()
 
 
 def invoke(spec: FunctionSpec, event: dict[str, Any]) -> Any:
+    """Run one invocation in this process (tests, ``invoke``): serialised, see above."""
     handler = load_handler(spec)
     with _one_at_a_time:
         return handler(event, LocalLambdaContext(function_name=spec.logical_id))
+
+
+def _invoke_in_worker(spec: FunctionSpec, event: dict[str, Any]) -> Any:
+    # A worker process is one "execution environment": it runs one event at a time and keeps
+    # its imports, clients and caches warm between events, exactly like a Lambda instance.
+    return load_handler(spec)(event, LocalLambdaContext(function_name=spec.logical_id))
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker when the gateway process is gone (even after SIGKILL)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+class ProcessInvoker:
+    """Concurrent local invocations: per function, a pool of worker processes started on demand
+    (each start is a cold start), so requests run in parallel without sharing Powertools' state."""
+
+    def __init__(self, max_instances_per_function: int = 4) -> None:
+        self.max_instances = max(1, max_instances_per_function)
+        self._pools: dict[str, ProcessPoolExecutor] = {}
+        self._lock = threading.Lock()
+
+    def _pool(self, spec: FunctionSpec) -> ProcessPoolExecutor:
+        with self._lock:
+            pool = self._pools.get(spec.logical_id)
+            if pool is None:
+                # spawn, not fork: the gateway process runs threads.
+                pool = ProcessPoolExecutor(
+                    self.max_instances,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_exit_with_parent,
+                    initargs=(os.getpid(),),
+                )
+                self._pools[spec.logical_id] = pool
+            return pool
+
+    def __call__(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
+        return self._pool(spec).submit(_invoke_in_worker, spec, event).result()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
