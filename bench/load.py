@@ -315,9 +315,10 @@ def render_markdown(result: dict[str, Any], *, clients: int, duration_s: float) 
         f"`python -m bench.load --duration {duration_s:.0f} --clients {clients}` on {platform.system()} "
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; the server, "
         "moto's S3 server, embedded Postgres and the clients share the machine. Latency is what a client "
-        "saw (loopback HTTP through the local gateway, authorizer included). The local runtime runs one "
-        "invocation at a time (every function shares one process, unlike Lambda), so with 20 clients "
-        "most of a request's latency is queueing: the 1-client row is the service time.",
+        "saw (loopback HTTP through the local gateway, authorizer included). `serve` runs each function "
+        "in up to 4 worker processes (like Lambda instances), all on 2 cores shared with S3 and Postgres, "
+        "so with 20 clients part of a request's latency is waiting for a core or a worker: the 1-client "
+        "row is the service time.",
         "",
         "| case | median ms | p95 ms | requests | note |",
         "|---|---:|---:|---:|---|",
