@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from pathlib import Path as FsPath
 
@@ -25,20 +26,49 @@ app = APIGatewayHttpResolver(enable_validation=True)
 configure(app)
 
 
-# Every family's resolver lives in a ``*_routes.py`` module beside this one; Powertools finds
-# them by AST (cheap, at import) and loads them only when the document is first requested.
-app.configure_openapi_merge(
-    path=str(FsPath(__file__).parent),
-    pattern="*_routes.py",
-    title=OPENAPI_TITLE,
-    version=__version__,
-    description="Search ETL pipeline runs and read the parquet artifacts each run produced.",
-    security_schemes=SECURITY_SCHEMES,
-    on_conflict="first",
-)
-app.enable_swagger(
-    path=f"{API_PREFIX}/docs", title=OPENAPI_TITLE, version=__version__, security_schemes=SECURITY_SCHEMES
-)
+_merge_lock = threading.Lock()
+
+
+def merged_openapi_json() -> str:
+    """The OpenAPI document of every family, merged by Powertools on first use and cached.
+
+    Every family's resolver lives in a ``*_routes.py`` module beside this one; Powertools finds
+    them by AST and loads them. Done on the first request, not at import, to keep cold starts short.
+    """
+    with _merge_lock:
+        if getattr(app, "_openapi_merge", None) is None:
+            app.configure_openapi_merge(
+                path=str(FsPath(__file__).parent),
+                pattern="*_routes.py",
+                title=OPENAPI_TITLE,
+                version=__version__,
+                description="Search ETL pipeline runs and read the parquet artifacts each run produced.",
+                security_schemes=SECURITY_SCHEMES,
+                on_conflict="first",
+            )
+        return app.get_openapi_merge_json_schema()
+
+
+@app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+def swagger_ui():  # type: ignore[no-untyped-def]  # a Response annotation breaks schema generation
+    """Powertools' Swagger UI page and bundled assets around the merged document.
+
+    Built on request rather than with ``app.enable_swagger()``, which imports Powertools' OpenAPI
+    models at module load (~70 ms of this function's cold start) for a page few requests need.
+    """
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui as assets
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
+    folder = FsPath(assets.__file__).parent
+    spec = merged_openapi_json().replace("</", "<\\/")
+    body = generate_swagger_html(
+        spec,
+        (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (folder / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        "",
+        None,
+    )
+    return Response(status_code=200, content_type="text/html", body=body)
 
 
 class WhoAmIResponse(BaseModel):
@@ -73,5 +103,5 @@ def openapi_document():  # type: ignore[no-untyped-def]  # a Response annotation
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_merge_json_schema(),
+        body=merged_openapi_json(),
     )
