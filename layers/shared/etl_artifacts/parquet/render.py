@@ -199,8 +199,11 @@ def _fraction(nanos: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(nanos, 0), "", pc.if_else(exact_micro, six, nine))
 
 
-def _clock(naive: pa.Array, whole_format: str) -> pa.Array:
-    """``strftime`` of whole seconds plus the isoformat-style fraction, for a tz-naive timestamp."""
+def iso_clock(naive: pa.Array, whole_format: str) -> pa.Array:
+    """``strftime`` of whole seconds plus the isoformat-style fraction, for a tz-naive timestamp.
+
+    Shared with the searchable text (``etl_artifacts.search.text``) so both render time alike.
+    """
     unit = naive.type.unit
     seconds = pc.floor_temporal(naive, unit="second")
     whole = pc.strftime(seconds.cast(pa.timestamp("s")), format=whole_format)
@@ -214,15 +217,15 @@ def _timestamp(array: pa.Array) -> list[Any]:
         return [None] * len(array)
     unit, tz = array.type.unit, array.type.tz
     if tz is None:
-        return list(_clock(array, "%Y-%m-%dT%H:%M:%S").to_pylist())
+        return list(iso_clock(array, "%Y-%m-%dT%H:%M:%S").to_pylist())
     utc_wall = array.cast(pa.timestamp(unit))
     if tz in _UTC_NAMES:
         # No time-zone database needed for UTC (it may be absent on the Lambda image).
-        text = _clock(utc_wall, "%Y-%m-%dT%H:%M:%S")
+        text = iso_clock(utc_wall, "%Y-%m-%dT%H:%M:%S")
         return list(pc.binary_join_element_wise(text, "+00:00", "").to_pylist())
     try:
         local_wall = pc.local_timestamp(array)
-        text = _clock(local_wall, "%Y-%m-%dT%H:%M:%S")
+        text = iso_clock(local_wall, "%Y-%m-%dT%H:%M:%S")
         offset = pc.strftime(array, format="%Ez")
         return list(pc.binary_join_element_wise(text, offset, "").to_pylist())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -230,7 +233,7 @@ def _timestamp(array: pa.Array) -> list[Any]:
         try:
             return [None if v is None else v.isoformat() for v in array.to_pylist()]
         except Exception:
-            text = _clock(utc_wall, "%Y-%m-%dT%H:%M:%S")
+            text = iso_clock(utc_wall, "%Y-%m-%dT%H:%M:%S")
             return list(pc.binary_join_element_wise(text, "+00:00", "").to_pylist())
 
 
@@ -242,7 +245,7 @@ def _time(array: pa.Array) -> list[Any]:
     unit = array.type.unit
     ticks = array.cast(pa.int32() if pa.types.is_time32(array.type) else pa.int64()).cast(pa.int64())
     # A time of day is a timestamp on 1970-01-01: reuse the timestamp formatting.
-    return list(_clock(ticks.cast(pa.timestamp(unit)), "%H:%M:%S").to_pylist())
+    return list(iso_clock(ticks.cast(pa.timestamp(unit)), "%H:%M:%S").to_pylist())
 
 
 def _duration(array: pa.Array) -> list[Any]:

@@ -39,6 +39,8 @@ import unicodedata
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl_artifacts.parquet.render import iso_clock
+
 SEPARATOR = "\x1f"
 SEARCHABLE_COLUMN = "_searchable"
 
@@ -155,35 +157,16 @@ def _float_text(numbers: pa.Array) -> pa.Array:
     return text
 
 
-def _fraction(ticks: pa.Array, unit: str) -> pa.Array:
-    """``""``, ``.ffffff`` or ``.fffffffff`` for sub-second parts given in ``unit`` ticks."""
-    nanos = pc.multiply(ticks, 1_000_000_000 // _PER_SECOND[unit])
-    micros = pc.divide(nanos, 1_000)
-    exact_micro = pc.equal(pc.multiply(micros, 1_000), nanos)
-    six = pc.binary_join_element_wise(".", pc.utf8_lpad(pc.cast(micros, pa.string()), 6, "0"), "")
-    nine = pc.binary_join_element_wise(".", pc.utf8_lpad(pc.cast(nanos, pa.string()), 9, "0"), "")
-    return pc.if_else(pc.equal(nanos, 0), "", pc.if_else(exact_micro, six, nine))
-
-
-def _clock(naive: pa.Array, whole_format: str) -> pa.Array:
-    """``strftime`` of the whole seconds plus the isoformat-style fraction (tz-naive input)."""
-    unit = naive.type.unit
-    seconds = pc.floor_temporal(naive, unit="second")
-    whole = pc.strftime(seconds.cast(pa.timestamp("s")), format=whole_format)
-    sub = pc.subtract(naive.cast(pa.int64()), seconds.cast(pa.int64()))
-    return pc.binary_join_element_wise(whole, _fraction(sub, unit), "")
-
-
 def _timestamp_text(array: pa.Array) -> pa.Array:
     unit, tz = array.type.unit, array.type.tz
     if tz is None:
-        return _clock(array, "%Y-%m-%dT%H:%M:%S")
+        return iso_clock(array, "%Y-%m-%dT%H:%M:%S")
     if tz in _UTC_NAMES:
         return pc.binary_join_element_wise(
-            _clock(array.cast(pa.timestamp(unit)), "%Y-%m-%dT%H:%M:%S"), "+00:00", ""
+            iso_clock(array.cast(pa.timestamp(unit)), "%Y-%m-%dT%H:%M:%S"), "+00:00", ""
         )
     try:
-        wall = _clock(pc.local_timestamp(array), "%Y-%m-%dT%H:%M:%S")
+        wall = iso_clock(pc.local_timestamp(array), "%Y-%m-%dT%H:%M:%S")
         return pc.binary_join_element_wise(wall, pc.strftime(array, format="%Ez"), "")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return _per_value(array)  # a zone Arrow does not know: the page renderer's own fallback
@@ -191,7 +174,7 @@ def _timestamp_text(array: pa.Array) -> pa.Array:
 
 def _time_text(array: pa.Array) -> pa.Array:
     ticks = array.cast(pa.int32() if pa.types.is_time32(array.type) else pa.int64()).cast(pa.int64())
-    return _clock(ticks.cast(pa.timestamp(array.type.unit)), "%H:%M:%S")
+    return iso_clock(ticks.cast(pa.timestamp(array.type.unit)), "%H:%M:%S")
 
 
 def _duration_text(array: pa.Array) -> pa.Array:
