@@ -328,9 +328,10 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             else ""
         ),
         "footers": (
-            f"{options.chunks} more range GETs for the footers; moto serves them in one process and reads "
-            f"each whole ~{_chunk_mb(uploaded):.0f} MB chunk per GET (~{get_ms:.0f} ms each here): "
-            f"~{options.chunks * get_ms:.0f} ms of the {footers_gap:.0f} ms gap"
+            f"{options.chunks} more range GETs for the footers, and moto reads each whole "
+            f"~{_chunk_mb(uploaded):.0f} MB chunk to serve one (~{get_ms:.0f} ms per GET here): "
+            f"~{options.chunks * get_ms:.0f} ms of work for moto's one process against a "
+            f"{footers_gap:.0f} ms gap"
         ),
     }
     for key, text, measured in (
