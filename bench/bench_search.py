@@ -405,13 +405,21 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             timings[("trigram", "common word")].median_ms, timings[("index", "common word")].median_ms
         )
         met = slower is not None and slower <= 1.1
+        common_note = "issue 9"
+        if not met:
+            t_req, i_req = traffic[("trigram", "common word")], traffic[("index", "common word")]
+            common_note += (
+                f"; trigram mode made {t_req.requests} requests vs {i_req.requests} in index mode: the common "
+                "word's trigrams are in every row group, so it reads the postings and then the same index "
+                "row groups as index mode"
+            )
         targets.append(
             target(
                 SCENARIO,
                 "common word: trigram no slower than index mode (<= 1.1x, noise)",
                 fmt_ratio(slower),
                 met,
-                "issue 9",
+                common_note,
             )
         )
     else:
