@@ -409,9 +409,9 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
         if not met:
             t_req, i_req = traffic[("trigram", "common word")], traffic[("index", "common word")]
             common_note += (
-                f"; trigram mode made {t_req.requests} requests vs {i_req.requests} in index mode: the common "
-                "word's trigrams are in every row group, so it reads the postings and then the same index "
-                "row groups as index mode"
+                f"; trigram mode made {t_req.requests} requests vs {i_req.requests} in index mode: the "
+                "common word's trigrams are in every row group, so it reads the postings and then the same "
+                "index row groups as index mode"
             )
         targets.append(
             target(
