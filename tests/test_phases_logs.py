@@ -279,3 +279,20 @@ def test_foreign_tokens_are_refused(api, logs_run, token):
 def test_token_is_opaque_and_carries_no_secrets(token, logs_run):
     assert logs_run.run_id not in token and "acme" not in token
     assert len(token) < 200
+
+
+def test_cursor_key_requires_a_secret(monkeypatch):
+    """A JWKS URL or bucket name is public: continuation tokens are never signed with them."""
+    import pytest as _pytest
+
+    from etl_artifacts.config import ConfigurationError, get_settings
+
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    monkeypatch.delenv("CURSOR_SECRET", raising=False)
+    monkeypatch.setenv("JWT_JWKS_URL", "https://issuer.example/.well-known/jwks.json")
+    get_settings.cache_clear()
+    with _pytest.raises(ConfigurationError):
+        _ = get_settings().hmac_key
+    monkeypatch.setenv("CURSOR_SECRET", "a-real-secret")
+    get_settings.cache_clear()
+    assert get_settings().hmac_key.endswith(b"a-real-secret")

@@ -69,8 +69,13 @@ class Settings(BaseModel):
 
     @property
     def hmac_key(self) -> bytes:
-        """Key that signs continuation tokens (never logged)."""
-        secret = self.cursor_secret or self.jwt_secret or self.jwt_jwks_url or self.artifacts_bucket
+        """Key that signs continuation tokens (never logged).
+
+        A secret only: a JWKS URL or a bucket name is public and would let anyone forge cursors.
+        """
+        secret = self.cursor_secret or self.jwt_secret
+        if not secret:
+            raise ConfigurationError("CURSOR_SECRET (or JWT_SECRET) must be set to sign continuation tokens")
         return ("etl-artifacts-cursor:" + secret).encode()
 
 
