@@ -284,7 +284,6 @@ def test_token_is_opaque_and_carries_no_secrets(token, logs_run):
 def test_cursor_key_requires_a_secret(monkeypatch):
     """A JWKS URL or bucket name is public: continuation tokens are never signed with them."""
     import pytest as _pytest
-
     from etl_artifacts.config import ConfigurationError, get_settings
 
     monkeypatch.delenv("JWT_SECRET", raising=False)
