@@ -283,14 +283,13 @@ def test_token_is_opaque_and_carries_no_secrets(token, logs_run):
 
 def test_cursor_key_requires_a_secret(monkeypatch):
     """A JWKS URL or bucket name is public: continuation tokens are never signed with them."""
-    import pytest as _pytest
-    from etl_artifacts.config import ConfigurationError, get_settings
+    from etl_artifacts.config import ConfigurationError
 
     monkeypatch.delenv("JWT_SECRET", raising=False)
     monkeypatch.delenv("CURSOR_SECRET", raising=False)
     monkeypatch.setenv("JWT_JWKS_URL", "https://issuer.example/.well-known/jwks.json")
     get_settings.cache_clear()
-    with _pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError):
         _ = get_settings().hmac_key
     monkeypatch.setenv("CURSOR_SECRET", "a-real-secret")
     get_settings.cache_clear()
