@@ -74,6 +74,23 @@ def raw_token(header: dict[str, Any], payload: dict[str, Any], signature: bytes 
     return f"{b64url_json(header)}.{b64url_json(payload)}.{b64url(signature)}"
 
 
+class _LoopbackServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def _serve_loopback(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    """A threaded HTTP server on a free loopback port, serving in a daemon thread."""
+    server = _LoopbackServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _shut_down(server: ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
 @dataclass
 class JwksServer:
     """A JWKS document served from a loopback ``http.server`` thread."""
@@ -103,15 +120,12 @@ class JwksServer:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = _serve_loopback(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        _shut_down(self._server)
+        self._server = None
 
 
 # -- routes --------------------------------------------------------------------------------------------
@@ -545,18 +559,12 @@ class S3Proxy:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = _serve_loopback(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        _shut_down(self._server)
+        self._server = None
 
 
 def outside_prefix(targets: list[str], bucket: str, allowed_prefix: str) -> list[str]:
