@@ -37,11 +37,11 @@ from typing import Any
 
 from bench.common import (
     BenchOptions,
+    env_override,
     fmt_bytes,
     measure,
     progress,
     quiet_powertools_env,
-    reset_project_caches,
     row,
     shared_postgres,
     stop_services,
@@ -335,18 +335,11 @@ def long_statement_timeouts() -> Iterator[None]:
     a full table (they outlast the API's 10 s statement timeout)."""
     from etl_artifacts.db import reset_database
 
-    saved = os.environ.get("DB_STATEMENT_TIMEOUT_MS")
-    os.environ["DB_STATEMENT_TIMEOUT_MS"] = str(6 * 3600 * 1000)
-    reset_project_caches()
     reset_database()
     try:
-        yield
+        with env_override("DB_STATEMENT_TIMEOUT_MS", str(6 * 3600 * 1000)):
+            yield
     finally:
-        if saved is None:
-            os.environ.pop("DB_STATEMENT_TIMEOUT_MS", None)
-        else:
-            os.environ["DB_STATEMENT_TIMEOUT_MS"] = saved
-        reset_project_caches()
         reset_database()  # the measured searches use the API's own settings
 
 

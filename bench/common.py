@@ -14,6 +14,7 @@ module too, and must not pay for pyarrow or boto3 before they start their clock.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import http.client
 import json
 import math
@@ -826,19 +827,24 @@ class CountingProxy:
 
 
 @contextmanager
-def s3_endpoint(endpoint: str) -> Iterator[None]:
-    """Point the project's clients at another endpoint (e.g. the counting proxy) for a while."""
-    saved = os.environ.get("AWS_ENDPOINT_URL_S3")
-    os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
+def env_override(name: str, value: str) -> Iterator[None]:
+    """Set one environment variable for a while; the project's cached settings/clients follow it."""
+    saved = os.environ.get(name)
+    os.environ[name] = value
     reset_project_caches()
     try:
         yield
     finally:
         if saved is None:
-            os.environ.pop("AWS_ENDPOINT_URL_S3", None)
+            os.environ.pop(name, None)
         else:
-            os.environ["AWS_ENDPOINT_URL_S3"] = saved
+            os.environ[name] = saved
         reset_project_caches()
+
+
+def s3_endpoint(endpoint: str) -> contextlib.AbstractContextManager[None]:
+    """Point the project's clients at another endpoint (e.g. the counting proxy) for a while."""
+    return env_override("AWS_ENDPOINT_URL_S3", endpoint)
 
 
 # -- DuckDB ------------------------------------------------------------------------------------
