@@ -35,6 +35,8 @@ class Settings(BaseModel):
     # S3 timeouts (seconds) for both boto3 and pyarrow: a slow S3 becomes a 502, never a hang.
     s3_connect_timeout_s: float = Field(default=3.0, alias="S3_CONNECT_TIMEOUT_S", gt=0)
     s3_request_timeout_s: float = Field(default=10.0, alias="S3_REQUEST_TIMEOUT_S", gt=0)
+    # Indexer queue: a keyword search that runs out of time queues an index build there (§9).
+    index_queue_url: str | None = Field(default=None, alias="INDEX_QUEUE_URL")
     # Key for HMAC-signed continuation tokens; falls back to JWT_SECRET when unset.
     cursor_secret: str | None = Field(default=None, alias="CURSOR_SECRET")
 
@@ -47,6 +49,7 @@ class Settings(BaseModel):
         "jwt_issuer",
         "jwt_audience",
         "cursor_secret",
+        "index_queue_url",
         mode="before",
     )
     @classmethod

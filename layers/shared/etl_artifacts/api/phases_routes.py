@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from etl_artifacts.api.common import configure
+from etl_artifacts.api.envelope import negotiate
 
 app = APIGatewayHttpResolver(enable_validation=True)
 configure(app)
@@ -136,23 +137,12 @@ def _json(model: Any, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=model, headers=headers)
 
 
-def _wants_ndjson(accept: str | None) -> bool:
-    for part in (accept or "").split(","):
-        media, *params = (piece.strip().lower() for piece in part.split(";"))
-        if media == NDJSON:
-            return not any(
-                param.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for param in params
-            )
-    return False
-
-
 @app.get(
     f"{RUN_PATH}/event",
     summary="The run's trigger message(s) and processed event",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_EVENT_RESPONSES,
-    compress=True,
 )
 def run_event(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> EventResponse:
     from etl_artifacts.parquet.event import read_event
@@ -166,7 +156,6 @@ def run_event(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> EventR
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_PAGE_RESPONSES,
-    compress=True,
 )
 def phase_metadata(
     dag_id: DagIdPath,
@@ -192,7 +181,6 @@ def phase_metadata(
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_DATA_RESPONSES,
-    compress=True,
 )
 def phase_data(
     dag_id: DagIdPath,
@@ -231,7 +219,6 @@ def phase_data(
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_PAGE_RESPONSES,
-    compress=True,
 )
 def phase_errors(
     dag_id: DagIdPath,
@@ -254,7 +241,6 @@ def phase_errors(
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_LOGS_RESPONSES,
-    compress=True,
 )
 def phase_logs(  # type: ignore[no-untyped-def]  # JSON or NDJSON: a Response annotation breaks the schema
     dag_id: DagIdPath,
@@ -280,7 +266,8 @@ def phase_logs(  # type: ignore[no-untyped-def]  # JSON or NDJSON: a Response an
     logs = objects.chunks["logs"]
 
     # A continuation token only exists for NDJSON streams: presenting one continues the stream.
-    if resume is None and not _wants_ndjson(app.current_event.headers.get("accept")):
+    wants = negotiate(app.current_event.headers.get("accept"), (content_types.APPLICATION_JSON, NDJSON))
+    if resume is None and wants != NDJSON:
         return Response(
             status_code=200,
             content_type=content_types.APPLICATION_JSON,

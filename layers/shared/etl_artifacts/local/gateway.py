@@ -78,6 +78,9 @@ class LocalGateway:
     ) -> dict[str, Any]:
         now = datetime.now(UTC)
         raw_query = request.query_string.decode("latin-1")
+        # API Gateway HTTP APIs route on the encoded path, then hand the function the path and
+        # the path values decoded once (CONTRACT §9; sources in the README, "Events").
+        decoded_path = unquote(raw_path)
         request_context: dict[str, Any] = {
             "accountId": "000000000000",
             "apiId": "local",
@@ -85,7 +88,7 @@ class LocalGateway:
             "domainPrefix": request.host.split(".")[0],
             "http": {
                 "method": request.method,
-                "path": raw_path,
+                "path": decoded_path,
                 "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
                 "sourceIp": request.remote_addr or "127.0.0.1",
                 "userAgent": request.headers.get("User-Agent", ""),
@@ -101,7 +104,7 @@ class LocalGateway:
         event: dict[str, Any] = {
             "version": "2.0",
             "routeKey": route.route_key,
-            "rawPath": raw_path,
+            "rawPath": decoded_path,
             "rawQueryString": raw_query,
             "headers": self._headers(request),
             "requestContext": request_context,
@@ -167,7 +170,7 @@ class LocalGateway:
         return response
 
     def dispatch(self, request: Request) -> Response:
-        # The raw (still percent-encoded) path, as API Gateway's rawPath.
+        # Routes match the raw (still percent-encoded) path, segment by segment, as at API Gateway.
         raw_uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
         raw_path = raw_uri.split("?", 1)[0]
         adapter = self.url_map.bind_to_environ(request.environ)
