@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from conftest import TEST_BUCKET
 from etl_artifacts.layout import RunRef
+from etl_artifacts.local.gateway import AWS_FAILED_INVOCATION
 from etl_artifacts.local.services import free_port
 from security_helpers import (
     MarkedRun,
@@ -234,8 +235,11 @@ def test_faults_leak_nothing(api, run, s3_proxy, monkeypatch):  # noqa: F811
             assert status == 502 and '"database_error"' in body, (label, body)
         if label in s3_labels:
             assert status == 502 and '"storage_error"' in body, (label, body)
-        if "crash" in label or label == "bad config":
+        if label == "logic crash":
             assert status == 500 and '"internal_error"' in body, (label, body)
+        if label in ("function crash", "bad config"):
+            # A failed invocation (the bad configuration breaks the authorizer too): API Gateway's answer.
+            assert (status, body) == AWS_FAILED_INVOCATION, (label, body)
     _check(sweep, collector.lines, env)
     # The crash text itself is nowhere: neither its message nor its password.
     everything = "\n".join(line for _, line in collector.lines)

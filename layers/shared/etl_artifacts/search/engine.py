@@ -18,6 +18,7 @@ warning), exactly like a stale one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl_artifacts.attempts import SOURCES_METADATA_KEY, AttemptObjects, S3Object, decode_sources
+from etl_artifacts.deadline import current_deadline
 from etl_artifacts.observability import logger
 from etl_artifacts.parquet import footers
 from etl_artifacts.search import reader
@@ -83,8 +85,16 @@ def scan(attempt: AttemptObjects, needle: str, offset: int, limit: int) -> tuple
 
     collector = PageCollector(offset, limit)
     units = data_batches(attempt.data)
+    deadline = current_deadline()
+    slowest, last = 0.0, time.monotonic()
     # Two batches rendered at once (rendering is CPU-bound; more threads would only add memory).
-    for unit, positions in zip(units, reader.ordered_map(matches, units, workers=2), strict=True):
+    for number, (unit, positions) in enumerate(
+        zip(units, reader.ordered_map(matches, units, workers=2), strict=True), start=1
+    ):
+        # Stop (503) while there is still time to answer, if the next batch may not finish in time.
+        slowest, last = max(slowest, time.monotonic() - last), time.monotonic()
+        if number < len(units):
+            deadline.check(needed_s=slowest)
         chunk, first = unit.obj.chunk or 0, unit.first_row
 
         def refs_between(
