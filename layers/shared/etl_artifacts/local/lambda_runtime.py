@@ -81,6 +81,13 @@ class InvocationFailed(Exception):
         self.reason = reason
 
 
+class _WorkerGone(InvocationFailed):
+    """The worker died before it started the event (e.g. killed while idle): nothing ran."""
+
+    def __init__(self) -> None:
+        super().__init__("crash")
+
+
 # A worker's first request imports the function (Lambda's Init phase, limited to 10 s in AWS and not
 # counted in the Timeout). Generous here: imports on a busy laptop are no fault of the function.
 INIT_TIMEOUT_S = 120.0
@@ -132,7 +139,7 @@ class _Worker:
         self.process.start()
         child.close()
 
-    def _receive(self, timeout_s: float) -> tuple[str, Any]:
+    def _receive(self, timeout_s: float, started: bool) -> tuple[str, Any]:
         # poll() also returns when the process died (the pipe is at EOF).
         if not self.conn.poll(timeout_s):
             self.kill()
@@ -141,7 +148,7 @@ class _Worker:
             message: tuple[str, Any] = self.conn.recv()
         except (EOFError, OSError):
             self.kill()
-            raise InvocationFailed("crash") from None
+            raise (InvocationFailed("crash") if started else _WorkerGone()) from None
         return message
 
     def run(self, spec: FunctionSpec, event: dict[str, Any], timeout_s: float) -> Any:
@@ -149,10 +156,10 @@ class _Worker:
             self.conn.send((spec, event, timeout_s))
         except (BrokenPipeError, OSError):
             self.kill()
-            raise InvocationFailed("crash") from None
-        status, value = self._receive(INIT_TIMEOUT_S)
+            raise _WorkerGone() from None
+        status, value = self._receive(INIT_TIMEOUT_S, started=False)
         if status == "started":
-            status, value = self._receive(timeout_s)
+            status, value = self._receive(timeout_s, started=True)
         if status != "ok":
             raise InvocationFailed(str(value))
         return value
@@ -235,11 +242,18 @@ class ProcessInvoker:
 
     def __call__(self, spec: FunctionSpec, event: dict[str, Any], timeout_s: float | None = None) -> Any:
         pool = self._pool(spec)
-        worker = pool.acquire()
-        try:
-            return worker.run(spec, event, timeout_s if timeout_s is not None else self.timeout_for(spec))
-        finally:
-            pool.release(worker)
+        timeout = timeout_s if timeout_s is not None else self.timeout_for(spec)
+        for attempt in range(2):
+            worker = pool.acquire()
+            try:
+                return worker.run(spec, event, timeout)
+            except _WorkerGone:
+                # A worker that died idle (an OOM kill, SIGKILL) ran nothing: a fresh one takes the event.
+                if attempt == 1:
+                    raise
+            finally:
+                pool.release(worker)
+        raise AssertionError("unreachable")
 
     def shutdown(self) -> None:
         with self._lock:

@@ -86,6 +86,7 @@ def scan(attempt: AttemptObjects, needle: str, offset: int, limit: int) -> tuple
     collector = PageCollector(offset, limit)
     units = data_batches(attempt.data)
     deadline = current_deadline()
+    deadline.check()  # the footers alone may have used the time
     slowest, last = 0.0, time.monotonic()
     # Two batches rendered at once (rendering is CPU-bound; more threads would only add memory).
     for number, (unit, positions) in enumerate(

@@ -30,14 +30,14 @@ def ordered_map(
     iterator = iter(items)
     pending_max = max(1, lookahead if lookahead is not None else 2 * workers)
     pending: list[Future[R]] = []
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="search-read") as pool:
-        try:
-            for item in iterator:
-                pending.append(pool.submit(fn, item))
-                if len(pending) > pending_max:
-                    yield pending.pop(0).result()
-            while pending:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="search-read")
+    try:
+        for item in iterator:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > pending_max:
                 yield pending.pop(0).result()
-        finally:
-            for future in pending:
-                future.cancel()
+        while pending:
+            yield pending.pop(0).result()
+    finally:
+        # Never wait for reads still running: a caller leaving early (a deadline) answers now.
+        pool.shutdown(wait=False, cancel_futures=True)
