@@ -318,6 +318,15 @@ def build_parser() -> argparse.ArgumentParser:
     from etl_artifacts.indexing.cli import configure_parser
 
     configure_parser(p)
+    p = sub.add_parser(
+        "docs",
+        help="write docs/api.md, the API reference, from the OpenAPI document and the code",
+        description="Render docs/api.md from the OpenAPI document, the error taxonomy, the settings "
+        "and template.yaml (a test fails when the committed file is stale). --check only compares.",
+    )
+    from etl_artifacts.local.api_docs import configure_parser as configure_docs_parser
+
+    configure_docs_parser(p)
     return parser
 
 
