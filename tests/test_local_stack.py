@@ -359,6 +359,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # start-up (up to 300 s) + the other shell's commands (up to 400 s) + shutdown
 def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
     from etl_artifacts.local.services import free_port
 
@@ -388,7 +389,7 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
         text=True,
     )
     try:
-        out = Output(proc.stdout).wait_for("Press Ctrl-C to stop", timeout=180)
+        out = Output(proc.stdout).wait_for("Press Ctrl-C to stop", timeout=300)
         assert "ready on" in out
         token = re.search(r"^export TOKEN='([^']+)'$", out, re.M)
         assert token
@@ -415,7 +416,7 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
         _commands_work_from_another_shell_after_sourcing_the_env_file(data_dir / "env", port)
 
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=120) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
