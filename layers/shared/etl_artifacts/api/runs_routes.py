@@ -83,6 +83,7 @@ _SEARCH_RESPONSES[422] = {
 @app.get(
     f"{API_PREFIX}/dags/<dag_id>/runs",
     summary="Search a DAG's runs",
+    operation_id="searchRuns",
     description=(
         "Runs of the caller's tenant for one DAG in an inclusive date range, filtered by phase status, "
         "phase keyword and a run_id allowlist; newest first (run_date DESC, then run_id DESC in byte order)."
@@ -153,14 +154,15 @@ def search_runs(
         page=page,
         limit=limit,
     )
-    from etl_artifacts.runs.dal import search_runs as run_search
+    from etl_artifacts.runs.dal import search_runs_in_db
 
-    return run_search(search)
+    return search_runs_in_db(search)
 
 
 @app.get(
     RUN_PATH,
     summary="One run's summary",
+    operation_id="getRun",
     description="The run's phase summaries (status, message, total, attempt, s3_data_path), no inline data.",
     tags=TAGS,
     security=BEARER_SECURITY,
@@ -168,6 +170,6 @@ def search_runs(
 )
 def get_run(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> SearchRunResult:
     ref = run_ref(app, dag_id, date, run_id)
-    from etl_artifacts.runs.dal import get_run as read_run
+    from etl_artifacts.runs.dal import get_run_from_db
 
-    return read_run(ref)
+    return get_run_from_db(ref)
