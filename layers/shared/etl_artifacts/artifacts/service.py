@@ -1,7 +1,7 @@
-"""Artifacts logic: one paginated LIST of the run prefix, or one HEAD, plus local presigning.
+"""Artifacts logic: one LIST page of the run prefix, or one HEAD, plus local presigning.
 
 S3 is reached only through ``clients.s3_client()`` (boto3); botocore failures are wrapped once
-into ``StorageError`` here or in ``attempts.list_prefix``. A HEAD answering 404 is an absent
+into ``StorageError`` here. A HEAD answering 404 is an absent
 artifact, not a failure.
 """
 
@@ -11,9 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from etl_artifacts.artifacts.models import ArtifactItem, PresignedUrlResponse, RunArtifactsResponse
+from etl_artifacts.artifacts.listing_cursor import decode_cursor, encode_cursor
+from etl_artifacts.artifacts.models import (
+    DEFAULT_LIST_LIMIT,
+    ArtifactItem,
+    PresignedUrlResponse,
+    RunArtifactsResponse,
+)
 from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename
-from etl_artifacts.attempts import list_prefix
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.errors import ArtifactNotFound, StorageError, UnknownArtifactKind
@@ -43,17 +48,38 @@ def _signing_errors() -> Iterator[None]:
         raise StorageError() from exc
 
 
-def list_run_artifacts(run: RunRef) -> RunArtifactsResponse:
-    """Every ``.parquet`` object under the run prefix, sorted by key, each with a presigned GET URL.
+def _list_page(bucket: str, prefix: str, limit: int, start_after: str | None) -> dict[str, Any]:
+    """ONE ``ListObjectsV2`` call: at most ``limit`` keys after ``start_after``, in key order."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    A run without objects (including another tenant's run: the prefix is the caller's) is an
-    empty list, never an error.
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": limit}
+    if start_after is not None:
+        params["StartAfter"] = start_after
+    try:
+        return dict(s3_client().list_objects_v2(**params))
+    except (BotoCoreError, ClientError) as exc:
+        logger.warning("artifacts LIST failed", extra={"error_type": type(exc).__name__})
+        raise StorageError() from exc
+
+
+def list_run_artifacts(
+    run: RunRef, limit: int = DEFAULT_LIST_LIMIT, cursor: str | None = None
+) -> RunArtifactsResponse:
+    """One page of the run's ``.parquet`` objects, sorted by key, each with a presigned GET URL.
+
+    A page is one S3 LIST of at most ``limit`` keys (S3 returns keys in order), so a response's
+    cost and size are bounded whatever the run holds; objects that are not parquet use up their
+    place in the page, so ``count`` may be below ``limit`` while ``next_cursor`` is set. A run
+    without objects (including another tenant's run: the prefix is the caller's) is an empty list,
+    never an error.
     """
     settings = get_settings()
     bucket = require_bucket(settings)
     prefix = run.prefix(settings.artifacts_prefix)
-    contents = list_prefix(bucket, prefix)
-    objects = sorted((item for item in contents if item["Key"].endswith(".parquet")), key=lambda i: i["Key"])
+    after = None if cursor is None else prefix + decode_cursor(run, limit, cursor)
+    page = _list_page(bucket, prefix, limit, after)
+    contents: list[dict[str, Any]] = page.get("Contents", [])
+    objects = [item for item in contents if item["Key"].endswith(".parquet")]
     items: list[ArtifactItem] = []
     with _signing_errors():
         presigner = _presigner(bucket, settings.presign_default_ttl) if objects else None
@@ -76,8 +102,16 @@ def list_run_artifacts(run: RunRef) -> RunArtifactsResponse:
                     expires_at=signed.expires_at,
                 )
             )
+    next_cursor = None
+    if page.get("IsTruncated") and contents:
+        next_cursor = encode_cursor(run, limit, contents[-1]["Key"][len(prefix) :])
     return RunArtifactsResponse(
-        dag_id=str(run.dag_id), date=run.run_date, run_id=run.run_id, count=len(items), artifacts=items
+        dag_id=str(run.dag_id),
+        date=run.run_date,
+        run_id=run.run_id,
+        count=len(items),
+        artifacts=items,
+        next_cursor=next_cursor,
     )
 
 
