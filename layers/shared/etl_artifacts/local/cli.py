@@ -283,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     from etl_artifacts.indexing.cli import configure_parser
 
     configure_parser(p)
+    from etl_artifacts.downloader import command as download
+
+    p = sub.add_parser(
+        "download", help="download every artifact of a run through the API", description=download.DESCRIPTION
+    )
+    download.configure_parser(p)
     return parser
 
 
