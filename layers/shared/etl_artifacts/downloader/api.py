@@ -124,14 +124,11 @@ class ArtifactsApi:
             except ValueError:
                 raise ApiFailure("the API answered something that is not JSON", 200) from None
             return body
-        code, detail = None, response.reason
+        code, detail = None, str(response.reason)
         try:
             error = response.json()
             if isinstance(error, dict):
-                code = error.get("code")
-                detail = (
-                    error.get("detail") if isinstance(error.get("detail"), str) else str(error.get("detail"))
-                )
+                code, detail = error.get("code"), str(error.get("detail"))
         except ValueError:
             pass
         label = f"{response.status_code} {code}" if code else str(response.status_code)

@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     from etl_artifacts.downloader.api import ApiFailure, ArtifactsApi
     from etl_artifacts.downloader.transfer import Outcome, Transfer
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # summary lines are never re-wrapped
     token = args.token or os.environ.get(TOKEN_ENV, "")
     if not token.strip():
         console.print(f"error: no token: pass --token or set {TOKEN_ENV}")
