@@ -29,7 +29,8 @@ class RunArtifactsResponse(BaseModel):
     count: int = Field(description="Number of items in this response (this page).")
     artifacts: list[ArtifactItem]
     next_cursor: str | None = Field(
-        description="Send back as `cursor` (with the same `limit`) for the next page; null when complete."
+        default=None,
+        description="Send back as `cursor` (with the same `limit`) for the next page; null when complete.",
     )
 
 

@@ -6,7 +6,8 @@ verified copy, or what an earlier, interrupted run left (which is checked, then 
 replaced). A partial file is continued with a ranged GET guarded by ``If-Match`` (the object must
 be the one whose first bytes we have). A URL that expired (S3 answers 403) is asked for anew; other
 network failures are retried a bounded number of times, resuming from the bytes already written.
-Nothing here prints a URL: they carry signatures.
+No fsync (2 ms a file here): after a crash, the next run re-verifies every file anyway, and
+repairs what the crash left. Nothing here prints a URL: they carry signatures.
 """
 
 from __future__ import annotations
@@ -266,8 +267,6 @@ class Transfer:
                             digest.update(block)
                         received += len(block)
                         report(len(block))
-                    handle.flush()
-                    os.fsync(handle.fileno())
             except requests.RequestException as exc:
                 raise _Transient(type(exc).__name__) from None
         return received
