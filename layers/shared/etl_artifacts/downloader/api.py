@@ -132,7 +132,12 @@ class ArtifactsApi:
         except ValueError:
             pass
         label = f"{response.status_code} {code}" if code else str(response.status_code)
-        hint = " (check --token / ETL_ARTIFACTS_TOKEN)" if response.status_code == 401 else ""
+        hint = {
+            401: " (check --token / ETL_ARTIFACTS_TOKEN)",
+            404: " (is --api the API root, e.g. http://127.0.0.1:3000/api/v1?)"
+            if code == "not_found"
+            else "",
+        }.get(response.status_code, "")
         raise ApiFailure(f"the API answered {label}: {detail}{hint}", response.status_code, code)
 
     def page(self, cursor: str | None) -> tuple[list[Artifact], str | None]:

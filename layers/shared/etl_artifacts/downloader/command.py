@@ -163,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
             done[0] += 1
             progress.update(task, files=f"{done[0]}/{len(futures)} files")
 
-        with ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="download") as pool:
-            total = 0
+        pool = ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="download")
+        total = 0
+        try:
             try:
                 for page in api.pages():
                     listed += len(page)
@@ -178,7 +179,13 @@ def run(args: argparse.Namespace) -> int:
                         future.add_done_callback(finished)
             except ApiFailure as exc:
                 listing_error = exc
-    outcomes = [future.result() for future in futures]
+            outcomes = [future.result() for future in futures]
+        except KeyboardInterrupt:
+            # Queued files are dropped; those in flight finish. A new run resumes from what is on disk.
+            pool.shutdown(wait=False, cancel_futures=True)
+            console.print("interrupted: run the command again to resume")
+            raise
+        pool.shutdown()
     return _summary(console, outcomes, listing_error, listed, time.monotonic() - started)
 
 
