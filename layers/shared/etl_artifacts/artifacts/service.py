@@ -24,12 +24,9 @@ from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.errors import ArtifactNotFound, StorageError, UnknownArtifactKind
 from etl_artifacts.layout import RunRef, is_artifact_kind, key_for_kind, parse_relative_key
 from etl_artifacts.observability import logger
+from etl_artifacts.s3_listing import strip_etag
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
-
-
-def _etag(value: Any) -> str:
-    return str(value or "").strip('"')
 
 
 def _presigner(bucket: str, expires_in: int) -> GetObjectPresigner:
@@ -97,7 +94,7 @@ def list_run_artifacts(
                     chunk=ref.chunk,
                     size_bytes=int(item.get("Size", 0)),
                     last_modified=item["LastModified"],
-                    etag=_etag(item.get("ETag")),
+                    etag=strip_etag(item.get("ETag")),
                     url=signed.url,
                     expires_at=signed.expires_at,
                 )
@@ -132,7 +129,7 @@ def _head(bucket: str, key: str) -> dict[str, Any]:
         raise StorageError() from exc
 
 
-def presign_artifact(
+def presign_run_artifact(
     run: RunRef, artifact_kind: str, attempt: int, chunk: int, expires_in: int
 ) -> PresignedUrlResponse:
     """A presigned GET URL for one artifact, after a HEAD that proves it exists.
@@ -159,5 +156,5 @@ def presign_artifact(
         key=relative,
         size_bytes=int(head.get("ContentLength", 0)),
         last_modified=head["LastModified"],
-        etag=_etag(head.get("ETag")),
+        etag=strip_etag(head.get("ETag")),
     )
