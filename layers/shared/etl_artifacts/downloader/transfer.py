@@ -156,6 +156,7 @@ class Transfer:
         if final.exists():
             size = final.stat().st_size
             if size == artifact.size and (not check_md5 or md5_of(final).hexdigest() == artifact.etag):
+                part.unlink(missing_ok=True)  # what an older, interrupted run may have left beside it
                 report(size)
                 return Outcome(artifact.key, "skipped", size=size)
             if size < artifact.size:
