@@ -606,23 +606,13 @@ class MarkedRun:
         )
 
 
-def _parquet(table: Any, row_group_size: int | None = None) -> bytes:
-    import io
-
-    import pyarrow.parquet as pq
-
-    sink = io.BytesIO()
-    pq.write_table(table, sink, row_group_size=row_group_size)
-    return sink.getvalue()
-
-
 def marked_tables(marker: str, phase: str, *, rows_per_chunk: int = 30, chunks: int = 2) -> dict[str, Any]:
     """The parquet tables of one complete phase attempt (CONTRACT §2 schemas), metadata last."""
     import datetime as dt
 
     import pyarrow as pa
+    from etl_artifacts.local.contract_parquet import ERRORS_SCHEMA, LOGS_SCHEMA, METADATA_SCHEMA
 
-    ts = pa.timestamp("us", tz="UTC")
     start = dt.datetime(2026, 3, 14, 10, 0, tzinfo=dt.UTC)
     tables: dict[str, Any] = {}
     for chunk in range(chunks):
@@ -636,38 +626,41 @@ def marked_tables(marker: str, phase: str, *, rows_per_chunk: int = 30, chunks: 
             }
         )
     log_count = 12
-    tables["logs_000"] = pa.table(
+    tables["logs_000"] = pa.Table.from_pydict(
         {
-            "timestamp": pa.array([start + dt.timedelta(seconds=i) for i in range(log_count)], ts),
-            "level": pa.array([LEVELS[i % len(LEVELS)] for i in range(log_count)]),
-            "logger": pa.array([f"etl.{phase}"] * log_count),
-            "message": pa.array([f"{marker} {phase} log line {i}" for i in range(log_count)]),
-        }
+            "timestamp": [start + dt.timedelta(seconds=i) for i in range(log_count)],
+            "level": [LEVELS[i % len(LEVELS)] for i in range(log_count)],
+            "logger": [f"etl.{phase}"] * log_count,
+            "message": [f"{marker} {phase} log line {i}" for i in range(log_count)],
+        },
+        schema=LOGS_SCHEMA,
     )
-    tables["errors_000"] = pa.table(
+    tables["errors_000"] = pa.Table.from_pydict(
         {
-            "error_type": pa.array(["about:blank"] * 2),
-            "error_title": pa.array(["Bad row"] * 2),
-            "error_status": pa.array([422, 422], pa.int32()),
-            "error_detail": pa.array([f"{marker} rejected row {i}" for i in range(2)]),
-            "traceback": pa.array([None, None], pa.string()),
-            "occurred_at": pa.array([start, start], ts),
-            "row_ref": pa.array(["0", "1"]),
-        }
+            "error_type": ["about:blank"] * 2,
+            "error_title": ["Bad row"] * 2,
+            "error_status": [422, 422],
+            "error_detail": [f"{marker} rejected row {i}" for i in range(2)],
+            "traceback": [None, None],
+            "occurred_at": [start, start],
+            "row_ref": ["0", "1"],
+        },
+        schema=ERRORS_SCHEMA,
     )
-    tables["metadata"] = pa.table(
+    tables["metadata"] = pa.Table.from_pydict(
         {
-            "phase": pa.array([phase]),
-            "attempt": pa.array([1], pa.int32()),
-            "status": pa.array(["success"]),
-            "started_at": pa.array([start], ts),
-            "finished_at": pa.array([start + dt.timedelta(minutes=5)], ts),
-            "row_count": pa.array([rows_per_chunk * chunks], pa.int64()),
-            "data_chunks": pa.array([chunks], pa.int32()),
-            "log_count": pa.array([log_count], pa.int64()),
-            "error_log_count": pa.array([2], pa.int64()),
-            "message": pa.array([f"{marker} {phase} done"]),
-        }
+            "phase": [phase],
+            "attempt": [1],
+            "status": ["success"],
+            "started_at": [start],
+            "finished_at": [start + dt.timedelta(minutes=5)],
+            "row_count": [rows_per_chunk * chunks],
+            "data_chunks": [chunks],
+            "log_count": [log_count],
+            "error_log_count": [2],
+            "message": [f"{marker} {phase} done"],
+        },
+        schema=METADATA_SCHEMA,
     )
     return tables
 
@@ -683,6 +676,7 @@ def write_marked_run(
     from etl_artifacts.config import get_settings
     from etl_artifacts.db import get_database
     from etl_artifacts.layout import PHASES, attempt_dir
+    from etl_artifacts.local.contract_parquet import parquet_bytes
     from etl_artifacts.local.seed import upsert_log
 
     marker = marker or ref.id_company
@@ -700,7 +694,7 @@ def write_marked_run(
 
     put(
         "event/queue_data.parquet",
-        _parquet(
+        parquet_bytes(
             pa.table(
                 {
                     "message_id": pa.array([f"msg-{marker}"]),
@@ -712,7 +706,7 @@ def write_marked_run(
     )
     put(
         "event/event.parquet",
-        _parquet(
+        parquet_bytes(
             pa.table(
                 {
                     "field_set": pa.array(["orders"]),
@@ -735,8 +729,8 @@ def write_marked_run(
         tables = marked_tables(marker, phase, rows_per_chunk=rows_per_chunk, chunks=chunks)
         metadata = tables.pop("metadata")
         for name, table in tables.items():
-            put(f"{attempt_dir(phase, 1)}{name}.parquet", _parquet(table, row_group_size=10))
-        put(f"{attempt_dir(phase, 1)}metadata.parquet", _parquet(metadata))
+            put(f"{attempt_dir(phase, 1)}{name}.parquet", parquet_bytes(table, row_group_size=10))
+        put(f"{attempt_dir(phase, 1)}metadata.parquet", parquet_bytes(metadata))
         log[phase] = {
             "status": "success",
             "message": f"{marker} {phase} done",

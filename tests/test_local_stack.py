@@ -30,11 +30,13 @@ from etl_artifacts.clients import arrow_s3, s3_client
 from etl_artifacts.db import get_database
 from etl_artifacts.layout import PHASES, RunRef, parse_relative_key
 from etl_artifacts.local import seed as seed_module
-from etl_artifacts.local.seed import (
+from etl_artifacts.local.contract_parquet import (
     ERRORS_SCHEMA,
     LOGS_SCHEMA,
     METADATA_SCHEMA,
     QUEUE_DATA_SCHEMA,
+)
+from etl_artifacts.local.seed import (
     SCENARIOS,
     SeedOptions,
     SeedResult,

@@ -174,14 +174,6 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     )
 
 
-def _not_yet(name: str) -> Any:
-    def run(_: argparse.Namespace) -> int:
-        print(f"'{name}' is not implemented yet", file=sys.stderr)
-        return 3
-
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="etl-artifacts",

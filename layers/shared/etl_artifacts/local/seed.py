@@ -38,13 +38,20 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.db import Database, get_database
 from etl_artifacts.layout import EVENT_KINDS, PHASES, RunRef, attempt_dir, chunk_file, single_file
+from etl_artifacts.local.contract_parquet import (
+    ERRORS_SCHEMA,
+    LOGS_SCHEMA,
+    METADATA_SCHEMA,
+    QUEUE_DATA_SCHEMA,
+    UTC_TS,
+    parquet_bytes,
+)
 
 # The run every walkthrough points at (README, `etl-artifacts dev`, events/*.json): the first
 # company's "retried" run on the first DAG, on the last seeded date.
@@ -58,38 +65,6 @@ PREVIEW_ROWS = 20  # rows copied into etl.logs `data` (CONTRACT §3 allows at mo
 LOG_CHUNK_ROWS = 50
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 
-UTC_TS = pa.timestamp("us", tz="UTC")
-
-# --- CONTRACT §2 schemas ----------------------------------------------------------------------
-METADATA_SCHEMA = pa.schema(
-    [
-        ("phase", pa.string()),
-        ("attempt", pa.int32()),
-        ("status", pa.string()),
-        ("started_at", UTC_TS),
-        ("finished_at", UTC_TS),
-        ("row_count", pa.int64()),
-        ("data_chunks", pa.int32()),
-        ("log_count", pa.int64()),
-        ("error_log_count", pa.int64()),
-        ("message", pa.string()),
-    ]
-)
-LOGS_SCHEMA = pa.schema(
-    [("timestamp", UTC_TS), ("level", pa.string()), ("logger", pa.string()), ("message", pa.string())]
-)
-ERRORS_SCHEMA = pa.schema(
-    [
-        ("error_type", pa.string()),
-        ("error_title", pa.string()),
-        ("error_status", pa.int32()),
-        ("error_detail", pa.string()),
-        ("traceback", pa.string()),
-        ("occurred_at", UTC_TS),
-        ("row_ref", pa.string()),
-    ]
-)
-QUEUE_DATA_SCHEMA = pa.schema([("message_id", pa.string()), ("received_at", UTC_TS), ("body", pa.string())])
 EVENT_SCHEMA = pa.schema(
     [
         ("field_set", pa.string()),
@@ -368,11 +343,8 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def parquet_bytes(rows: Sequence[dict[str, Any]], schema: pa.Schema, row_group_rows: int) -> bytes:
-    table = pa.Table.from_pylist(list(rows), schema=schema)
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, row_group_size=max(1, row_group_rows))
-    return bytes(sink.getvalue().to_pybytes())
+def rows_parquet(rows: Sequence[dict[str, Any]], schema: pa.Schema, row_group_rows: int) -> bytes:
+    return parquet_bytes(pa.Table.from_pylist(list(rows), schema=schema), max(1, row_group_rows))
 
 
 def _chunks(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -617,7 +589,7 @@ class RunWriter:
             body.pop("object")  # the malformed message that made the event phase fail
         queue_rows = [{"message_id": str(_uuid(rng)), "received_at": clock, "body": json.dumps(body)}]
         queue_key = EVENT_KINDS["event-queue-data"]
-        self._put(queue_key, parquet_bytes(queue_rows, QUEUE_DATA_SCHEMA, self.row_group_rows))
+        self._put(queue_key, rows_parquet(queue_rows, QUEUE_DATA_SCHEMA, self.row_group_rows))
         clock += dt.timedelta(seconds=rng.randint(1, 5))
         if status != "success":
             message = (
@@ -647,7 +619,7 @@ class RunWriter:
             for field_set in ("trigger", "options")
         ]
         event_key = EVENT_KINDS["event-event"]
-        self._put(event_key, parquet_bytes(event_rows, EVENT_SCHEMA, self.row_group_rows))
+        self._put(event_key, rows_parquet(event_rows, EVENT_SCHEMA, self.row_group_rows))
         summary = {
             "status": "success",
             "message": f"Trigger for {object_key}",
@@ -810,15 +782,15 @@ class RunWriter:
         schema = DATA_SCHEMAS[phase]
         for chunk, rows in enumerate(_chunks(attempt.rows, self.chunk_rows)):
             self._put(
-                chunk_file(phase, number, "data", chunk), parquet_bytes(rows, schema, self.row_group_rows)
+                chunk_file(phase, number, "data", chunk), rows_parquet(rows, schema, self.row_group_rows)
             )
         for chunk, rows in enumerate(_chunks(attempt.logs, LOG_CHUNK_ROWS)):
             self._put(
-                chunk_file(phase, number, "logs", chunk), parquet_bytes(rows, LOGS_SCHEMA, LOG_CHUNK_ROWS)
+                chunk_file(phase, number, "logs", chunk), rows_parquet(rows, LOGS_SCHEMA, LOG_CHUNK_ROWS)
             )
         for chunk, rows in enumerate(_chunks(attempt.errors, LOG_CHUNK_ROWS)):
             self._put(
-                chunk_file(phase, number, "errors", chunk), parquet_bytes(rows, ERRORS_SCHEMA, LOG_CHUNK_ROWS)
+                chunk_file(phase, number, "errors", chunk), rows_parquet(rows, ERRORS_SCHEMA, LOG_CHUNK_ROWS)
             )
         if not complete:
             return  # a running attempt has no metadata yet
@@ -834,7 +806,7 @@ class RunWriter:
             "error_log_count": len(attempt.errors),
             "message": attempt.message,
         }
-        self._put(single_file(phase, number, "metadata"), parquet_bytes([metadata], METADATA_SCHEMA, 1))
+        self._put(single_file(phase, number, "metadata"), rows_parquet([metadata], METADATA_SCHEMA, 1))
 
     def _phase_summary(self, attempt: _Attempt) -> dict[str, Any]:
         summary: dict[str, Any] = {
