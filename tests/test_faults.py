@@ -27,14 +27,9 @@ import pytest
 from conftest import TEST_BUCKET
 from etl_artifacts.layout import RunRef
 from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server, create_bucket
-from security_helpers import (
-    MarkedRun,
-    S3Proxy,
-    authorized_routes,
-    clear_storage_caches,
-    delete_marked_run,
-    write_marked_run,
-)
+from marked_runs import MarkedRun, delete_marked_run, write_marked_run
+from route_helpers import authorized_routes
+from security_helpers import S3Proxy, clear_storage_caches
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 

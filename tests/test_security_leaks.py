@@ -26,19 +26,9 @@ import pytest
 from conftest import TEST_BUCKET
 from etl_artifacts.layout import RunRef
 from etl_artifacts.local.services import free_port
-from security_helpers import (
-    MarkedRun,
-    authorized_routes,
-    body_leaks,
-    capture_logs,
-    delete_marked_run,
-    find_leaks,
-    log_leaks,
-    s3_proxy,  # noqa: F401 - fixture
-    sample_path,
-    template_routes,
-    write_marked_run,
-)
+from marked_runs import MarkedRun, delete_marked_run, write_marked_run
+from plugins.leak_guard import body_leaks, capture_logs, find_leaks, log_leaks
+from route_helpers import authorized_routes, sample_path, template_routes
 
 RUN_ID = "scheduled__2026-03-14T00:00:00+00:00"
 RUN_DATE = dt.date(2026, 3, 14)
@@ -156,7 +146,7 @@ def test_sweep_of_every_family_leaks_nothing(api, run):
 
 
 @pytest.mark.slow
-def test_faults_leak_nothing(api, run, s3_proxy, monkeypatch):  # noqa: F811
+def test_faults_leak_nothing(api, run, s3_proxy, monkeypatch):
     from etl_artifacts.db import reset_database
     from etl_artifacts.local import gateway
     from security_helpers import clear_storage_caches
