@@ -27,7 +27,7 @@ and every search mode use the same mapping, so they always agree.
 Built with pyarrow compute, one pass over the columns (never a Python loop over rows). Only
 binary, nested and exotic columns go value by value, through the page renderer itself; float
 columns re-render in Python only the rare values whose Arrow and Python spellings differ
-(exponent notation). ``tests/test_search_text.py`` checks equality with the page renderer.
+(exponent notation). ``tests/unit/test_search_text.py`` checks equality with the page renderer.
 """
 
 from __future__ import annotations
