@@ -36,14 +36,9 @@ from etl_artifacts.local.contract_parquet import (
     METADATA_SCHEMA,
     QUEUE_DATA_SCHEMA,
 )
-from etl_artifacts.local.seed import (
-    SCENARIOS,
-    SeedOptions,
-    SeedResult,
-    seed,
-    seed_run,
-    to_jsonable,
-)
+from etl_artifacts.local.seed import seed, seed_run
+from etl_artifacts.local.seed_rows import DATA_SCHEMAS, to_jsonable
+from etl_artifacts.local.seed_scenarios import SCENARIOS, SeedOptions, SeedResult
 
 CLI = Path(sys.executable).with_name("etl-artifacts")
 PREFIX = "local-stack-test/"  # keeps these objects apart from other tests' runs in the shared bucket
@@ -192,11 +187,7 @@ def test_data_chunks_have_row_groups_and_mixed_types(seeded):
     assert len(keys) >= 2
     first = pq.ParquetFile(f"{TEST_BUCKET}/{run.ref.prefix(PREFIX)}{keys[0]}", filesystem=arrow_s3())
     assert first.metadata.num_row_groups >= 2
-    types = {
-        str(field.type)
-        for name in ("extract", "transform", "load")
-        for field in seed_module.DATA_SCHEMAS[name]
-    }
+    types = {str(field.type) for name in ("extract", "transform", "load") for field in DATA_SCHEMAS[name]}
     for expected in (
         "int64",
         "double",

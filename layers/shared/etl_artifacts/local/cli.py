@@ -109,7 +109,7 @@ def _add_seed_options(p: argparse.ArgumentParser, *, runs: int = 12, companies: 
 
 
 def _seed_options(args: argparse.Namespace) -> Any:
-    from etl_artifacts.local.seed import SeedOptions
+    from etl_artifacts.local.seed_scenarios import SeedOptions
 
     return SeedOptions(
         companies=args.companies,
