@@ -94,7 +94,8 @@ def function_for(event_file: Path) -> str:
 @pytest.fixture(scope="module")
 def demo_run(base_env: dict[str, str]) -> Any:
     from etl_artifacts.layout import RunRef
-    from etl_artifacts.local.seed import DEMO_COMPANY, DEMO_DAG_ID, demo_run_id, seed_run
+    from etl_artifacts.local.seed import demo_run_id, seed_run
+    from etl_artifacts.local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
 
     return seed_run(RunRef(DEMO_COMPANY, DEMO_DAG_ID, DEMO_DATE, demo_run_id(DEMO_DATE)))
 

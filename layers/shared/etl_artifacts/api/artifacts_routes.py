@@ -12,31 +12,30 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from etl_artifacts.api.common import configure
-
-app = APIGatewayHttpResolver(enable_validation=True)
-configure(app)
-
-from etl_artifacts.api.common import (  # noqa: E402
+from etl_artifacts.api.common import (
     BEARER_SECURITY,
     RUN_PATH,
     DagIdPath,
     RunDatePath,
     RunIdPath,
+    configure,
     error_responses,
     run_ref,
     validation_error,
 )
-from etl_artifacts.artifacts.models import PresignedUrlResponse, RunArtifactsResponse  # noqa: E402
-from etl_artifacts.config import Settings, get_settings  # noqa: E402
-from etl_artifacts.errors import ErrorResponse, UnknownArtifactKind, ValidationErrorResponse  # noqa: E402
-from etl_artifacts.layout import (  # noqa: E402
+from etl_artifacts.artifacts.models import PresignedUrlResponse, RunArtifactsResponse
+from etl_artifacts.config import Settings, get_settings
+from etl_artifacts.errors import ErrorResponse, UnknownArtifactKind, ValidationErrorResponse
+from etl_artifacts.layout import (
     CHUNKED_NAMES,
     EVENT_KINDS,
     PHASES,
     SINGLE_NAMES,
     is_artifact_kind,
 )
+
+app = APIGatewayHttpResolver(enable_validation=True)
+configure(app)
 
 TAGS = ["artifacts"]
 DEFAULT_MAX_TTL = Settings.model_fields["presign_max_ttl"].default

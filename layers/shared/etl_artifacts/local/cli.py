@@ -142,7 +142,7 @@ def _add_seed_options(p: argparse.ArgumentParser, *, runs: int = 12, companies: 
 
 
 def _seed_options(args: argparse.Namespace) -> Any:
-    from etl_artifacts.local.seed import SeedOptions
+    from etl_artifacts.local.seed_scenarios import SeedOptions
 
     return SeedOptions(
         companies=args.companies,
@@ -205,14 +205,6 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         seed_options=_seed_options(args),
         company=args.company,
     )
-
-
-def _not_yet(name: str) -> Any:
-    def run(_: argparse.Namespace) -> int:
-        print(f"'{name}' is not implemented yet", file=sys.stderr)
-        return 3
-
-    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
