@@ -14,36 +14,35 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from etl_artifacts.api.common import configure
-
-app = APIGatewayHttpResolver(enable_validation=True)
-configure(app)
-
-from etl_artifacts.api.common import (  # noqa: E402
+from etl_artifacts.api.common import (
     BEARER_SECURITY,
     RUN_PATH,
     DagIdPath,
     RunDatePath,
     RunIdPath,
+    configure,
     error_responses,
     run_ref,
     validation_error,
 )
-from etl_artifacts.artifacts.listing_cursor import MAX_CURSOR_CHARS  # noqa: E402
-from etl_artifacts.artifacts.models import (  # noqa: E402
+from etl_artifacts.artifacts.listing_cursor import MAX_CURSOR_CHARS
+from etl_artifacts.artifacts.models import (
     DEFAULT_LIST_LIMIT,
     PresignedUrlResponse,
     RunArtifactsResponse,
 )
-from etl_artifacts.config import Settings, get_settings  # noqa: E402
-from etl_artifacts.errors import ErrorResponse, UnknownArtifactKind, ValidationErrorResponse  # noqa: E402
-from etl_artifacts.layout import (  # noqa: E402
+from etl_artifacts.config import Settings, get_settings
+from etl_artifacts.errors import ErrorResponse, UnknownArtifactKind, ValidationErrorResponse
+from etl_artifacts.layout import (
     CHUNKED_NAMES,
     EVENT_KINDS,
     PHASES,
     SINGLE_NAMES,
     is_artifact_kind,
 )
+
+app = APIGatewayHttpResolver(enable_validation=True)
+configure(app)
 
 TAGS = ["artifacts"]
 DOWNLOAD_DEFAULT_TTL = 60  # CONTRACT §10: the redirect's URL is used at once
@@ -97,6 +96,7 @@ def _expires_in_query(default: str) -> Any:
 @app.get(
     f"{RUN_PATH}/artifacts",
     summary="List a run's artifacts with presigned download URLs, a page at a time",
+    operation_id="listArtifacts",
     description=(
         "The `.parquet` objects of the run (all phases, all attempts), sorted by key, each with a presigned "
         "GET URL valid for `PRESIGN_DEFAULT_TTL` seconds. One page holds at most `limit` objects; while "
@@ -161,6 +161,7 @@ def _presigned(
 @app.get(
     f"{RUN_PATH}/artifacts/<artifact_kind>",
     summary="Presign one artifact",
+    operation_id="presignArtifact",
     description=(
         "A presigned GET URL for one artifact after a HEAD request confirms it exists. `attempt` is "
         "ignored for event kinds and `chunk` for kinds that are not chunked (`data|logs|errors`). The "
@@ -207,6 +208,7 @@ _DOWNLOAD_RESPONSES: dict[int, Any] = {
 @app.get(
     f"{RUN_PATH}/artifacts/<artifact_kind>/download",
     summary="Download one artifact (302 to a fresh presigned URL)",
+    operation_id="downloadArtifact",
     description=(
         "A link that keeps working: every request presigns anew (after a HEAD confirms the object exists) "
         "and answers 302 to that URL, valid `expires_in` seconds (default 60). `curl -LO -H "
