@@ -319,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
     from etl_artifacts.local.api_docs import configure_parser as configure_docs_parser
 
     configure_docs_parser(p)
+    from etl_artifacts.downloader import command as download
+
+    p = sub.add_parser(
+        "download", help="download every artifact of a run through the API", description=download.DESCRIPTION
+    )
+    download.configure_parser(p)
     return parser
 
 
