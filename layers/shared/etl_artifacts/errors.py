@@ -125,6 +125,12 @@ class DeadlineExceeded(ApiError):
         self.retry_after = retry_after
 
 
+class InvalidCursor(ApiError):
+    status = 422
+    code = "invalid_cursor"
+    default_detail = "The cursor is invalid for this request (tenant, run and limit)."
+
+
 class StorageError(ApiError):
     status = 502
     code = "storage_error"
@@ -141,9 +147,3 @@ class InternalError(ApiError):
     status = 500
     code = "internal_error"
     default_detail = "Internal error."
-
-
-class NotImplementedYet(ApiError):
-    status = 501
-    code = "not_implemented"
-    default_detail = "This route is not implemented yet."

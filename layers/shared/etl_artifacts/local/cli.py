@@ -148,7 +148,7 @@ def _add_seed_options(p: argparse.ArgumentParser, *, runs: int = 12, companies: 
 
 
 def _seed_options(args: argparse.Namespace) -> Any:
-    from etl_artifacts.local.seed import SeedOptions
+    from etl_artifacts.local.seed_scenarios import SeedOptions
 
     return SeedOptions(
         companies=args.companies,
@@ -211,14 +211,6 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         seed_options=_seed_options(args),
         company=args.company,
     )
-
-
-def _not_yet(name: str) -> Any:
-    def run(_: argparse.Namespace) -> int:
-        print(f"'{name}' is not implemented yet", file=sys.stderr)
-        return 3
-
-    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -341,6 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     from etl_artifacts.local.api_docs import configure_parser as configure_docs_parser
 
     configure_docs_parser(p)
+    from etl_artifacts.downloader import command as download
+
+    p = sub.add_parser(
+        "download", help="download every artifact of a run through the API", description=download.DESCRIPTION
+    )
+    download.configure_parser(p)
     return parser
 
 

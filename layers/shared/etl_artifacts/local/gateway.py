@@ -2,7 +2,8 @@
 
 Routes come from template.yaml. Each request becomes an HTTP API payload v2 event in the shape
 AWS sends (path decoded once); the authorizer function runs first exactly as API Gateway runs it
-(no Authorization header: 401 without calling anything; denied: 401), then the route's function.
+(no Authorization header: 401 without calling anything; denied: 401), then the route's function:
+in this process (tests), or in worker processes, one per concurrent invocation (``serve``, ``dev``).
 
 As strict as AWS (CONTRACT §9): with a ProcessInvoker (``serve``, ``dev``) a function runs in a
 worker process killed at its template Timeout (the authorizer at 10 s at most); a result over
