@@ -170,6 +170,8 @@ def fit_result(
     tenant_answer = bool(((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda"))
     if tenant_answer:
         # Tenant data and presigned URLs: never stored by a browser or a shared cache.
+        for key in [k for k in headers if k.lower() == "cache-control"]:
+            del headers[key]
         headers["Cache-Control"] = "no-store"
     gzip_ok = admits_gzip(request_headers.get("accept-encoding"))
     body = result.get("body") or ""
