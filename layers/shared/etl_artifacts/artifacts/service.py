@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from etl_artifacts.artifacts.models import ArtifactItem, PresignedUrlResponse, RunArtifactsResponse
-from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename
+from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename, tenant_presigner
 from etl_artifacts.attempts import list_prefix
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
@@ -27,8 +27,9 @@ def _etag(value: Any) -> str:
     return str(value or "").strip('"')
 
 
-def _presigner(bucket: str, expires_in: int) -> GetObjectPresigner:
-    return GetObjectPresigner(s3_client(), bucket, expires_in)
+def _presigner(run: RunRef, bucket: str, expires_in: int) -> GetObjectPresigner:
+    tenant_prefix = f"{get_settings().artifacts_prefix}{run.id_company}/"
+    return tenant_presigner(bucket, tenant_prefix, expires_in)
 
 
 @contextmanager
@@ -56,7 +57,7 @@ def list_run_artifacts(run: RunRef) -> RunArtifactsResponse:
     objects = sorted((item for item in contents if item["Key"].endswith(".parquet")), key=lambda i: i["Key"])
     items: list[ArtifactItem] = []
     with _signing_errors():
-        presigner = _presigner(bucket, settings.presign_default_ttl) if objects else None
+        presigner = _presigner(run, bucket, settings.presign_default_ttl) if objects else None
         for item in objects:
             ref = parse_relative_key(item["Key"][len(prefix) :])
             if ref is None or presigner is None:
@@ -116,7 +117,7 @@ def presign_artifact(
     if ref is None:  # key_for_kind only builds parquet keys; kept for the type checker
         raise UnknownArtifactKind()
     with _signing_errors():
-        signed = _presigner(bucket, expires_in).presign(key, download_filename(run, ref))
+        signed = _presigner(run, bucket, expires_in).presign(key, download_filename(run, ref))
     return PresignedUrlResponse(
         url=signed.url,
         expires_in=signed.expires_in,
