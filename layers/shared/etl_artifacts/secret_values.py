@@ -48,3 +48,10 @@ def _get_secret(arn: str, transform: Literal["json"] | None) -> Any:
         raise ConfigurationError("a configured secret could not be read") from None
     except parameters.exceptions.TransformParameterError:
         raise ConfigurationError("a configured secret is not valid JSON") from None
+
+
+def reset_secret_cache() -> None:
+    """Forget cached values and Powertools' provider (and its client): tests, configuration changes."""
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()
