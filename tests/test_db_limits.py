@@ -33,8 +33,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def _with_user(url: str, user: str) -> str:
     parts = urlsplit(url)
-    netloc = f"{user}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    host = parts.netloc.rpartition("@")[2]  # empty for a socket URL (?host=/socket/dir)
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
 def _search_event() -> dict[str, Any]:

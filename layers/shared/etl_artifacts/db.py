@@ -125,6 +125,19 @@ def connect(settings: Settings | None = None) -> pg8000.native.Connection:
     )
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of the server error behind ``exc`` (itself, or what it was raised from or during)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DriverDatabaseError) and current.args and isinstance(current.args[0], dict):
+            code = current.args[0].get("C")
+            return str(code) if code is not None else None
+        current = current.__cause__ or current.__context__
+    return None
+
+
 class Database:
     """A reusable connection per thread (Lambda runs one request at a time per instance;
     the local server runs requests in threads)."""
@@ -159,7 +172,12 @@ class Database:
         (``SET LOCAL``, sent with ``BEGIN`` in one round trip) and gives the database connection
         back to the proxy's pool at ``COMMIT``. Connected directly it is a plain ``run``.
         """
-        return self._execute(sql, params, own_transaction=True)
+        # Through run(), so every statement still passes one door (tests spy on it).
+        self._local.own_transaction = True
+        try:
+            return self.run(sql, **params)
+        finally:
+            self._local.own_transaction = False
 
     def run(self, sql: str, **params: Any) -> tuple[list[list[Any]], list[str]]:
         """Run one parameterised statement in the session as it is (migrations, explicit transactions).
@@ -167,7 +185,7 @@ class Database:
         A broken connection (server restarted, idle socket dropped) is re-opened and the
         statement retried once; a query error is not retried.
         """
-        return self._execute(sql, params, own_transaction=False)
+        return self._execute(sql, params, own_transaction=getattr(self._local, "own_transaction", False))
 
     def _statement(
         self, conn: pg8000.native.Connection, sql: str, params: dict[str, Any], own_transaction: bool
@@ -191,12 +209,17 @@ class Database:
                 return self._statement(conn, sql, params, own_transaction)
             except (InterfaceError, OSError, ConfigurationError) as exc:
                 self._drop()
+                if _sqlstate(exc) in _BUSY_SQLSTATES:
+                    # Refused at connect ("too many clients"): pg8000 reports the closed socket
+                    # of the refusal, the server's FATAL error is in the exception's context.
+                    logger.warning("database busy", extra={"sqlstate": _sqlstate(exc)})
+                    raise DatabaseBusy() from exc
                 if attempt == 2 or isinstance(exc, ConfigurationError):
                     logger.error("database unreachable", extra={"error_type": type(exc).__name__})
                     raise DatabaseError() from exc
             except DriverDatabaseError as exc:
                 # The server answered with an error (timeout, bad state): log the SQLSTATE only.
-                code = exc.args[0].get("C") if exc.args and isinstance(exc.args[0], dict) else None
+                code = _sqlstate(exc)
                 if code in _BUSY_SQLSTATES:
                     logger.warning("database busy", extra={"sqlstate": code})
                     self._drop()
