@@ -190,9 +190,10 @@ def layer_size() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def host_build(tmp_path_factory: pytest.TempPathFactory, layer_size: ModuleType) -> Path:
-    """The whole application built by `sam build` for this machine's architecture."""
+    """The whole application built by `sam build --parameter-overrides Architecture=<this machine's>`,
+    as a user would run it: no LAYER_ARCH, so the layer follows the architecture SAM was given."""
     build_dir = tmp_path_factory.mktemp("sam") / "build"
-    layer_size.build_layer(build_dir, layer_size.host_architecture(), resources=())
+    layer_size.build_layer(build_dir, layer_size.host_architecture(), resources=(), layer_arch_env=False)
     return build_dir
 
 
@@ -221,7 +222,7 @@ def test_sam_build_builds_every_function_and_the_pruned_layer(
     assert not list(python.rglob("*.pyx")) and not list(python.rglob("*.pxd"))
     assert not list(python.rglob("*.cpython-311.pyc")), "bytecode of the build machine's Python"
     # Every shared library is for the target, once.
-    for library in arrow.glob("*.so*"):
+    for library in python.rglob("*.so*"):
         assert _elf_architecture(library) == layer_size.host_architecture(), library.name
     libraries = [p.name for p in arrow.glob("lib*.so*") if not p.name.startswith("lib.cpython")]
     assert libraries and all(re.fullmatch(r"lib\w+\.so\.\d+", name) for name in libraries), libraries
@@ -229,6 +230,22 @@ def test_sam_build_builds_every_function_and_the_pruned_layer(
     measured = layer_size.measure(host_build / "SharedLayer")
     largest_function = max(layer_size.tree_bytes(host_build / logical_id) for logical_id in spec.functions)
     assert measured["total_mb"] + largest_function / MB <= LAMBDA_LIMIT_MB
+
+
+@pytest.mark.slow
+def test_x86_64_build_ships_x86_64_libraries(
+    tmp_path_factory: pytest.TempPathFactory, layer_size: ModuleType, host_build: Path
+) -> None:
+    # `sam build --parameter-overrides Architecture=x86_64` once shipped arm64 wheels to x86 functions.
+    if layer_size.host_architecture() == "x86_64":
+        layer = host_build / "SharedLayer"
+    else:
+        build_dir = tmp_path_factory.mktemp("x86") / "build"
+        layer = layer_size.build_layer(build_dir, "x86_64", resources=(), layer_arch_env=False)
+    libraries = list((layer / "python").rglob("*.so*"))
+    assert len(libraries) > 20
+    assert {_elf_architecture(p) for p in libraries} == {"x86_64"}
+    assert layer_size.layer_architecture(layer) == "x86_64"
 
 
 @pytest.mark.slow
