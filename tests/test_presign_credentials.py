@@ -14,7 +14,7 @@ import requests
 from artifacts_helpers import new_run, query_params
 from etl_artifacts.artifacts import presign_credentials
 from etl_artifacts.artifacts.presign_credentials import tenant_session_policy
-from etl_artifacts.artifacts.service import presign_artifact
+from etl_artifacts.artifacts.service import presign_run_artifact
 from etl_artifacts.clients import sts_client
 from etl_artifacts.local.services import MotoS3Server
 
@@ -46,7 +46,7 @@ def assume_calls(
 def _presign(company: str, expires_in: int) -> tuple[Any, bytes]:
     stored = new_run(company)
     body = stored.put(DATA_KEY)
-    return presign_artifact(stored.run, "extract-data", 1, 0, expires_in), body
+    return presign_run_artifact(stored.run, "extract-data", 1, 0, expires_in), body
 
 
 def test_urls_are_signed_by_a_tenant_scoped_role_session(assume_calls):
