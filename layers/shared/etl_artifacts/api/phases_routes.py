@@ -13,23 +13,22 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from etl_artifacts.api.common import configure
-
-app = APIGatewayHttpResolver(enable_validation=True)
-configure(app)
-
-from etl_artifacts.api.common import (  # noqa: E402
+from etl_artifacts.api.common import (
     BEARER_SECURITY,
     RUN_PATH,
     DagIdPath,
     RunDatePath,
     RunIdPath,
+    configure,
     error_responses,
     run_ref,
 )
-from etl_artifacts.config import get_settings  # noqa: E402
-from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse  # noqa: E402
-from etl_artifacts.phases.models import EventResponse, ParquetPageResponse  # noqa: E402
+from etl_artifacts.config import get_settings
+from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse
+from etl_artifacts.phases.models import EventResponse, ParquetPageResponse
+
+app = APIGatewayHttpResolver(enable_validation=True)
+configure(app)
 
 TAGS = ["phases"]
 NDJSON = "application/x-ndjson"
@@ -131,6 +130,7 @@ def _wants_ndjson(accept: str | None) -> bool:
 @app.get(
     f"{RUN_PATH}/event",
     summary="The run's trigger message(s) and processed event",
+    operation_id="getRunEvent",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_EVENT_RESPONSES,
@@ -145,6 +145,7 @@ def run_event(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> EventR
 @app.get(
     f"{RUN_PATH}/phases/<phase>",
     summary="A phase attempt's metadata.parquet (one row) as a page",
+    operation_id="getPhaseMetadata",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_PAGE_RESPONSES,
@@ -167,6 +168,7 @@ def phase_metadata(
 @app.get(
     f"{RUN_PATH}/phases/<phase>/data",
     summary="A page of the attempt's data rows, optionally those matching a keyword",
+    operation_id="getPhaseData",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_DATA_RESPONSES,
@@ -192,6 +194,7 @@ def phase_data(
 @app.get(
     f"{RUN_PATH}/phases/<phase>/errors",
     summary="A page of the attempt's row/phase errors",
+    operation_id="getPhaseErrors",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_PAGE_RESPONSES,
@@ -214,6 +217,7 @@ def phase_errors(
 @app.get(
     f"{RUN_PATH}/phases/<phase>/logs",
     summary="The attempt's log lines: a JSON page, or NDJSON with continuation tokens",
+    operation_id="getPhaseLogs",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_LOGS_RESPONSES,
