@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import TEST_BUCKET
 from etl_artifacts.clients import arrow_s3, s3_client
-from security_helpers import S3Proxy, S3Request, s3_proxy, via_proxy  # noqa: F401 - fixtures
+from security_helpers import S3Proxy, S3Request
 
 
 class _FirstRequests:
@@ -43,7 +43,7 @@ def _requests_for(proxy: S3Proxy, key: str) -> int:
 
 
 @pytest.mark.parametrize("failures", [1, 2])
-def test_boto3_retries_transient_errors_up_to_three_attempts(base_env, via_proxy, failures):  # noqa: F811
+def test_boto3_retries_transient_errors_up_to_three_attempts(base_env, via_proxy, failures):
     key = f"retries/{uuid.uuid4()}.parquet"
     body = _put(key)
     via_proxy.mode, via_proxy.only = "error", _FirstRequests(key, failures)
@@ -56,7 +56,7 @@ def test_boto3_retries_transient_errors_up_to_three_attempts(base_env, via_proxy
     assert _requests_for(via_proxy, key) == failures + 1
 
 
-def test_boto3_gives_up_after_three_attempts(base_env, via_proxy):  # noqa: F811
+def test_boto3_gives_up_after_three_attempts(base_env, via_proxy):
     from botocore.exceptions import ClientError
 
     key = f"retries/{uuid.uuid4()}.parquet"
@@ -71,7 +71,7 @@ def test_boto3_gives_up_after_three_attempts(base_env, via_proxy):  # noqa: F811
     assert _requests_for(via_proxy, key) == 3
 
 
-def test_pyarrow_retries_with_the_same_attempt_count(base_env, via_proxy):  # noqa: F811
+def test_pyarrow_retries_with_the_same_attempt_count(base_env, via_proxy):
     key = f"retries/{uuid.uuid4()}.parquet"
     _put(key)
     via_proxy.mode, via_proxy.only = "error", _FirstRequests(key, 2)
