@@ -147,8 +147,10 @@ def run_ref(app: APIGatewayHttpResolver, dag_id: uuid.UUID, date: dt.date, run_i
     return RunRef(id_company=tenant(app), dag_id=dag_id, run_date=date, run_id=check_run_id(run_id))
 
 
-def _json_error(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+def _json_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers
+    )
 
 
 def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
@@ -159,10 +161,10 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
 
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        response = _json_error(exc.status, exc.body(request_id(app)))
-        if isinstance(exc, DeadlineExceeded):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        # A deadline's Retry-After depends on what was queued; the others' is fixed per class.
+        retry = exc.retry_after if isinstance(exc, DeadlineExceeded) else exc.retry_after_s
+        headers = {"Retry-After": str(retry)} if retry else None
+        return _json_error(exc.status, exc.body(request_id(app)), headers)
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(exc: RequestValidationError) -> Response:
