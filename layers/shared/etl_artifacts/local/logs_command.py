@@ -60,11 +60,13 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 class ApiFailure(Exception):
-    """An answer other than 200, or no answer; ``retryable`` for 5xx and network failures."""
+    """An answer other than 200, or no answer; ``retryable`` for 5xx and network failures,
+    ``not_started`` for 404 ``phase_not_found``."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, not_started: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.not_started = not_started
 
 
 @dataclass
@@ -93,7 +95,8 @@ def fetch(url: str, params: dict[str, Any], token: str, timeout: float = 60.0) -
                 raw = gzip.decompress(raw)
             next_token = response.headers.get("X-Continuation-Token")
     except urllib.error.HTTPError as exc:
-        raise ApiFailure(_describe(exc), retryable=exc.code >= 500) from None
+        message, code = _describe(exc)
+        raise ApiFailure(message, retryable=exc.code >= 500, not_started=code == "phase_not_found") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ApiFailure(f"cannot reach the API: {reason}", retryable=True) from None
@@ -101,7 +104,8 @@ def fetch(url: str, params: dict[str, Any], token: str, timeout: float = 60.0) -
     return Answer(rows, next_token)
 
 
-def _describe(exc: urllib.error.HTTPError) -> str:
+def _describe(exc: urllib.error.HTTPError) -> tuple[str, str | None]:
+    """A line for a person, and the answer's error code."""
     try:
         body = json.loads(exc.read() or b"{}")
     except ValueError:
@@ -111,7 +115,8 @@ def _describe(exc: urllib.error.HTTPError) -> str:
     if isinstance(detail, list):  # a validation error: say which parameters
         names = [".".join(str(part) for part in item.get("loc", [])[1:]) for item in detail]
         detail = "invalid " + ", ".join(names)
-    return f"HTTP {exc.code}" + (f" {code}" if code else "") + (f": {detail}" if detail else "")
+    text = f"HTTP {exc.code}" + (f" {code}" if code else "") + (f": {detail}" if detail else "")
+    return text, code if isinstance(code, str) else None
 
 
 def format_row(row: dict[str, Any]) -> str:
@@ -129,9 +134,10 @@ def stream(
     out: TextIO,
     *,
     fetch_page: Callable[[str, dict[str, Any], str], Answer] = fetch,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> int:
     """Print every row, following continuation tokens; returns the exit status."""
+    pause = sleep or time.sleep
     url = logs_url(args)
     params: dict[str, Any] = {
         "attempt": args.attempt,
@@ -141,16 +147,24 @@ def stream(
     }
     continuation: str | None = None
     failures = 0
+    waiting = False
     while True:
         try:
             answer = fetch_page(url, {**params, "continuation_token": continuation}, token)
         except ApiFailure as exc:
+            if args.follow and exc.not_started and continuation is None:
+                # Neither metadata nor data yet (CONTRACT §4's 404): the attempt may be starting.
+                if not waiting:
+                    print("etl-artifacts logs: the attempt has not started yet; waiting", file=sys.stderr)
+                    waiting = True
+                pause(args.interval)
+                continue
             failures += 1
             if not (args.follow and exc.retryable and failures <= _RETRIES):
                 print(f"etl-artifacts logs: {exc}", file=sys.stderr)
                 return 1
             print(f"etl-artifacts logs: {exc}; retrying", file=sys.stderr)
-            sleep(args.interval)
+            pause(args.interval)
             continue
         failures = 0
         for row in answer.rows:
@@ -163,7 +177,7 @@ def stream(
             # Caught up with a running attempt: wait for new lines, or stop when not following.
             if not args.follow:
                 return 0
-            sleep(args.interval)
+            pause(args.interval)
 
 
 def run(args: argparse.Namespace) -> int:

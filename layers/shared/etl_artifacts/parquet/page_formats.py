@@ -27,7 +27,12 @@ ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
 
 
 def csv_text(table: pa.Table) -> str:
-    """``table`` as an RFC 4180 document with a header row, values rendered as in the JSON page."""
+    """``table`` as an RFC 4180 document with a header row, values rendered as in the JSON page.
+
+    A table without columns (an attempt without such chunks) is the empty document.
+    """
+    if not table.column_names:
+        return ""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(table.column_names)
