@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import pytest
 from etl_artifacts.errors import InvalidContinuationToken
 from etl_artifacts.layout import RunRef
-from etl_artifacts.parquet import log_tokens as tokens
+from etl_artifacts.phases import continuation_tokens as tokens
 
 KEY = b"unit-test-key"
 RUN = RunRef("acme", uuid.UUID(int=7), dt.date(2026, 11, 20), "manual__1")

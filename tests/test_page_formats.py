@@ -11,8 +11,9 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 from etl_artifacts.api.negotiation import negotiate
-from etl_artifacts.parquet.page_formats import ARROW_MEDIA_TYPE, CSV_MEDIA_TYPE, arrow_stream, csv_text
+from etl_artifacts.parquet.page_formats import arrow_stream, csv_text
 from etl_artifacts.parquet.render import render_rows, render_value_text
+from etl_artifacts.phases.models import ARROW_MEDIA_TYPE, CSV_MEDIA_TYPE
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"

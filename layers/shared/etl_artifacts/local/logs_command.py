@@ -100,15 +100,19 @@ def fetch(url: str, params: dict[str, Any], token: str, timeout: float = 60.0) -
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ApiFailure(f"cannot reach the API: {reason}", retryable=True) from None
-    rows = [json.loads(line) for line in raw.decode("utf-8").splitlines() if line]
+    # Split at "\n" only: str.splitlines would also cut at U+2028, U+0085... inside messages.
+    rows = [json.loads(line) for line in raw.decode("utf-8").split("\n") if line]
     return Answer(rows, next_token)
 
 
 def _describe(exc: urllib.error.HTTPError) -> tuple[str, str | None]:
     """A line for a person, and the answer's error code."""
     try:
-        body = json.loads(exc.read() or b"{}")
-    except ValueError:
+        raw = exc.read() or b"{}"
+        if exc.headers.get("Content-Encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        body = json.loads(raw)
+    except (ValueError, OSError, EOFError):
         body = {}
     detail = body.get("detail") if isinstance(body, dict) else None
     code = body.get("code") if isinstance(body, dict) else None

@@ -21,10 +21,6 @@ import pyarrow as pa
 
 from etl_artifacts.parquet.render import render_array, render_value_text
 
-CSV_MEDIA_TYPE = "text/csv"
-CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
-ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
-
 
 def csv_text(table: pa.Table) -> str:
     """``table`` as an RFC 4180 document with a header row, values rendered as in the JSON page.
