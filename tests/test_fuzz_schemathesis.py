@@ -26,9 +26,10 @@ import schemathesis
 from etl_artifacts.layout import RunRef
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from marked_runs import delete_marked_run, write_marked_run
+from route_helpers import template_routes
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation import GenerationMode
-from security_helpers import delete_marked_run, template_routes, write_marked_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
 

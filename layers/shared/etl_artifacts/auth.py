@@ -11,25 +11,15 @@ from functools import lru_cache
 from typing import Any
 
 import jwt
-from pydantic import BaseModel
 
 from etl_artifacts.config import Settings, get_settings
 from etl_artifacts.errors import Unauthorized
+from etl_artifacts.principal import Principal
 
 HS_ALGORITHMS = ["HS256"]
 ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
 # Bounded work per request: a token larger than this is refused before any parsing.
 MAX_TOKEN_BYTES = 8192
-
-
-class Principal(BaseModel):
-    id_company: str
-    sub: str
-    expires_at: datetime
-
-    def as_context(self) -> dict[str, str]:
-        """Authorizer context (API Gateway passes string values to the functions)."""
-        return {"id_company": self.id_company, "sub": self.sub, "expires_at": self.expires_at.isoformat()}
 
 
 @lru_cache(maxsize=4)

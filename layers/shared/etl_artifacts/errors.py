@@ -113,9 +113,3 @@ class InternalError(ApiError):
     status = 500
     code = "internal_error"
     default_detail = "Internal error."
-
-
-class NotImplementedYet(ApiError):
-    status = 501
-    code = "not_implemented"
-    default_detail = "This route is not implemented yet."

@@ -12,31 +12,30 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from etl_artifacts.api.common import configure
-
-app = APIGatewayHttpResolver(enable_validation=True)
-configure(app)
-
-from etl_artifacts.api.common import (  # noqa: E402
+from etl_artifacts.api.common import (
     BEARER_SECURITY,
     RUN_PATH,
     DagIdPath,
     RunDatePath,
     RunIdPath,
+    configure,
     error_responses,
     run_ref,
     validation_error,
 )
-from etl_artifacts.artifacts.models import PresignedUrlResponse, RunArtifactsResponse  # noqa: E402
-from etl_artifacts.config import Settings, get_settings  # noqa: E402
-from etl_artifacts.errors import ErrorResponse, UnknownArtifactKind, ValidationErrorResponse  # noqa: E402
-from etl_artifacts.layout import (  # noqa: E402
+from etl_artifacts.artifacts.models import PresignedUrlResponse, RunArtifactsResponse
+from etl_artifacts.config import Settings, get_settings
+from etl_artifacts.errors import ErrorResponse, UnknownArtifactKind, ValidationErrorResponse
+from etl_artifacts.layout import (
     CHUNKED_NAMES,
     EVENT_KINDS,
     PHASES,
     SINGLE_NAMES,
     is_artifact_kind,
 )
+
+app = APIGatewayHttpResolver(enable_validation=True)
+configure(app)
 
 TAGS = ["artifacts"]
 DEFAULT_MAX_TTL = Settings.model_fields["presign_max_ttl"].default
@@ -66,6 +65,7 @@ ArtifactKindPath = Annotated[
 @app.get(
     f"{RUN_PATH}/artifacts",
     summary="List a run's artifacts with presigned download URLs",
+    operation_id="listArtifacts",
     description=(
         "Every `.parquet` object of the run (all phases, all attempts), sorted by key, each with a presigned "
         "GET URL valid for `PRESIGN_DEFAULT_TTL` seconds. A run without objects, or another tenant's run, "
@@ -85,6 +85,7 @@ def list_artifacts(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> R
 @app.get(
     f"{RUN_PATH}/artifacts/<artifact_kind>",
     summary="Presign one artifact",
+    operation_id="presignArtifact",
     description=(
         "A presigned GET URL for one artifact after a HEAD request confirms it exists. `attempt` is "
         "ignored for event kinds and `chunk` for kinds that are not chunked (`data|logs|errors`). The "

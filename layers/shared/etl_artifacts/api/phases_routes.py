@@ -13,25 +13,21 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from etl_artifacts.api.common import configure
-
-app = APIGatewayHttpResolver(enable_validation=True)
-configure(app)
-
-from etl_artifacts.api.common import (  # noqa: E402
+from etl_artifacts.api.common import (
     BEARER_SECURITY,
     RUN_PATH,
     DagIdPath,
     RunDatePath,
     RunIdPath,
+    configure,
     error_responses,
     run_ref,
     validation_error,
 )
-from etl_artifacts.api.negotiation import negotiate  # noqa: E402
-from etl_artifacts.config import get_settings  # noqa: E402
-from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse  # noqa: E402
-from etl_artifacts.phases.models import (  # noqa: E402
+from etl_artifacts.api.negotiation import negotiate
+from etl_artifacts.config import get_settings
+from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse
+from etl_artifacts.phases.models import (
     ARROW_MEDIA_TYPE,
     CSV_CONTENT_TYPE,
     CSV_MEDIA_TYPE,
@@ -44,6 +40,9 @@ from etl_artifacts.phases.models import (  # noqa: E402
 
 if TYPE_CHECKING:
     from etl_artifacts.phases.pages import Page
+
+app = APIGatewayHttpResolver(enable_validation=True)
+configure(app)
 
 TAGS = ["phases"]
 NDJSON = NDJSON_MEDIA_TYPE
@@ -218,6 +217,7 @@ def _column_names(columns: str | None) -> list[str] | None:
 @app.get(
     f"{RUN_PATH}/event",
     summary="The run's trigger message(s) and processed event",
+    operation_id="getRunEvent",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_EVENT_RESPONSES,
@@ -232,6 +232,7 @@ def run_event(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> EventR
 @app.get(
     f"{RUN_PATH}/phases/<phase>",
     summary="A phase attempt's metadata.parquet (one row) as a page",
+    operation_id="getPhaseMetadata",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_PAGE_RESPONSES,
@@ -254,6 +255,7 @@ def phase_metadata(
 @app.get(
     f"{RUN_PATH}/phases/<phase>/data",
     summary="A page of the attempt's data rows, optionally those matching a keyword",
+    operation_id="getPhaseData",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_DATA_RESPONSES,
@@ -283,6 +285,7 @@ def phase_data(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the forma
 @app.get(
     f"{RUN_PATH}/phases/<phase>/errors",
     summary="A page of the attempt's row/phase errors",
+    operation_id="getPhaseErrors",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_ERRORS_RESPONSES,
@@ -307,6 +310,7 @@ def phase_errors(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the for
 @app.get(
     f"{RUN_PATH}/phases/<phase>/logs",
     summary="The attempt's log lines: a page (JSON, CSV, Arrow), or NDJSON with continuation tokens",
+    operation_id="getPhaseLogs",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_LOGS_RESPONSES,

@@ -16,7 +16,7 @@ from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filenam
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.errors import ArtifactNotFound, StorageError, UnknownArtifactKind
-from etl_artifacts.layout import RunRef, is_artifact_kind, key_for_kind, parse_relative_key
+from etl_artifacts.layout import RunRef, is_artifact_kind, key_for_kind, parquet_artifact
 from etl_artifacts.observability import logger
 from etl_artifacts.s3_listing import list_prefix, strip_etag
 
@@ -52,11 +52,9 @@ def list_run_artifacts(run: RunRef) -> RunArtifactsResponse:
     objects = sorted((item for item in contents if item["Key"].endswith(".parquet")), key=lambda i: i["Key"])
     items: list[ArtifactItem] = []
     with _signing_errors():
-        presigner = _presigner(bucket, settings.presign_default_ttl) if objects else None
+        presigner = _presigner(bucket, settings.presign_default_ttl)
         for item in objects:
-            ref = parse_relative_key(item["Key"][len(prefix) :])
-            if ref is None or presigner is None:
-                continue
+            ref = parquet_artifact(item["Key"][len(prefix) :])
             signed = presigner.presign(item["Key"], download_filename(run, ref))
             items.append(
                 ArtifactItem(
@@ -108,9 +106,7 @@ def presign_run_artifact(
     relative = key_for_kind(artifact_kind, attempt, chunk)
     key = run.prefix(settings.artifacts_prefix) + relative
     head = _head(bucket, key)
-    ref = parse_relative_key(relative)
-    if ref is None:  # key_for_kind only builds parquet keys; kept for the type checker
-        raise UnknownArtifactKind()
+    ref = parquet_artifact(relative)
     with _signing_errors():
         signed = _presigner(bucket, expires_in).presign(key, download_filename(run, ref))
     return PresignedUrlResponse(

@@ -1,5 +1,5 @@
 """CSV and Arrow renderings of a page and Accept negotiation (CONTRACT §10 "Formats"): unit tests,
-no I/O. The same checks over HTTP are in test_phases_formats.py."""
+no I/O. The same checks over HTTP are in tests/test_phases_formats.py."""
 
 from __future__ import annotations
 
