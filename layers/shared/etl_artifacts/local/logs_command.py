@@ -4,7 +4,9 @@ The command reads the logs route as NDJSON and sends each response's ``X-Continu
 back (CONTRACT §4, §10). A running attempt (no ``metadata.parquet`` yet) always answers with a
 token; with ``--follow`` the command polls with it every ``--interval`` seconds and prints only
 the rows written since, until the attempt completes (the answer carries no token) or Ctrl-C.
-Without ``--follow`` it prints what exists now and stops.
+Without ``--follow`` it prints what exists now and stops. While following, an attempt that has
+not started yet (404 ``phase_not_found``) is waited for, and a few consecutive 5xx or network
+failures are retried.
 
 Standard library only (urllib): it runs wherever the package is installed.
 """
