@@ -1,4 +1,4 @@
-"""Scenario 8 (issue 18): column projection, a 2-column page against the full page.
+"""Scenario 9 (issue 18): column projection, a 2-column page against the full page.
 
 A page of ``limit=1000`` rows at the deep row of scenario 1 through the real Phases handler,
 warm (footers cached): every column (``SELECT *``) against ``columns=id,amount``; DuckDB doing
@@ -35,7 +35,7 @@ from bench.common import (
     uploaded_run,
 )
 
-SCENARIO = "8. Column projection"
+SCENARIO = "9. Column projection"
 FUNCTION = "PhasesFunction"
 LIMIT = 1000
 COLUMNS = ("id", "amount")

@@ -50,6 +50,7 @@ EXPECTED_STATUS: dict[str, set[int]] = {
     "phases_logs_ndjson.json": {200},
     "artifacts_list.json": {200},
     "artifacts_get.json": {200},
+    "artifacts_download.json": {302},
 }
 
 # The run every API event points at (see etl_artifacts.local.seed: the walkthrough run).

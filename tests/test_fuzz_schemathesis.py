@@ -113,6 +113,8 @@ def _semantic_refusal(response: Any, case: Any) -> bool:
     if code == "invalid_continuation_token":
         # An opaque HMAC token: a generated one is forged by definition.
         return bool((case.query or {}).get("continuation_token"))
+    if code == "invalid_cursor":  # the artifacts listing's cursor: issued by the API, never guessed
+        return bool((case.query or {}).get("cursor"))
     if code == "invalid_date_range":
         query = case.query or {}
         try:
@@ -126,8 +128,8 @@ def _semantic_refusal(response: Any, case: Any) -> bool:
 
 def positive_data_acceptance_but_semantic_rules(ctx: Any, response: Any, case: Any) -> bool | None:
     """schemathesis' positive_data_acceptance, except for the contract's cross-field/opaque rules
-    (date_from <= date_to within 366 days; continuation tokens are issued, not guessed; `columns`
-    names the attempt's columns, each once)."""
+    (date_from <= date_to within 366 days; continuation tokens and cursors are issued, not guessed;
+    `columns` names the attempt's columns, each once)."""
     if _semantic_refusal(response, case):
         return None
     return positive_data_acceptance(ctx, response, case)

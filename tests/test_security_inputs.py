@@ -540,7 +540,8 @@ def test_accept_header_attacks(target, via_proxy, accept):
     for route in RUN_ROUTES:
         answer = target.client.get(_path(route, target), headers={"Accept": accept})
         assert answer.status < 500, (route.path, answer.text)
-        assert answer.status == 200, (route.path, answer.status, answer.text)
+        expected = 302 if route.path.endswith("/download") else 200  # the redirect to a presigned URL
+        assert answer.status == expected, (route.path, answer.status, answer.text)
         assert "x-injected" not in answer.headers
         content_type = answer.headers.get("content-type", "")
         assert content_type.split(";")[0] in ("application/json", "application/x-ndjson")
