@@ -311,6 +311,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     configure_parser(p)
     p = sub.add_parser(
+        "logs",
+        help="print a phase attempt's log lines through the API; --follow a running one",
+        description="Print a phase attempt's log lines through the API (NDJSON with continuation "
+        "tokens). With --follow, keep polling a running attempt and print the lines written since, "
+        "until it completes or Ctrl-C. Token from --token or ETL_ARTIFACTS_TOKEN.",
+    )
+    from etl_artifacts.local import logs_command
+
+    logs_command.configure_parser(p)
+    p = sub.add_parser(
         "docs",
         help="write docs/api.md, the API reference, from the OpenAPI document and the code",
         description="Render docs/api.md from the OpenAPI document, the error taxonomy, the settings "
