@@ -19,8 +19,10 @@ configure(app)
 
 from etl_artifacts.api.common import (  # noqa: E402
     BEARER_SECURITY,
+    MAX_INT32,
     RUN_PATH,
     DagIdPath,
+    DecimalInt,
     RunDatePath,
     RunIdPath,
     error_responses,
@@ -99,12 +101,15 @@ def presign_artifact(
     date: RunDatePath,
     run_id: RunIdPath,
     artifact_kind: ArtifactKindPath,
-    attempt: Annotated[int, Query(ge=1, description="Phase attempt, from 1.")] = 1,
-    chunk: Annotated[int, Query(ge=0, description="Chunk number (`NNN`) of data/logs/errors kinds.")] = 0,
+    attempt: Annotated[int, DecimalInt(ge=1, le=MAX_INT32), Query(description="Phase attempt, from 1.")] = 1,
+    chunk: Annotated[
+        int,
+        DecimalInt(ge=0, le=MAX_INT32),
+        Query(description="Chunk number (`NNN`) of data/logs/errors kinds."),
+    ] = 0,
     expires_in: Annotated[
-        int | None,
+        Annotated[int, DecimalInt(ge=1)] | None,
         Query(
-            ge=1,
             description=(
                 "URL lifetime in seconds, 1..`PRESIGN_MAX_TTL` (3600 unless configured); "
                 "default `PRESIGN_DEFAULT_TTL` (300 unless configured)."
