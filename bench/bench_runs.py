@@ -1,6 +1,6 @@
 """Scenario 3 (issue 7): runs search over >= 1,000,000 ``etl.logs`` rows (50 tenants, 500 DAGs),
 with the migrations' indexes and without them, through the real logic function
-(``etl_artifacts.runs.dal.search_runs``: the SQL, the driver round trip and the models; not HTTP).
+(``etl_artifacts.runs.dal.search_runs_in_db``: the SQL, the driver round trip and the models; not HTTP).
 
 Data: one DAG has ``rows / 500`` runs spread over 2025 (2,000 at full size, every ~4.4 hours),
 the rows of all DAGs interleaved in insertion order as runs arrive over time. Each run's ``log``
@@ -229,7 +229,7 @@ def oracle_plan(keyword: str) -> str:
 
 def measure_oracle(smoke: bool, runs: int, warmup: int, *, own_database: bool) -> dict[str, Any]:
     """A's search for B's word against A's search for an absent word: both ``total: 0``."""
-    from etl_artifacts.runs.dal import search_runs
+    from etl_artifacts.runs.dal import search_runs_in_db
 
     a_rows, b_rows = ORACLE_A_ROWS[smoke], ORACLE_B_ROWS[smoke]
     if own_database and oracle_seeded(b_rows):
@@ -238,7 +238,8 @@ def measure_oracle(smoke: bool, runs: int, warmup: int, *, own_database: bool) -
         seed_oracle(a_rows, b_rows, own_database=own_database)
     try:
         calls: dict[str, Callable[[], Any]] = {
-            word: functools.partial(search_runs, oracle_search(word)) for word in (ORACLE_WORD, ORACLE_ABSENT)
+            word: functools.partial(search_runs_in_db, oracle_search(word))
+            for word in (ORACLE_WORD, ORACLE_ABSENT)
         }
         for word, call in calls.items():
             if call().total != 0:
@@ -558,7 +559,7 @@ def run(
 
 def main_cases(smoke: bool, rows: int | None, runs: int, warmup: int, own_database: bool) -> dict[str, Any]:
     """The 1,000,000-row cases: each search with the migrations' indexes, without, and with none."""
-    from etl_artifacts.runs.dal import search_runs
+    from etl_artifacts.runs.dal import search_runs_in_db
 
     size = rows or (SMOKE_ROWS if smoke else FULL_ROWS)
     seed_note = ""
@@ -578,18 +579,20 @@ def main_cases(smoke: bool, rows: int | None, runs: int, warmup: int, own_databa
         answers: dict[str, Any] = {}
         for case in CASES:
             search = search_for(case)
-            answers[case.name] = search_runs(search)
+            answers[case.name] = search_runs_in_db(search)
             with_index[case.name] = (
-                measure(functools.partial(search_runs, search), runs=runs, warmup=warmup),
+                measure(functools.partial(search_runs_in_db, search), runs=runs, warmup=warmup),
                 plan_indexes(case),
             )
         without: dict[str, Any] = {}
         with without_migration_indexes():
             for case in CASES:
                 search = search_for(case)
-                if search_runs(search) != answers[case.name]:
+                if search_runs_in_db(search) != answers[case.name]:
                     raise RuntimeError(f"{case.name}: different answer without the indexes")
-                without[case.name] = measure(functools.partial(search_runs, search), runs=runs, warmup=warmup)
+                without[case.name] = measure(
+                    functools.partial(search_runs_in_db, search), runs=runs, warmup=warmup
+                )
         progress("runs: keyword searches on the table without any index (full scans)")
         no_index = measure_without_any_index(
             [c for c in CASES if c.is_keyword], runs=2 if smoke else 5, warmup=0 if smoke else 1
