@@ -110,14 +110,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             # The (dag_id, trigram) indexes of migration 4 are a timing oracle across tenants: two
             # tenants may run the same DAG id, so A's search gathered B's matches and filtered them
             # afterwards (issue 12). Their keys are shared by every tenant; these are not.
-            # string_to_array(..., NULL) splits into characters in one pass (substr would be
-            # quadratic); STRICT keeps an absent phase (NULL text) out of the index.
+            # One pass over the characters (unnest keeps their order; lead() pairs each with the
+            # next two): substr or array subscripts would be quadratic on a phase's long text.
+            # STRICT keeps an absent phase (NULL text) out of the index.
             f"""CREATE OR REPLACE FUNCTION {KEYWORD_KEYS_FUNCTION}(company text, dag uuid, doc text)
                RETURNS bigint[] LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-                 SELECT coalesce(array_agg(hashtextextended(c[i] || c[i + 1] || c[i + 2], seed)), '{{}}')
-                 FROM (SELECT string_to_array(lower(doc), NULL) AS c,
-                              hashtextextended(company || '/' || dag::text, 0) AS seed) AS s,
-                      generate_series(1, cardinality(c) - {KEYWORD_KEY_CHARS - 1}) AS i
+                 SELECT coalesce(array_agg(hashtextextended(w, seed)), '{{}}')
+                 FROM (SELECT hashtextextended(company || '/' || dag::text, 0) AS seed) AS s,
+                      (SELECT c || lead(c, 1) OVER o || lead(c, 2) OVER o AS w
+                       FROM unnest(string_to_array(lower(doc), NULL)) WITH ORDINALITY AS t (c, n)
+                       WINDOW o AS (ORDER BY n)) AS windows
+                 WHERE w IS NOT NULL
                $$""",  # noqa: S608 - constants only
             # fastupdate off: a GIN pending list is scanned whole by every search, so its cost would
             # follow every tenant's recent inserts.
