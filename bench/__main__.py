@@ -42,6 +42,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("indexer", "5. Indexer", "bench.bench_indexer"),
     Scenario("cold-start", "6. Cold start", "bench.bench_cold_start"),
     Scenario("layer-size", "7. Layer size", "bench.layer_size"),
+    Scenario("download", "8. Download", "bench.bench_download"),
 )
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "latest.md"
 SMOKE_OUTPUT = REPO_ROOT / "bench" / "results" / "smoke.md.tmp"

@@ -22,6 +22,7 @@ SCENARIO_TITLES = (
     "5. Indexer",
     "6. Cold start",
     "7. Layer size",
+    "8. Download",
 )
 # The runner starts its own S3 server and Postgres: nothing of the test session's must leak in.
 _SESSION_VARIABLES = (
@@ -55,12 +56,14 @@ def test_help_lists_the_options() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # above the subprocess bound below, so that one reports
 def test_smoke_run_reports_every_scenario(tmp_path: Path) -> None:
     # Given a fresh data cache and output file
     output = tmp_path / "results.md"
 
     # When the smoke benchmark runs
-    result = _bench("--smoke", "--output", str(output), "--data-dir", str(tmp_path / "data"))
+    # ~1 min on a quiet machine, ~2 min at load average 8: the bound is for a hung run only.
+    result = _bench("--smoke", "--output", str(output), "--data-dir", str(tmp_path / "data"), timeout=540)
 
     # Then it completes, every scenario appears in the table, and none crashed
     assert result.returncode == 0, result.stderr[-3000:]

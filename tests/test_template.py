@@ -38,6 +38,7 @@ CONTRACT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", f"{RUN}/phases/{{phase}}/logs"): "PhasesFunction",
     ("GET", f"{RUN}/artifacts"): "ArtifactsFunction",
     ("GET", f"{RUN}/artifacts/{{artifact_kind}}"): "ArtifactsFunction",
+    ("GET", f"{RUN}/artifacts/{{artifact_kind}}/download"): "ArtifactsFunction",
 }
 PUBLIC_ROUTES = {("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs")}
 API_FUNCTIONS = {"MetaFunction", "RunsFunction", "PhasesFunction", "ArtifactsFunction"}

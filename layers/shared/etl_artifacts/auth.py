@@ -14,10 +14,10 @@ from functools import lru_cache
 from typing import Any
 
 import jwt
-from pydantic import BaseModel
 
 from etl_artifacts.config import Settings, get_settings
 from etl_artifacts.errors import Unauthorized
+from etl_artifacts.principal import Principal
 
 HS_ALGORITHMS = ["HS256"]
 ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
@@ -29,16 +29,6 @@ MAX_CLAIM_CHARS = 256
 # Unicode categories never accepted in a claim: Cc controls (C0, DEL, C1), Cf format characters
 # (zero-width, bidi overrides), Cs lone surrogates, Co private use, Cn unassigned, Zl/Zp separators.
 REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-
-
-class Principal(BaseModel):
-    id_company: str
-    sub: str
-    expires_at: datetime
-
-    def as_context(self) -> dict[str, str]:
-        """Authorizer context (API Gateway passes string values to the functions)."""
-        return {"id_company": self.id_company, "sub": self.sub, "expires_at": self.expires_at.isoformat()}
 
 
 @lru_cache(maxsize=4)

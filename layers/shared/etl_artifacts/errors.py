@@ -89,6 +89,12 @@ class InvalidContinuationToken(ApiError):
     default_detail = "The continuation token is invalid for this request."
 
 
+class InvalidCursor(ApiError):
+    status = 422
+    code = "invalid_cursor"
+    default_detail = "The cursor is invalid for this request (tenant, run and limit)."
+
+
 class StorageError(ApiError):
     status = 502
     code = "storage_error"
@@ -105,9 +111,3 @@ class InternalError(ApiError):
     status = 500
     code = "internal_error"
     default_detail = "Internal error."
-
-
-class NotImplementedYet(ApiError):
-    status = 501
-    code = "not_implemented"
-    default_detail = "This route is not implemented yet."

@@ -32,7 +32,7 @@ from etl_artifacts.errors import (
     Unauthorized,
     ValidationErrorResponse,
 )
-from etl_artifacts.layout import RUN_ID_PATTERN, RUN_ID_RE, RunRef
+from etl_artifacts.layout import RUN_ID_CHARS, RUN_ID_PATTERN, RUN_ID_RE, RunRef
 from etl_artifacts.observability import get_tracer, logger, metrics, tracing_enabled
 
 API_PREFIX = "/api/v1"
@@ -111,7 +111,7 @@ RunIdPath = Annotated[
         max_length=750,
         # Documented, not enforced here: the schema describes the decoded value (as OpenAPI path
         # parameters do), which decode_run_id checks; '.' and '..' are dot segments, never a run.
-        json_schema_extra={"pattern": r"^(?!\.{1,2}$)[A-Za-z0-9._:+~-]{1,250}$"},
+        json_schema_extra={"pattern": rf"^(?!\.{{1,2}}$)[{RUN_ID_CHARS}]{{1,250}}$"},
     ),
 ]
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path as FsPath
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from pydantic import BaseModel
 
 from etl_artifacts import __version__
 from etl_artifacts.api.common import (
@@ -21,12 +20,14 @@ from etl_artifacts.api.common import (
     tenant,
 )
 from etl_artifacts.errors import Unauthorized
+from etl_artifacts.principal import Principal
 
 app = APIGatewayHttpResolver(enable_validation=True)
 configure(app)
 
 
 _merge_lock = threading.Lock()
+_merged: list[str] = []  # the published document, built once
 
 
 def merged_openapi_json() -> str:
@@ -34,8 +35,11 @@ def merged_openapi_json() -> str:
 
     Every family's resolver lives in a ``*_routes.py`` module beside this one; Powertools finds
     them by AST and loads them. Done on the first request, not at import, to keep cold starts short.
+    ``openapi_doc.tidy`` then removes Powertools' leftover validation schemas.
     """
     with _merge_lock:
+        if _merged:
+            return _merged[0]
         if getattr(app, "_openapi_merge", None) is None:
             app.configure_openapi_merge(
                 path=str(FsPath(__file__).parent),
@@ -46,7 +50,29 @@ def merged_openapi_json() -> str:
                 security_schemes=SECURITY_SCHEMES,
                 on_conflict="first",
             )
-        return app.get_openapi_merge_json_schema()
+        from etl_artifacts.api.openapi_doc import tidy_json
+
+        _merged.append(tidy_json(app.get_openapi_merge_json_schema()))
+        return _merged[0]
+
+
+# Swagger UI parses every answer whose type contains "json" as one JSON document, so NDJSON logs
+# showed "can't parse JSON": its responses are shown as the text lines they are instead.
+_SWAGGER_NDJSON_AS_TEXT = """
+(function () {
+  var bundle = window.SwaggerUIBundle;
+  window.SwaggerUIBundle = Object.assign(function (options) {
+    options.responseInterceptor = function (response) {
+      var type = (response.headers || {})["content-type"] || "";
+      if (/^application\\/x-ndjson/i.test(type)) {
+        response.headers["content-type"] = type.replace(/^application\\/x-ndjson/i, "text/plain");
+      }
+      return response;
+    };
+    return bundle(options);
+  }, bundle);
+})();
+"""
 
 
 @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
@@ -55,7 +81,11 @@ def swagger_ui():  # type: ignore[no-untyped-def]  # a Response annotation break
 
     Built on request rather than with ``app.enable_swagger()``, which imports Powertools' OpenAPI
     models at module load (~70 ms of this function's cold start) for a page few requests need.
+    The page links its document as ``docs?format=json`` (as ``enable_swagger`` serves it): that
+    answers the JSON document too.
     """
+    if (app.current_event.query_string_parameters or {}).get("format") == "json":
+        return openapi_document()
     from aws_lambda_powertools.event_handler.openapi import swagger_ui as assets
     from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
@@ -63,7 +93,7 @@ def swagger_ui():  # type: ignore[no-untyped-def]  # a Response annotation break
     spec = merged_openapi_json().replace("</", "<\\/")
     body = generate_swagger_html(
         spec,
-        (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8") + _SWAGGER_NDJSON_AS_TEXT,
         (folder / "swagger-ui.min.css").read_text(encoding="utf-8"),
         "",
         None,
@@ -71,13 +101,13 @@ def swagger_ui():  # type: ignore[no-untyped-def]  # a Response annotation break
     return Response(status_code=200, content_type="text/html", body=body)
 
 
-class WhoAmIResponse(BaseModel):
-    id_company: str
-    sub: str
-    expires_at: datetime
+# The caller as the authorizer verified it, under its own name in the OpenAPI document (no
+# docstring: it would become the schema's description).
+class WhoAmIResponse(Principal):
+    pass
 
 
-@app.get(f"{API_PREFIX}/health", summary="Liveness check (no auth)", tags=["meta"])
+@app.get(f"{API_PREFIX}/health", summary="Liveness check (no auth)", tags=["meta"], operation_id="getHealth")
 def health() -> StatusResponse:
     return StatusResponse(status="ok")
 
@@ -85,6 +115,7 @@ def health() -> StatusResponse:
 @app.get(
     f"{API_PREFIX}/whoami",
     summary="The caller's tenant and token expiry",
+    operation_id="getWhoAmI",
     tags=["meta"],
     security=BEARER_SECURITY,
     responses=error_responses(),

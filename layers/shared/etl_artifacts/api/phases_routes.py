@@ -13,12 +13,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from etl_artifacts.api.common import configure
-
-app = APIGatewayHttpResolver(enable_validation=True)
-configure(app)
-
-from etl_artifacts.api.common import (  # noqa: E402
+from etl_artifacts.api.common import (
     BEARER_SECURITY,
     MAX_INT32,
     RUN_PATH,
@@ -26,12 +21,16 @@ from etl_artifacts.api.common import (  # noqa: E402
     DecimalInt,
     RunDatePath,
     RunIdPath,
+    configure,
     error_responses,
     run_ref,
 )
-from etl_artifacts.config import get_settings  # noqa: E402
-from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse  # noqa: E402
-from etl_artifacts.phases.models import EventResponse, ParquetPageResponse  # noqa: E402
+from etl_artifacts.config import get_settings
+from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse
+from etl_artifacts.phases.models import EventResponse, ParquetPageResponse
+
+app = APIGatewayHttpResolver(enable_validation=True)
+configure(app)
 
 TAGS = ["phases"]
 NDJSON = "application/x-ndjson"
@@ -133,6 +132,7 @@ def _wants_ndjson(accept: str | None) -> bool:
 @app.get(
     f"{RUN_PATH}/event",
     summary="The run's trigger message(s) and processed event",
+    operation_id="getRunEvent",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_EVENT_RESPONSES,
@@ -147,6 +147,7 @@ def run_event(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> EventR
 @app.get(
     f"{RUN_PATH}/phases/<phase>",
     summary="A phase attempt's metadata.parquet (one row) as a page",
+    operation_id="getPhaseMetadata",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_PAGE_RESPONSES,
@@ -169,6 +170,7 @@ def phase_metadata(
 @app.get(
     f"{RUN_PATH}/phases/<phase>/data",
     summary="A page of the attempt's data rows, optionally those matching a keyword",
+    operation_id="getPhaseData",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_DATA_RESPONSES,
@@ -194,6 +196,7 @@ def phase_data(
 @app.get(
     f"{RUN_PATH}/phases/<phase>/errors",
     summary="A page of the attempt's row/phase errors",
+    operation_id="getPhaseErrors",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_PAGE_RESPONSES,
@@ -216,6 +219,7 @@ def phase_errors(
 @app.get(
     f"{RUN_PATH}/phases/<phase>/logs",
     summary="The attempt's log lines: a JSON page, or NDJSON with continuation tokens",
+    operation_id="getPhaseLogs",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_LOGS_RESPONSES,

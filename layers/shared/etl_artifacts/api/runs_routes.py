@@ -12,12 +12,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from etl_artifacts.api.common import configure
-
-app = APIGatewayHttpResolver(enable_validation=True)
-configure(app)
-
-from etl_artifacts.api.common import (  # noqa: E402
+from etl_artifacts.api.common import (
     API_PREFIX,
     BEARER_SECURITY,
     RUN_PATH,
@@ -26,14 +21,15 @@ from etl_artifacts.api.common import (  # noqa: E402
     PlainDate,
     RunDatePath,
     RunIdPath,
+    configure,
     error_responses,
     run_ref,
     tenant,
     validation_error,
 )
-from etl_artifacts.errors import ErrorResponse, InvalidDateRange, ValidationErrorResponse  # noqa: E402
-from etl_artifacts.layout import RUN_ID_PATTERN  # noqa: E402
-from etl_artifacts.runs.models import (  # noqa: E402
+from etl_artifacts.errors import ErrorResponse, InvalidDateRange, ValidationErrorResponse
+from etl_artifacts.layout import RUN_ID_CHARS, RUN_ID_PATTERN
+from etl_artifacts.runs.models import (
     MAX_KEYWORD_CHARS,
     MAX_LIMIT,
     MAX_RANGE_DAYS,
@@ -47,8 +43,11 @@ from etl_artifacts.runs.models import (  # noqa: E402
     phase_filters,
 )
 
+app = APIGatewayHttpResolver(enable_validation=True)
+configure(app)
+
 TAGS = ["runs"]
-_ENTRY = "[A-Za-z0-9._:+~-]{1,250}"
+_ENTRY = f"[{RUN_ID_CHARS}]{{1,250}}"
 RUN_IDS_SCHEMA_PATTERN = rf"^(?:{_ENTRY})?(?:,(?:{_ENTRY})?){{0,{MAX_RUN_IDS - 1}}}$"
 
 
@@ -84,6 +83,7 @@ _SEARCH_RESPONSES[422] = {
 @app.get(
     f"{API_PREFIX}/dags/<dag_id>/runs",
     summary="Search a DAG's runs",
+    operation_id="searchRuns",
     description=(
         "Runs of the caller's tenant for one DAG in an inclusive date range, filtered by phase status, "
         "phase keyword and a run_id allowlist; newest first (run_date DESC, then run_id DESC in byte order)."
@@ -162,6 +162,7 @@ def search_runs(
 @app.get(
     RUN_PATH,
     summary="One run's summary",
+    operation_id="getRun",
     description="The run's phase summaries (status, message, total, attempt, s3_data_path), no inline data.",
     tags=TAGS,
     security=BEARER_SECURITY,
