@@ -55,9 +55,9 @@ def verify_token(token: str, settings: Settings | None = None) -> Principal:
         if settings.jwt_jwks_url:
             algorithms = ASYMMETRIC_ALGORITHMS
             key: Any = _jwks_client(settings.jwt_jwks_url).get_signing_key_from_jwt(token).key
-        elif settings.jwt_secret:
+        elif settings.has_jwt_secret:
             algorithms = HS_ALGORITHMS
-            key = settings.jwt_secret
+            key = settings.jwt_key()
         else:
             raise Unauthorized()
         claims = jwt.decode(

@@ -33,6 +33,8 @@ class ApiError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
     default_detail: ClassVar[str] = "Internal error."
+    # Seconds a client should wait before trying again (sent as Retry-After), when it helps.
+    retry_after_s: ClassVar[int | None] = None
 
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail or self.default_detail
@@ -105,6 +107,13 @@ class DatabaseError(ApiError):
     status = 502
     code = "database_error"
     default_detail = "The run database could not be queried."
+
+
+class DatabaseBusy(DatabaseError):
+    """Postgres has no connection slot free (too many clients): a retry soon may succeed."""
+
+    default_detail = "The run database is busy; retry shortly."
+    retry_after_s = 2
 
 
 class InternalError(ApiError):

@@ -195,8 +195,10 @@ def run_ref(app: APIGatewayHttpResolver, dag_id: uuid.UUID, date: dt.date, run_i
     return RunRef(id_company=tenant(app), dag_id=dag_id, run_date=date, run_id=decode_run_id(run_id))
 
 
-def _json_error(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+def _json_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers
+    )
 
 
 def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
@@ -207,7 +209,8 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
 
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return _json_error(exc.status, exc.body(request_id(app)))
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+        return _json_error(exc.status, exc.body(request_id(app)), headers)
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(exc: RequestValidationError) -> Response:

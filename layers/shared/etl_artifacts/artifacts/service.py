@@ -18,7 +18,7 @@ from etl_artifacts.artifacts.models import (
     PresignedUrlResponse,
     RunArtifactsResponse,
 )
-from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename
+from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename, tenant_presigner
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.errors import ArtifactNotFound, StorageError, UnknownArtifactKind
@@ -29,8 +29,9 @@ from etl_artifacts.s3_listing import strip_etag
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
-def _presigner(bucket: str, expires_in: int) -> GetObjectPresigner:
-    return GetObjectPresigner(s3_client(), bucket, expires_in)
+def _presigner(run: RunRef, bucket: str, expires_in: int) -> GetObjectPresigner:
+    tenant_prefix = f"{get_settings().artifacts_prefix}{run.id_company}/"
+    return tenant_presigner(bucket, tenant_prefix, expires_in)
 
 
 @contextmanager
@@ -79,7 +80,7 @@ def list_run_artifacts(
     objects = [item for item in contents if item["Key"].endswith(".parquet")]
     items: list[ArtifactItem] = []
     with _signing_errors():
-        presigner = _presigner(bucket, settings.presign_default_ttl)
+        presigner = _presigner(run, bucket, settings.presign_default_ttl)
         for item in objects:
             ref = parquet_artifact(item["Key"][len(prefix) :])
             signed = presigner.presign(item["Key"], download_filename(run, ref))
@@ -143,7 +144,7 @@ def presign_run_artifact(
     head = _head(bucket, key)
     ref = parquet_artifact(relative)
     with _signing_errors():
-        signed = _presigner(bucket, expires_in).presign(key, download_filename(run, ref))
+        signed = _presigner(run, bucket, expires_in).presign(key, download_filename(run, ref))
     return PresignedUrlResponse(
         url=signed.url,
         expires_in=signed.expires_in,

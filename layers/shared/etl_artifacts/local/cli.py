@@ -39,8 +39,8 @@ def issue_token(company: str, sub: str = "local-user", ttl: int = 3600) -> str:
     from etl_artifacts.config import ConfigurationError, get_settings
 
     settings = get_settings()
-    if not settings.jwt_secret:
-        raise ConfigurationError("JWT_SECRET is not set")
+    if not settings.has_jwt_secret:
+        raise ConfigurationError("JWT_SECRET (or JWT_SECRET_ARN) is not set")
     now = int(time.time())
     claims: dict[str, Any] = {
         settings.jwt_company_claim: company,
@@ -53,7 +53,7 @@ def issue_token(company: str, sub: str = "local-user", ttl: int = 3600) -> str:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+    return jwt.encode(claims, settings.jwt_key(), algorithm="HS256")
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
