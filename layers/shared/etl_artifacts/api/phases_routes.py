@@ -15,8 +15,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from etl_artifacts.api.common import (
     BEARER_SECURITY,
+    MAX_INT32,
     RUN_PATH,
     DagIdPath,
+    DecimalInt,
     RunDatePath,
     RunIdPath,
     configure,
@@ -46,18 +48,18 @@ configure(app)
 
 TAGS = ["phases"]
 NDJSON = NDJSON_MEDIA_TYPE
-MAX_INT32 = 2_147_483_647
 MAX_COLUMNS = 100
 
 PhasePath = Annotated[
     Literal["extract", "transform", "load"], Path(description="Phase: `extract`, `transform` or `load`.")
 ]
-AttemptQuery = Annotated[int, Query(ge=1, le=MAX_INT32, description="Phase attempt, from 1.")]
+AttemptQuery = Annotated[int, DecimalInt(ge=1, le=MAX_INT32), Query(description="Phase attempt, from 1.")]
 PageQuery = Annotated[
     int,
-    Query(ge=0, le=MAX_INT32, description="Page number from 0; a page past the end is empty."),
+    DecimalInt(ge=0, le=MAX_INT32),
+    Query(description="Page number from 0; a page past the end is empty."),
 ]
-LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
+LimitQuery = Annotated[int, DecimalInt(ge=1, le=1000), Query(description="Rows per page.")]
 DataKeywordQuery = Annotated[
     str | None,
     Query(

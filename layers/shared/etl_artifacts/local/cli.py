@@ -256,7 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--company", required=True, help="tenant id (the JWT_COMPANY_CLAIM claim)")
     p.add_argument("--sub", default="local-user", help="subject claim (default local-user)")
-    p.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    p.add_argument(
+        "--ttl",
+        type=int,
+        default=3600,
+        help="lifetime in seconds (default 3600; the API refuses more than JWT_MAX_LIFETIME_S: 86400)",
+    )
     p.set_defaults(func=_cmd_token)
 
     p = sub.add_parser(
