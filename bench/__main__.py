@@ -43,6 +43,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("cold-start", "6. Cold start", "bench.bench_cold_start"),
     Scenario("layer-size", "7. Layer size", "bench.layer_size"),
     Scenario("download", "8. Download", "bench.bench_download"),
+    Scenario("projection", "9. Column projection", "bench.bench_projection"),
 )
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "latest.md"
 SMOKE_OUTPUT = REPO_ROOT / "bench" / "results" / "smoke.md.tmp"

@@ -23,6 +23,7 @@ SCENARIO_TITLES = (
     "6. Cold start",
     "7. Layer size",
     "8. Download",
+    "9. Column projection",
 )
 # The runner starts its own S3 server and Postgres: nothing of the test session's must leak in.
 _SESSION_VARIABLES = (

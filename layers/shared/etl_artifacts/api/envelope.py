@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from etl_artifacts.api.negotiation import _QVALUE  # the RFC 9110 qvalue, one definition
 from etl_artifacts.errors import ResponseTooLarge
 
 LAMBDA_PAYLOAD_MAX = 6_291_456
@@ -33,7 +34,6 @@ GZIP_LEVEL = 6
 
 # -- Accept / Accept-Encoding (RFC 9110 §12.4) ------------------------------------------------------
 
-_QVALUE = re.compile(r"^(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)$")
 # The request headers the current answer was negotiated on (for Vary), reset per invocation.
 _negotiated: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
     "negotiated", default=frozenset()
@@ -41,7 +41,8 @@ _negotiated: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
 
 
 def quality_list(header: str | None) -> list[tuple[str, float]]:
-    """``(token, q)`` pairs of an Accept-style header, lower-cased; an invalid q-value counts as 0."""
+    """``(coding, q)`` pairs of an ``Accept-Encoding`` value, lower-cased; an invalid q-value counts
+    as 0 (media ranges of ``Accept`` are parsed by ``etl_artifacts.api.negotiation``)."""
     items: list[tuple[str, float]] = []
     for part in (header or "").split(","):
         token, *params = (piece.strip() for piece in part.split(";"))
@@ -57,31 +58,13 @@ def quality_list(header: str | None) -> list[tuple[str, float]]:
     return items
 
 
-def _media_quality(ranges: list[tuple[str, float]], media: str) -> float | None:
-    """q of the most specific range matching ``media`` (exact, then ``type/*``, then ``*/*``)."""
-    kind = media.split("/", 1)[0] + "/*"
-    for candidate in (media, kind, "*/*"):
-        qs = [q for token, q in ranges if token == candidate]
-        if qs:
-            return max(qs)
-    return None
-
-
 def negotiate(accept: str | None, offers: Sequence[str]) -> str:
-    """The offer the client prefers (``offers[0]`` is the default: no Accept, ``*/*``, no match).
+    """The offer the client prefers (``offers[0]`` is the default), by the one Accept parser
+    (``etl_artifacts.api.negotiation``); recorded so that the answer carries ``Vary: Accept``."""
+    from etl_artifacts.api.negotiation import negotiate as negotiate_media
 
-    Every route that negotiates calls this, so the answer carries ``Vary: Accept``.
-    """
     _negotiated.set(_negotiated.get() | {"Accept"})
-    ranges = quality_list(accept)
-    best, best_q = offers[0], 0.0
-    for offer in offers:
-        q = _media_quality(ranges, offer)
-        # A wildcard never selects an alternative format: only the default answers */*.
-        explicit = any(token == offer for token, _ in ranges)
-        if q is not None and q > best_q and (explicit or offer == offers[0]):
-            best, best_q = offer, q
-    return best
+    return negotiate_media(accept, offers)
 
 
 def admits_gzip(accept_encoding: str | None) -> bool:
