@@ -25,11 +25,15 @@ from typing import Any
 
 from etl_artifacts.api.negotiation import _QVALUE  # the RFC 9110 qvalue, one definition
 from etl_artifacts.errors import ResponseTooLarge
+from etl_artifacts.payload import (  # noqa: F401 - re-exported: the response path's counting
+    ENVELOPE_RESERVE,
+    LAMBDA_PAYLOAD_MAX,
+    base64_cost,
+    body_budget,
+    body_cost,
+    payload_size,
+)
 
-LAMBDA_PAYLOAD_MAX = 6_291_456
-# Room kept for what a producer cannot know when it counts its body: the headers added after it
-# (Content-Encoding, Vary, Cache-Control, X-Continuation-Token, ...) and the envelope's keys.
-ENVELOPE_RESERVE = 8_192
 GZIP_LEVEL = 6
 
 # -- Accept / Accept-Encoding (RFC 9110 §12.4) ------------------------------------------------------
@@ -77,35 +81,6 @@ def admits_gzip(accept_encoding: str | None) -> bool:
 
 
 # -- Counting the payload ----------------------------------------------------------------------
-
-
-def body_cost(text: str) -> int:
-    """Bytes ``text`` adds to the payload as part of a JSON-escaped body (non-ASCII as ``\\uXXXX``).
-
-    Additive: the cost of a body is the sum of the costs of its pieces, so a producer can count
-    row by row (an NDJSON line costs ``body_cost(line + "\\n")``).
-    """
-    return len(json.dumps(text)) - 2
-
-
-def base64_cost(raw_size: int) -> int:
-    """Bytes a binary (or compressed) body of ``raw_size`` bytes adds to the payload as base64."""
-    return 4 * ((raw_size + 2) // 3)
-
-
-def payload_size(result: dict[str, Any]) -> int:
-    """The size of the JSON document Lambda serializes from a handler ``result``."""
-    body = result.get("body")
-    if not isinstance(body, str):
-        return len(json.dumps(result, default=str))
-    return len(json.dumps({**result, "body": ""}, default=str)) + body_cost(body)
-
-
-def body_budget(headers: dict[str, str] | None = None) -> int:
-    """Largest body cost (see :func:`body_cost`) a 200 answer with ``headers`` can carry."""
-    empty = {"statusCode": 200, "headers": headers or {}, "body": "", "isBase64Encoded": False}
-    envelope = payload_size(empty)
-    return LAMBDA_PAYLOAD_MAX - envelope - ENVELOPE_RESERVE
 
 
 # -- The response path -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from etl_artifacts.api.common import (
 from etl_artifacts.api.envelope import negotiate
 from etl_artifacts.config import get_settings
 from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse
+from etl_artifacts.payload import body_budget
 from etl_artifacts.phases.models import (
     ARROW_MEDIA_TYPE,
     CSV_CONTENT_TYPE,
@@ -343,7 +344,8 @@ def phase_logs(  # type: ignore[no-untyped-def]  # JSON, CSV, Arrow or NDJSON: t
         keyword=keyword,
         order=order,
         continuation_token=continuation_token,
-        max_bytes=get_settings().ndjson_max_bytes,
+        # Never above what Lambda can return, whatever NDJSON_MAX_BYTES says.
+        max_bytes=min(get_settings().ndjson_max_bytes, body_budget()),
     )
     headers = {"Vary": "Accept"}
     if result.continuation_token is not None:

@@ -29,12 +29,12 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from etl_artifacts.api.envelope import LAMBDA_PAYLOAD_MAX, payload_size
 from etl_artifacts.errors import ApiError, Unauthorized
 from etl_artifacts.errors import NotFound as RouteNotFound
 from etl_artifacts.local.lambda_runtime import InvocationFailed, ProcessInvoker, invoke
 from etl_artifacts.local.template import FunctionSpec, RouteSpec, TemplateSpec, load_template
 from etl_artifacts.observability import logger
+from etl_artifacts.payload import LAMBDA_PAYLOAD_MAX, payload_size
 
 # API Gateway waits 10 s at most for a Lambda authorizer.
 AUTHORIZER_TIMEOUT_S = 10.0
