@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from etl_artifacts.config import get_settings
 from etl_artifacts.db import ConnectionParams, get_database, params_from_url, reset_database
 from etl_artifacts.errors import DatabaseError
 from etl_artifacts.local.lambda_runtime import invoke
@@ -54,6 +55,7 @@ def test_too_many_connections_is_502_database_error_with_retry_after(
 ) -> None:
     # Given a database that has no connection slot left for the function
     monkeypatch.setenv("DATABASE_URL", _with_user(postgres.url, limited_role))
+    get_settings.cache_clear()  # the fixture's connection read (and cached) the settings
     reset_database()
     try:
         # When a runs search arrives (the function's own handler, as Lambda calls it)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextvars
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from etl_artifacts.errors import DeadlineExceeded
@@ -49,10 +51,16 @@ _current: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("dead
 _UNLIMITED = Deadline(None)
 
 
-def start_deadline(context: Any) -> Deadline:
+@contextmanager
+def invocation_deadline(context: Any) -> Iterator[Deadline]:
+    """The invocation's deadline while it runs; reset afterwards, so code that runs outside an
+    invocation in the same thread (the CLI, tests, a warm process's next event) never sees it."""
     deadline = Deadline.from_context(context)
-    _current.set(deadline)
-    return deadline
+    token = _current.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _current.reset(token)
 
 
 def current_deadline() -> Deadline:

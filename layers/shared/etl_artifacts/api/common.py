@@ -27,7 +27,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from etl_artifacts.api.envelope import begin_invocation, fit_result
 from etl_artifacts.config import ConfigurationError
-from etl_artifacts.deadline import start_deadline
+from etl_artifacts.deadline import invocation_deadline
 from etl_artifacts.errors import (
     ApiError,
     DeadlineExceeded,
@@ -322,9 +322,9 @@ def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any],
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
-        start_deadline(context)
         begin_invocation()
-        result = fit_result(event, _traced(app)(routing_event(event), context), _too_large(app))
+        with invocation_deadline(context):
+            result = fit_result(event, _traced(app)(routing_event(event), context), _too_large(app))
         _log_request(event, int(result.get("statusCode", 500)), started)
         return result
 

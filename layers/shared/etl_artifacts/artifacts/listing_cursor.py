@@ -27,8 +27,10 @@ _VERSION = 1
 _DOMAIN = b"etl-artifacts/artifacts-list\x00"
 _B64URL_RE = re.compile(r"\A[A-Za-z0-9_-]+\Z")
 _MAC_BYTES = hashlib.sha256().digest_size
-# S3 keys are at most 1,024 bytes; a payload holding one, JSON-escaped, stays far below this.
-MAX_CURSOR_CHARS = 8_192
+# S3 keys are at most 1,024 bytes; a payload holding one, JSON-escaped, stays below ~2,800
+# characters. The bound also keeps a request line (4-byte characters, percent-encoded) inside
+# the 64 KiB that HTTP servers accept, so an oversized cursor is our 422, never a server's 414.
+MAX_CURSOR_CHARS = 4_096
 
 
 def _scope(run: RunRef, limit: int) -> bytes:
