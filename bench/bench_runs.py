@@ -35,18 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import (
-    BenchOptions,
-    env_override,
-    fmt_bytes,
-    measure,
-    progress,
-    quiet_powertools_env,
-    row,
-    shared_postgres,
-    stop_services,
-    target,
-)
+from bench.stack import env_override, quiet_powertools_env, shared_postgres, stop_services
+from bench.timing import BenchOptions, fmt_bytes, measure, progress, row, target
 
 SCENARIO = "runs search"
 TENANTS = 50
@@ -337,7 +327,7 @@ def long_statement_timeouts() -> Iterator[None]:
 
     reset_database()
     try:
-        with env_override("DB_STATEMENT_TIMEOUT_MS", str(6 * 3600 * 1000)):
+        with env_override(DB_STATEMENT_TIMEOUT_MS=str(6 * 3600 * 1000)):
             yield
     finally:
         reset_database()  # the measured searches use the API's own settings

@@ -22,6 +22,7 @@ SCENARIO_TITLES = (
     "5. Indexer",
     "6. Cold start",
     "7. Layer size",
+    "8. S3 cost model",
 )
 # The runner starts its own S3 server and Postgres: nothing of the test session's must leak in.
 _SESSION_VARIABLES = (
@@ -33,7 +34,7 @@ _SESSION_VARIABLES = (
 )
 
 
-def _bench(*args: str, timeout: int = 240) -> subprocess.CompletedProcess[str]:
+def _bench(*args: str, timeout: int = 480) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in _SESSION_VARIABLES}
     return subprocess.run(
         [sys.executable, "-m", "bench", *args],
@@ -55,6 +56,7 @@ def test_help_lists_the_options() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # eight scenarios at tiny sizes; minutes when the machine is busy
 def test_smoke_run_reports_every_scenario(tmp_path: Path) -> None:
     # Given a fresh data cache and output file
     output = tmp_path / "results.md"
