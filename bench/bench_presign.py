@@ -96,10 +96,10 @@ def loop_baseline(run: RunRef) -> RunArtifactsResponse:
     """The same answer, each URL from ``client.generate_presigned_url`` (the plain way)."""
     from etl_artifacts.artifacts.models import ArtifactItem, RunArtifactsResponse
     from etl_artifacts.artifacts.presign import content_disposition, download_filename
-    from etl_artifacts.attempts import list_prefix
     from etl_artifacts.clients import s3_client
     from etl_artifacts.config import get_settings
     from etl_artifacts.layout import parse_relative_key
+    from etl_artifacts.s3_listing import list_prefix
 
     settings = get_settings()
     client = s3_client()
@@ -249,7 +249,7 @@ def run(smoke: bool, options: BenchOptions | None = None, artifacts: int | None 
             sign_batch(keys), sign_loop(keys), runs=runs, warmup=warmup
         )
         stats["handler"] = measure(handler_call(the_run), runs=runs, warmup=warmup)
-    from etl_artifacts.attempts import list_prefix
+    from etl_artifacts.s3_listing import list_prefix
 
     stats["list"] = measure(lambda: list_prefix(BENCH_BUCKET, the_run.prefix()), runs=runs, warmup=warmup)
     with signer("crt") as has_crt:

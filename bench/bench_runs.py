@@ -1,6 +1,6 @@
 """Scenario 3 (issue 7): runs search over >= 1,000,000 ``etl.logs`` rows (50 tenants, 500 DAGs),
 with the migrations' indexes and without them, through the real logic function
-(``etl_artifacts.runs.dal.search_runs``: the SQL, the driver round trip and the models; not HTTP).
+(``etl_artifacts.runs.dal.search_runs_in_db``: the SQL, the driver round trip and the models; not HTTP).
 
 Data: one DAG has ``rows / 500`` runs spread over 2025 (2,000 at full size, every ~4.4 hours),
 the rows of all DAGs interleaved in insertion order as runs arrive over time. Each run's ``log``
@@ -362,7 +362,7 @@ def run(
     # ms-scale queries: at least 20 samples so that p95 is not just the maximum of a handful.
     runs = runs or (2 if smoke else max(options.runs, 20))
     warmup = 1 if smoke else max(options.warmup, 2)
-    from etl_artifacts.runs.dal import search_runs
+    from etl_artifacts.runs.dal import search_runs_in_db
 
     with database(options, smoke) as own_database:
         seed_note = ""
@@ -382,19 +382,19 @@ def run(
             answers: dict[str, Any] = {}
             for case in CASES:
                 search = search_for(case)
-                answers[case.name] = search_runs(search)
+                answers[case.name] = search_runs_in_db(search)
                 with_index[case.name] = (
-                    measure(functools.partial(search_runs, search), runs=runs, warmup=warmup),
+                    measure(functools.partial(search_runs_in_db, search), runs=runs, warmup=warmup),
                     plan_indexes(case),
                 )
             without: dict[str, Any] = {}
             with without_migration_indexes():
                 for case in CASES:
                     search = search_for(case)
-                    if search_runs(search) != answers[case.name]:
+                    if search_runs_in_db(search) != answers[case.name]:
                         raise RuntimeError(f"{case.name}: different answer without the indexes")
                     without[case.name] = measure(
-                        functools.partial(search_runs, search), runs=runs, warmup=warmup
+                        functools.partial(search_runs_in_db, search), runs=runs, warmup=warmup
                     )
             progress("runs: keyword searches on the table without any index (full scans)")
             no_index = measure_without_any_index(

@@ -20,7 +20,7 @@ import pytest
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import RunRef, chunk_file, single_file
-from etl_artifacts.parquet import footers
+from etl_artifacts.parquet import chunkset
 
 UTC = dt.UTC
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -156,9 +156,9 @@ class RowGroupSpy:
 
 @contextmanager
 def spy_row_groups(monkeypatch: pytest.MonkeyPatch) -> Iterator[RowGroupSpy]:
-    """Record every ``footers.read_row_groups`` call: (chunk NNN, row groups, columns)."""
+    """Record every ``chunkset.read_row_groups`` call: (chunk NNN, row groups, columns)."""
     spy = RowGroupSpy()
-    real = footers.read_row_groups
+    real = chunkset.read_row_groups
 
     def recording(obj: Any, row_groups: Any, columns: Any = None) -> pa.Table:
         with spy.lock:
@@ -166,7 +166,7 @@ def spy_row_groups(monkeypatch: pytest.MonkeyPatch) -> Iterator[RowGroupSpy]:
         return real(obj, row_groups, columns)
 
     with monkeypatch.context() as patch:
-        patch.setattr(footers, "read_row_groups", recording)
+        patch.setattr(chunkset, "read_row_groups", recording)
         yield spy
 
 
@@ -259,7 +259,7 @@ class _CountingHandler(pafs.FileSystemHandler):
 
 
 class CountingFileSystem:
-    """Stands in for ``clients.arrow_s3()`` in ``footers``: real S3 reads, every byte counted."""
+    """Stands in for ``clients.arrow_s3()`` in ``footer_cache``: real S3 reads, every byte counted."""
 
     def __init__(self, inner: pafs.FileSystem) -> None:
         self.counter = ByteCounter()

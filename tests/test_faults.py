@@ -420,7 +420,8 @@ def test_logs_chunk_with_a_foreign_schema_is_not_a_500(api, stored_run):
 
 
 def _index_with_sources(run: MarkedRun, table: Any) -> bytes:
-    from etl_artifacts.attempts import SOURCES_METADATA_KEY, list_attempt
+    from etl_artifacts.attempts import list_attempt
+    from etl_artifacts.search.index_format import SOURCES_METADATA_KEY
     from security_helpers import _parquet
 
     sources = list_attempt(run.ref, "extract", 1).sources_json()

@@ -16,17 +16,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from etl_artifacts.attempts import SOURCES_METADATA_KEY, decode_sources, list_attempt
+from etl_artifacts.attempts import list_attempt
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
-from etl_artifacts.indexing import builder
 from etl_artifacts.indexing.builder import index_attempt
 from etl_artifacts.indexing.events import ObjectRef, objects_in
 from etl_artifacts.indexing.handler import lambda_handler
 from etl_artifacts.layout import parse_metadata_key
 from etl_artifacts.local.cli import main as cli_main
 from etl_artifacts.local.lambda_runtime import LocalLambdaContext
-from etl_artifacts.search.trigrams import TRIGRAM_FILE
+from etl_artifacts.search import index_format
+from etl_artifacts.search.index_format import SOURCES_METADATA_KEY, TRIGRAM_FILE, decode_sources
 from search_helpers import (
     attempt_prefix,
     metadata_key,
@@ -96,7 +96,7 @@ def test_index_holds_every_row_of_every_chunk_in_order() -> None:
     assert result is not None
     assert (result.rows, result.chunks, result.row_groups) == (40, 2, 5)
     index = read_parquet(attempt_prefix(run) + "index.parquet")
-    assert index.schema_arrow.remove_metadata() == builder.INDEX_SCHEMA
+    assert index.schema_arrow.remove_metadata() == index_format.INDEX_SCHEMA
     assert index.metadata.num_row_groups == 5
     assert index.metadata.row_group(0).column(2).compression == "ZSTD"
     table = index.read()
@@ -147,14 +147,13 @@ def test_attempt_without_data_gets_an_empty_current_index() -> None:
 
 
 def test_postings_sorted_in_several_bounded_passes_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    from etl_artifacts.search import trigrams
 
     run = new_run()
     write_attempt(run, mixed_tables(), row_group_size=7)
     bucket = get_settings().artifacts_bucket
     index_attempt(bucket, location_of(run), row_group_rows=4)
     one_pass = read_parquet(attempt_prefix(run) + TRIGRAM_FILE).read()
-    monkeypatch.setattr(trigrams, "MAX_PAIRS_IN_MEMORY", 50)
+    monkeypatch.setattr(index_format, "MAX_PAIRS_IN_MEMORY", 50)
     index_attempt(bucket, location_of(run), row_group_rows=4)
     many_passes = read_parquet(attempt_prefix(run) + TRIGRAM_FILE).read()
     assert many_passes.equals(one_pass)

@@ -7,7 +7,7 @@ import threading
 
 import pyarrow as pa
 import pytest
-from etl_artifacts.parquet import event as event_module
+from etl_artifacts.phases import event as event_module
 from phases_helpers import new_run, put_bytes, put_table, run_path
 
 UTC = dt.UTC

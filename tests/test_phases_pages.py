@@ -10,7 +10,7 @@ import pytest
 import requests
 from etl_artifacts.clients import arrow_s3
 from etl_artifacts.layout import chunk_file, single_file
-from etl_artifacts.parquet import footers
+from etl_artifacts.parquet import footer_cache
 from phases_helpers import (
     CountingFileSystem,
     data_table,
@@ -94,8 +94,8 @@ def test_deep_page_reads_only_the_row_groups_it_needs(api, monkeypatch):
     put_metadata(run)
     sizes = put_chunks(run, "data", [data_table(i * 1000, 1000) for i in range(3)], row_group_size=250)
     counting = CountingFileSystem(arrow_s3())
-    monkeypatch.setattr(footers, "arrow_s3", counting)
-    footers.clear_cache()
+    monkeypatch.setattr(footer_cache, "arrow_s3", counting)
+    footer_cache.clear_cache()
 
     url = phase_path(run, suffix="/data")
     assert api.get(url, params={"page": 0, "limit": 50}).status_code == 200  # warms the footers
@@ -304,7 +304,7 @@ def test_s3_down_is_502(api, two_chunks, monkeypatch, suffix):
     from etl_artifacts.config import get_settings
     from etl_artifacts.local.services import free_port
 
-    footers.clear_cache()
+    footer_cache.clear_cache()
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("S3_CONNECT_TIMEOUT_S", "0.5")
     monkeypatch.setenv("S3_REQUEST_TIMEOUT_S", "1")

@@ -1,5 +1,5 @@
 """The data route with ``keyword``: delegates to ``etl_artifacts.search.search_data``, fetches the
-page's rows with ``footers.read_rows`` and says how they were found in ``X-Search-Mode``. The
+page's rows with ``ChunkSet.take`` and says how they were found in ``X-Search-Mode``. The
 search engine's own deep tests live with it; these check the route's side of the contract."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 from etl_artifacts.attempts import list_attempt
-from etl_artifacts.parquet import footers
+from etl_artifacts.parquet.chunkset import ChunkSet
 from phases_helpers import new_run, phase_path, put_chunks, put_metadata, spy_row_groups
 
 pytest.importorskip("etl_artifacts.search")
@@ -74,14 +74,14 @@ def test_keyword_without_matches_is_an_empty_page_with_a_mode(api, searchable):
 def test_read_rows_fetches_only_the_row_groups_holding_the_refs(api, searchable, monkeypatch):
     attempt = list_attempt(searchable, "extract", 1)
     with spy_row_groups(monkeypatch) as spy:
-        table = footers.read_rows(attempt.data, [(1, 499), (0, 0), (1, 0), (0, 150), (0, 151)])
+        table = ChunkSet(attempt.data).take([(1, 499), (0, 0), (1, 0), (0, 150), (0, 151)])
     assert table.column("id").to_pylist() == [999, 0, 500, 150, 151]
     assert sorted(spy.groups()) == [(0, [0, 1]), (1, [0, 4])]
     with pytest.raises(ValueError):
-        footers.read_rows(attempt.data, [(7, 0)])
+        ChunkSet(attempt.data).take([(7, 0)])
     with pytest.raises(ValueError):
-        footers.read_rows(attempt.data, [(0, 500)])
-    assert footers.read_rows(attempt.data, []).num_rows == 0
+        ChunkSet(attempt.data).take([(0, 500)])
+    assert ChunkSet(attempt.data).take([]).num_rows == 0
 
 
 def test_index_and_scan_answer_alike(api, searchable):

@@ -16,7 +16,7 @@ from etl_artifacts.errors import StorageError
 from etl_artifacts.indexing.builder import index_attempt
 from etl_artifacts.layout import parse_metadata_key
 from etl_artifacts.search import SearchResult, search_data
-from etl_artifacts.search.trigrams import TRIGRAM_FILE
+from etl_artifacts.search.index_format import TRIGRAM_FILE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from search_helpers import (
@@ -122,20 +122,20 @@ def needle_tables() -> list[pa.Table]:
 
 
 def test_trigram_mode_reads_only_candidate_row_groups(monkeypatch: pytest.MonkeyPatch) -> None:
-    from etl_artifacts.parquet import footers
+    from etl_artifacts.parquet import chunkset
 
     tables = needle_tables()
     run = new_run()
     write_attempt(run, tables, row_group_size=10)
     attempt = index(run, row_group_rows=10)  # 6 index row groups
     reads: list[tuple[str, tuple[int, ...]]] = []
-    original = footers.read_row_groups
+    original = chunkset.read_row_groups
 
     def counting(obj, row_groups, columns=None):  # type: ignore[no-untyped-def]
         reads.append((obj.key.rsplit("/", 1)[-1], tuple(row_groups)))
         return original(obj, row_groups, columns)
 
-    monkeypatch.setattr(footers, "read_row_groups", counting)
+    monkeypatch.setattr(chunkset, "read_row_groups", counting)
     result = search_data(attempt, "Xk42-7781", 0, 10)
     assert (result.mode, result.total, result.refs) == ("trigram", 2, [(0, 17), (1, 15)])
     index_reads = [groups for name, groups in reads if name == "index.parquet"]

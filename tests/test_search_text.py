@@ -12,7 +12,7 @@ import pytest
 from etl_artifacts.search.text import (
     has_control_characters,
     match,
-    matching_rows,
+    match_positions,
     normalize_keyword,
     searchable_text,
 )
@@ -103,19 +103,19 @@ def test_keyword_matching_is_literal_and_case_insensitive() -> None:
     cut=st.integers(0, 5),
     split=st.integers(0, 40),
 )
-def test_matching_rows_equals_the_arrow_kernel(values: list[str], needle: str, cut: int, split: int) -> None:
+def test_match_positions_equal_the_arrow_kernel(values: list[str], needle: str, cut: int, split: int) -> None:
     array = pa.array(values, pa.string()).slice(min(cut, len(values)))  # a non-zero offset too
     expected = pc.indices_nonzero(match(array, needle)).to_pylist()
-    assert matching_rows(array, needle).to_pylist() == expected
+    assert match_positions(array, needle).to_pylist() == expected
     split = min(split, len(array))
     chunked = pa.chunked_array([array.slice(0, split), array.slice(split)], pa.string())
-    assert matching_rows(chunked, needle).to_pylist() == expected
+    assert match_positions(chunked, needle).to_pylist() == expected
 
 
 def test_matching_rows_with_many_hits_uses_the_kernel() -> None:
     array = pa.array(["xaax"] * 5000 + ["b"] + ["aa"] * 3)
-    assert matching_rows(array, "aa").to_pylist() == [*range(5000), 5001, 5002, 5003]
-    assert matching_rows(pa.array(["a", None, "ba"]), "a").to_pylist() == [0, 2]
+    assert match_positions(array, "aa").to_pylist() == [*range(5000), 5001, 5002, 5003]
+    assert match_positions(pa.array(["a", None, "ba"]), "a").to_pylist() == [0, 2]
 
 
 def test_control_characters_are_detected() -> None:

@@ -123,14 +123,14 @@ def kind_is_chunked(kind: str) -> bool:
 class AttemptLocation:
     """A phase attempt found from a full object key (used by the indexer)."""
 
-    bucket_prefix: str
+    artifacts_prefix: str  # ARTIFACTS_PREFIX the key was found under
     run: RunRef
     phase: str
     attempt: int
 
     @property
     def prefix(self) -> str:
-        return self.run.prefix(self.bucket_prefix) + attempt_dir(self.phase, self.attempt)
+        return self.run.prefix(self.artifacts_prefix) + attempt_dir(self.phase, self.attempt)
 
 
 _METADATA_KEY_RE = re.compile(

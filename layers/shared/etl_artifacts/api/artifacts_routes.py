@@ -125,6 +125,8 @@ def presign_artifact(
             f"Input should be less than or equal to {settings.presign_max_ttl}",
             "less_than_equal",
         )
-    from etl_artifacts.artifacts.service import presign_artifact as presign
+    from etl_artifacts.artifacts.service import presign_run_artifact
 
-    return presign(run, artifact_kind, attempt, chunk, expires_in or settings.presign_default_ttl)
+    return presign_run_artifact(
+        run, artifact_kind, attempt, chunk, expires_in or settings.presign_default_ttl
+    )

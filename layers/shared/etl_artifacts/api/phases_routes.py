@@ -1,14 +1,14 @@
 """PhasesFunction: a run's event payload and its phase attempts' parquet as pages (CONTRACT §4).
 
 Storage only (never ``etl.logs``). Parameters and their bounds are declared with annotations, so
-validation and the OpenAPI document come from them. pyarrow is imported by the logic modules in
-``etl_artifacts.parquet``, which the routes import when they run: loading this module (as the
-Meta function does to merge the OpenAPI document) stays cheap.
+validation and the OpenAPI document come from them. Each route calls one logic function of
+``etl_artifacts.phases.service`` (which imports pyarrow), imported when the route runs: loading
+this module (as the Meta function does to merge the OpenAPI document) stays cheap.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -28,17 +28,8 @@ from etl_artifacts.api.common import (  # noqa: E402
     run_ref,
 )
 from etl_artifacts.config import get_settings  # noqa: E402
-from etl_artifacts.errors import (  # noqa: E402
-    ErrorResponse,
-    PhaseNotFound,
-    StorageError,
-    ValidationErrorResponse,
-)
-from etl_artifacts.parquet.models import EventResponse, ParquetPageResponse  # noqa: E402
-
-if TYPE_CHECKING:
-    from etl_artifacts.attempts import AttemptObjects
-    from etl_artifacts.layout import RunRef
+from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse  # noqa: E402
+from etl_artifacts.phases.models import EventResponse, ParquetPageResponse  # noqa: E402
 
 TAGS = ["phases"]
 NDJSON = "application/x-ndjson"
@@ -123,15 +114,6 @@ _LOGS_RESPONSES[422] = {
 _EVENT_RESPONSES = error_responses((404, "`artifact_not_found`: neither event file exists"))
 
 
-def _attempt(run: RunRef, phase: str, attempt: int) -> AttemptObjects:
-    from etl_artifacts.attempts import list_attempt
-
-    objects = list_attempt(run, phase, attempt)
-    if not objects.exists:
-        raise PhaseNotFound()
-    return objects
-
-
 def _json(model: Any, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=model, headers=headers)
 
@@ -155,9 +137,9 @@ def _wants_ndjson(accept: str | None) -> bool:
     compress=True,
 )
 def run_event(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> EventResponse:
-    from etl_artifacts.parquet.event import read_event
+    from etl_artifacts.phases import service
 
-    return read_event(run_ref(app, dag_id, date, run_id))
+    return service.event(run_ref(app, dag_id, date, run_id))
 
 
 @app.get(
@@ -177,13 +159,9 @@ def phase_metadata(
     page: PageQuery = 0,
     limit: LimitQuery = 50,
 ) -> ParquetPageResponse:
-    from etl_artifacts.attempts import list_attempt
-    from etl_artifacts.parquet.pages import page_of
+    from etl_artifacts.phases import service
 
-    objects = list_attempt(run_ref(app, dag_id, date, run_id), phase, attempt)
-    if objects.metadata is None:
-        raise PhaseNotFound()
-    return page_of([objects.metadata], page=page, limit=limit)
+    return service.metadata_page(run_ref(app, dag_id, date, run_id), phase, attempt, page=page, limit=limit)
 
 
 @app.get(
@@ -204,25 +182,11 @@ def phase_data(
     limit: LimitQuery = 50,
     keyword: DataKeywordQuery = None,
 ) -> Response[ParquetPageResponse]:
-    from etl_artifacts.parquet import footers
-    from etl_artifacts.parquet.pages import page_of, page_response
+    from etl_artifacts.phases import service
 
-    objects = _attempt(run_ref(app, dag_id, date, run_id), phase, attempt)
-    if keyword is None:
-        return _json(page_of(objects.data, page=page, limit=limit))
-
-    from etl_artifacts.search import search_data
-
-    result = search_data(objects, keyword, page * limit, limit)
-    try:
-        table = footers.read_rows(objects.data, result.refs)
-    except ValueError as exc:
-        # Refs naming rows the chunks do not have: the store changed under the search.
-        raise StorageError() from exc
-    body = page_response(
-        footers.unified_schema(objects.data), table, page=page, limit=limit, total_rows=result.total
-    )
-    return _json(body, {"X-Search-Mode": result.mode})
+    run = run_ref(app, dag_id, date, run_id)
+    result = service.data_page(run, phase, attempt, page=page, limit=limit, keyword=keyword)
+    return _json(result.body, None if result.search_mode is None else {"X-Search-Mode": result.search_mode})
 
 
 @app.get(
@@ -242,10 +206,9 @@ def phase_errors(
     page: PageQuery = 0,
     limit: LimitQuery = 50,
 ) -> ParquetPageResponse:
-    from etl_artifacts.parquet.pages import page_of
+    from etl_artifacts.phases import service
 
-    objects = _attempt(run_ref(app, dag_id, date, run_id), phase, attempt)
-    return page_of(objects.chunks["errors"], page=page, limit=limit)
+    return service.errors_page(run_ref(app, dag_id, date, run_id), phase, attempt, page=page, limit=limit)
 
 
 @app.get(
@@ -268,26 +231,23 @@ def phase_logs(  # type: ignore[no-untyped-def]  # JSON or NDJSON: a Response an
     keyword: LogKeywordQuery = None,
     continuation_token: ContinuationQuery = None,
 ):
-    from etl_artifacts.parquet import cursor
-    from etl_artifacts.parquet.logs import LogFilter, logs_page, ndjson
+    from etl_artifacts.phases import service
 
     run = run_ref(app, dag_id, date, run_id)
-    scope = cursor.CursorScope(run=run, phase=phase, attempt=attempt, level=level, keyword=keyword)
-    # A token is checked before any S3 call: a foreign or forged one is refused without reading.
-    resume = cursor.decode(scope, continuation_token) if continuation_token is not None else None
-    objects = _attempt(run, phase, attempt)
-    flt = LogFilter(level=level, keyword=keyword)
-    logs = objects.chunks["logs"]
-
     # A continuation token only exists for NDJSON streams: presenting one continues the stream.
-    if resume is None and not _wants_ndjson(app.current_event.headers.get("accept")):
+    if continuation_token is None and not _wants_ndjson(app.current_event.headers.get("accept")):
+        body = service.logs_page(run, phase, attempt, page=page, limit=limit, level=level, keyword=keyword)
         return Response(
-            status_code=200,
-            content_type=content_types.APPLICATION_JSON,
-            body=logs_page(logs, flt, page=page, limit=limit).model_dump_json(),
+            status_code=200, content_type=content_types.APPLICATION_JSON, body=body.model_dump_json()
         )
-    result = ndjson(logs, flt, resume=resume, max_bytes=get_settings().ndjson_max_bytes)
-    headers = (
-        {} if result.resume_at is None else {"X-Continuation-Token": cursor.encode(scope, result.resume_at)}
+    result = service.logs_ndjson(
+        run,
+        phase,
+        attempt,
+        level=level,
+        keyword=keyword,
+        continuation_token=continuation_token,
+        max_bytes=get_settings().ndjson_max_bytes,
     )
+    headers = {} if result.continuation_token is None else {"X-Continuation-Token": result.continuation_token}
     return Response(status_code=200, content_type=NDJSON, body=result.text, headers=headers)

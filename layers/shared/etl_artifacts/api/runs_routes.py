@@ -153,9 +153,9 @@ def search_runs(
         page=page,
         limit=limit,
     )
-    from etl_artifacts.runs.dal import search_runs as run_search
+    from etl_artifacts.runs.dal import search_runs_in_db
 
-    return run_search(search)
+    return search_runs_in_db(search)
 
 
 @app.get(
@@ -168,6 +168,6 @@ def search_runs(
 )
 def get_run(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> SearchRunResult:
     ref = run_ref(app, dag_id, date, run_id)
-    from etl_artifacts.runs.dal import get_run as read_run
+    from etl_artifacts.runs.dal import get_run_from_db
 
-    return read_run(ref)
+    return get_run_from_db(ref)

@@ -1,7 +1,7 @@
 """Artifacts logic: one paginated LIST of the run prefix, or one HEAD, plus local presigning.
 
 S3 is reached only through ``clients.s3_client()`` (boto3); botocore failures are wrapped once
-into ``StorageError`` here or in ``attempts.list_prefix``. A HEAD answering 404 is an absent
+into ``StorageError`` here or in ``s3_listing.list_prefix``. A HEAD answering 404 is an absent
 artifact, not a failure.
 """
 
@@ -13,18 +13,14 @@ from typing import Any
 
 from etl_artifacts.artifacts.models import ArtifactItem, PresignedUrlResponse, RunArtifactsResponse
 from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename
-from etl_artifacts.attempts import list_prefix
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.errors import ArtifactNotFound, StorageError, UnknownArtifactKind
 from etl_artifacts.layout import RunRef, is_artifact_kind, key_for_kind, parse_relative_key
 from etl_artifacts.observability import logger
+from etl_artifacts.s3_listing import list_prefix, strip_etag
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
-
-
-def _etag(value: Any) -> str:
-    return str(value or "").strip('"')
 
 
 def _presigner(bucket: str, expires_in: int) -> GetObjectPresigner:
@@ -71,7 +67,7 @@ def list_run_artifacts(run: RunRef) -> RunArtifactsResponse:
                     chunk=ref.chunk,
                     size_bytes=int(item.get("Size", 0)),
                     last_modified=item["LastModified"],
-                    etag=_etag(item.get("ETag")),
+                    etag=strip_etag(item.get("ETag")),
                     url=signed.url,
                     expires_at=signed.expires_at,
                 )
@@ -98,7 +94,7 @@ def _head(bucket: str, key: str) -> dict[str, Any]:
         raise StorageError() from exc
 
 
-def presign_artifact(
+def presign_run_artifact(
     run: RunRef, artifact_kind: str, attempt: int, chunk: int, expires_in: int
 ) -> PresignedUrlResponse:
     """A presigned GET URL for one artifact, after a HEAD that proves it exists.
@@ -125,5 +121,5 @@ def presign_artifact(
         key=relative,
         size_bytes=int(head.get("ContentLength", 0)),
         last_modified=head["LastModified"],
-        etag=_etag(head.get("ETag")),
+        etag=strip_etag(head.get("ETag")),
     )

@@ -26,27 +26,27 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_artifacts.attempts import SOURCES_METADATA_KEY, AttemptObjects, S3Object, classify, list_prefix
+from etl_artifacts.attempts import AttemptObjects, list_attempt_at
 from etl_artifacts.clients import s3_client
 from etl_artifacts.errors import StorageError
-from etl_artifacts.layout import AttemptLocation, single_file
+from etl_artifacts.layout import AttemptLocation
 from etl_artifacts.observability import logger
-from etl_artifacts.search import reader
+from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
+from etl_artifacts.parquet.paging import group_starts
+from etl_artifacts.parquet.pool import ordered_map
+from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.search.index_format import (
+    INDEX_FILE,
+    TRIGRAM_FILE,
+    PostingsBuilder,
+    index_schema,
+    trigram_metadata,
+)
 from etl_artifacts.search.text import SEARCHABLE_COLUMN, searchable_text
-from etl_artifacts.search.trigrams import TRIGRAM_FILE, PostingsBuilder, trigram_metadata
 
 INDEX_ROW_GROUP_ROWS = 16_384
 SINGLE_PUT_MAX_BYTES = 1024 * 1024 * 1024
 STAGE_BLOCK_BYTES = 1024 * 1024
-#: pyarrow raises OSError (I/O) and ArrowException (corrupt file) for unreadable parquet.
-READ_ERRORS: tuple[type[BaseException], ...] = (OSError, pa.ArrowException)
-INDEX_SCHEMA = pa.schema(
-    [
-        pa.field("chunk", pa.int32(), nullable=False),
-        pa.field("row", pa.int64(), nullable=False),
-        pa.field(SEARCHABLE_COLUMN, pa.string(), nullable=False),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class _IndexWriter:
     """Buffers index rows into fixed-size row groups; feeds each row group to the postings."""
 
     def __init__(self, path: Path, sources_json: str, postings: PostingsBuilder, row_group_rows: int) -> None:
-        schema = INDEX_SCHEMA.with_metadata({SOURCES_METADATA_KEY: sources_json.encode()})
+        schema = index_schema(sources_json)
         self._writer = pq.ParquetWriter(
             str(path),
             schema,
@@ -177,20 +177,19 @@ class _Unit:
 def _units(obj: S3Object, path: Path) -> Iterator[_Unit]:
     try:
         metadata = pq.ParquetFile(str(path)).metadata
-    except READ_ERRORS as exc:
+    except DRIVER_ERRORS as exc:
         logger.warning("data chunk is not readable parquet", extra={"error_type": type(exc).__name__})
         raise StorageError() from exc
-    first = 0
-    for group in range(metadata.num_row_groups):
+    counts = [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
+    for group, first in enumerate(group_starts(counts)):
         yield _Unit(obj, path, metadata, group, first, group == metadata.num_row_groups - 1)
-        first += metadata.row_group(group).num_rows
 
 
 def _texts_of(unit: _Unit) -> pa.Array:
     try:
         parquet = pq.ParquetFile(str(unit.path), metadata=unit.metadata)
         table = parquet.read_row_group(unit.row_group, use_threads=False)
-    except READ_ERRORS as exc:
+    except DRIVER_ERRORS as exc:
         logger.warning("data row group is not readable", extra={"error_type": type(exc).__name__})
         raise StorageError() from exc
     return searchable_text(table)
@@ -205,7 +204,7 @@ def build_index(
     fetched or read raises ``StorageError``.
     """
     sources_json = attempt.sources_json()
-    index_path, trigram_path = workdir / "index.parquet", workdir / TRIGRAM_FILE
+    index_path, trigram_path = workdir / INDEX_FILE, workdir / TRIGRAM_FILE
     postings = PostingsBuilder(workdir)
     writer = _IndexWriter(index_path, sources_json, postings, row_group_rows)
 
@@ -214,7 +213,7 @@ def build_index(
 
     def units() -> Iterator[_Unit]:
         # The next chunk downloads while this one is rendered (at most ~3 chunks on disk).
-        staged = reader.ordered_map(stage, attempt.data, workers=1, lookahead=1)
+        staged = ordered_map(stage, attempt.data, workers=1, lookahead=1)
         for obj, path in zip(attempt.data, staged, strict=True):
             empty = True
             for unit in _units(obj, path):
@@ -228,7 +227,7 @@ def build_index(
 
     # Row groups are rendered two at a time across chunk boundaries, so memory depends on the
     # row-group size only: the same pipeline depth for small and large attempts.
-    for unit, texts in reader.ordered_map(render, units(), workers=2, lookahead=1):
+    for unit, texts in ordered_map(render, units(), workers=2, lookahead=1):
         writer.add(unit.obj.chunk or 0, unit.first_row, texts)
         if unit.last:
             unit.path.unlink()  # every row group of this chunk has been rendered
@@ -257,7 +256,7 @@ def index_attempt(
     """Index the attempt at ``location``; ``None`` (a no-op) when its metadata.parquet is missing."""
     started = time.perf_counter()
     prefix = location.prefix
-    attempt = classify(bucket, prefix, list_prefix(bucket, prefix))
+    attempt = list_attempt_at(bucket, prefix)
     if attempt.metadata is None:
         logger.info("metadata.parquet missing: attempt not complete, nothing to index")
         return None
@@ -265,7 +264,7 @@ def index_attempt(
         index_path, trigram_path, rows, row_groups = build_index(attempt, Path(tmp), row_group_rows)
         index_bytes, trigram_bytes = index_path.stat().st_size, trigram_path.stat().st_size
         # index.parquet first: a reader that sees the new trigram file then sees its index too.
-        upload(index_path, bucket, prefix + "index.parquet")
+        upload(index_path, bucket, prefix + INDEX_FILE)
         upload(trigram_path, bucket, prefix + TRIGRAM_FILE)
     result = IndexResult(
         prefix=prefix,
@@ -289,9 +288,3 @@ def index_attempt(
         },
     )
     return result
-
-
-def metadata_key_of(location: AttemptLocation) -> str:
-    return location.run.prefix(location.bucket_prefix) + single_file(
-        location.phase, location.attempt, "metadata"
-    )

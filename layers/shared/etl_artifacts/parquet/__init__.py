@@ -1,13 +1,13 @@
-"""Reading parquet artifacts for the Phases function: footers, pages, rendering, logs, event.
+"""Reading parquet in S3: the reader object and what it is made of (no route logic here).
 
-Importing this package is cheap (no pyarrow): the modules that need pyarrow import it themselves,
-and route modules import them inside the route functions.
+Importing this package is cheap (no pyarrow): the modules that need pyarrow import it themselves.
 
-- ``footers``: pyarrow's S3 client, cached footers, ``open_parquet``, ``read_row_groups``, ``read_rows``.
-- ``pages``: a page of rows numbered across chunks, reading only the row groups that hold it.
+- ``chunkset``: ``ChunkSet(objects)``, chunks read as one table (``.schema``, ``.total_rows``,
+  ``.read_row_groups()``, ``.read_range(start, stop)``, ``.take(refs)``); ``read_row_groups``, the
+  one function that reads row data.
+- ``footer_cache``: the warm function's footers, keyed by key + ETag + size.
+- ``paging``: the pure arithmetic of pages, row groups and batches (no I/O).
+- ``pool``: the one I/O thread pool (``map_concurrently``, ``ordered_map``).
+- ``driver_errors``: pyarrow failures -> ``StorageError``.
 - ``render``: the one place where arrow values become JSON values (CONTRACT §4 "Values").
-- ``logs``: level/keyword filters pushed into the read, JSON pages and NDJSON with continuation.
-- ``cursor``: HMAC-signed continuation tokens.
-- ``event``: the run's event files, read concurrently.
-- ``models``: the pydantic response models (no pyarrow).
 """

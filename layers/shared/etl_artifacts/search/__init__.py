@@ -37,17 +37,16 @@ def search_data(attempt: AttemptObjects, keyword: str, offset: int, limit: int) 
     unreadable parquet raise ``StorageError``.
     """
     from etl_artifacts.search import engine
+    from etl_artifacts.search.text import normalize_keyword
 
-    needle = engine.normalized(keyword)
+    needle = normalize_keyword(keyword)
     index_metadata = engine.current_index(attempt)
-    if index_metadata is not None:
-        from etl_artifacts.search.trigrams import candidate_row_groups
-
-        candidates = candidate_row_groups(attempt, index_metadata, needle)
+    if index_metadata is not None and attempt.index is not None:
+        candidates = engine.trigram_candidates(attempt, index_metadata, needle)
         if candidates is not None:
-            total, refs = engine.index_search(attempt, needle, offset, limit, row_groups=candidates)
+            total, refs = engine.index_search(attempt.index, needle, offset, limit, row_groups=candidates)
             return SearchResult("trigram", total, refs)
-        total, refs = engine.index_search(attempt, needle, offset, limit)
+        total, refs = engine.index_search(attempt.index, needle, offset, limit)
         return SearchResult("index", total, refs)
     total, refs = engine.scan(attempt, needle, offset, limit)
     return SearchResult("scan", total, refs)

@@ -71,7 +71,7 @@ def match(texts: pa.Array | pa.ChunkedArray, needle: str) -> pa.Array | pa.Chunk
 _FIND_LOOP_MAX_HITS = 2_000
 
 
-def matching_rows(texts: pa.Array | pa.ChunkedArray, needle: str) -> pa.Array:
+def match_positions(texts: pa.Array | pa.ChunkedArray, needle: str) -> pa.Array:
     """Positions (int64, ascending) of the texts that contain ``needle`` (already normalised).
 
     The same answer as ``pc.indices_nonzero(match(texts, needle))``, found faster for the usual
@@ -83,7 +83,7 @@ def matching_rows(texts: pa.Array | pa.ChunkedArray, needle: str) -> pa.Array:
     if isinstance(texts, pa.ChunkedArray):
         parts, base = [], 0
         for chunk in texts.chunks:
-            parts.append(pc.add(matching_rows(chunk, needle), base))
+            parts.append(pc.add(match_positions(chunk, needle), base))
             base += len(chunk)
         return pa.concat_arrays(parts).cast(pa.int64()) if parts else pa.array([], pa.int64())
     if texts.type != pa.string():

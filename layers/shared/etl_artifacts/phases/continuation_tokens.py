@@ -1,4 +1,4 @@
-"""Continuation tokens for NDJSON logs (CONTRACT §4): opaque, HMAC-SHA256 signed, request-bound.
+"""Continuation tokens of NDJSON logs (CONTRACT §4): opaque, HMAC-SHA256 signed, request-bound.
 
 A token is ``base64url(position) "." base64url(mac)``. The position is the first row not yet sent
 (``[chunk NNN, row within chunk]``). The MAC covers the position AND the request it belongs to
@@ -25,7 +25,7 @@ _DOMAIN = b"etl-artifacts/logs-ndjson\x00"
 
 
 @dataclass(frozen=True)
-class CursorScope:
+class TokenScope:
     """What a token is bound to."""
 
     run: RunRef
@@ -57,17 +57,17 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _mac(scope: CursorScope, payload: bytes) -> bytes:
+def _mac(scope: TokenScope, payload: bytes) -> bytes:
     message = _DOMAIN + scope.canonical() + b"\x00" + payload
     return hmac.new(get_settings().hmac_key, message, hashlib.sha256).digest()
 
 
-def encode(scope: CursorScope, position: tuple[int, int]) -> str:
+def encode(scope: TokenScope, position: tuple[int, int]) -> str:
     payload = json.dumps([_VERSION, position[0], position[1]], separators=(",", ":")).encode()
     return f"{_b64encode(payload)}.{_b64encode(_mac(scope, payload))}"
 
 
-def decode(scope: CursorScope, token: str) -> tuple[int, int]:
+def decode(scope: TokenScope, token: str) -> tuple[int, int]:
     """The position carried by ``token``; ``InvalidContinuationToken`` unless it was issued for ``scope``."""
     try:
         payload_text, mac_text = token.split(".")

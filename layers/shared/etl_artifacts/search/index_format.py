@@ -1,6 +1,13 @@
-"""``index_trigrams.parquet``: a trigram skip index over the row groups of ``index.parquet``.
+"""The index files' format, in one place: what the indexer writes and the search reads.
 
-Format (version 1), written by the indexer beside ``index.parquet`` in the same run:
+``index.parquet`` (CONTRACT §2): ``chunk`` int32, ``row`` int64, ``_searchable`` string, one row
+per data row in chunk order; schema metadata ``etl_artifacts.sources`` holds the JSON list
+``[{"key": full S3 key, "etag": ETag without quotes, "size": bytes}]`` of the data chunks it was
+built from, in chunk order. It is current only while that list equals the attempt's data chunks
+as listed now (``sources_of``).
+
+``index_trigrams.parquet`` (version 1), a trigram skip index over the row groups of
+``index.parquet``, written by the indexer beside it in the same run:
 
 - one row per distinct trigram, sorted by trigram;
 - ``trigram`` uint32: three consecutive UTF-8 bytes of the lower-cased ``_searchable`` text, as the
@@ -9,8 +16,8 @@ Format (version 1), written by the indexer beside ``index.parquet`` in the same 
 - ``blocks`` list<int32>: the ``index.parquet`` row groups whose text contains the trigram,
   ascending;
 - schema metadata: ``etl_artifacts.trigram_format`` = ``"1"``, ``etl_artifacts.sources`` (the same
-  JSON list as the index, CONTRACT §2), ``etl_artifacts.index_rows`` and
-  ``etl_artifacts.index_row_groups`` (the layout of the ``index.parquet`` it describes).
+  JSON list as the index), ``etl_artifacts.index_rows`` and ``etl_artifacts.index_row_groups``
+  (the layout of the ``index.parquet`` it describes).
 
 Because rows are sorted by trigram, the min/max statistics of each row group of this file say
 which row groups can hold a given trigram: a lookup reads the footer (cached) and the few row
@@ -19,17 +26,13 @@ groups whose range covers the keyword's trigrams.
 Postings are a superset: trigrams that span two rows of a row group or a value separator are
 recorded too (harmless: candidates are always confirmed against ``_searchable``); trigrams that
 contain the separator byte ``0x1f`` are left out, so keywords containing it never use this file.
-
-Search: keyword trigrams -> postings -> intersection = candidate row groups -> only those row
-groups of ``index.parquet`` are matched exactly. Keywords shorter than 3 characters, a missing,
-stale (sources differ), foreign-layout or other-version file fall back to the index mode.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +41,66 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from etl_artifacts.attempts import SOURCES_METADATA_KEY, AttemptObjects, decode_sources
 from etl_artifacts.observability import logger
-from etl_artifacts.search.text import SEPARATOR
+from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.search.text import SEARCHABLE_COLUMN, SEPARATOR
+
+# --------------------------------------------------------------------------- index.parquet
+
+INDEX_FILE = "index.parquet"
+SOURCES_METADATA_KEY = b"etl_artifacts.sources"
+INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("chunk", pa.int32(), nullable=False),
+        pa.field("row", pa.int64(), nullable=False),
+        pa.field(SEARCHABLE_COLUMN, pa.string(), nullable=False),
+    ]
+)
+#: What a reader accepts of an ``index.parquet`` (any integer width for chunk/row).
+_INDEX_TYPES: dict[str, Callable[[pa.DataType], bool]] = {
+    "chunk": pa.types.is_integer,
+    "row": pa.types.is_integer,
+    SEARCHABLE_COLUMN: lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+}
+
+
+def sources_of(data: Sequence[S3Object]) -> list[dict[str, Any]]:
+    """The ``etl_artifacts.sources`` entries of these data chunks."""
+    return [{"key": obj.key, "etag": obj.etag, "size": obj.size} for obj in data]
+
+
+def encode_sources(sources: list[dict[str, Any]]) -> str:
+    return json.dumps(sources, separators=(",", ":"), sort_keys=True)
+
+
+def decode_sources(raw: bytes | str | None) -> list[dict[str, Any]] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    return value if isinstance(value, list) else None
+
+
+def index_schema(sources_json: str) -> pa.Schema:
+    """The schema ``index.parquet`` is written with, sources included."""
+    return INDEX_SCHEMA.with_metadata({SOURCES_METADATA_KEY: sources_json.encode()})
+
+
+def index_is_current(metadata: pq.FileMetaData, sources: list[dict[str, Any]]) -> bool:
+    """True when this ``index.parquet`` footer has the index's columns and was built from exactly
+    ``sources``. A wrong schema is treated like a stale index (with a warning)."""
+    schema = metadata.schema.to_arrow_schema()
+    for name, accepts in _INDEX_TYPES.items():
+        index = schema.get_field_index(name)
+        if index < 0 or not accepts(schema.field(index).type):
+            logger.warning("index.parquet has an unexpected schema; scanning instead")
+            return False
+    return decode_sources((schema.metadata or {}).get(SOURCES_METADATA_KEY)) == sources
+
+
+# --------------------------------------------------------------------------- index_trigrams.parquet
 
 TRIGRAM_FILE = "index_trigrams.parquet"
 FORMAT_VERSION = "1"
@@ -221,44 +281,25 @@ def _layout_matches(meta: dict[bytes, bytes], index_metadata: pq.FileMetaData) -
     return rows == index_metadata.num_rows and groups == index_metadata.num_row_groups
 
 
-def candidate_row_groups(
-    attempt: AttemptObjects, index_metadata: pq.FileMetaData, needle: str
-) -> list[int] | None:
-    """The ``index.parquet`` row groups that may hold ``needle``; ``None`` when this file cannot
-    be used (missing, stale, other version or layout, keyword too short)."""
-    from etl_artifacts.parquet import footers
-
-    obj = attempt.extra.get(TRIGRAM_FILE)
-    if obj is None or not usable_keyword(needle):
-        return None
-    metadata = footers.footer(obj)  # unreadable -> StorageError, like any parquet (CONTRACT §4)
+def trigram_file_is_current(
+    metadata: pq.FileMetaData, index_metadata: pq.FileMetaData, sources: list[dict[str, Any]]
+) -> bool:
+    """True when this trigram file footer is version 1, built from ``sources``, and describes the
+    ``index.parquet`` whose footer is ``index_metadata``."""
     schema = metadata.schema.to_arrow_schema()
     meta: dict[bytes, bytes] = schema.metadata or {}
     if meta.get(FORMAT_KEY) != FORMAT_VERSION.encode():
-        return None
-    if decode_sources(meta.get(SOURCES_METADATA_KEY)) != attempt.sources():
-        return None
+        return False
+    if decode_sources(meta.get(SOURCES_METADATA_KEY)) != sources:
+        return False
     if not _layout_matches(meta, index_metadata) or not schema.equals(TRIGRAM_SCHEMA, check_metadata=False):
         logger.warning("index_trigrams.parquet does not describe index.parquet; not used")
-        return None
-    codes = keyword_trigrams(needle)
-    groups = _row_groups_holding(metadata, codes)
-    if not groups:
-        return []
-    table = footers.read_row_groups(obj, groups)
-    found = table.filter(pc.is_in(table.column("trigram"), value_set=pa.array(codes, pa.uint32())))
-    if found.num_rows < len(codes):
-        return []  # a trigram of the keyword occurs nowhere: no row can match
-    postings: list[list[int]] = sorted(found.column("blocks").to_pylist(), key=len)
-    candidates = set(postings[0])
-    for blocks in postings[1:]:
-        candidates.intersection_update(blocks)
-        if not candidates:
-            break
-    return sorted(candidates)
+        return False
+    return True
 
 
-def _row_groups_holding(metadata: pq.FileMetaData, codes: list[int]) -> list[int]:
+def row_groups_holding(metadata: pq.FileMetaData, codes: list[int]) -> list[int]:
+    """Row groups of the trigram file whose trigram range covers one of ``codes``."""
     groups = []
     for index in range(metadata.num_row_groups):
         stats = metadata.row_group(index).column(0).statistics
@@ -271,12 +312,15 @@ def _row_groups_holding(metadata: pq.FileMetaData, codes: list[int]) -> list[int
     return groups
 
 
-def describe(metadata: pq.FileMetaData) -> dict[str, Any]:
-    """Human summary of a trigram file's footer (CLI/benchmarks)."""
-    meta = metadata.schema.to_arrow_schema().metadata or {}
-    return {
-        "format": meta.get(FORMAT_KEY, b"").decode(),
-        "trigrams": metadata.num_rows,
-        "row_groups": metadata.num_row_groups,
-        "sources": len(json.loads(meta.get(SOURCES_METADATA_KEY, b"[]"))),
-    }
+def candidate_blocks(postings: pa.Table, codes: list[int]) -> list[int]:
+    """The index row groups listed under EVERY trigram of ``codes`` in these trigram-file rows."""
+    found = postings.filter(pc.is_in(postings.column("trigram"), value_set=pa.array(codes, pa.uint32())))
+    if found.num_rows < len(codes):
+        return []  # a trigram of the keyword occurs nowhere: no row can match
+    lists: list[list[int]] = sorted(found.column("blocks").to_pylist(), key=len)
+    candidates = set(lists[0])
+    for blocks in lists[1:]:
+        candidates.intersection_update(blocks)
+        if not candidates:
+            break
+    return sorted(candidates)

@@ -11,9 +11,10 @@ from etl_artifacts.clients import arrow_s3
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.errors import ArtifactNotFound
 from etl_artifacts.layout import EVENT_KINDS, RunRef
-from etl_artifacts.parquet import footers
-from etl_artifacts.parquet.models import EventResponse
+from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS, storage_error
+from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.parquet.render import render_rows
+from etl_artifacts.phases.models import EventResponse
 
 
 def _read(key: str) -> list[dict[str, Any]] | None:
@@ -26,8 +27,8 @@ def _read(key: str) -> list[dict[str, Any]] | None:
         table = pq.read_table(pa.BufferReader(data))
     except FileNotFoundError:
         return None
-    except footers.DRIVER_ERRORS as exc:
-        raise footers.storage_error(exc, "event") from exc
+    except DRIVER_ERRORS as exc:
+        raise storage_error(exc, "event") from exc
     return render_rows(table)
 
 
@@ -36,7 +37,7 @@ def read_event(run: RunRef) -> EventResponse:
     prefix = f"{require_bucket(settings)}/{run.prefix(settings.artifacts_prefix)}"
     keys = [prefix + EVENT_KINDS["event-queue-data"], prefix + EVENT_KINDS["event-event"]]
     # Both files at once: pyarrow releases the GIL while it waits on S3.
-    queue_data, event = footers.map_concurrently(_read, keys)
+    queue_data, event = map_concurrently(_read, keys)
     if queue_data is None and event is None:
         raise ArtifactNotFound()
     return EventResponse(queue_data=queue_data, event=event)

@@ -2,7 +2,7 @@
 
 Filtering reads only the ``level``/``message`` columns, row group by row group (row groups whose
 ``level`` statistics exclude the wanted level are never read), to find the matching row numbers;
-a JSON page then fetches just its rows with ``footers.read_rows``. Matching row numbers are
+a JSON page then fetches just its rows with ``ChunkSet.take``. Matching row numbers are
 kept for the warm function (keyed by the chunks' key/ETag/size and the filters), so the next
 pages cost one read. ``keyword`` is a literal, case-insensitive substring of ``message``: both
 sides lower-cased with ``utf8_lower``, matched with ``match_substring`` (not a pattern, so ``%``,
@@ -29,11 +29,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from etl_artifacts.attempts import S3Object
-from etl_artifacts.parquet import footers
-from etl_artifacts.parquet.models import ParquetPageResponse
-from etl_artifacts.parquet.pages import page_of, page_response
+from etl_artifacts.parquet.chunkset import ChunkSet, conform
+from etl_artifacts.parquet.paging import Ref, RowLayout, group_starts, page_window
+from etl_artifacts.parquet.pool import executor, map_concurrently
 from etl_artifacts.parquet.render import dumps_row, render_rows
+from etl_artifacts.phases.models import ParquetPageResponse
+from etl_artifacts.phases.pages import page_of, page_of_refs
+from etl_artifacts.s3_listing import S3Object
 
 _MAX_CACHED_MATCHES = 16
 _RENDER_BATCH = 1_000
@@ -122,42 +124,38 @@ def clear_cache() -> None:
         _matches.clear()
 
 
-def _row_groups(obj: S3Object, flt: LogFilter) -> list[tuple[S3Object, int, int]]:
-    """``(object, row group, first row of the group in the chunk)`` that may hold matches."""
-    meta = footers.footer(obj)
-    out: list[tuple[S3Object, int, int]] = []
-    start = 0
-    for group in range(meta.num_row_groups):
-        row_group = meta.row_group(group)
-        if row_group.num_rows > 0 and not flt.skips(row_group):
-            out.append((obj, group, start))
-        start += row_group.num_rows
-    return out
+def _row_groups(chunks: ChunkSet, index: int, flt: LogFilter) -> list[tuple[int, int, int]]:
+    """``(chunk index, row group, first row of the group in the chunk)`` that may hold matches."""
+    footer = chunks.footers[index]
+    starts = group_starts(footer.row_counts)
+    return [
+        (index, group, starts[group])
+        for group, rows in enumerate(footer.row_counts)
+        if rows > 0 and not flt.skips(footer.metadata.row_group(group))
+    ]
 
 
-def matching_rows(objects: Sequence[S3Object], flt: LogFilter) -> list[pa.Array]:
-    """Per object, the int64 row numbers (within that chunk) of the rows that match ``flt``."""
+def matching_log_rows(chunks: ChunkSet, flt: LogFilter) -> list[pa.Array]:
+    """Per chunk, the int64 row numbers (within that chunk) of the rows that match ``flt``."""
+    objects = chunks.objects
     key = (tuple((o.key, o.etag, o.size) for o in objects), flt.level, flt.keyword)
     with _lock:
         if key in _matches:
             _matches.move_to_end(key)
             return _matches[key]
-    footers.footers(objects)  # every footer, concurrently, before the row-group tasks
-    groups = [item for obj in objects for item in _row_groups(obj, flt)]
+    # every footer, concurrently, before the row-group tasks
+    groups = [item for index in range(len(chunks.footers)) for item in _row_groups(chunks, index, flt)]
 
-    def scan(item: tuple[S3Object, int, int]) -> pa.Array:
-        obj, group, start = item
-        table = footers.read_row_groups(obj, [group], columns=flt.columns)
+    def scan(item: tuple[int, int, int]) -> pa.Array:
+        index, group, start = item
+        table = chunks.read_row_groups(index, [group], columns=flt.columns)
         return pc.add(pc.indices_nonzero(flt.mask(table)).cast(pa.int64()), start)
 
-    found = footers.map_concurrently(scan, groups)
-    per_object: dict[str, list[pa.Array]] = {obj.key: [] for obj in objects}
-    for (obj, _, _), rows in zip(groups, found, strict=True):
-        per_object[obj.key].append(rows)
-    result = [
-        pa.concat_arrays(per_object[obj.key]) if per_object[obj.key] else pa.array([], pa.int64())
-        for obj in objects
-    ]
+    found = map_concurrently(scan, groups)
+    per_chunk: list[list[pa.Array]] = [[] for _ in objects]
+    for (index, _, _), rows in zip(groups, found, strict=True):
+        per_chunk[index].append(rows)
+    result = [pa.concat_arrays(parts) if parts else pa.array([], pa.int64()) for parts in per_chunk]
     with _lock:
         _matches[key] = result
         while len(_matches) > _MAX_CACHED_MATCHES:
@@ -165,27 +163,20 @@ def matching_rows(objects: Sequence[S3Object], flt: LogFilter) -> list[pa.Array]
     return result
 
 
-def logs_page(objects: Sequence[S3Object], flt: LogFilter, *, page: int, limit: int) -> ParquetPageResponse:
+def filtered_page(
+    objects: Sequence[S3Object], flt: LogFilter, *, page: int, limit: int
+) -> ParquetPageResponse:
+    """Page ``page`` of the rows of ``objects`` that match ``flt``."""
     if not flt.active:
         return page_of(objects, page=page, limit=limit)
-    per_object = matching_rows(objects, flt)
-    total = sum(len(rows) for rows in per_object)
-    start, stop = page * limit, min(page * limit + limit, total)
-    refs: list[tuple[int, int]] = []
-    position = 0
-    for obj, rows in zip(objects, per_object, strict=True):
-        count = len(rows)
-        if start < position + count and position < stop:
-            first = max(start - position, 0)
-            last = min(stop - position, count)
-            chunk = obj.chunk or 0
-            refs.extend((chunk, row) for row in rows.slice(first, last - first).to_pylist())
-        position += count
-        if position >= stop:
-            break
-    table = footers.read_rows(list(objects), refs)
-    schema = footers.unified_schema(objects)
-    return page_response(schema, table, page=page, limit=limit, total_rows=total)
+    per_chunk = matching_log_rows(ChunkSet(objects), flt)
+    # Each chunk's matches as one "row group": the layout says which slice of each the page takes.
+    layout = RowLayout.of([[len(rows)] for rows in per_chunk])
+    refs: list[Ref] = []
+    for index, _, first, count in layout.row_groups_for(*page_window(page, limit)):
+        chunk = objects[index].chunk or 0
+        refs.extend((chunk, row) for row in per_chunk[index].slice(first, count).to_pylist())
+    return page_of_refs(objects, refs, page=page, limit=limit, total_rows=layout.total_rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,20 +186,19 @@ def logs_page(objects: Sequence[S3Object], flt: LogFilter, *, page: int, limit: 
 class NdjsonBody:
     text: str
     rows: int
-    resume_at: tuple[int, int] | None  # (chunk NNN, row) of the first row not sent
+    resume_at: Ref | None  # (chunk NNN, row) of the first row not sent
 
 
-def _groups_from(
-    objects: Sequence[S3Object], flt: LogFilter, resume: tuple[int, int]
-) -> list[tuple[S3Object, int, int]]:
+def _groups_from(chunks: ChunkSet, flt: LogFilter, resume: Ref) -> list[tuple[int, int, int]]:
+    """The row groups that may hold matches at or after ``resume``."""
     chunk, row = resume
-    groups: list[tuple[S3Object, int, int]] = []
-    for obj in objects:
+    groups: list[tuple[int, int, int]] = []
+    for index, obj in enumerate(chunks.objects):
         if (obj.chunk or 0) < chunk:
             continue
-        for item in _row_groups(obj, flt):
+        for item in _row_groups(chunks, index, flt):
             _, group, start = item
-            ends = start + footers.row_counts(obj)[group]
+            ends = start + chunks.footers[index].row_counts[group]
             if (obj.chunk or 0) == chunk and ends <= row:
                 continue
             groups.append(item)
@@ -216,35 +206,36 @@ def _groups_from(
 
 
 def _prefetched(
-    groups: list[tuple[S3Object, int, int]],
+    chunks: ChunkSet, groups: list[tuple[int, int, int]]
 ) -> Generator[tuple[S3Object, int, pa.Table], None, None]:
     """Each row group's table, the next one already being read while the caller works.
 
     When the caller stops early (the body is full), the read in flight is cancelled if it has
     not started.
     """
-    pool = footers.executor()
+    pool = executor()
     pending: Future[pa.Table] | None = None
     try:
-        for index, (obj, group, start) in enumerate(groups):
-            current = pending or pool.submit(footers.read_row_groups, obj, [group])
+        for position, (index, group, start) in enumerate(groups):
+            current = pending or pool.submit(chunks.read_row_groups, index, [group])
             pending = None
-            if index + 1 < len(groups):
-                next_obj, next_group, _ = groups[index + 1]
-                pending = pool.submit(footers.read_row_groups, next_obj, [next_group])
-            yield obj, start, current.result()
+            if position + 1 < len(groups):
+                next_index, next_group, _ = groups[position + 1]
+                pending = pool.submit(chunks.read_row_groups, next_index, [next_group])
+            yield chunks.objects[index], start, current.result()
     finally:
         if pending is not None:
             pending.cancel()
 
 
-def ndjson(
-    objects: Sequence[S3Object], flt: LogFilter, *, resume: tuple[int, int] | None, max_bytes: int
+def ndjson_body(
+    objects: Sequence[S3Object], flt: LogFilter, *, resume: Ref | None, max_bytes: int
 ) -> NdjsonBody:
+    """The matching rows from ``resume`` on, as NDJSON lines up to ``max_bytes``."""
     resume = resume or (0, 0)
-    footers.footers(objects)
-    schema = footers.unified_schema(objects)
-    tables = _prefetched(_groups_from(objects, flt, resume))
+    chunks = ChunkSet(objects)
+    schema = chunks.schema
+    tables = _prefetched(chunks, _groups_from(chunks, flt, resume))
     with closing(tables):
         return _lines(tables, flt, schema, resume, max_bytes)
 
@@ -253,7 +244,7 @@ def _lines(
     tables: Iterator[tuple[S3Object, int, pa.Table]],
     flt: LogFilter,
     schema: pa.Schema,
-    resume: tuple[int, int],
+    resume: Ref,
     max_bytes: int,
 ) -> NdjsonBody:
     parts: list[str] = []
@@ -267,7 +258,7 @@ def _lines(
         if first:
             selected = selected.filter(pc.greater_equal(selected, first))
         rows_in_chunk = pc.add(selected, start).to_pylist()
-        conformed = footers.conform(table, schema)
+        conformed = conform(table, schema)
         for offset in range(0, len(selected), _RENDER_BATCH):
             batch = selected.slice(offset, _RENDER_BATCH)
             for index, row in enumerate(render_rows(conformed.take(batch))):

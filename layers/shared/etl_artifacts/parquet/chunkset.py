@@ -1,0 +1,166 @@
+"""A phase attempt's chunks of one kind (``data_*``, ``logs_*``, ...) read as one table.
+
+``ChunkSet`` is shaped like ``pyarrow.parquet.ParquetDataset``: rows are numbered across the
+chunks in chunk order; the footers (cached while warm, ``footer_cache.FOOTERS``) say where every
+row group sits, so a read fetches only the row groups' column chunks it needs (coalesced range
+GETs, no HEAD). Independent reads run together on the shared pool.
+
+Driver failures (S3 errors, missing objects, corrupt parquet) become ``StorageError``; their text
+(which names the bucket and key) is never logged or returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS, storage_error
+from etl_artifacts.parquet.footer_cache import FOOTERS, Footer
+from etl_artifacts.parquet.paging import Ref, RowLayout, plan_take
+from etl_artifacts.parquet.pool import map_concurrently
+from etl_artifacts.s3_listing import S3Object
+
+
+def read_footer(obj: S3Object) -> pq.FileMetaData:
+    """The (cached) footer of one object."""
+    return FOOTERS.get(obj).metadata
+
+
+def read_row_groups(
+    obj: S3Object, row_groups: Sequence[int], columns: Sequence[str] | None = None
+) -> pa.Table:
+    """Exactly ``row_groups`` of ``obj`` (give them ascending), all columns or ``columns``.
+
+    The one function that reads row data. Only those row groups' column chunks are fetched. Names
+    in ``columns`` that the file lacks are skipped (absent from the result).
+    """
+    entry = FOOTERS.get(obj)
+    if columns is not None:
+        present = set(entry.schema.names)
+        columns = [name for name in columns if name in present]
+    try:
+        subset = entry.fragment.subset(row_group_ids=list(row_groups))
+        return subset.to_table(columns=None if columns is None else list(columns), use_threads=True)
+    except DRIVER_ERRORS as exc:
+        raise storage_error(exc, "row_groups") from exc
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns: missing ones null, types cast where needed."""
+    if table.schema.equals(schema, check_metadata=False):
+        return table
+    try:
+        columns = []
+        for field in schema:
+            index = table.schema.get_field_index(field.name)
+            if index < 0:
+                columns.append(pa.nulls(table.num_rows, field.type))
+                continue
+            column = table.column(index)
+            columns.append(column if column.type == field.type else column.cast(field.type))
+        return pa.Table.from_arrays(columns, schema=schema)
+    except DRIVER_ERRORS as exc:
+        raise storage_error(exc, "conform") from exc
+
+
+def concat(tables: Iterable[pa.Table], schema: pa.Schema) -> pa.Table:
+    conformed = [conform(table, schema) for table in tables]
+    if not conformed:
+        return schema.empty_table()
+    if len(conformed) == 1:
+        return conformed[0]
+    return pa.concat_tables(conformed)
+
+
+class ChunkSet:
+    """Chunks read as one table of rows numbered across them in order."""
+
+    def __init__(self, objects: Sequence[S3Object]) -> None:
+        self.objects: tuple[S3Object, ...] = tuple(objects)
+
+    @cached_property
+    def footers(self) -> list[Footer]:
+        """Every chunk's footer; the uncached ones are read concurrently."""
+        return FOOTERS.get_many(self.objects)
+
+    @property
+    def metadata(self) -> list[pq.FileMetaData]:
+        return [entry.metadata for entry in self.footers]
+
+    @cached_property
+    def layout(self) -> RowLayout:
+        return RowLayout.of([entry.row_counts for entry in self.footers])
+
+    @property
+    def total_rows(self) -> int:
+        return self.layout.total_rows
+
+    @cached_property
+    def schema(self) -> pa.Schema:
+        """One schema for rows from every chunk (types widened where chunks differ)."""
+        schemas = [entry.schema for entry in self.footers]
+        if not schemas:
+            return pa.schema([])
+        first = schemas[0]
+        if all(schema.equals(first, check_metadata=False) for schema in schemas[1:]):
+            return first
+        try:
+            return pa.unify_schemas(schemas, promote_options="permissive")
+        except DRIVER_ERRORS as exc:
+            raise storage_error(exc, "schema") from exc
+
+    def read_row_groups(
+        self, index: int, row_groups: Sequence[int], columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Row groups of the ``index``-th chunk (``read_row_groups`` of that object)."""
+        return read_row_groups(self.objects[index], row_groups, columns)
+
+    def read_range(self, start: int, stop: int) -> pa.Table:
+        """Rows ``[start, stop)``, in the chunks' unified schema: one read per chunk (its
+        consecutive row groups), chunks concurrently."""
+        layout, schema = self.layout, self.schema
+
+        def read(plan: tuple[int, list[int], int, int]) -> pa.Table:
+            index, groups, skip, count = plan
+            # The groups are read whole: keep the window's part of the first and last one.
+            return self.read_row_groups(index, groups).slice(skip, count)
+
+        return concat(map_concurrently(read, layout.reads_for(start, stop)), schema)
+
+    def take(self, refs: Sequence[Ref]) -> pa.Table:
+        """The rows named by ``refs`` (``(chunk NNN, row within that chunk)``), in that order.
+
+        Only the row groups holding them are read (one read per chunk, chunks concurrently).
+        ``ValueError`` for a chunk that is not in the set or a row past its end.
+        """
+        schema = self.schema
+        if not refs:
+            return schema.empty_table()
+        by_chunk = {obj.chunk: index for index, obj in enumerate(self.objects)}
+        wanted: dict[int, list[int]] = {}
+        for chunk, row in refs:
+            if chunk not in by_chunk:
+                raise ValueError("ref names a chunk that is not listed")
+            wanted.setdefault(chunk, []).append(row)
+        chunks = sorted(wanted)
+        footers = self.footers
+        plans = [plan_take(footers[by_chunk[chunk]].row_counts, wanted[chunk]) for chunk in chunks]
+        tables = map_concurrently(
+            lambda item: self.read_row_groups(by_chunk[item[0]], item[1][0]),
+            list(zip(chunks, plans, strict=True)),
+        )
+        base: dict[int, int] = {}
+        position = 0
+        for chunk, table in zip(chunks, tables, strict=True):
+            base[chunk] = position
+            position += table.num_rows
+        positions = {chunk: plan[1] for chunk, plan in zip(chunks, plans, strict=True)}
+        indices = [base[chunk] + positions[chunk][row] for chunk, row in refs]
+        combined = concat(tables, schema)
+        try:
+            return combined.take(pa.array(indices, type=pa.int64()))
+        except DRIVER_ERRORS as exc:
+            raise storage_error(exc, "take") from exc

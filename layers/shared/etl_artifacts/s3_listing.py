@@ -1,0 +1,43 @@
+"""S3 listing for every family: one paginated LIST of a prefix, and the objects it names.
+
+boto3 only (no pyarrow): the Artifacts function lists runs with it, the Phases function and the
+indexer classify an attempt's objects from it (``etl_artifacts.attempts``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from etl_artifacts.clients import s3_client
+from etl_artifacts.errors import StorageError
+
+
+@dataclass(frozen=True)
+class S3Object:
+    key: str  # full S3 key
+    etag: str  # without quotes
+    size: int
+    last_modified: datetime | None = None
+    chunk: int | None = None  # NNN for data/logs/errors chunks
+
+
+def strip_etag(etag: Any) -> str:
+    """The S3 ETag without its quotes (CONTRACT §4 ``etag``)."""
+    return str(etag or "").strip('"')
+
+
+def list_prefix(bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every object under ``prefix`` (paginated LIST); S3 failures become ``StorageError``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = s3_client()
+    try:
+        paginator = client.get_paginator("list_objects_v2")
+        contents: list[dict[str, Any]] = []
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            contents.extend(page.get("Contents", []))
+        return contents
+    except (BotoCoreError, ClientError) as exc:
+        raise StorageError() from exc
