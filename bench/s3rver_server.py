@@ -74,8 +74,9 @@ class S3rverServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._proc = subprocess.Popen(
             ["node", str(NODE_DIR / "serve.js"), str(self.directory), *self.buckets],
+            stdin=subprocess.PIPE,  # closed when this process ends: the server then exits too
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
             env={**os.environ, "NODE_PATH": str(node_modules)},
         )
@@ -90,6 +91,9 @@ class S3rverServer:
 
     def stop(self) -> None:
         if self._proc is not None:
+            assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._proc.stdin.close()
+            self._proc.stdout.close()
             self._proc.terminate()
             try:
                 self._proc.wait(10)

@@ -34,3 +34,6 @@ server.run().then(
   },
 );
 process.on("SIGTERM", () => server.close(() => process.exit(0)));
+// The parent holds our stdin: when it is gone (even killed), so is this server.
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
