@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from etl_artifacts.attempts import AttemptObjects, list_attempt
-from etl_artifacts.errors import PhaseNotFound
+from etl_artifacts.attempts import AttemptObjects, completed_attempt, list_attempt
+from etl_artifacts.errors import PhaseNotFound, StorageError
 from etl_artifacts.layout import RunRef
 from etl_artifacts.parquet.paging import page_window
 from etl_artifacts.phases import continuation_tokens
@@ -52,7 +52,22 @@ def metadata_page(run: RunRef, phase: str, attempt: int, *, page: int, limit: in
 def data_page(
     run: RunRef, phase: str, attempt: int, *, page: int, limit: int, keyword: str | None
 ) -> DataPage:
-    objects = _existing_attempt(run, phase, attempt)
+    # A completed attempt's data chunks no longer change: a warm page reuses its listing. Should
+    # the attempt have been rewritten all the same, reading through the old listing fails (other
+    # sizes and footers), and the page is read again from a fresh listing.
+    objects, cached = completed_attempt(run, phase, attempt, indexed=keyword is not None)
+    try:
+        return _data_page(objects, page=page, limit=limit, keyword=keyword)
+    except StorageError:
+        if not cached:
+            raise
+    objects, _ = completed_attempt(run, phase, attempt, indexed=keyword is not None, fresh=True)
+    return _data_page(objects, page=page, limit=limit, keyword=keyword)
+
+
+def _data_page(objects: AttemptObjects, *, page: int, limit: int, keyword: str | None) -> DataPage:
+    if not objects.exists:
+        raise PhaseNotFound()
     if keyword is None:
         return DataPage(page_of(objects.data, page=page, limit=limit), None)
     start, _ = page_window(page, limit)

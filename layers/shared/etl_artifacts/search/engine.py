@@ -19,6 +19,8 @@ warning), exactly like a stale one.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -27,7 +29,7 @@ import pyarrow.parquet as pq
 from etl_artifacts.attempts import AttemptObjects
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.paging import PageCollector, Ref, group_starts, row_group_batches
-from etl_artifacts.parquet.pool import ordered_map
+from etl_artifacts.parquet.pool import READ_WORKERS, ordered_map
 from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.search import index_format
 from etl_artifacts.search.text import SEARCHABLE_COLUMN, match_positions, searchable_text
@@ -93,6 +95,8 @@ def current_index(attempt: AttemptObjects) -> pq.FileMetaData | None:
 #: chunks are tiny, so the ``_searchable`` chunks of consecutive row groups are adjacent and one
 #: coalesced range request fetches them all: few requests, bounded memory per read.
 INDEX_READ_BYTES = 16 * 1024 * 1024
+#: Up to this many batches of trigram candidates are read at once.
+CANDIDATE_READS_AT_ONCE = 12
 _INDEX_COLUMNS = ["chunk", "row", SEARCHABLE_COLUMN]
 
 
@@ -112,7 +116,10 @@ def index_search(
 
     collector = PageCollector(offset, limit)
     batches = row_group_batches(footer.group_bytes, groups, INDEX_READ_BYTES)
-    for chunks, rows in ordered_map(matches, batches):
+    # A few trigram candidates are read all at once (one round trip, not one per READ_WORKERS);
+    # many (a common word) stream through the usual bounded number, which bounds memory.
+    few = row_groups is not None and len(batches) <= CANDIDATE_READS_AT_ONCE
+    for chunks, rows in ordered_map(matches, batches, workers=max(1, len(batches)) if few else READ_WORKERS):
 
         def refs_between(a: int, b: int, chunks: pa.Array = chunks, rows: pa.Array = rows) -> list[Ref]:
             return list(zip(chunks[a:b].to_pylist(), rows[a:b].to_pylist(), strict=True))
@@ -140,4 +147,40 @@ def trigram_candidates(
     groups = index_format.row_groups_holding(metadata, codes)
     if not groups:
         return []
-    return index_format.candidate_blocks(trigrams.read_row_groups(0, groups), codes)
+    postings = _cached_postings(obj, trigrams)
+    if postings is None:
+        postings = trigrams.read_row_groups(0, groups)
+    return index_format.candidate_blocks(postings, codes)
+
+
+#: A trigram file up to this size is read whole on its first use and kept while the function is
+#: warm (keyed by ETag and size, so a rewritten file is read again): the candidates of every later
+#: keyword then cost no request. Bigger files are read per keyword, only the row groups it needs.
+POSTINGS_CACHE_FILE_BYTES = 4 * 1024 * 1024
+_POSTINGS_CACHE_BYTES = 32 * 1024 * 1024
+_postings: OrderedDict[tuple[str, str, int], pa.Table] = OrderedDict()
+_postings_lock = threading.Lock()
+
+
+def _cached_postings(obj: S3Object, trigrams: ChunkSet) -> pa.Table | None:
+    """The whole trigram file (cached), or ``None`` when it is too big to keep."""
+    if obj.size > POSTINGS_CACHE_FILE_BYTES:
+        return None
+    key = (obj.key, obj.etag, obj.size)
+    with _postings_lock:
+        table = _postings.get(key)
+        if table is not None:
+            _postings.move_to_end(key)
+            return table
+    table = trigrams.read_row_groups(0, range(len(trigrams.footers[0].row_counts)))
+    with _postings_lock:
+        _postings[key] = table
+        while sum(t.nbytes for t in _postings.values()) > _POSTINGS_CACHE_BYTES and len(_postings) > 1:
+            _postings.popitem(last=False)
+    return table
+
+
+def clear_cache() -> None:
+    """Forget cached trigram postings (tests)."""
+    with _postings_lock:
+        _postings.clear()
