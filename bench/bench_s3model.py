@@ -260,6 +260,8 @@ def _cases(uploaded: UploadedRun, options: BenchOptions, api: Api, con: Any) -> 
 
 
 def _counted(proxy: S3Proxy, call: Callable[[], None]) -> Traffic:
+    """What one warm call asks of S3 (right after another: within the listing's reuse time)."""
+    call()
     proxy.clear()
     call()
     return proxy.traffic()
