@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-dev: install ## Embedded Postgres + local S3 + migrate + demo data + API on 127.0.0.1:3000
-	$(BIN)/etl-artifacts dev
+PORT ?= 3000
+dev: install ## Embedded Postgres + local S3 + migrate + demo data + API on 127.0.0.1:3000 (PORT=3100 for another port)
+	$(BIN)/etl-artifacts dev --port $(PORT)
 
 test: install s3rver ## Run the whole test suite (what CI runs)
 	$(BIN)/pytest

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import jwt
 import pytest
 import requests
@@ -25,6 +26,13 @@ from security_helpers import _record_gateway_responses, leak_guard  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_BUCKET = "test-artifacts"
+
+# Property tests check answers, never speed: no per-example deadline and no "too slow" health
+# check, which a loaded machine would trip (a test's own @settings still override these).
+hypothesis.settings.register_profile(
+    "robust", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("robust")
 TEST_JWT_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 

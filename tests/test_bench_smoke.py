@@ -34,7 +34,7 @@ _SESSION_VARIABLES = (
 )
 
 
-def _bench(*args: str, timeout: int = 480) -> subprocess.CompletedProcess[str]:
+def _bench(*args: str, timeout: int = 240) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in _SESSION_VARIABLES}
     return subprocess.run(
         [sys.executable, "-m", "bench", *args],
@@ -56,13 +56,14 @@ def test_help_lists_the_options() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(600)  # eight scenarios at tiny sizes; minutes when the machine is busy
+@pytest.mark.timeout(600)  # above the subprocess bound below, so that one reports
 def test_smoke_run_reports_every_scenario(tmp_path: Path) -> None:
     # Given a fresh data cache and output file
     output = tmp_path / "results.md"
 
     # When the smoke benchmark runs
-    result = _bench("--smoke", "--output", str(output), "--data-dir", str(tmp_path / "data"))
+    # ~2 min on a quiet machine, ~3 min at load average 8: the bound is for a hung run only.
+    result = _bench("--smoke", "--output", str(output), "--data-dir", str(tmp_path / "data"), timeout=540)
 
     # Then it completes, every scenario appears in the table, and none crashed
     assert result.returncode == 0, result.stderr[-3000:]

@@ -59,22 +59,29 @@ EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
 
 
 def invoke(function: str, event_file: Path) -> dict[str, Any]:
-    """Run the CLI in a subprocess with the test environment; returns the handler's result."""
-    env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    """Run the CLI in a subprocess with the test environment; returns the handler's result.
+
+    Metrics are on (as in AWS) and logs at INFO: stdout must still be the result alone, one JSON
+    document (CONTRACT §11), with the EMF metrics and log lines on stderr.
+    """
+    env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "false"}
     proc = subprocess.run(
         [str(CLI), "invoke", function, "-e", str(event_file)],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    # Function log lines (one JSON object per line) may precede the indented result document.
-    out = proc.stdout
-    start = 0 if out.startswith("{\n") else out.rfind("\n{\n") + 1
-    assert start >= 0, out[-2000:]
-    result: dict[str, Any] = json.loads(out[start:])
+    assert proc.returncode == 0, (
+        f"{function} {event_file.name}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
+    )
+    try:
+        result: dict[str, Any] = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(
+            f"{function} {event_file.name}: stdout is not one JSON document ({exc})\n{proc.stdout[:2000]}"
+        ) from None
     return result
 
 
@@ -158,3 +165,67 @@ def test_indexer_event_reports_partial_batch_failures(event_file: Path, base_env
 
     # SQS partial batch response: a failed message is listed, never raised.
     assert isinstance(result.get("batchItemFailures"), list)
+
+
+def test_invoke_stdout_pipes_into_json_tool(base_env):
+    """`invoke ... | python -m json.tool` succeeds with metrics enabled; the EMF line is on stderr."""
+    env = {**os.environ, "POWERTOOLS_METRICS_DISABLED": "false", "POWERTOOLS_LOG_LEVEL": "INFO"}
+    proc = subprocess.run(
+        [
+            "bash",
+            "-o",
+            "pipefail",
+            "-c",
+            f'"{CLI}" invoke MetaFunction -e events/meta_health.json | "{sys.executable}" -m json.tool',
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert proc.returncode == 0, proc.stdout[-1000:] + proc.stderr[-1000:]
+    assert json.loads(proc.stdout)["statusCode"] == 200
+    assert '"CloudWatchMetrics"' in proc.stderr  # metrics were emitted, just not on stdout
+
+
+@pytest.mark.parametrize(
+    ("function", "event", "missing"),
+    [
+        ("RunsFunction", "runs_get.json", "DATABASE_URL or DB_SECRET_ARN"),
+        ("PhasesFunction", "phases_data.json", "ARTIFACTS_BUCKET"),
+        ("ArtifactsFunction", "artifacts_list.json", "ARTIFACTS_BUCKET"),
+        ("AuthorizerFunction", "authorizer_request.json", "JWT_SECRET or JWT_JWKS_URL"),
+    ],
+)
+def test_invoke_without_configuration_says_what_is_missing(function, event, missing):
+    contract = (
+        "ARTIFACTS_BUCKET",
+        "DATABASE_URL",
+        "DB_SECRET_ARN",
+        "JWT_SECRET",
+        "JWT_JWKS_URL",
+        "CURSOR_SECRET",
+    )
+    env = {k: v for k, v in os.environ.items() if k not in contract}
+    proc = subprocess.run(
+        [str(CLI), "invoke", function, "-e", str(EVENTS_DIR / event)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert proc.returncode == 2
+    assert proc.stdout == ""  # no 502 document
+    assert missing in proc.stderr and "source .local/dev/env" in proc.stderr
+
+
+def test_every_function_of_the_template_is_known_to_the_invoke_check():
+    from etl_artifacts.local.cli import _INVOKE_NEEDS
+    from etl_artifacts.local.template import load_template
+
+    # Meta needs nothing but the event; every other function must say what it needs.
+    assert set(load_template().functions) - {"MetaFunction"} == set(_INVOKE_NEEDS)

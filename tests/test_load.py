@@ -1,5 +1,7 @@
 """Load smoke (issue 8): ``python -m bench.load --smoke`` runs 20 concurrent clients against
-``etl-artifacts serve`` for a few seconds, mixing every route: zero errors.
+``etl-artifacts serve``, each sending every route of the mix once (a fixed count, not a time
+window, so a slow or loaded machine sends the same requests): zero errors. A failure names each
+failed case with its status, content type and error code.
 
 Latencies are printed by the benchmark, never asserted here (bench/results/load.md holds a full
 run's numbers).
@@ -27,6 +29,7 @@ _SESSION_VARIABLES = (
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # above the subprocess's own bound, so that one reports
 def test_twenty_concurrent_clients_over_every_route_get_no_error() -> None:
     env = {k: v for k, v in os.environ.items() if k not in _SESSION_VARIABLES}
     result = subprocess.run(
@@ -35,16 +38,21 @@ def test_twenty_concurrent_clients_over_every_route_get_no_error() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=540,  # a bound for a hung run only: ~1 min even on a loaded machine
         check=False,
     )
-    assert result.returncode in (0, 1), result.stderr[-2000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    lines = result.stdout.strip().splitlines()
+    try:
+        report = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise AssertionError(
+            f"bench.load exited {result.returncode} without a report:\n{result.stderr[-3000:]}"
+        ) from None
     (goal,) = report["targets"]
     assert goal["target"] == "0 errors"
-    assert goal["met"] is True, goal
+    assert goal["met"] is True, f"{goal['measured']}: {goal.get('note')}"
     cases = {r["case"]: r for r in report["rows"]}
-    # Every route of the mix was exercised under load, many times.
+    # Every route of the mix was exercised under load, once per client.
     assert {
         "health",
         "whoami",
@@ -60,5 +68,6 @@ def test_twenty_concurrent_clients_over_every_route_get_no_error() -> None:
         "artifacts list",
         "presign",
     } <= set(cases)
-    assert all(r["runs"] >= 3 for r in report["rows"]), report["rows"]
-    assert result.returncode == 0
+    per_case = {r["case"]: r["runs"] for r in report["rows"] if not r["case"].startswith("all routes")}
+    assert set(per_case.values()) == {20}, per_case
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -10,6 +10,7 @@ import math
 import os
 import queue
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -358,6 +359,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # start-up (up to 300 s) + the other shell's commands (up to 400 s) + shutdown
 def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
     from etl_artifacts.local.services import free_port
 
@@ -387,7 +389,7 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
         text=True,
     )
     try:
-        out = Output(proc.stdout).wait_for("Press Ctrl-C to stop", timeout=180)
+        out = Output(proc.stdout).wait_for("Press Ctrl-C to stop", timeout=300)
         assert "ready on" in out
         token = re.search(r"^export TOKEN='([^']+)'$", out, re.M)
         assert token
@@ -409,17 +411,103 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
         for url in urls:  # the printed examples answer 200 against the seeded data
             assert requests.get(url, headers=headers, timeout=30).status_code == 200, url
         assert "%3A" in urls[2] and "%2B" in urls[2]
+        assert f"source {data_dir / 'env'}" in out
+
+        _commands_work_from_another_shell_after_sourcing_the_env_file(data_dir / "env", port)
 
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=120) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # dev waits for Postgres to stop; this only lets the OS reap it
     while _pid_alive(pg_pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _pid_alive(pg_pid), "Postgres still running"
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
     with pytest.raises(requests.ConnectionError):
         requests.get(s3_endpoint.group(1), timeout=5)
+    assert not (data_dir / "env").exists()  # its endpoint and token died with the stack
+
+
+def _commands_work_from_another_shell_after_sourcing_the_env_file(env_file: Path, port: int) -> None:
+    """CONTRACT §11: a fresh shell that sources the file reaches the running stack with token,
+    migrate, seed, index and invoke (whose stdout pipes into json.tool)."""
+    from etl_artifacts.local.seed import DEMO_COMPANY, DEMO_DAG_ID, demo_run_id
+
+    assert env_file.stat().st_mode & 0o077 == 0  # holds JWT_SECRET and a token
+    text = env_file.read_text()
+    for name in ("AWS_ENDPOINT_URL_S3", "ARTIFACTS_BUCKET", "DATABASE_URL", "JWT_SECRET", "API", "TOKEN"):
+        assert re.search(rf"^export {name}=", text, re.M), f"{name} missing from the env file"
+    day = dt.date(2026, 11, 20)
+    metadata = f"{DEMO_COMPANY}/{DEMO_DAG_ID}/{day}/{demo_run_id(day)}/extract/attempt=1/metadata.parquet"
+    cli, python = shlex.quote(str(CLI)), shlex.quote(sys.executable)
+    out = shlex.quote(str(env_file.parent))
+    script = f"""
+        set -euo pipefail
+        source {shlex.quote(str(env_file))}
+        test "$API" = "http://127.0.0.1:{port}/api/v1"
+        cd {shlex.quote(str(REPO_ROOT))}
+        {cli} token --company globex > {out}/token.txt
+        {cli} migrate
+        {cli} seed --companies 1 --runs 1 --rows 20 --end-date 2025-01-01 --quiet
+        {cli} index "s3://$ARTIFACTS_BUCKET/{metadata}"
+        {cli} invoke RunsFunction -e events/runs_get.json | {python} -m json.tool > {out}/runs_get.json
+        {cli} invoke AuthorizerFunction -e events/authorizer_request.json | {python} -m json.tool
+    """
+    # Only what a new terminal has: none of this test session's variables.
+    clean = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "PYTHONPATH") if k in os.environ}
+    workdir = env_file.parent
+    proc = subprocess.run(
+        ["bash", "-c", script],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode}\nstdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    )
+    secret = re.search(r"^export JWT_SECRET=(\S+)$", text, re.M)
+    assert secret
+    token = (workdir / "token.txt").read_text().strip()
+    assert jwt.decode(token, shlex.split(secret.group(1))[0], algorithms=["HS256"])["id_company"] == "globex"
+    runs_get = json.loads((workdir / "runs_get.json").read_text())
+    assert runs_get["statusCode"] == 200, runs_get
+    assert json.loads(runs_get["body"])["run_id"] == demo_run_id(day)
+
+
+@pytest.mark.slow
+def test_dev_refuses_a_busy_port_before_starting_anything(tmp_path):
+    """`dev` checks its port first: nothing is started (no Postgres data dir) when it is taken."""
+    import socket
+
+    data_dir = tmp_path / "dev"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [str(CLI), "dev", "--port", str(port), "--data-dir", str(data_dir)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert f"127.0.0.1:{port}" in proc.stderr and "--port" in proc.stderr
+    assert "starting Postgres" not in proc.stdout
+    assert not data_dir.exists()
+
+
+def test_make_dev_passes_port():
+    """`make dev PORT=3100` runs `etl-artifacts dev --port 3100` (dry run: nothing starts)."""
+    proc = subprocess.run(
+        ["make", "-n", "dev", "PORT=3100"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"etl-artifacts dev .*--port 3100\b", proc.stdout), proc.stdout

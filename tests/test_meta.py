@@ -43,3 +43,20 @@ def test_unknown_route_is_404_json(api):
     response = api.get("/api/v1/nope")
     assert response.status_code == 404
     assert response.json()["status"] == 404
+
+
+def test_docs_format_json_link_answers_the_document(api):
+    """Swagger UI links its document as `docs?format=json`: that link is the JSON document, not HTML."""
+    linked = api.get("/api/v1/docs", params={"format": "json"}, company=None)
+    document = api.get("/api/v1/openapi.json", company=None)
+
+    assert linked.status_code == 200
+    assert linked.headers["Content-Type"].startswith("application/json")
+    assert linked.json() == document.json()
+
+
+def test_swagger_ui_shows_ndjson_as_text(api):
+    page = api.get("/api/v1/docs", company=None).text
+
+    # Without the interceptor Swagger UI JSON-parses "application/x-ndjson" and shows "can't parse JSON".
+    assert "responseInterceptor" in page and "x-ndjson" in page

@@ -90,7 +90,7 @@ def test_files_are_read_concurrently(api, monkeypatch):
     run = new_run()
     put_table(run, "event/queue_data.parquet", queue_table())
     put_table(run, "event/event.parquet", event_table())
-    barrier = threading.Barrier(2, timeout=10)
+    barrier = threading.Barrier(2, timeout=30)  # generous: starting a thread never takes this long
     real = event_module._read
     threads: set[str] = set()
 

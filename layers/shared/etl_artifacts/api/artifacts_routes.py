@@ -66,6 +66,7 @@ ArtifactKindPath = Annotated[
 @app.get(
     f"{RUN_PATH}/artifacts",
     summary="List a run's artifacts with presigned download URLs",
+    operation_id="listArtifacts",
     description=(
         "Every `.parquet` object of the run (all phases, all attempts), sorted by key, each with a presigned "
         "GET URL valid for `PRESIGN_DEFAULT_TTL` seconds. A run without objects, or another tenant's run, "
@@ -85,6 +86,7 @@ def list_artifacts(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> R
 @app.get(
     f"{RUN_PATH}/artifacts/<artifact_kind>",
     summary="Presign one artifact",
+    operation_id="presignArtifact",
     description=(
         "A presigned GET URL for one artifact after a HEAD request confirms it exists. `attempt` is "
         "ignored for event kinds and `chunk` for kinds that are not chunked (`data|logs|errors`). The "

@@ -27,6 +27,7 @@ configure(app)
 
 
 _merge_lock = threading.Lock()
+_merged: list[str] = []  # the published document, built once
 
 
 def merged_openapi_json() -> str:
@@ -34,8 +35,11 @@ def merged_openapi_json() -> str:
 
     Every family's resolver lives in a ``*_routes.py`` module beside this one; Powertools finds
     them by AST and loads them. Done on the first request, not at import, to keep cold starts short.
+    ``openapi_doc.tidy`` then removes Powertools' leftover validation schemas.
     """
     with _merge_lock:
+        if _merged:
+            return _merged[0]
         if getattr(app, "_openapi_merge", None) is None:
             app.configure_openapi_merge(
                 path=str(FsPath(__file__).parent),
@@ -46,7 +50,29 @@ def merged_openapi_json() -> str:
                 security_schemes=SECURITY_SCHEMES,
                 on_conflict="first",
             )
-        return app.get_openapi_merge_json_schema()
+        from etl_artifacts.api.openapi_doc import tidy_json
+
+        _merged.append(tidy_json(app.get_openapi_merge_json_schema()))
+        return _merged[0]
+
+
+# Swagger UI parses every answer whose type contains "json" as one JSON document, so NDJSON logs
+# showed "can't parse JSON": its responses are shown as the text lines they are instead.
+_SWAGGER_NDJSON_AS_TEXT = """
+(function () {
+  var bundle = window.SwaggerUIBundle;
+  window.SwaggerUIBundle = Object.assign(function (options) {
+    options.responseInterceptor = function (response) {
+      var type = (response.headers || {})["content-type"] || "";
+      if (/^application\\/x-ndjson/i.test(type)) {
+        response.headers["content-type"] = type.replace(/^application\\/x-ndjson/i, "text/plain");
+      }
+      return response;
+    };
+    return bundle(options);
+  }, bundle);
+})();
+"""
 
 
 @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
@@ -55,7 +81,11 @@ def swagger_ui():  # type: ignore[no-untyped-def]  # a Response annotation break
 
     Built on request rather than with ``app.enable_swagger()``, which imports Powertools' OpenAPI
     models at module load (~70 ms of this function's cold start) for a page few requests need.
+    The page links its document as ``docs?format=json`` (as ``enable_swagger`` serves it): that
+    answers the JSON document too.
     """
+    if (app.current_event.query_string_parameters or {}).get("format") == "json":
+        return openapi_document()
     from aws_lambda_powertools.event_handler.openapi import swagger_ui as assets
     from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
@@ -63,7 +93,7 @@ def swagger_ui():  # type: ignore[no-untyped-def]  # a Response annotation break
     spec = merged_openapi_json().replace("</", "<\\/")
     body = generate_swagger_html(
         spec,
-        (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8") + _SWAGGER_NDJSON_AS_TEXT,
         (folder / "swagger-ui.min.css").read_text(encoding="utf-8"),
         "",
         None,
@@ -77,7 +107,7 @@ class WhoAmIResponse(BaseModel):
     expires_at: datetime
 
 
-@app.get(f"{API_PREFIX}/health", summary="Liveness check (no auth)", tags=["meta"])
+@app.get(f"{API_PREFIX}/health", summary="Liveness check (no auth)", tags=["meta"], operation_id="getHealth")
 def health() -> StatusResponse:
     return StatusResponse(status="ok")
 
@@ -85,6 +115,7 @@ def health() -> StatusResponse:
 @app.get(
     f"{API_PREFIX}/whoami",
     summary="The caller's tenant and token expiry",
+    operation_id="getWhoAmI",
     tags=["meta"],
     security=BEARER_SECURITY,
     responses=error_responses(),

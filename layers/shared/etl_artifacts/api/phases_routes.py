@@ -131,6 +131,7 @@ def _wants_ndjson(accept: str | None) -> bool:
 @app.get(
     f"{RUN_PATH}/event",
     summary="The run's trigger message(s) and processed event",
+    operation_id="getRunEvent",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_EVENT_RESPONSES,
@@ -145,6 +146,7 @@ def run_event(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> EventR
 @app.get(
     f"{RUN_PATH}/phases/<phase>",
     summary="A phase attempt's metadata.parquet (one row) as a page",
+    operation_id="getPhaseMetadata",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_PAGE_RESPONSES,
@@ -167,6 +169,7 @@ def phase_metadata(
 @app.get(
     f"{RUN_PATH}/phases/<phase>/data",
     summary="A page of the attempt's data rows, optionally those matching a keyword",
+    operation_id="getPhaseData",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_DATA_RESPONSES,
@@ -192,6 +195,7 @@ def phase_data(
 @app.get(
     f"{RUN_PATH}/phases/<phase>/errors",
     summary="A page of the attempt's row/phase errors",
+    operation_id="getPhaseErrors",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_PAGE_RESPONSES,
@@ -214,6 +218,7 @@ def phase_errors(
 @app.get(
     f"{RUN_PATH}/phases/<phase>/logs",
     summary="The attempt's log lines: a JSON page, or NDJSON with continuation tokens",
+    operation_id="getPhaseLogs",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_LOGS_RESPONSES,

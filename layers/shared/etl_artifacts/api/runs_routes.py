@@ -83,6 +83,7 @@ _SEARCH_RESPONSES[422] = {
 @app.get(
     f"{API_PREFIX}/dags/<dag_id>/runs",
     summary="Search a DAG's runs",
+    operation_id="searchRuns",
     description=(
         "Runs of the caller's tenant for one DAG in an inclusive date range, filtered by phase status, "
         "phase keyword and a run_id allowlist; newest first (run_date DESC, then run_id DESC in byte order)."
@@ -161,6 +162,7 @@ def search_runs(
 @app.get(
     RUN_PATH,
     summary="One run's summary",
+    operation_id="getRun",
     description="The run's phase summaries (status, message, total, attempt, s3_data_path), no inline data.",
     tags=TAGS,
     security=BEARER_SECURITY,

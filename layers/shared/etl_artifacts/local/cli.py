@@ -67,7 +67,30 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+# What each function cannot answer without, locally (in AWS the template provides it): any one
+# variable of a group will do. Checked before invoking, so a fresh shell hears what is missing
+# instead of getting a 502 back.
+_INVOKE_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "RunsFunction": (("DATABASE_URL", "DB_SECRET_ARN"),),
+    "PhasesFunction": (("ARTIFACTS_BUCKET",), ("CURSOR_SECRET", "JWT_SECRET")),
+    "ArtifactsFunction": (("ARTIFACTS_BUCKET",),),
+    "IndexerFunction": (("ARTIFACTS_BUCKET",),),
+    "AuthorizerFunction": (("JWT_SECRET", "JWT_JWKS_URL"),),
+}
+
+
+def missing_configuration(function: str) -> list[str]:
+    """The variable groups FUNCTION needs of which none is set ("A or B" each)."""
+    return [
+        " or ".join(group)
+        for group in _INVOKE_NEEDS.get(function, ())
+        if not any(os.environ.get(name) for name in group)
+    ]
+
+
 def _cmd_invoke(args: argparse.Namespace) -> int:
+    import contextlib
+
     from etl_artifacts.local.lambda_runtime import invoke
     from etl_artifacts.local.template import load_template
 
@@ -78,14 +101,24 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    missing = missing_configuration(args.function)
+    if missing:
+        print(
+            f"{args.function} needs {'; '.join(missing)} in the environment. With `etl-artifacts dev` "
+            "running, `source .local/dev/env` in this shell sets them all.",
+            file=sys.stderr,
+        )
+        return 2
     event = json.loads(Path(args.event).read_text(encoding="utf-8")) if args.event else {}
-    # Like `sam local invoke`: the function's log lines on stderr, only the result on stdout.
+    # Like `sam local invoke`: only the result on stdout, as one JSON document; the function's log
+    # lines and its CloudWatch metrics (EMF, which Powertools prints to stdout) go to stderr.
     from etl_artifacts.observability import logger
 
     handler = logger.registered_handler
     previous = handler.setStream(sys.stderr) if isinstance(handler, logging.StreamHandler) else None
     try:
-        result = invoke(template.functions[args.function], event)
+        with contextlib.redirect_stdout(sys.stderr):
+            result = invoke(template.functions[args.function], event)
     finally:
         if previous is not None and isinstance(handler, logging.StreamHandler):
             handler.setStream(previous)
@@ -238,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
         "invoke",
         help="run one function's handler on an event file (like sam local invoke)",
         description="Run FUNCTION_LOGICAL_ID's handler in-process on an event file, like "
-        "'sam local invoke' without Docker; prints the result as JSON.",
+        "'sam local invoke' without Docker. Only the result goes to stdout, as one JSON document; "
+        "log lines and metrics go to stderr. Configured from the environment: with `etl-artifacts "
+        "dev` running, `source .local/dev/env` first.",
     )
     p.add_argument("function", metavar="FUNCTION_LOGICAL_ID", help="e.g. MetaFunction")
     p.add_argument("-e", "--event", help="event JSON file (e.g. events/meta_health.json)")
@@ -283,6 +318,15 @@ def build_parser() -> argparse.ArgumentParser:
     from etl_artifacts.indexing.cli import configure_parser
 
     configure_parser(p)
+    p = sub.add_parser(
+        "docs",
+        help="write docs/api.md, the API reference, from the OpenAPI document and the code",
+        description="Render docs/api.md from the OpenAPI document, the error taxonomy, the settings "
+        "and template.yaml (a test fails when the committed file is stale). --check only compares.",
+    )
+    from etl_artifacts.local.api_docs import configure_parser as configure_docs_parser
+
+    configure_docs_parser(p)
     return parser
 
 

@@ -15,8 +15,10 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import shutil
 import signal
+import socket
 import sys
 import threading
 import uuid
@@ -68,6 +70,26 @@ def dev_jwt_secret(data_dir: Path) -> str:
     return secret
 
 
+class PortInUse(RuntimeError):
+    """The API's port is taken (or not ours to bind)."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a busy port before anything starts (Postgres, S3, seeding and indexing take a while).
+
+    SO_REUSEADDR as werkzeug's server sets it, so a port left in TIME_WAIT counts as free.
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): is another `etl-artifacts dev` "
+                "running? Pick another port: `make dev PORT=3100` or `etl-artifacts dev --port 3100`."
+            ) from None
+
+
 def _configure_environment(database_url: str, s3_endpoint: str, bucket: str, jwt_secret: str) -> None:
     from etl_artifacts.clients import reset_clients
     from etl_artifacts.config import get_settings
@@ -84,6 +106,36 @@ def _configure_environment(database_url: str, s3_endpoint: str, bucket: str, jwt
     get_settings.cache_clear()
     reset_clients()
     reset_database()
+
+
+def stack_variables() -> dict[str, str]:
+    """The variables of the running stack, as this process has them after configuration: the
+    contract's settings that are set, the AWS ones of the local S3 server and Powertools' switches."""
+    from etl_artifacts.config import Settings
+
+    names = [field.alias for field in Settings.model_fields.values() if field.alias]
+    names += ["AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    names += sorted(
+        name for name in os.environ if name.startswith("POWERTOOLS_") and name != "POWERTOOLS_DEV"
+    )
+    return {name: os.environ[name] for name in dict.fromkeys(names) if os.environ.get(name)}
+
+
+def render_env_file(variables: dict[str, str], *, api_url: str, token: str) -> str:
+    """``export`` lines for ``source``: the stack's variables, the API's URL and a token."""
+    lines = [
+        "# Written by `etl-artifacts dev` for the stack it is running; removed when it stops.",
+        "# `source` it in another shell so invoke, seed, migrate, index and token reach this stack.",
+        # dev drops these so nothing reaches a real AWS account or another key set; so does the file.
+        "unset " + " ".join(_FOREIGN_VARIABLES),
+    ]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+    lines += [
+        f"export API={shlex.quote(api_url)}",
+        f"export TOKEN={shlex.quote(token)}",
+        'export ETL_ARTIFACTS_TOKEN="$TOKEN"',
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _indexer_events(bucket: str, keys: list[str], batch: int = 10) -> Iterator[dict[str, Any]]:
@@ -197,6 +249,7 @@ class DevStack:
     invoker: Any = None
     template: TemplateSpec | None = None
     result: SeedResult | None = None
+    _wrote_env_file: bool = False
 
     def start_services(self, fresh: bool, s3_port: int) -> None:
         pg_dir = self.data_dir / "postgres"
@@ -248,6 +301,17 @@ class DevStack:
         thread.start()
         return thread
 
+    @property
+    def env_file(self) -> Path:
+        return self.data_dir / "env"
+
+    def write_env_file(self, api_url: str, token: str) -> None:
+        # Owner-only: it holds JWT_SECRET and a token.
+        self.env_file.unlink(missing_ok=True)
+        self.env_file.touch(mode=0o600)
+        self.env_file.write_text(render_env_file(stack_variables(), api_url=api_url, token=token), "utf-8")
+        self._wrote_env_file = True
+
     def print_ready(self, host: str, company: str | None) -> None:
         from etl_artifacts.local.cli import issue_token
 
@@ -255,15 +319,19 @@ class DevStack:
         tenant = company or self.result.example().id_company
         base_url = f"http://{host}:{self.server.server_port}"
         token = issue_token(tenant, "local-dev", DEV_TOKEN_TTL_S)
+        self.write_env_file(f"{base_url}/api/v1", token)
+        env_file = self._shown(self.env_file)
         _say()
         _say(f"ETL Run Artifacts API (local development stack) ready on {base_url}/api/v1")
         _say(f"  docs:    {base_url}/api/v1/docs")
         _say(f"  S3:      {self.s3.endpoint}  bucket {DEV_BUCKET}  (dummy credentials)")
         _say(f"  tenants: {', '.join(self.result.companies)}")
-        _say(
-            f"  more tokens: JWT_SECRET=$(cat {self._shown(self.data_dir / 'jwt_secret')}) "
-            ".venv/bin/etl-artifacts token --company globex"
-        )
+        _say()
+        _say("In another terminal, this stack's variables (S3, DATABASE_URL, JWT_SECRET, API, TOKEN):")
+        _say(f"  source {env_file}")
+        other = self.result.companies[1 % len(self.result.companies)]
+        _say(f"  then e.g. .venv/bin/etl-artifacts token --company {other}")
+        _say("       .venv/bin/etl-artifacts invoke RunsFunction -e events/runs_get.json")
         _say()
         _say(f"Token for tenant '{tenant}' (valid {DEV_TOKEN_TTL_S // 3600} h):")
         _say(f"export TOKEN='{token}'")
@@ -292,6 +360,9 @@ class DevStack:
         if self.invoker is not None:
             self.invoker.shutdown()
             self.invoker = None
+        if self._wrote_env_file:  # its S3 endpoint and token die with this stack
+            self.env_file.unlink(missing_ok=True)
+            self._wrote_env_file = False
         reset_database()  # close our connection before Postgres goes away
         if self.s3 is not None:
             self.s3.stop()
@@ -331,6 +402,11 @@ def run_dev(
 ) -> int:
     """Start everything, serve until Ctrl-C / SIGTERM, stop everything. Returns the exit status."""
     stack = DevStack((data_dir or default_data_dir()).resolve())
+    try:
+        check_port_free(host, port)
+    except PortInUse as exc:
+        _say(f"error: {exc}", sys.stderr)
+        return 2
     serving = False
     with _signals_raise_interrupt():
         try:

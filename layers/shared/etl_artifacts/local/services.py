@@ -63,6 +63,10 @@ class EmbeddedPostgres:
             self._server = None
 
 
+class _ExitedEarly(Exception):
+    """The server process ended before it answered (e.g. its port was taken meanwhile)."""
+
+
 @dataclass
 class MotoS3Server:
     """moto's server in a subprocess (its own GIL), reached over HTTP like real S3."""
@@ -75,8 +79,21 @@ class MotoS3Server:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout_s: float = 30.0) -> str:
-        self.port = self.port or free_port(self.host)
+    def start(self, timeout_s: float = 120.0) -> str:
+        # A port picked here is free now, but another process may take it before moto binds it
+        # (a busy machine opens connections all the time): then try another one.
+        tries = 1 if self.port else 3
+        for attempt in range(tries):
+            if tries > 1:
+                self.port = free_port(self.host)
+            try:
+                return self._start_once(timeout_s)
+            except _ExitedEarly:
+                if attempt == tries - 1:
+                    raise RuntimeError("moto server exited during start-up") from None
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout_s: float) -> str:
         env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
@@ -84,15 +101,18 @@ class MotoS3Server:
             stderr=subprocess.DEVNULL,
             env=env,
         )
+        # Generous: importing moto on a loaded 2-core machine can take many seconds.
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError("moto server exited during start-up")
+                self._proc = None
+                raise _ExitedEarly
             try:
-                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1)  # noqa: S310 - loopback only
+                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=5)  # noqa: S310 - loopback only
                 return self.endpoint
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
+        self.stop()
         raise RuntimeError("moto server did not start in time")
 
     def stop(self) -> None:

@@ -1,0 +1,105 @@
+"""The published OpenAPI document is fit for generating clients: explicit, unique operationIds,
+no spurious 422 answers and no leftover schemas (issue 19)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from etl_artifacts.api.meta_routes import merged_openapi_json
+from etl_artifacts.api.openapi_doc import SCHEMA_REF, operations, tidy
+
+CAMEL_CASE = re.compile(r"^[a-z]+(?:[A-Z][a-z0-9]*)+$")
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(merged_openapi_json())
+    return doc
+
+
+def _refs(node: Any) -> set[str]:
+    text = json.dumps(node)
+    return set(re.findall(r'"\$ref": "([^"]+)"', text))
+
+
+def test_every_operation_has_an_explicit_unique_camel_case_operation_id(document):
+    ids = [
+        (f"{method.upper()} {path}", op.get("operationId", "")) for method, path, op in operations(document)
+    ]
+
+    # Powertools' generated ids look like search_runs_api_v1_dags__dag_id__runs_get: never camelCase.
+    generated = [(route, op_id) for route, op_id in ids if not CAMEL_CASE.match(op_id)]
+    assert not generated, f"set operation_id= on these routes: {generated}"
+    names = [op_id for _, op_id in ids]
+    assert len(names) == len(set(names)), f"duplicate operationIds: {sorted(names)}"
+    assert {"searchRuns", "getRun", "getPhaseData", "getPhaseLogs", "listArtifacts"} <= set(names)
+
+
+def test_operations_without_parameters_promise_no_422(document):
+    for method, path, op in operations(document):
+        if not op.get("parameters"):
+            assert "422" not in op["responses"], f"{method.upper()} {path}"
+    health = document["paths"]["/api/v1/health"]["get"]
+    assert set(health["responses"]) == {"200"}
+
+
+def test_every_422_is_our_validation_shape_and_no_schema_is_unused(document):
+    schemas = document["components"]["schemas"]
+    for name in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        assert name not in schemas
+    # Every required property is defined (Powertools' ValidationError required an undefined msg).
+    for name, schema in schemas.items():
+        assert set(schema.get("required", [])) <= set(schema.get("properties", {})), name
+    used: set[str] = set()
+    pending = {ref[len(SCHEMA_REF) :] for ref in _refs(document["paths"])}
+    while pending:
+        name = pending.pop()
+        used.add(name)
+        pending |= {ref[len(SCHEMA_REF) :] for ref in _refs(schemas[name])} - used
+    assert set(schemas) == used
+    for method, path, op in operations(document):
+        if "422" in op["responses"]:
+            assert SCHEMA_REF + "ValidationErrorResponse" in _refs(op["responses"]["422"]), f"{method} {path}"
+
+
+def test_ndjson_logs_have_their_own_media_type(document):
+    logs = document["paths"]["/api/v1/dags/{dag_id}/runs/{date}/{run_id}/phases/{phase}/logs"]["get"]
+    content = logs["responses"]["200"]["content"]
+
+    assert content["application/json"]["schema"] == {"$ref": SCHEMA_REF + "ParquetPageResponse"}
+    assert content["application/x-ndjson"]["schema"]["type"] == "string"
+
+
+def test_tidy_rewrites_powertools_leftovers():
+    doc = {
+        "paths": {
+            "/a": {"get": {"responses": {"200": {}, "422": {"$ref": SCHEMA_REF + "HTTPValidationError"}}}},
+            "/b": {
+                "get": {
+                    "parameters": [{"name": "x", "in": "query"}],
+                    "responses": {
+                        "422": {"content": {"j": {"schema": {"$ref": SCHEMA_REF + "HTTPValidationError"}}}}
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "HTTPValidationError": {},
+                "ResponseValidationError": {},
+                "ValidationErrorResponse": {
+                    "properties": {"detail": {"$ref": SCHEMA_REF + "ValidationErrorItem"}}
+                },
+                "ValidationErrorItem": {},
+            }
+        },
+    }
+
+    tidy(doc)
+
+    assert doc["paths"]["/a"]["get"]["responses"] == {"200": {}}
+    assert _refs(doc["paths"]["/b"]) == {SCHEMA_REF + "ValidationErrorResponse"}
+    assert set(doc["components"]["schemas"]) == {"ValidationErrorResponse", "ValidationErrorItem"}
