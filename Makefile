@@ -28,11 +28,23 @@ dev: install ## Embedded Postgres + local S3 + migrate + demo data + API on 127.
 test: install s3rver ## Run the whole test suite (what CI runs)
 	$(BIN)/pytest
 
-lint: install ## ruff (lint + format check), mypy, sam validate --lint
+# checkov pins its own boto3/packaging versions, so it lives in a virtualenv of its own.
+CHECKOV_VENV := .local/tools/checkov
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+
+$(CHECKOV):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
+
+lint: install $(CHECKOV) ## ruff (lint + format check), mypy, sam validate --lint, cfn-lint, checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/sam validate --lint --region us-east-1
+	$(BIN)/cfn-lint template.yaml
+	@# Findings are fixed or skipped in template.yaml (Metadata.checkov.skip, one reason each).
+	$(CHECKOV) --file template.yaml --framework cloudformation --quiet --compact --skip-download
 
 format: install ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix .
@@ -46,7 +58,7 @@ build: install ## sam build (no Docker) for ARCH=arm64 (default) or x86_64: func
 bench: install s3rver ## Benchmarks vs DuckDB & co. (minutes; data cached in .local/bench-data): writes bench/results/latest.md
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-bench-smoke: install s3rver ## Every benchmark scenario at tiny sizes, well under a minute (also run by make test)
+bench-smoke: install s3rver ## Every benchmark scenario at tiny sizes, a few minutes (also run by make test)
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
 s3rver: $(S3RVER_STAMP) ## Install s3rver (npm, pinned by bench/node/package-lock.json) into .local/s3rver for the S3 cost model

@@ -1,4 +1,4 @@
-"""Scenario 8 (issue 15): the S3 cost model. The pages and search cases of scenarios 1 and 2,
+"""Scenario 9 (issue 15): the S3 cost model. The pages and search cases of scenarios 1 and 2,
 on an S3 that charges like S3: per request, not per object size.
 
 s3rver (npm; it serves a range from disk, in proportion to the range) holds the same data set
@@ -55,7 +55,7 @@ from bench.timing import (
     traffic_summary,
 )
 
-SCENARIO = "8. S3 cost model"
+SCENARIO = "9. S3 cost model"
 LIMIT = 50
 # s3rver checks that the access key exists (its built-in account), not V4 signatures.
 S3RVER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}

@@ -47,13 +47,19 @@ def host_architecture() -> str:
 
 
 def build_layer(
-    build_dir: Path, arch: str = "arm64", *, resources: tuple[str, ...] = ("SharedLayer",)
+    build_dir: Path,
+    arch: str = "arm64",
+    *,
+    resources: tuple[str, ...] = ("SharedLayer",),
+    layer_arch_env: bool = True,
 ) -> Path:
     """``sam build`` (no Docker) of ``resources`` for ``arch`` into ``build_dir``; returns the layer dir.
 
-    Pass ``resources=()`` to build the whole application.
+    Pass ``resources=()`` to build the whole application; ``layer_arch_env=False`` leaves LAYER_ARCH
+    unset, so the layer's Makefile must find the architecture in SAM's build graph (whole builds).
     """
-    env = {**os.environ, "LAYER_ARCH": arch, "SAM_CLI_TELEMETRY": "0"}
+    env = {k: v for k, v in os.environ.items() if k != "LAYER_ARCH"}
+    env.update(SAM_CLI_TELEMETRY="0", **({"LAYER_ARCH": arch} if layer_arch_env else {}))
     command = [
         sam_executable(), "build", *resources,
         "--template-file", str(REPO_ROOT / "template.yaml"),

@@ -22,7 +22,10 @@ from etl_artifacts.clients import reset_clients
 from etl_artifacts.config import get_settings
 from etl_artifacts.db import get_database, reset_database
 from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server, create_bucket, local_aws_environment
-from security_helpers import _record_gateway_responses, leak_guard  # noqa: F401 - suite-wide leak check
+from security_helpers import InvocationSpy, S3Proxy, SqlSpy, clear_storage_caches
+
+# The suite-wide leak guard wraps every test.
+pytest_plugins = ["plugins.leak_guard"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_BUCKET = "test-artifacts"
@@ -154,3 +157,55 @@ def gateway_url(base_env: dict[str, str]) -> Iterator[str]:
 @pytest.fixture
 def api(gateway_url: str, make_token: Callable[..., str]) -> ApiClient:
     return ApiClient(gateway_url, make_token)
+
+
+# -- spies shared by the hardening suites (their classes: security_helpers) -----------------
+
+
+@pytest.fixture
+def invocations(monkeypatch: pytest.MonkeyPatch) -> InvocationSpy:
+    """Spy on the gateway's ``invoke`` (it imported the name, so the gateway's binding is patched)."""
+    from etl_artifacts.local import gateway
+
+    spy = InvocationSpy()
+    monkeypatch.setattr(gateway, "invoke", spy.wrap(gateway.invoke))
+    return spy
+
+
+@pytest.fixture(scope="module")
+def s3_proxy(s3_server: Any) -> Iterator[S3Proxy]:
+    """A recording proxy in front of the session's S3 server (point AWS_ENDPOINT_URL_S3 at it)."""
+    proxy = S3Proxy(s3_server.endpoint).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def via_proxy(s3_proxy: S3Proxy, monkeypatch: pytest.MonkeyPatch) -> S3Proxy:
+    """This test's S3 traffic (boto3 and pyarrow, in every gateway thread) goes through the proxy."""
+    from etl_artifacts.clients import reset_clients
+    from etl_artifacts.config import get_settings
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_proxy.endpoint)
+    get_settings.cache_clear()
+    reset_clients()
+    clear_storage_caches()
+    s3_proxy.mode = "pass"
+    s3_proxy.clear()
+    return s3_proxy
+
+
+@pytest.fixture
+def sql_spy(monkeypatch: pytest.MonkeyPatch) -> SqlSpy:
+    from etl_artifacts.db import Database
+
+    spy = SqlSpy()
+    original = Database.run
+
+    def run(self: Any, sql: str, **params: Any) -> Any:
+        with spy._lock:
+            spy.statements.append((sql, dict(params)))
+        return original(self, sql, **params)
+
+    monkeypatch.setattr(Database, "run", run)
+    return spy

@@ -4,7 +4,6 @@ CONTRACT §2 layout (each test its own run), URLs, and spies on what the reader 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,11 +14,11 @@ from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 import pytest
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import RunRef, chunk_file, single_file
+from etl_artifacts.local.contract_parquet import ERRORS_SCHEMA, LOGS_SCHEMA, METADATA_SCHEMA, parquet_bytes
 from etl_artifacts.parquet import chunkset
 
 UTC = dt.UTC
@@ -42,12 +41,6 @@ def run_path(run: RunRef, suffix: str = "") -> str:
 
 def phase_path(run: RunRef, phase: str = "extract", suffix: str = "") -> str:
     return run_path(run, f"/phases/{phase}{suffix}")
-
-
-def parquet_bytes(table: pa.Table, row_group_size: int | None = None) -> bytes:
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, row_group_size=row_group_size)
-    return buffer.getvalue()
 
 
 def put_bytes(run: RunRef, relative_key: str, data: bytes) -> str:
@@ -80,22 +73,21 @@ def put_chunks(
 
 
 def metadata_table(phase: str = "extract", attempt: int = 1, *, rows: int = 0, chunks: int = 0) -> pa.Table:
-    return pa.table(
+    return pa.Table.from_pydict(
         {
-            "phase": pa.array([phase]),
-            "attempt": pa.array([attempt], pa.int32()),
-            "status": pa.array(["success"]),
-            "started_at": pa.array(
-                [dt.datetime(2026, 11, 20, 10, 15, 30, 123456, tzinfo=UTC)], pa.timestamp("us", tz="UTC")
-            ),
-            "finished_at": pa.array([None], pa.timestamp("us", tz="UTC")),
-            "row_count": pa.array([rows], pa.int64()),
-            "data_chunks": pa.array([chunks], pa.int32()),
-            "log_count": pa.array([0], pa.int64()),
-            "error_log_count": pa.array([0], pa.int64()),
-            "message": pa.array([None], pa.string()),
-            "extra_column": pa.array(["passed through"]),
-        }
+            "phase": [phase],
+            "attempt": [attempt],
+            "status": ["success"],
+            "started_at": [dt.datetime(2026, 11, 20, 10, 15, 30, 123456, tzinfo=UTC)],
+            "finished_at": [None],
+            "row_count": [rows],
+            "data_chunks": [chunks],
+            "log_count": [0],
+            "error_log_count": [0],
+            "message": [None],
+            "extra_column": ["passed through"],  # extra columns are passed through (CONTRACT §2)
+        },
+        schema=METADATA_SCHEMA.append(pa.field("extra_column", pa.string())),
     )
 
 
@@ -111,31 +103,29 @@ def data_table(start: int, count: int) -> pa.Table:
 def logs_table(messages: list[str], levels: list[str] | None = None, start: int = 0) -> pa.Table:
     count = len(messages)
     base = dt.datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-    return pa.table(
+    return pa.Table.from_pydict(
         {
-            "timestamp": pa.array(
-                [base + dt.timedelta(seconds=start + i) for i in range(count)], pa.timestamp("us", tz="UTC")
-            ),
+            "timestamp": [base + dt.timedelta(seconds=start + i) for i in range(count)],
             "level": levels or [LEVELS[(start + i) % len(LEVELS)] for i in range(count)],
             "logger": ["etl.extract"] * count,
             "message": messages,
-        }
+        },
+        schema=LOGS_SCHEMA,
     )
 
 
 def errors_table(start: int, count: int) -> pa.Table:
-    return pa.table(
+    return pa.Table.from_pydict(
         {
             "error_type": [f"https://errors.example/{i}" for i in range(start, start + count)],
             "error_title": ["Bad row"] * count,
-            "error_status": pa.array([422] * count, pa.int32()),
+            "error_status": [422] * count,
             "error_detail": [f"row {i} is bad" for i in range(start, start + count)],
-            "traceback": pa.array([None] * count, pa.string()),
-            "occurred_at": pa.array(
-                [dt.datetime(2026, 11, 20, tzinfo=UTC)] * count, pa.timestamp("us", tz="UTC")
-            ),
+            "traceback": [None] * count,
+            "occurred_at": [dt.datetime(2026, 11, 20, tzinfo=UTC)] * count,
             "row_ref": [str(i) for i in range(start, start + count)],
-        }
+        },
+        schema=ERRORS_SCHEMA,
     )
 
 

@@ -3,16 +3,15 @@ reference answer (Python, row by row) that every search mode must equal."""
 
 from __future__ import annotations
 
-import io
 import uuid
 from datetime import date
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from etl_artifacts.attempts import AttemptObjects, list_attempt
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import RunRef, chunk_file, single_file
+from etl_artifacts.local.contract_parquet import METADATA_SCHEMA, parquet_bytes
 from etl_artifacts.parquet.render import render_array, render_value_text
 from etl_artifacts.search.text import SEPARATOR, normalize_keyword
 from hypothesis import strategies as st
@@ -22,12 +21,6 @@ def new_run(company: str = "acme") -> RunRef:
     return RunRef(
         company, uuid.uuid4(), date(2026, 11, 20), f"manual__2026-11-20T10:00:00+00:00.{uuid.uuid4().hex[:8]}"
     )
-
-
-def parquet_bytes(table: pa.Table, row_group_size: int | None = None) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink, row_group_size=row_group_size)
-    return sink.getvalue()
 
 
 def put_object(key: str, body: bytes) -> None:
@@ -42,19 +35,20 @@ def metadata_table(row_count: int, chunks: int) -> pa.Table:
     from datetime import UTC, datetime
 
     now = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-    return pa.table(
+    return pa.Table.from_pydict(
         {
             "phase": ["extract"],
-            "attempt": pa.array([1], pa.int32()),
+            "attempt": [1],
             "status": ["success"],
-            "started_at": pa.array([now], pa.timestamp("us", "UTC")),
-            "finished_at": pa.array([now], pa.timestamp("us", "UTC")),
-            "row_count": pa.array([row_count], pa.int64()),
-            "data_chunks": pa.array([chunks], pa.int32()),
-            "log_count": pa.array([0], pa.int64()),
-            "error_log_count": pa.array([0], pa.int64()),
-            "message": pa.array([None], pa.string()),
-        }
+            "started_at": [now],
+            "finished_at": [now],
+            "row_count": [row_count],
+            "data_chunks": [chunks],
+            "log_count": [0],
+            "error_log_count": [0],
+            "message": [None],
+        },
+        schema=METADATA_SCHEMA,
     )
 
 

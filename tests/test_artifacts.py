@@ -127,21 +127,23 @@ def test_listed_urls_download_each_object_byte_for_byte(api):
 
 
 @pytest.mark.slow
-def test_list_paginates_beyond_1000_objects(api):
+def test_list_pages_beyond_1000_objects(api):
     # Given a run with more objects than one LIST page holds
     stored = new_run(run_id="bulk.run")
     relative_keys = [f"extract/attempt=1/data_{chunk:03d}.parquet" for chunk in range(1_005)]
     stored.put_many([*relative_keys, "event/event.parquet"], workers=24)
 
-    body = api.get(stored.path()).json()
+    first = api.get(stored.path()).json()
+    second = api.get(stored.path(), params={"cursor": first["next_cursor"]}).json()
 
-    # Then every object is listed, in key order, with its chunk number
-    assert body["count"] == 1_006
-    assert [item["key"] for item in body["artifacts"]] == ["event/event.parquet", *sorted(relative_keys)]
-    assert body["artifacts"][-1]["chunk"] == 999
-    assert {item["chunk"] for item in body["artifacts"][1:]} == set(range(1_005))
-    assert all(item["url"] for item in body["artifacts"])
-    last = body["artifacts"][-1]
+    # Then the first page holds 1,000 objects and the cursor the rest, in key order, with chunk numbers
+    assert (first["count"], second["count"], second["next_cursor"]) == (1_000, 6, None)
+    items = first["artifacts"] + second["artifacts"]
+    assert [item["key"] for item in items] == ["event/event.parquet", *sorted(relative_keys)]
+    assert items[-1]["chunk"] == 999
+    assert {item["chunk"] for item in items[1:]} == set(range(1_005))
+    assert all(item["url"] for item in items)
+    last = items[-1]
     assert download(last["url"]).content == stored.objects[last["key"]]
 
 

@@ -22,7 +22,8 @@ SCENARIO_TITLES = (
     "5. Indexer",
     "6. Cold start",
     "7. Layer size",
-    "8. S3 cost model",
+    "8. Download",
+    "9. S3 cost model",
 )
 # The runner starts its own S3 server and Postgres: nothing of the test session's must leak in.
 _SESSION_VARIABLES = (

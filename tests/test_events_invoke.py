@@ -50,6 +50,7 @@ EXPECTED_STATUS: dict[str, set[int]] = {
     "phases_logs_ndjson.json": {200},
     "artifacts_list.json": {200},
     "artifacts_get.json": {200},
+    "artifacts_download.json": {302},
 }
 
 # The run every API event points at (see etl_artifacts.local.seed: the walkthrough run).
@@ -94,7 +95,8 @@ def function_for(event_file: Path) -> str:
 @pytest.fixture(scope="module")
 def demo_run(base_env: dict[str, str]) -> Any:
     from etl_artifacts.layout import RunRef
-    from etl_artifacts.local.seed import DEMO_COMPANY, DEMO_DAG_ID, demo_run_id, seed_run
+    from etl_artifacts.local.seed import demo_run_id, seed_run
+    from etl_artifacts.local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
 
     return seed_run(RunRef(DEMO_COMPANY, DEMO_DAG_ID, DEMO_DATE, demo_run_id(DEMO_DATE)))
 

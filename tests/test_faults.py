@@ -27,14 +27,9 @@ import pytest
 from conftest import TEST_BUCKET
 from etl_artifacts.layout import RunRef
 from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server, create_bucket
-from security_helpers import (
-    MarkedRun,
-    S3Proxy,
-    authorized_routes,
-    clear_storage_caches,
-    delete_marked_run,
-    write_marked_run,
-)
+from marked_runs import MarkedRun, delete_marked_run, write_marked_run
+from route_helpers import authorized_routes
+from security_helpers import S3Proxy, clear_storage_caches
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
@@ -417,9 +412,13 @@ def test_unreadable_parquet_is_502_then_recovers(api, stored_run, case, monkeypa
 def test_logs_chunk_with_a_foreign_schema_is_not_a_500(api, stored_run):
     # Readable parquet, but not the logs schema of CONTRACT §2: never an internal error.
     import pyarrow as pa
-    from security_helpers import _parquet
+    from etl_artifacts.local.contract_parquet import parquet_bytes
 
-    _put(stored_run, "extract/attempt=1/logs_000.parquet", _parquet(pa.table({"x": [1, 2], "y": ["a", "b"]})))
+    _put(
+        stored_run,
+        "extract/attempt=1/logs_000.parquet",
+        parquet_bytes(pa.table({"x": [1, 2], "y": ["a", "b"]})),
+    )
     path = stored_run.path(RUN + "/phases/extract/logs")
     for query in ("", "?level=ERROR", "?keyword=a"):
         for headers in ({}, {"Accept": "application/x-ndjson"}):
@@ -429,11 +428,11 @@ def test_logs_chunk_with_a_foreign_schema_is_not_a_500(api, stored_run):
 
 def _index_with_sources(run: MarkedRun, table: Any) -> bytes:
     from etl_artifacts.attempts import list_attempt
+    from etl_artifacts.local.contract_parquet import parquet_bytes
     from etl_artifacts.search.index_format import SOURCES_METADATA_KEY
-    from security_helpers import _parquet
 
     sources = list_attempt(run.ref, "extract", 1).sources_json()
-    return _parquet(table.replace_schema_metadata({SOURCES_METADATA_KEY: sources.encode()}))
+    return parquet_bytes(table.replace_schema_metadata({SOURCES_METADATA_KEY: sources.encode()}))
 
 
 def test_index_with_the_wrong_schema_falls_back_to_the_scan_answer(api, stored_run):

@@ -26,9 +26,10 @@ import schemathesis
 from etl_artifacts.layout import RunRef
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from marked_runs import delete_marked_run, write_marked_run
+from route_helpers import template_routes
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation import GenerationMode
-from security_helpers import delete_marked_run, template_routes, write_marked_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:No application metrics to publish")]
 
@@ -104,6 +105,8 @@ def _semantic_refusal(response: Any, case: Any) -> bool:
     if code == "invalid_continuation_token":
         # An opaque HMAC token: a generated one is forged by definition.
         return bool((case.query or {}).get("continuation_token"))
+    if code == "invalid_cursor":  # the artifacts listing's cursor: issued by the API, never guessed
+        return bool((case.query or {}).get("cursor"))
     if code == "invalid_date_range":
         query = case.query or {}
         try:
@@ -117,7 +120,7 @@ def _semantic_refusal(response: Any, case: Any) -> bool:
 
 def positive_data_acceptance_but_semantic_rules(ctx: Any, response: Any, case: Any) -> bool | None:
     """schemathesis' positive_data_acceptance, except for the contract's two cross-field/opaque
-    rules (date_from <= date_to within 366 days; continuation tokens are issued, not guessed)."""
+    rules (date_from <= date_to within 366 days; continuation tokens and cursors are issued, not guessed)."""
     if _semantic_refusal(response, case):
         return None
     return positive_data_acceptance(ctx, response, case)

@@ -8,6 +8,8 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from types import ModuleType
@@ -102,6 +104,61 @@ def test_layer_requirements_are_exactly_the_pinned_runtime_closure() -> None:
     assert layer == _closure(roots)
 
 
+# --- Architecture (fast: make's dry run, no download) -------------------------------------------
+
+LAYER_DIR = REPO_ROOT / "layers" / "shared"
+
+
+def _dry_run(tmp_path: Path, graph_arch: str | None, **env: str) -> subprocess.CompletedProcess[str]:
+    """``make -n build-SharedLayer`` as SAM runs it: ARTIFACTS_DIR = <build dir>/SharedLayer, and the
+    build graph SAM writes first (``<build dir>/../build.toml``) when ``graph_arch`` is given."""
+    artifacts = tmp_path / "build" / "SharedLayer"
+    artifacts.mkdir(parents=True)
+    if graph_arch is not None:
+        (tmp_path / "build.toml").write_text(
+            '[layer_build_definitions.0123]\nlayer_name = "SharedLayer"\ncodeuri = "layers/shared"\n'
+            f'build_method = "makefile"\narchitecture = "{graph_arch}"\n'
+        )
+    clean = {k: v for k, v in os.environ.items() if k != "LAYER_ARCH"}
+    return subprocess.run(
+        ["make", "-n", "-f", str(LAYER_DIR / "Makefile"), "build-SharedLayer"],
+        cwd=LAYER_DIR, env={**clean, "ARTIFACTS_DIR": str(artifacts), **env},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("arch", "wheel"), [("x86_64", "x86_64"), ("arm64", "aarch64")])
+def test_layer_build_follows_the_architecture_sam_build_was_given(
+    tmp_path: Path, arch: str, wheel: str
+) -> None:
+    # `sam build --parameter-overrides Architecture=...` records it in the build graph only.
+    result = _dry_run(tmp_path, arch)
+    assert result.returncode == 0, result.stderr
+    tags = set(re.findall(r"--platform (\S+)", result.stdout))
+    assert tags == {f"manylinux2014_{wheel}", f"manylinux_2_28_{wheel}", f"manylinux_2_34_{wheel}"}
+    assert f'check "{tmp_path}/build/SharedLayer/python" "{arch}"' in result.stdout
+
+
+def test_an_explicit_layer_arch_wins_and_no_architecture_at_all_is_refused(tmp_path: Path) -> None:
+    explicit = _dry_run(tmp_path / "a", "arm64", LAYER_ARCH="x86_64")
+    assert explicit.returncode == 0 and "manylinux_2_28_x86_64" in explicit.stdout
+    unknown = _dry_run(tmp_path / "b", None)
+    assert unknown.returncode != 0
+    assert "cannot tell the layer's architecture" in unknown.stderr
+
+
+def test_arch_check_refuses_another_architectures_library(tmp_path: Path) -> None:
+    elf = bytearray(20)
+    elf[:4] = b"\x7fELF"
+    elf[18:20] = (0xB7).to_bytes(2, "little")  # aarch64
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "lib.cpython-313-aarch64-linux-gnu.so").write_bytes(bytes(elf))
+    check = [sys.executable, str(LAYER_DIR / "layer_arch.py"), "check", str(tmp_path)]
+    assert subprocess.run([*check, "arm64"], capture_output=True, check=False).returncode == 0
+    wrong = subprocess.run([*check, "x86_64"], capture_output=True, text=True, check=False)
+    assert wrong.returncode == 1 and "lib.cpython-313-aarch64-linux-gnu.so (arm64)" in wrong.stdout
+
+
 # --- Build (slow) --------------------------------------------------------------------------------
 
 
@@ -133,9 +190,10 @@ def layer_size() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def host_build(tmp_path_factory: pytest.TempPathFactory, layer_size: ModuleType) -> Path:
-    """The whole application built by `sam build` for this machine's architecture."""
+    """The whole application built by `sam build --parameter-overrides Architecture=<this machine's>`,
+    as a user would run it: no LAYER_ARCH, so the layer follows the architecture SAM was given."""
     build_dir = tmp_path_factory.mktemp("sam") / "build"
-    layer_size.build_layer(build_dir, layer_size.host_architecture(), resources=())
+    layer_size.build_layer(build_dir, layer_size.host_architecture(), resources=(), layer_arch_env=False)
     return build_dir
 
 
@@ -157,6 +215,7 @@ def test_sam_build_builds_every_function_and_the_pruned_layer(
     arrow = python / "pyarrow"
     assert (python / "etl_artifacts" / "api").is_dir()
     assert not (python / "etl_artifacts" / "local").exists(), "the dev server/CLI must not ship"
+    assert not (python / "etl_artifacts" / "downloader").exists(), "the download command must not ship"
     for name in RUNTIME_PROVIDED:
         assert not (python / name).exists(), f"{name} comes with the Lambda runtime"
     for pruned in ("tests", "include", "flight.py", "libarrow_flight.so.2600", "libarrow_python.so"):
@@ -164,7 +223,7 @@ def test_sam_build_builds_every_function_and_the_pruned_layer(
     assert not list(python.rglob("*.pyx")) and not list(python.rglob("*.pxd"))
     assert not list(python.rglob("*.cpython-311.pyc")), "bytecode of the build machine's Python"
     # Every shared library is for the target, once.
-    for library in arrow.glob("*.so*"):
+    for library in python.rglob("*.so*"):
         assert _elf_architecture(library) == layer_size.host_architecture(), library.name
     libraries = [p.name for p in arrow.glob("lib*.so*") if not p.name.startswith("lib.cpython")]
     assert libraries and all(re.fullmatch(r"lib\w+\.so\.\d+", name) for name in libraries), libraries
@@ -172,6 +231,22 @@ def test_sam_build_builds_every_function_and_the_pruned_layer(
     measured = layer_size.measure(host_build / "SharedLayer")
     largest_function = max(layer_size.tree_bytes(host_build / logical_id) for logical_id in spec.functions)
     assert measured["total_mb"] + largest_function / MB <= LAMBDA_LIMIT_MB
+
+
+@pytest.mark.slow
+def test_x86_64_build_ships_x86_64_libraries(
+    tmp_path_factory: pytest.TempPathFactory, layer_size: ModuleType, host_build: Path
+) -> None:
+    # `sam build --parameter-overrides Architecture=x86_64` once shipped arm64 wheels to x86 functions.
+    if layer_size.host_architecture() == "x86_64":
+        layer = host_build / "SharedLayer"
+    else:
+        build_dir = tmp_path_factory.mktemp("x86") / "build"
+        layer = layer_size.build_layer(build_dir, "x86_64", resources=(), layer_arch_env=False)
+    libraries = list((layer / "python").rglob("*.so*"))
+    assert len(libraries) > 20
+    assert {_elf_architecture(p) for p in libraries} == {"x86_64"}
+    assert layer_size.layer_architecture(layer) == "x86_64"
 
 
 @pytest.mark.slow

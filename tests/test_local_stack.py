@@ -31,18 +31,15 @@ from etl_artifacts.clients import arrow_s3, s3_client
 from etl_artifacts.db import get_database
 from etl_artifacts.layout import PHASES, RunRef, parse_relative_key
 from etl_artifacts.local import seed as seed_module
-from etl_artifacts.local.seed import (
+from etl_artifacts.local.contract_parquet import (
     ERRORS_SCHEMA,
     LOGS_SCHEMA,
     METADATA_SCHEMA,
     QUEUE_DATA_SCHEMA,
-    SCENARIOS,
-    SeedOptions,
-    SeedResult,
-    seed,
-    seed_run,
-    to_jsonable,
 )
+from etl_artifacts.local.seed import seed, seed_run
+from etl_artifacts.local.seed_rows import DATA_SCHEMAS, to_jsonable
+from etl_artifacts.local.seed_scenarios import SCENARIOS, SeedOptions, SeedResult
 
 CLI = Path(sys.executable).with_name("etl-artifacts")
 PREFIX = "local-stack-test/"  # keeps these objects apart from other tests' runs in the shared bucket
@@ -191,11 +188,7 @@ def test_data_chunks_have_row_groups_and_mixed_types(seeded):
     assert len(keys) >= 2
     first = pq.ParquetFile(f"{TEST_BUCKET}/{run.ref.prefix(PREFIX)}{keys[0]}", filesystem=arrow_s3())
     assert first.metadata.num_row_groups >= 2
-    types = {
-        str(field.type)
-        for name in ("extract", "transform", "load")
-        for field in seed_module.DATA_SCHEMAS[name]
-    }
+    types = {str(field.type) for name in ("extract", "transform", "load") for field in DATA_SCHEMAS[name]}
     for expected in (
         "int64",
         "double",
@@ -434,7 +427,8 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
 def _commands_work_from_another_shell_after_sourcing_the_env_file(env_file: Path, port: int) -> None:
     """CONTRACT §11: a fresh shell that sources the file reaches the running stack with token,
     migrate, seed, index and invoke (whose stdout pipes into json.tool)."""
-    from etl_artifacts.local.seed import DEMO_COMPANY, DEMO_DAG_ID, demo_run_id
+    from etl_artifacts.local.seed import demo_run_id
+    from etl_artifacts.local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
 
     assert env_file.stat().st_mode & 0o077 == 0  # holds JWT_SECRET and a token
     text = env_file.read_text()

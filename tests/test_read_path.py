@@ -11,10 +11,6 @@ import pyarrow as pa
 import pytest
 from etl_artifacts.local.s3_proxy import S3Proxy
 from phases_helpers import new_run, phase_path, put_chunks, put_metadata
-from security_helpers import (
-    s3_proxy,  # noqa: F401 - fixture
-    via_proxy,  # noqa: F401 - fixture
-)
 
 
 def _chunk(start: int, count: int) -> pa.Table:
@@ -37,7 +33,7 @@ def _build_index(run) -> None:
     index_attempt(settings.artifacts_bucket, AttemptLocation(settings.artifacts_prefix, run, "extract", 1))
 
 
-def test_warm_page_of_a_completed_attempt_lists_nothing(api, via_proxy: S3Proxy) -> None:  # noqa: F811
+def test_warm_page_of_a_completed_attempt_lists_nothing(api, via_proxy: S3Proxy) -> None:
     # Given a completed attempt (metadata.parquet present) whose page was served once
     run = new_run()
     put_metadata(run)
@@ -55,7 +51,7 @@ def test_warm_page_of_a_completed_attempt_lists_nothing(api, via_proxy: S3Proxy)
     assert (traffic.lists, traffic.gets) == (0, 1)
 
 
-def test_running_attempt_is_listed_every_time(api, via_proxy: S3Proxy) -> None:  # noqa: F811
+def test_running_attempt_is_listed_every_time(api, via_proxy: S3Proxy) -> None:
     # Given an attempt still running (no metadata.parquet): chunks may still be added
     run = new_run()
     put_chunks(run, "data", [_chunk(0, 100)])
@@ -69,7 +65,7 @@ def test_running_attempt_is_listed_every_time(api, via_proxy: S3Proxy) -> None: 
     assert via_proxy.traffic().lists == 1
 
 
-def test_search_lists_again_until_the_index_files_are_there(api, via_proxy: S3Proxy) -> None:  # noqa: F811
+def test_search_lists_again_until_the_index_files_are_there(api, via_proxy: S3Proxy) -> None:
     # Given a completed attempt whose listing is cached before it was indexed
     run = new_run()
     put_metadata(run)
@@ -84,7 +80,7 @@ def test_search_lists_again_until_the_index_files_are_there(api, via_proxy: S3Pr
     assert response.json()["total_rows"] == 1  # Needle-194
 
 
-def test_warm_search_without_postings_makes_no_request(api, via_proxy: S3Proxy) -> None:  # noqa: F811
+def test_warm_search_without_postings_makes_no_request(api, via_proxy: S3Proxy) -> None:
     # Given an indexed attempt searched once (listing, footers and trigram postings are warm)
     run = new_run()
     put_metadata(run)
@@ -104,7 +100,7 @@ def test_warm_search_without_postings_makes_no_request(api, via_proxy: S3Proxy) 
 
 
 @pytest.mark.parametrize("keyword", ["needle-2", "hay 4", "needle"])
-def test_cached_postings_give_the_answers_of_a_scan(api, via_proxy: S3Proxy, keyword: str) -> None:  # noqa: F811
+def test_cached_postings_give_the_answers_of_a_scan(api, via_proxy: S3Proxy, keyword: str) -> None:
     # Given an attempt searched by scan, then indexed and searched once (postings cached)
     run = new_run()
     put_metadata(run)

@@ -21,16 +21,8 @@ from conftest import TEST_JWT_SECRET
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from security_helpers import (
-    InvocationSpy,
-    JwksServer,
-    authorized_routes,
-    b64url,
-    b64url_json,
-    invocations,  # noqa: F401 - fixture
-    raw_token,
-    sample_path,
-)
+from route_helpers import authorized_routes, sample_path
+from security_helpers import InvocationSpy, JwksServer, b64url, b64url_json, raw_token
 
 WHOAMI = "/api/v1/whoami"
 AUTHORIZER = "AuthorizerFunction"
@@ -220,7 +212,7 @@ def _hmac_sign_raw(header: bytes, payload: bytes) -> str:
 
 
 @pytest.mark.parametrize("case", sorted(BAD_HS_TOKENS))
-def test_refused_tokens_never_reach_a_function(api, invocations, keys, case):  # noqa: F811
+def test_refused_tokens_never_reach_a_function(api, invocations, keys, case):
     # Given a token forged, malformed or outside the policy
     factory = BAD_HS_TOKENS[case]
     token = keys.rs256(_claims()) if factory is None else factory()
@@ -240,13 +232,13 @@ ROUTE_ATTACKS: dict[str, Callable[[], str]] = {
 
 @pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
 @pytest.mark.parametrize("attack", sorted(ROUTE_ATTACKS))
-def test_every_route_refuses_before_any_function(api, invocations, route, attack):  # noqa: F811
+def test_every_route_refuses_before_any_function(api, invocations, route, attack):
     token = ROUTE_ATTACKS[attack]()
     assert_refused(api.get(sample_path(route.path), token=token), invocations)
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
-def test_bad_token_wins_over_bad_parameters(api, invocations, route):  # noqa: F811
+def test_bad_token_wins_over_bad_parameters(api, invocations, route):
     # Invalid dag_id, date, run_id and query: authorization still answers first.
     path = sample_path(
         route.path,
@@ -261,12 +253,12 @@ def test_bad_token_wins_over_bad_parameters(api, invocations, route):  # noqa: F
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
-def test_no_authorization_header_invokes_nothing(api, invocations, route):  # noqa: F811
+def test_no_authorization_header_invokes_nothing(api, invocations, route):
     assert_refused(api.get(sample_path(route.path), company=None), invocations)
     assert invocations.calls == []
 
 
-def test_a_valid_token_does_reach_the_function(api, invocations, make_token):  # noqa: F811
+def test_a_valid_token_does_reach_the_function(api, invocations, make_token):
     # The control: the spy sees the route function when the token is good.
     response = api.get(WHOAMI, token=make_token("acme"))
     assert response.status_code == 200
@@ -291,7 +283,7 @@ def test_a_valid_token_does_reach_the_function(api, invocations, make_token):  #
         "BearerX {token}",
     ],
 )
-def test_valid_token_in_a_non_bearer_scheme_is_refused(api, invocations, make_token, header):  # noqa: F811
+def test_valid_token_in_a_non_bearer_scheme_is_refused(api, invocations, make_token, header):
     token = make_token("acme")
     response = api.get(WHOAMI, company=None, headers={"Authorization": header.format(token=token)})
     assert_refused(response, invocations)
@@ -304,7 +296,7 @@ def test_bearer_scheme_is_case_insensitive(api, make_token):
 
 
 @pytest.mark.parametrize("where", ["query", "cookie", "x-header"])
-def test_token_outside_the_authorization_header_is_ignored(api, invocations, make_token, where):  # noqa: F811
+def test_token_outside_the_authorization_header_is_ignored(api, invocations, make_token, where):
     token = make_token("acme")
     kwargs: dict[str, Any] = {}
     if where == "query":
@@ -317,7 +309,7 @@ def test_token_outside_the_authorization_header_is_ignored(api, invocations, mak
     assert invocations.calls == []
 
 
-def test_two_authorization_headers_are_refused(gateway_url, make_token, invocations):  # noqa: F811
+def test_two_authorization_headers_are_refused(gateway_url, make_token, invocations):
     # Duplicate headers are joined with commas (as API Gateway does): never "the first one wins".
     import http.client
     from urllib.parse import urlsplit
@@ -338,17 +330,17 @@ def test_two_authorization_headers_are_refused(gateway_url, make_token, invocati
     assert invocations.functions <= {AUTHORIZER}
 
 
-def test_configuration_without_any_key_refuses_everything(api, invocations, make_token, monkeypatch):  # noqa: F811
+def test_configuration_without_any_key_refuses_everything(api, invocations, make_token, monkeypatch):
     monkeypatch.delenv("JWT_SECRET")
     assert_refused(api.get(WHOAMI, token=make_token("acme")), invocations)
 
 
-def test_leeway_is_configurable(api, invocations, make_token, monkeypatch):  # noqa: F811
+def test_leeway_is_configurable(api, invocations, make_token, monkeypatch):
     monkeypatch.setenv("JWT_LEEWAY_S", "0")
     assert_refused(api.get(WHOAMI, token=make_token("acme", ttl=-2)), invocations)
 
 
-def test_wrong_issuer_or_audience_on_every_family(api, invocations, make_token, monkeypatch):  # noqa: F811
+def test_wrong_issuer_or_audience_on_every_family(api, invocations, make_token, monkeypatch):
     monkeypatch.setenv("JWT_ISSUER", "https://issuer.example")
     monkeypatch.setenv("JWT_AUDIENCE", "etl-artifacts")
     for route in ROUTES:
@@ -368,7 +360,7 @@ def test_wrong_issuer_or_audience_on_every_family(api, invocations, make_token, 
 # -- the JWKS configuration (RS256 / ES256) ------------------------------------------------------------
 
 
-def test_rs256_and_es256_from_jwks_are_accepted(api, jwks_env, keys, invocations):  # noqa: F811
+def test_rs256_and_es256_from_jwks_are_accepted(api, jwks_env, keys, invocations):
     for token in (keys.rs256(_claims("acme")), keys.es256(_claims("globex"))):
         invocations.clear()
         response = api.get(WHOAMI, token=token)
@@ -424,7 +416,7 @@ def _jwks_attacks(keys: Keys, attacker_jwks_url: str) -> dict[str, str]:
     }
 
 
-def test_jwks_attack_matrix(api, jwks_env, keys, invocations):  # noqa: F811
+def test_jwks_attack_matrix(api, jwks_env, keys, invocations):
     attacker = JwksServer(
         [
             {
@@ -447,14 +439,14 @@ def test_jwks_attack_matrix(api, jwks_env, keys, invocations):  # noqa: F811
         attacker.stop()
 
 
-def test_jwks_unreachable_is_401_not_500(api, invocations, keys, monkeypatch):  # noqa: F811
+def test_jwks_unreachable_is_401_not_500(api, invocations, keys, monkeypatch):
     from etl_artifacts.local.services import free_port
 
     monkeypatch.setenv("JWT_JWKS_URL", f"http://127.0.0.1:{free_port()}/.well-known/jwks.json")
     assert_refused(api.get(WHOAMI, token=keys.rs256(_claims())), invocations)
 
 
-def test_jwks_document_garbage_is_401(api, invocations, keys, monkeypatch):  # noqa: F811
+def test_jwks_document_garbage_is_401(api, invocations, keys, monkeypatch):
     server = JwksServer([{"kty": "RSA", "kid": "rsa-1", "n": "!!", "e": "AQAB"}, {"nonsense": True}]).start()
     try:
         monkeypatch.setenv("JWT_JWKS_URL", server.url)

@@ -26,19 +26,10 @@ import pytest
 from conftest import TEST_BUCKET
 from etl_artifacts.layout import RunRef
 from etl_artifacts.local.services import free_port
-from security_helpers import (
-    MarkedRun,
-    authorized_routes,
-    body_leaks,
-    capture_logs,
-    delete_marked_run,
-    find_leaks,
-    log_leaks,
-    s3_proxy,  # noqa: F401 - fixture
-    sample_path,
-    template_routes,
-    write_marked_run,
-)
+from marked_runs import MarkedRun, delete_marked_run, write_marked_run
+from plugins.leak_guard import body_leaks, capture_logs, find_leaks, log_leaks
+from route_helpers import authorized_routes, sample_path, template_routes
+from security_helpers import clear_storage_caches
 
 RUN_ID = "scheduled__2026-03-14T00:00:00+00:00"
 RUN_DATE = dt.date(2026, 3, 14)
@@ -155,91 +146,122 @@ def test_sweep_of_every_family_leaks_nothing(api, run):
     _check(sweep, collector.lines, dict(os.environ))
 
 
-@pytest.mark.slow
-def test_faults_leak_nothing(api, run, s3_proxy, monkeypatch):  # noqa: F811
-    from etl_artifacts.db import reset_database
-    from etl_artifacts.local import gateway
-    from security_helpers import clear_storage_caches
-
-    sweep = Sweep(api, run.ref.id_company)
-    paths = _routes_paths(run)
-    bad_db = BAD_DATABASE_URL.format(port=free_port())
-    env = {**os.environ, "DATABASE_URL": bad_db}
-    crash = CRASH_TEXT.format(bucket=TEST_BUCKET, password=DB_PASSWORD)
-    with capture_logs() as collector:
-        # Database unreachable, its URL holding a password.
-        monkeypatch.setenv("DATABASE_URL", bad_db)
-        monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", "2")
-        reset_database()
-        runs_routes = {r.route_key for r in authorized_routes() if r.function == "RunsFunction"}
-        for label, path in paths:
-            if label not in runs_routes:
-                continue  # the others never touch the database
-            sweep.get(f"db down {label}", path)
-        monkeypatch.undo()
-        reset_database()
-
-        # S3 unreachable, then answering 500 (boto3 and pyarrow both).
-        for mode in ("down", "error"):
-            endpoint = f"http://127.0.0.1:{free_port()}" if mode == "down" else s3_proxy.endpoint
-            s3_proxy.mode = "error"
-            monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-            monkeypatch.setenv("S3_CONNECT_TIMEOUT_S", "1")
-            monkeypatch.setenv("S3_REQUEST_TIMEOUT_S", "2")
-            clear_storage_caches()
-            storage_routes = STORAGE_PATHS
-            for label, path in paths:
-                if label not in storage_routes:
-                    continue
-                sweep.get(f"s3 {mode} {label}", path)
-            monkeypatch.undo()
-            s3_proxy.mode = "pass"
-            clear_storage_caches()
-
-        # A function crashing with secrets in its exception text (the gateway's own handler).
-        real_invoke = gateway.invoke
-
-        def crashing(spec: Any, event: dict[str, Any]) -> Any:
-            if spec.logical_id != "AuthorizerFunction":
-                raise RuntimeError(crash)
-            return real_invoke(spec, event)
-
-        monkeypatch.setattr(gateway, "invoke", crashing)
-        sweep.get("function crash", paths[0][1])
-        monkeypatch.undo()
-
-        # Route logic raising an unexpected error (the resolver's catch-all handler).
-        import etl_artifacts.artifacts.service as artifacts_service
-
-        def boom(*_: Any, **__: Any) -> Any:
-            raise ValueError(crash)
-
-        monkeypatch.setattr(artifacts_service, "list_run_artifacts", boom)
-        sweep.get("logic crash", run.path("/api/v1/dags/{dag_id}/runs/{date}/{run_id}/artifacts"))
-        monkeypatch.undo()
-
-        # An invalid configuration (its handler logs the variable names only).
-        monkeypatch.setenv("PRESIGN_DEFAULT_TTL", "99999")
-        clear_storage_caches()
-        sweep.get("bad config", run.path("/api/v1/dags/{dag_id}/runs/{date}/{run_id}/artifacts/extract-data"))
-        monkeypatch.undo()
-        clear_storage_caches()
-
-    runs_labels = {f"db down {r.route_key}" for r in authorized_routes() if r.function == "RunsFunction"}
-    s3_labels = {f"s3 {mode} {route}" for route in STORAGE_PATHS for mode in ("down", "error")}
-    seen = {label for label, _, _ in sweep.answers}
-    assert runs_labels <= seen and s3_labels <= seen
-    for label, status, body in sweep.answers:
-        if label in runs_labels:
-            assert status == 502 and '"database_error"' in body, (label, body)
-        if label in s3_labels:
-            assert status == 502 and '"storage_error"' in body, (label, body)
-        if "crash" in label or label == "bad config":
-            assert status == 500 and '"internal_error"' in body, (label, body)
+def _check_fault(sweep: Sweep, collector: Any, env: dict[str, str]) -> None:
+    """Nothing leaked, and the crash text itself is nowhere: neither its message nor its password."""
     _check(sweep, collector.lines, env)
-    # The crash text itself is nowhere: neither its message nor its password.
     everything = "\n".join(line for _, line in collector.lines)
     assert DB_PASSWORD not in everything and "most recent call last" not in everything
+
+
+def _fault_env(bad_db: str | None = None) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": bad_db or BAD_DATABASE_URL.format(port=free_port())}
+
+
+@pytest.mark.slow
+def test_database_down_leaks_nothing(api, run, monkeypatch):
+    from etl_artifacts.db import reset_database
+
+    sweep = Sweep(api, run.ref.id_company)
+    bad_db = BAD_DATABASE_URL.format(port=free_port())
+    # Given the database unreachable, its URL holding a password
+    monkeypatch.setenv("DATABASE_URL", bad_db)
+    monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", "2")
+    reset_database()
+    runs_routes = {r.route_key for r in authorized_routes() if r.function == "RunsFunction"}
+    with capture_logs() as collector:
+        for label, path in _routes_paths(run):
+            if label in runs_routes:  # the others never touch the database
+                sweep.get(f"db down {label}", path)
+    monkeypatch.undo()
+    reset_database()
+    # Then every Runs route answers database_error, and nothing leaked
+    assert {label for label, _, _ in sweep.answers} == {f"db down {route}" for route in runs_routes}
+    for label, status, body in sweep.answers:
+        assert status == 502 and '"database_error"' in body, (label, body)
+    _check_fault(sweep, collector, _fault_env(bad_db))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["down", "error"])
+def test_s3_fault_leaks_nothing(api, run, s3_proxy, monkeypatch, mode):
+    # Given S3 unreachable, or answering 500 (boto3 and pyarrow both)
+    sweep = Sweep(api, run.ref.id_company)
+    endpoint = f"http://127.0.0.1:{free_port()}" if mode == "down" else s3_proxy.endpoint
+    s3_proxy.mode = "error"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    monkeypatch.setenv("S3_CONNECT_TIMEOUT_S", "1")
+    monkeypatch.setenv("S3_REQUEST_TIMEOUT_S", "2")
+    clear_storage_caches()
+    with capture_logs() as collector:
+        for label, path in _routes_paths(run):
+            if label in STORAGE_PATHS:
+                sweep.get(f"s3 {mode} {label}", path)
+    monkeypatch.undo()
+    s3_proxy.mode = "pass"
+    clear_storage_caches()
+    # Then every storage route answers storage_error, and nothing leaked
+    assert {label for label, _, _ in sweep.answers} >= {f"s3 {mode} {route}" for route in STORAGE_PATHS}
+    for label, status, body in sweep.answers:
+        assert status == 502 and '"storage_error"' in body, (label, body)
+    _check_fault(sweep, collector, _fault_env())
+
+
+@pytest.mark.slow
+def test_function_crash_leaks_nothing(api, run, monkeypatch):
+    from etl_artifacts.local import gateway
+
+    # Given a function crashing with secrets in its exception text (the gateway's own handler)
+    sweep = Sweep(api, run.ref.id_company)
+    crash = CRASH_TEXT.format(bucket=TEST_BUCKET, password=DB_PASSWORD)
+    real_invoke = gateway.invoke
+
+    def crashing(spec: Any, event: dict[str, Any]) -> Any:
+        if spec.logical_id != "AuthorizerFunction":
+            raise RuntimeError(crash)
+        return real_invoke(spec, event)
+
+    monkeypatch.setattr(gateway, "invoke", crashing)
+    with capture_logs() as collector:
+        sweep.get("function crash", _routes_paths(run)[0][1])
+    monkeypatch.undo()
+    (_, status, body) = sweep.answers[-1]
+    assert status == 500 and '"internal_error"' in body, body
+    _check_fault(sweep, collector, _fault_env())
+
+
+@pytest.mark.slow
+def test_logic_crash_leaks_nothing(api, run, monkeypatch):
+    import etl_artifacts.artifacts.service as artifacts_service
+
+    # Given route logic raising an unexpected error (the resolver's catch-all handler)
+    sweep = Sweep(api, run.ref.id_company)
+    crash = CRASH_TEXT.format(bucket=TEST_BUCKET, password=DB_PASSWORD)
+
+    def boom(*_: Any, **__: Any) -> Any:
+        raise ValueError(crash)
+
+    monkeypatch.setattr(artifacts_service, "list_run_artifacts", boom)
+    with capture_logs() as collector:
+        sweep.get("logic crash", run.path("/api/v1/dags/{dag_id}/runs/{date}/{run_id}/artifacts"))
+    monkeypatch.undo()
+    (_, status, body) = sweep.answers[-1]
+    assert status == 500 and '"internal_error"' in body, body
+    _check_fault(sweep, collector, _fault_env())
+
+
+@pytest.mark.slow
+def test_bad_configuration_leaks_nothing(api, run, monkeypatch):
+    # Given an invalid configuration (its handler logs the variable names only)
+    sweep = Sweep(api, run.ref.id_company)
+    monkeypatch.setenv("PRESIGN_DEFAULT_TTL", "99999")
+    clear_storage_caches()
+    with capture_logs() as collector:
+        sweep.get("bad config", run.path("/api/v1/dags/{dag_id}/runs/{date}/{run_id}/artifacts/extract-data"))
+    monkeypatch.undo()
+    clear_storage_caches()
+    (_, status, body) = sweep.answers[-1]
+    assert status == 500 and '"internal_error"' in body, body
+    _check_fault(sweep, collector, _fault_env())
 
 
 # -- the detector itself --------------------------------------------------------------------------------

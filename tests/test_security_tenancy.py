@@ -24,20 +24,9 @@ import pytest
 import requests
 from conftest import TEST_BUCKET
 from etl_artifacts.layout import RunRef
-from security_helpers import (
-    MarkedRun,
-    Route,
-    S3Proxy,
-    authorized_routes,
-    delete_marked_run,
-    encode_run_id,
-    outside_prefix,
-    s3_proxy,  # noqa: F401 - fixture
-    sql_spy,  # noqa: F401 - fixture
-    via_proxy,  # noqa: F401 - fixture
-    without_request_id,
-    write_marked_run,
-)
+from marked_runs import MarkedRun, delete_marked_run, without_request_id, write_marked_run
+from route_helpers import Route, authorized_routes, encode_run_id
+from security_helpers import S3Proxy, outside_prefix
 
 RUN_ID = "scheduled__2026-03-14T00:00:00+00:00"
 ONLY_B_RUN_ID = "manual__2026-03-14T08:30:00.5+00:00"
@@ -94,7 +83,7 @@ def _path(route: Route, dag_id: uuid.UUID, run_id: str, **kwargs: str) -> str:
 
 
 @pytest.mark.parametrize("route", DATA_ROUTES, ids=ROUTE_IDS)
-def test_each_tenant_sees_only_its_own_data(api, tenants, via_proxy: S3Proxy, sql_spy, route):  # noqa: F811
+def test_each_tenant_sees_only_its_own_data(api, tenants, via_proxy: S3Proxy, sql_spy, route):
     for mine, theirs in ((tenants.a, tenants.b), (tenants.b, tenants.a)):
         via_proxy.clear()
         sql_spy.clear()
@@ -118,7 +107,7 @@ def test_each_tenant_sees_only_its_own_data(api, tenants, via_proxy: S3Proxy, sq
 
 
 @pytest.mark.parametrize("route", DATA_ROUTES, ids=ROUTE_IDS)
-def test_other_tenants_run_is_exactly_as_absent_as_a_missing_one(api, tenants, via_proxy, route):  # noqa: F811
+def test_other_tenants_run_is_exactly_as_absent_as_a_missing_one(api, tenants, via_proxy, route):
     # ONLY_B_RUN_ID exists for B alone; NOWHERE_RUN_ID exists for nobody.
     via_proxy.clear()
     foreign = api.get(_path(route, tenants.dag_id, ONLY_B_RUN_ID), company=tenants.company_a)
@@ -209,7 +198,7 @@ def test_continuation_token_of_one_tenant_is_refused_for_the_other(api, tenants,
     assert tenants.company_b not in resumed.text
 
 
-def test_artifacts_prefix_scopes_every_request(api, base_env, via_proxy, monkeypatch):  # noqa: F811
+def test_artifacts_prefix_scopes_every_request(api, base_env, via_proxy, monkeypatch):
     # With ARTIFACTS_PREFIX set, a tenant's requests stay under "<prefix><company>/".
     monkeypatch.setenv("ARTIFACTS_PREFIX", "sec-tenants/")
     company = f"tenant-delta-{uuid.uuid4().hex[:8]}"

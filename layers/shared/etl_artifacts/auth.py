@@ -11,25 +11,15 @@ from functools import lru_cache
 from typing import Any
 
 import jwt
-from pydantic import BaseModel
 
 from etl_artifacts.config import Settings, get_settings
 from etl_artifacts.errors import Unauthorized
+from etl_artifacts.principal import Principal
 
 HS_ALGORITHMS = ["HS256"]
 ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
 # Bounded work per request: a token larger than this is refused before any parsing.
 MAX_TOKEN_BYTES = 8192
-
-
-class Principal(BaseModel):
-    id_company: str
-    sub: str
-    expires_at: datetime
-
-    def as_context(self) -> dict[str, str]:
-        """Authorizer context (API Gateway passes string values to the functions)."""
-        return {"id_company": self.id_company, "sub": self.sub, "expires_at": self.expires_at.isoformat()}
 
 
 @lru_cache(maxsize=4)
@@ -56,9 +46,9 @@ def verify_token(token: str, settings: Settings | None = None) -> Principal:
         if settings.jwt_jwks_url:
             algorithms = ASYMMETRIC_ALGORITHMS
             key: Any = _jwks_client(settings.jwt_jwks_url).get_signing_key_from_jwt(token).key
-        elif settings.jwt_secret:
+        elif settings.has_jwt_secret:
             algorithms = HS_ALGORITHMS
-            key = settings.jwt_secret
+            key = settings.jwt_key()
         else:
             raise Unauthorized()
         claims = jwt.decode(

@@ -2,23 +2,77 @@
 
 Each factory imports its library on first use, so a function that never touches S3 (Runs,
 Meta, Authorizer) never pays for importing boto3 or pyarrow.
+
+S3 answers a burst with 503 SlowDown (and the odd 500): both clients retry with the AWS SDKs'
+standard strategy (exponential backoff with jitter, throttling and transient errors only),
+``S3_MAX_ATTEMPTS`` attempts in all. ``s3_call_budget_s`` is the worst case of one call; it stays
+inside every S3-reading function's Timeout (tests/test_template.py).
 """
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from etl_artifacts.config import get_settings
+from etl_artifacts.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from pyarrow.fs import S3FileSystem
 
 
+def _s3_config(settings: Settings) -> Any:
+    from botocore.config import Config
+
+    return Config(
+        region_name=settings.aws_region,
+        connect_timeout=settings.s3_connect_timeout_s,
+        read_timeout=settings.s3_request_timeout_s,
+        # botocore counts the first attempt too (the "total_max_attempts" semantics).
+        retries={"total_max_attempts": settings.s3_max_attempts, "mode": "standard"},
+        signature_version="s3v4",
+        # Path-style works against any endpoint, including local S3 servers.
+        s3={"addressing_style": "path"} if settings.aws_endpoint_url_s3 else {},
+    )
+
+
 @lru_cache(maxsize=1)
 def s3_client() -> Any:
     """boto3 S3 client honouring AWS_ENDPOINT_URL_S3 / AWS_REGION, with bounded timeouts."""
+    import boto3
+
+    settings = get_settings()
+    return boto3.session.Session().client(
+        "s3",
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url_s3,
+        config=_s3_config(settings),
+    )
+
+
+def s3_client_with_credentials(access_key_id: str, secret_access_key: str, session_token: str) -> Any:
+    """An S3 client like ``s3_client()`` that signs with the given (temporary) credentials."""
+    import boto3
+
+    settings = get_settings()
+    session = boto3.session.Session(
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        aws_session_token=session_token,
+        region_name=settings.aws_region,
+    )
+    return session.client(
+        "s3",
+        region_name=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url_s3,
+        config=_s3_config(settings),
+    )
+
+
+@lru_cache(maxsize=1)
+def sts_client() -> Any:
+    """STS (regional endpoint, botocore's default; AWS_ENDPOINT_URL_STS points it at a local server)."""
     import boto3
     from botocore.config import Config
 
@@ -27,14 +81,9 @@ def s3_client() -> Any:
         region_name=settings.aws_region,
         connect_timeout=settings.s3_connect_timeout_s,
         read_timeout=settings.s3_request_timeout_s,
-        retries={"max_attempts": 2, "mode": "standard"},
-        signature_version="s3v4",
-        # Path-style works against any endpoint, including local S3 servers.
-        s3={"addressing_style": "path"} if settings.aws_endpoint_url_s3 else {},
+        retries={"total_max_attempts": 3, "mode": "standard"},
     )
-    return boto3.session.Session().client(
-        "s3", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url_s3, config=config
-    )
+    return boto3.session.Session().client("sts", region_name=settings.aws_region, config=config)
 
 
 @lru_cache(maxsize=1)
@@ -47,7 +96,8 @@ def arrow_s3() -> S3FileSystem:
         "region": settings.aws_region,
         "connect_timeout": settings.s3_connect_timeout_s,
         "request_timeout": settings.s3_request_timeout_s,
-        "retry_strategy": fs.AwsStandardS3RetryStrategy(max_attempts=2),
+        # The AWS C++ SDK's standard strategy, as botocore's above (same attempt count).
+        "retry_strategy": fs.AwsStandardS3RetryStrategy(max_attempts=settings.s3_max_attempts),
         "allow_bucket_creation": False,
         "allow_bucket_deletion": False,
         # Our keys are fixed; the background existence checks of parent "directories" are waste.
@@ -61,7 +111,25 @@ def arrow_s3() -> S3FileSystem:
     return fs.S3FileSystem(**kwargs)
 
 
+# botocore's standard mode sleeps random(0, 1) x 2^(attempt - 1) seconds, capped at 20 s, between
+# attempts; the AWS C++ SDK's standard strategy (pyarrow) sleeps less (25 ms x 2^attempt).
+_MAX_BACKOFF_S = 20.0
+
+
+def s3_call_budget_s(settings: Settings | None = None) -> float:
+    """Upper bound of one S3 call's wall time with every retry: attempts x (connect + request) + backoff."""
+    settings = settings or get_settings()
+    attempts = settings.s3_max_attempts
+    backoff = sum(min(_MAX_BACKOFF_S, 2.0 ** (n - 1)) for n in range(1, attempts))
+    return attempts * (settings.s3_connect_timeout_s + settings.s3_request_timeout_s) + backoff
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests, or after the configuration changed)."""
     s3_client.cache_clear()
+    sts_client.cache_clear()
     arrow_s3.cache_clear()
+    # Role sessions for presigning hold clients too; the module is loaded only where it is used.
+    presign_credentials = sys.modules.get("etl_artifacts.artifacts.presign_credentials")
+    if presign_credentials is not None:
+        presign_credentials.reset_signing_identities()

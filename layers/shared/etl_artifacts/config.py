@@ -21,9 +21,13 @@ class Settings(BaseModel):
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
     db_secret_arn: str | None = Field(default=None, alias="DB_SECRET_ARN")
+    # RDS Proxy endpoint (host or host:port): connect there with the DB secret's credentials.
+    db_proxy_endpoint: str | None = Field(default=None, alias="DB_PROXY_ENDPOINT")
     db_connect_timeout_s: float = Field(default=5.0, alias="DB_CONNECT_TIMEOUT_S", gt=0)
     db_statement_timeout_ms: int = Field(default=10_000, alias="DB_STATEMENT_TIMEOUT_MS", gt=0)
     jwt_secret: str | None = Field(default=None, alias="JWT_SECRET")
+    # In AWS: the Secrets Manager secret holding the HS256 key, read at run time (secret_values.py).
+    jwt_secret_arn: str | None = Field(default=None, alias="JWT_SECRET_ARN")
     jwt_jwks_url: str | None = Field(default=None, alias="JWT_JWKS_URL")
     jwt_issuer: str | None = Field(default=None, alias="JWT_ISSUER")
     jwt_audience: str | None = Field(default=None, alias="JWT_AUDIENCE")
@@ -33,20 +37,31 @@ class Settings(BaseModel):
     presign_max_ttl: int = Field(default=3600, alias="PRESIGN_MAX_TTL", ge=1)
     ndjson_max_bytes: int = Field(default=5_000_000, alias="NDJSON_MAX_BYTES", ge=1)
     # S3 timeouts (seconds) for both boto3 and pyarrow: a slow S3 becomes a 502, never a hang.
-    s3_connect_timeout_s: float = Field(default=3.0, alias="S3_CONNECT_TIMEOUT_S", gt=0)
-    s3_request_timeout_s: float = Field(default=10.0, alias="S3_REQUEST_TIMEOUT_S", gt=0)
+    # Worst case per S3 call: attempts x (connect + request) plus the retry backoff, which must stay
+    # inside the function's Timeout (tests/test_template.py checks it against template.yaml).
+    s3_connect_timeout_s: float = Field(default=2.0, alias="S3_CONNECT_TIMEOUT_S", gt=0)
+    s3_request_timeout_s: float = Field(default=5.0, alias="S3_REQUEST_TIMEOUT_S", gt=0)
+    s3_max_attempts: int = Field(default=3, alias="S3_MAX_ATTEMPTS", ge=1, le=10)
     # Key for HMAC-signed continuation tokens; falls back to JWT_SECRET when unset.
     cursor_secret: str | None = Field(default=None, alias="CURSOR_SECRET")
+    # In AWS: the Secrets Manager secret holding that key, read at run time.
+    cursor_secret_arn: str | None = Field(default=None, alias="CURSOR_SECRET_ARN")
+    # In AWS: the role whose sessions sign presigned URLs (artifacts/presign_credentials.py).
+    presign_role_arn: str | None = Field(default=None, alias="PRESIGN_ROLE_ARN")
 
     @field_validator(
         "aws_endpoint_url_s3",
         "database_url",
         "db_secret_arn",
+        "db_proxy_endpoint",
         "jwt_secret",
+        "jwt_secret_arn",
         "jwt_jwks_url",
         "jwt_issuer",
         "jwt_audience",
         "cursor_secret",
+        "cursor_secret_arn",
+        "presign_role_arn",
         mode="before",
     )
     @classmethod
@@ -68,14 +83,37 @@ class Settings(BaseModel):
         return self
 
     @property
+    def has_jwt_secret(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_secret_arn)
+
+    def jwt_key(self) -> str:
+        """The HS256 key: ``JWT_SECRET``, else the ``JWT_SECRET_ARN`` secret (cached; never logged)."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        if self.jwt_secret_arn:
+            from etl_artifacts.secret_values import secret_string
+
+            return secret_string(self.jwt_secret_arn)
+        raise ConfigurationError("JWT_SECRET or JWT_SECRET_ARN must be set for HS256 tokens")
+
+    @property
     def hmac_key(self) -> bytes:
         """Key that signs continuation tokens (never logged).
 
         A secret only: a JWKS URL or a bucket name is public and would let anyone forge cursors.
         """
-        secret = self.cursor_secret or self.jwt_secret
-        if not secret:
-            raise ConfigurationError("CURSOR_SECRET (or JWT_SECRET) must be set to sign continuation tokens")
+        if self.cursor_secret:
+            secret = self.cursor_secret
+        elif self.cursor_secret_arn:
+            from etl_artifacts.secret_values import secret_string
+
+            secret = secret_string(self.cursor_secret_arn)
+        elif self.has_jwt_secret:
+            secret = self.jwt_key()
+        else:
+            raise ConfigurationError(
+                "CURSOR_SECRET (or CURSOR_SECRET_ARN, JWT_SECRET) must be set to sign continuation tokens"
+            )
         return ("etl-artifacts-cursor:" + secret).encode()
 
 

@@ -2,8 +2,15 @@
 re-opened once when it turns out broken. Every driver failure becomes ``DatabaseError``.
 
 Connection settings come from DATABASE_URL or, in AWS, from the DB_SECRET_ARN secret (read with
-Powertools Parameters, cached). Every session gets a statement timeout and a socket timeout, so
-a slow or dead database answers 502 within a bound instead of hanging.
+Powertools Parameters, cached); DB_PROXY_ENDPOINT sends the connection to an RDS Proxy instead of
+the secret's host. Every statement has a server-side statement timeout and a socket timeout, so a
+slow or dead database answers 502 within a bound instead of hanging. Connected directly, the
+timeout is a startup parameter (free). Through RDS Proxy a session-level setting would pin the
+client to one database connection for good (no multiplexing), so each read runs in its own short
+transaction with ``SET LOCAL statement_timeout``, which ends with the transaction and does not pin.
+
+Postgres refusing a connection for lack of slots ("too many clients", SQLSTATE 53300) is
+``DatabaseBusy``: 502 ``database_error`` with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import contextlib
 import ssl
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -21,10 +28,13 @@ from pg8000.exceptions import DatabaseError as DriverDatabaseError
 from pg8000.exceptions import InterfaceError
 
 from etl_artifacts.config import ConfigurationError, Settings, get_settings
-from etl_artifacts.errors import DatabaseError
+from etl_artifacts.errors import DatabaseBusy, DatabaseError
 from etl_artifacts.observability import logger
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# too_many_connections (max_connections, a role's or database's CONNECTION LIMIT) and
+# cannot_connect_now (starting up or shutting down): worth retrying in a moment.
+_BUSY_SQLSTATES = frozenset({"53300", "57P03"})
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,7 @@ class ConnectionParams:
     host: str | None = None
     port: int = 5432
     unix_sock: str | None = None
+    via_proxy: bool = False
 
     @property
     def needs_tls(self) -> bool:
@@ -72,21 +83,34 @@ def params_from_secret(secret: Mapping[str, Any]) -> ConnectionParams:
     )
 
 
+def with_proxy(params: ConnectionParams, endpoint: str) -> ConnectionParams:
+    """The same credentials and database, reached through the RDS Proxy at ``host[:port]``."""
+    host, _, port = endpoint.strip().rpartition(":") if ":" in endpoint else (endpoint.strip(), "", "")
+    if not host or (port and not port.isdigit()):
+        raise ConfigurationError("DB_PROXY_ENDPOINT must be host or host:port")
+    return replace(params, host=host, port=int(port) if port else params.port, unix_sock=None, via_proxy=True)
+
+
 def connection_params(settings: Settings) -> ConnectionParams:
     if settings.database_url:
-        return params_from_url(settings.database_url)
-    if settings.db_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
+        params = params_from_url(settings.database_url)
+    elif settings.db_secret_arn:
+        from etl_artifacts.secret_values import secret_json
 
-        secret = parameters.get_secret(settings.db_secret_arn, transform="json", max_age=300)
-        return params_from_secret(secret)
-    raise ConfigurationError("DATABASE_URL or DB_SECRET_ARN must be set")
+        params = params_from_secret(secret_json(settings.db_secret_arn))
+    else:
+        raise ConfigurationError("DATABASE_URL or DB_SECRET_ARN must be set")
+    if settings.db_proxy_endpoint:
+        params = with_proxy(params, settings.db_proxy_endpoint)
+    return params
 
 
 def connect(settings: Settings | None = None) -> pg8000.native.Connection:
     settings = settings or get_settings()
     params = connection_params(settings)
     ssl_context = ssl.create_default_context() if params.needs_tls else None
+    # Through RDS Proxy, a session parameter would pin the connection: see Database.read.
+    startup = {} if params.via_proxy else {"statement_timeout": str(settings.db_statement_timeout_ms)}
     return pg8000.native.Connection(
         user=params.user,
         password=params.password,
@@ -97,8 +121,21 @@ def connect(settings: Settings | None = None) -> pg8000.native.Connection:
         ssl_context=ssl_context,
         timeout=settings.db_connect_timeout_s + settings.db_statement_timeout_ms / 1000,
         application_name="etl-artifacts",
-        startup_params={"statement_timeout": str(settings.db_statement_timeout_ms)},
+        startup_params=startup,
     )
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of the server error behind ``exc`` (itself, or what it was raised from or during)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DriverDatabaseError) and current.args and isinstance(current.args[0], dict):
+            code = current.args[0].get("C")
+            return str(code) if code is not None else None
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class Database:
@@ -111,8 +148,13 @@ class Database:
     def _connection(self) -> pg8000.native.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect()
+            settings = get_settings()
+            conn = connect(settings)
             self._local.conn = conn
+            # Through a proxy the statement timeout is set per transaction (SET LOCAL), not per session.
+            self._local.local_timeout_ms = (
+                settings.db_statement_timeout_ms if settings.db_proxy_endpoint else None
+            )
         return conn
 
     def _drop(self) -> None:
@@ -123,26 +165,65 @@ class Database:
             with contextlib.suppress(Exception):
                 conn.close()
 
+    def read(self, sql: str, **params: Any) -> tuple[list[list[Any]], list[str]]:
+        """Run one parameterised query in its own transaction; returns (rows, column names).
+
+        What the API's routes use. Through RDS Proxy the transaction carries the statement timeout
+        (``SET LOCAL``, sent with ``BEGIN`` in one round trip) and gives the database connection
+        back to the proxy's pool at ``COMMIT``. Connected directly it is a plain ``run``.
+        """
+        # Through run(), so every statement still passes one door (tests spy on it).
+        self._local.own_transaction = True
+        try:
+            return self.run(sql, **params)
+        finally:
+            self._local.own_transaction = False
+
     def run(self, sql: str, **params: Any) -> tuple[list[list[Any]], list[str]]:
-        """Run one parameterised statement; returns (rows, column names).
+        """Run one parameterised statement in the session as it is (migrations, explicit transactions).
 
         A broken connection (server restarted, idle socket dropped) is re-opened and the
         statement retried once; a query error is not retried.
         """
+        return self._execute(sql, params, own_transaction=getattr(self._local, "own_transaction", False))
+
+    def _statement(
+        self, conn: pg8000.native.Connection, sql: str, params: dict[str, Any], own_transaction: bool
+    ) -> tuple[list[list[Any]], list[str]]:
+        timeout_ms = getattr(self._local, "local_timeout_ms", None) if own_transaction else None
+        if timeout_ms is None:
+            rows = conn.run(sql, **params)
+            return list(rows or []), [col["name"] for col in (conn.columns or [])]
+        conn.run(f"BEGIN; SET LOCAL statement_timeout = {int(timeout_ms)}")
+        rows = conn.run(sql, **params)
+        columns = [col["name"] for col in (conn.columns or [])]
+        conn.run("COMMIT")
+        return list(rows or []), columns
+
+    def _execute(
+        self, sql: str, params: dict[str, Any], own_transaction: bool
+    ) -> tuple[list[list[Any]], list[str]]:
         for attempt in (1, 2):
             try:
                 conn = self._connection()
-                rows = conn.run(sql, **params)
-                columns = [col["name"] for col in (conn.columns or [])]
-                return list(rows or []), columns
+                return self._statement(conn, sql, params, own_transaction)
             except (InterfaceError, OSError, ConfigurationError) as exc:
                 self._drop()
+                if _sqlstate(exc) in _BUSY_SQLSTATES:
+                    # Refused at connect ("too many clients"): pg8000 reports the closed socket
+                    # of the refusal, the server's FATAL error is in the exception's context.
+                    logger.warning("database busy", extra={"sqlstate": _sqlstate(exc)})
+                    raise DatabaseBusy() from exc
                 if attempt == 2 or isinstance(exc, ConfigurationError):
                     logger.error("database unreachable", extra={"error_type": type(exc).__name__})
                     raise DatabaseError() from exc
             except DriverDatabaseError as exc:
                 # The server answered with an error (timeout, bad state): log the SQLSTATE only.
-                code = exc.args[0].get("C") if exc.args and isinstance(exc.args[0], dict) else None
+                code = _sqlstate(exc)
+                if code in _BUSY_SQLSTATES:
+                    logger.warning("database busy", extra={"sqlstate": code})
+                    self._drop()
+                    raise DatabaseBusy() from exc
                 logger.error("database query failed", extra={"sqlstate": code})
                 if code is None or str(code).startswith(("08", "57")):
                     self._drop()  # connection-level failure: start fresh next time

@@ -33,6 +33,8 @@ class ApiError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
     default_detail: ClassVar[str] = "Internal error."
+    # Seconds a client should wait before trying again (sent as Retry-After), when it helps.
+    retry_after_s: ClassVar[int | None] = None
 
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail or self.default_detail
@@ -89,6 +91,12 @@ class InvalidContinuationToken(ApiError):
     default_detail = "The continuation token is invalid for this request."
 
 
+class InvalidCursor(ApiError):
+    status = 422
+    code = "invalid_cursor"
+    default_detail = "The cursor is invalid for this request (tenant, run and limit)."
+
+
 class StorageError(ApiError):
     status = 502
     code = "storage_error"
@@ -101,13 +109,14 @@ class DatabaseError(ApiError):
     default_detail = "The run database could not be queried."
 
 
+class DatabaseBusy(DatabaseError):
+    """Postgres has no connection slot free (too many clients): a retry soon may succeed."""
+
+    default_detail = "The run database is busy; retry shortly."
+    retry_after_s = 2
+
+
 class InternalError(ApiError):
     status = 500
     code = "internal_error"
     default_detail = "Internal error."
-
-
-class NotImplementedYet(ApiError):
-    status = 501
-    code = "not_implemented"
-    default_detail = "This route is not implemented yet."

@@ -11,7 +11,6 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
 
 PHASES: tuple[str, ...] = ("extract", "transform", "load")
 RUN_PHASES: tuple[str, ...] = ("event", *PHASES)
@@ -21,12 +20,10 @@ EVENT_KINDS: dict[str, str] = {
     "event-queue-data": "event/queue_data.parquet",
     "event-event": "event/event.parquet",
 }
-RUN_ID_PATTERN = r"^[A-Za-z0-9._:+~-]{1,250}$"
+RUN_ID_CHARS = "A-Za-z0-9._:+~-"  # a regex character class body
+RUN_ID_PATTERN = rf"^[{RUN_ID_CHARS}]{{1,250}}$"
 # \A...\Z, not the pattern's ^...$: '$' also matches before a trailing newline ("run\n").
-RUN_ID_RE = re.compile(r"\A[A-Za-z0-9._:+~-]{1,250}\Z")
-
-Phase = Literal["extract", "transform", "load"]
-ChunkedName = Literal["data", "logs", "errors"]
+RUN_ID_RE = re.compile(rf"\A[{RUN_ID_CHARS}]{{1,250}}\Z")
 
 _PHASE_FILE_RE = re.compile(
     r"^(?P<phase>extract|transform|load)/attempt=(?P<attempt>[1-9][0-9]*)/"
@@ -73,8 +70,11 @@ def single_file(phase: str, attempt: int, name: str) -> str:
 
 def parse_relative_key(key: str) -> ArtifactRef | None:
     """Classify a key relative to a run prefix; ``None`` for anything that is not parquet."""
-    if not key.endswith(".parquet"):
-        return None
+    return parquet_artifact(key) if key.endswith(".parquet") else None
+
+
+def parquet_artifact(key: str) -> ArtifactRef:
+    """What the ``.parquet`` key ``key`` (relative to a run prefix) is."""
     for kind, event_key in EVENT_KINDS.items():
         if key == event_key:
             return ArtifactRef(key=key, artifact_kind=kind, phase="event", attempt=None, chunk=None)
@@ -112,11 +112,6 @@ def key_for_kind(kind: str, attempt: int, chunk: int) -> str:
     if name in CHUNKED_NAMES:
         return chunk_file(phase, attempt, name, chunk)
     return single_file(phase, attempt, name)
-
-
-def kind_is_chunked(kind: str) -> bool:
-    match = _KIND_RE.match(kind)
-    return match is not None and match["name"] in CHUNKED_NAMES
 
 
 @dataclass(frozen=True)

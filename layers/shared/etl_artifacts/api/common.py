@@ -29,7 +29,7 @@ from etl_artifacts.errors import (
     Unauthorized,
     ValidationErrorResponse,
 )
-from etl_artifacts.layout import RUN_ID_PATTERN, RUN_ID_RE, RunRef
+from etl_artifacts.layout import RUN_ID_CHARS, RUN_ID_PATTERN, RUN_ID_RE, RunRef
 from etl_artifacts.observability import get_tracer, logger, metrics, tracing_enabled
 
 API_PREFIX = "/api/v1"
@@ -49,7 +49,7 @@ RunIdPath = Annotated[
         max_length=750,
         # Documented, not enforced here: the schema describes the decoded value (as OpenAPI path
         # parameters do), which decode_run_id checks; '.' and '..' are dot segments, never a run.
-        json_schema_extra={"pattern": r"^(?!\.{1,2}$)[A-Za-z0-9._:+~-]{1,250}$"},
+        json_schema_extra={"pattern": rf"^(?!\.{{1,2}}$)[{RUN_ID_CHARS}]{{1,250}}$"},
     ),
 ]
 
@@ -133,8 +133,10 @@ def run_ref(app: APIGatewayHttpResolver, dag_id: uuid.UUID, date: dt.date, run_i
     return RunRef(id_company=tenant(app), dag_id=dag_id, run_date=date, run_id=decode_run_id(run_id))
 
 
-def _json_error(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+def _json_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers
+    )
 
 
 def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
@@ -145,7 +147,8 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
 
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return _json_error(exc.status, exc.body(request_id(app)))
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+        return _json_error(exc.status, exc.body(request_id(app)), headers)
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(exc: RequestValidationError) -> Response:

@@ -7,7 +7,6 @@ from datetime import datetime
 from pathlib import Path as FsPath
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from pydantic import BaseModel
 
 from etl_artifacts import __version__
 from etl_artifacts.api.common import (
@@ -21,6 +20,7 @@ from etl_artifacts.api.common import (
     tenant,
 )
 from etl_artifacts.errors import Unauthorized
+from etl_artifacts.principal import Principal
 
 app = APIGatewayHttpResolver(enable_validation=True)
 configure(app)
@@ -101,10 +101,10 @@ def swagger_ui():  # type: ignore[no-untyped-def]  # a Response annotation break
     return Response(status_code=200, content_type="text/html", body=body)
 
 
-class WhoAmIResponse(BaseModel):
-    id_company: str
-    sub: str
-    expires_at: datetime
+# The caller as the authorizer verified it, under its own name in the OpenAPI document (no
+# docstring: it would become the schema's description).
+class WhoAmIResponse(Principal):
+    pass
 
 
 @app.get(f"{API_PREFIX}/health", summary="Liveness check (no auth)", tags=["meta"], operation_id="getHealth")

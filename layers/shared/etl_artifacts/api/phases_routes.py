@@ -13,23 +13,22 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from etl_artifacts.api.common import configure
-
-app = APIGatewayHttpResolver(enable_validation=True)
-configure(app)
-
-from etl_artifacts.api.common import (  # noqa: E402
+from etl_artifacts.api.common import (
     BEARER_SECURITY,
     RUN_PATH,
     DagIdPath,
     RunDatePath,
     RunIdPath,
+    configure,
     error_responses,
     run_ref,
 )
-from etl_artifacts.config import get_settings  # noqa: E402
-from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse  # noqa: E402
-from etl_artifacts.phases.models import EventResponse, ParquetPageResponse  # noqa: E402
+from etl_artifacts.config import get_settings
+from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse
+from etl_artifacts.phases.models import EventResponse, ParquetPageResponse
+
+app = APIGatewayHttpResolver(enable_validation=True)
+configure(app)
 
 TAGS = ["phases"]
 NDJSON = "application/x-ndjson"

@@ -13,26 +13,22 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from etl_artifacts.api.common import configure
-
-app = APIGatewayHttpResolver(enable_validation=True)
-configure(app)
-
-from etl_artifacts.api.common import (  # noqa: E402
+from etl_artifacts.api.common import (
     API_PREFIX,
     BEARER_SECURITY,
     RUN_PATH,
     DagIdPath,
     RunDatePath,
     RunIdPath,
+    configure,
     error_responses,
     run_ref,
     tenant,
     validation_error,
 )
-from etl_artifacts.errors import ErrorResponse, InvalidDateRange, ValidationErrorResponse  # noqa: E402
-from etl_artifacts.layout import RUN_ID_PATTERN  # noqa: E402
-from etl_artifacts.runs.models import (  # noqa: E402
+from etl_artifacts.errors import ErrorResponse, InvalidDateRange, ValidationErrorResponse
+from etl_artifacts.layout import RUN_ID_CHARS, RUN_ID_PATTERN
+from etl_artifacts.runs.models import (
     MAX_KEYWORD_CHARS,
     MAX_LIMIT,
     MAX_RANGE_DAYS,
@@ -46,8 +42,11 @@ from etl_artifacts.runs.models import (  # noqa: E402
     phase_filters,
 )
 
+app = APIGatewayHttpResolver(enable_validation=True)
+configure(app)
+
 TAGS = ["runs"]
-_ENTRY = "[A-Za-z0-9._:+~-]{1,250}"
+_ENTRY = f"[{RUN_ID_CHARS}]{{1,250}}"
 RUN_IDS_SCHEMA_PATTERN = rf"^(?:{_ENTRY})?(?:,(?:{_ENTRY})?){{0,{MAX_RUN_IDS - 1}}}$"
 
 

@@ -6,6 +6,8 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+DEFAULT_LIST_LIMIT = 1000  # also the largest: one S3 LIST page holds at most 1,000 keys
+
 
 class ArtifactItem(BaseModel):
     key: str = Field(description="Key relative to the run prefix, e.g. `extract/attempt=1/data_000.parquet`.")
@@ -24,8 +26,12 @@ class RunArtifactsResponse(BaseModel):
     dag_id: str
     date: dt.date
     run_id: str
-    count: int
+    count: int = Field(description="Number of items in this response (this page).")
     artifacts: list[ArtifactItem]
+    next_cursor: str | None = Field(
+        default=None,
+        description="Send back as `cursor` (with the same `limit`) for the next page; null when complete.",
+    )
 
 
 class PresignedUrlResponse(BaseModel):

@@ -170,6 +170,16 @@ def _template(client: Any, bucket: str) -> _RequestTemplate | None:
         return per_client[bucket]
 
 
+def tenant_presigner(bucket: str, tenant_prefix: str, expires_in: int) -> GetObjectPresigner:
+    """The presigner for one request's objects under ``tenant_prefix``: signed with credentials
+    scoped to that prefix when a presign role is configured, and valid for ``expires_in`` seconds
+    or until those credentials expire, whichever is first (see presign_credentials.py)."""
+    from etl_artifacts.artifacts.presign_credentials import signing_identity
+
+    identity = signing_identity(bucket, tenant_prefix, expires_in)
+    return GetObjectPresigner(identity.client, bucket, identity.lifetime(expires_in))
+
+
 class GetObjectPresigner:
     """Presigns ``GetObject`` URLs of one bucket, all valid for ``expires_in`` seconds.
 

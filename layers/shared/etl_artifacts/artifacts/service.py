@@ -1,7 +1,7 @@
-"""Artifacts logic: one paginated LIST of the run prefix, or one HEAD, plus local presigning.
+"""Artifacts logic: one LIST page of the run prefix, or one HEAD, plus local presigning.
 
 S3 is reached only through ``clients.s3_client()`` (boto3); botocore failures are wrapped once
-into ``StorageError`` here or in ``s3_listing.list_prefix``. A HEAD answering 404 is an absent
+into ``StorageError`` here. A HEAD answering 404 is an absent
 artifact, not a failure.
 """
 
@@ -11,20 +11,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from etl_artifacts.artifacts.models import ArtifactItem, PresignedUrlResponse, RunArtifactsResponse
-from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename
+from etl_artifacts.artifacts.listing_cursor import decode_cursor, encode_cursor
+from etl_artifacts.artifacts.models import (
+    DEFAULT_LIST_LIMIT,
+    ArtifactItem,
+    PresignedUrlResponse,
+    RunArtifactsResponse,
+)
+from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename, tenant_presigner
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.errors import ArtifactNotFound, StorageError, UnknownArtifactKind
-from etl_artifacts.layout import RunRef, is_artifact_kind, key_for_kind, parse_relative_key
+from etl_artifacts.layout import RunRef, is_artifact_kind, key_for_kind, parquet_artifact
 from etl_artifacts.observability import logger
-from etl_artifacts.s3_listing import list_prefix, strip_etag
+from etl_artifacts.s3_listing import strip_etag
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
-def _presigner(bucket: str, expires_in: int) -> GetObjectPresigner:
-    return GetObjectPresigner(s3_client(), bucket, expires_in)
+def _presigner(run: RunRef, bucket: str, expires_in: int) -> GetObjectPresigner:
+    tenant_prefix = f"{get_settings().artifacts_prefix}{run.id_company}/"
+    return tenant_presigner(bucket, tenant_prefix, expires_in)
 
 
 @contextmanager
@@ -39,24 +46,43 @@ def _signing_errors() -> Iterator[None]:
         raise StorageError() from exc
 
 
-def list_run_artifacts(run: RunRef) -> RunArtifactsResponse:
-    """Every ``.parquet`` object under the run prefix, sorted by key, each with a presigned GET URL.
+def _list_page(bucket: str, prefix: str, limit: int, start_after: str | None) -> dict[str, Any]:
+    """ONE ``ListObjectsV2`` call: at most ``limit`` keys after ``start_after``, in key order."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    A run without objects (including another tenant's run: the prefix is the caller's) is an
-    empty list, never an error.
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": limit}
+    if start_after is not None:
+        params["StartAfter"] = start_after
+    try:
+        return dict(s3_client().list_objects_v2(**params))
+    except (BotoCoreError, ClientError) as exc:
+        logger.warning("artifacts LIST failed", extra={"error_type": type(exc).__name__})
+        raise StorageError() from exc
+
+
+def list_run_artifacts(
+    run: RunRef, limit: int = DEFAULT_LIST_LIMIT, cursor: str | None = None
+) -> RunArtifactsResponse:
+    """One page of the run's ``.parquet`` objects, sorted by key, each with a presigned GET URL.
+
+    A page is one S3 LIST of at most ``limit`` keys (S3 returns keys in order), so a response's
+    cost and size are bounded whatever the run holds; objects that are not parquet use up their
+    place in the page, so ``count`` may be below ``limit`` while ``next_cursor`` is set. A run
+    without objects (including another tenant's run: the prefix is the caller's) is an empty list,
+    never an error.
     """
     settings = get_settings()
     bucket = require_bucket(settings)
     prefix = run.prefix(settings.artifacts_prefix)
-    contents = list_prefix(bucket, prefix)
-    objects = sorted((item for item in contents if item["Key"].endswith(".parquet")), key=lambda i: i["Key"])
+    after = None if cursor is None else prefix + decode_cursor(run, limit, cursor)
+    page = _list_page(bucket, prefix, limit, after)
+    contents: list[dict[str, Any]] = page.get("Contents", [])
+    objects = [item for item in contents if item["Key"].endswith(".parquet")]
     items: list[ArtifactItem] = []
     with _signing_errors():
-        presigner = _presigner(bucket, settings.presign_default_ttl) if objects else None
+        presigner = _presigner(run, bucket, settings.presign_default_ttl)
         for item in objects:
-            ref = parse_relative_key(item["Key"][len(prefix) :])
-            if ref is None or presigner is None:
-                continue
+            ref = parquet_artifact(item["Key"][len(prefix) :])
             signed = presigner.presign(item["Key"], download_filename(run, ref))
             items.append(
                 ArtifactItem(
@@ -72,8 +98,16 @@ def list_run_artifacts(run: RunRef) -> RunArtifactsResponse:
                     expires_at=signed.expires_at,
                 )
             )
+    next_cursor = None
+    if page.get("IsTruncated") and contents:
+        next_cursor = encode_cursor(run, limit, contents[-1]["Key"][len(prefix) :])
     return RunArtifactsResponse(
-        dag_id=str(run.dag_id), date=run.run_date, run_id=run.run_id, count=len(items), artifacts=items
+        dag_id=str(run.dag_id),
+        date=run.run_date,
+        run_id=run.run_id,
+        count=len(items),
+        artifacts=items,
+        next_cursor=next_cursor,
     )
 
 
@@ -108,11 +142,9 @@ def presign_run_artifact(
     relative = key_for_kind(artifact_kind, attempt, chunk)
     key = run.prefix(settings.artifacts_prefix) + relative
     head = _head(bucket, key)
-    ref = parse_relative_key(relative)
-    if ref is None:  # key_for_kind only builds parquet keys; kept for the type checker
-        raise UnknownArtifactKind()
+    ref = parquet_artifact(relative)
     with _signing_errors():
-        signed = _presigner(bucket, expires_in).presign(key, download_filename(run, ref))
+        signed = _presigner(run, bucket, expires_in).presign(key, download_filename(run, ref))
     return PresignedUrlResponse(
         url=signed.url,
         expires_in=signed.expires_in,

@@ -39,8 +39,8 @@ def issue_token(company: str, sub: str = "local-user", ttl: int = 3600) -> str:
     from etl_artifacts.config import ConfigurationError, get_settings
 
     settings = get_settings()
-    if not settings.jwt_secret:
-        raise ConfigurationError("JWT_SECRET is not set")
+    if not settings.has_jwt_secret:
+        raise ConfigurationError("JWT_SECRET (or JWT_SECRET_ARN) is not set")
     now = int(time.time())
     claims: dict[str, Any] = {
         settings.jwt_company_claim: company,
@@ -53,7 +53,7 @@ def issue_token(company: str, sub: str = "local-user", ttl: int = 3600) -> str:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+    return jwt.encode(claims, settings.jwt_key(), algorithm="HS256")
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
@@ -142,7 +142,7 @@ def _add_seed_options(p: argparse.ArgumentParser, *, runs: int = 12, companies: 
 
 
 def _seed_options(args: argparse.Namespace) -> Any:
-    from etl_artifacts.local.seed import SeedOptions
+    from etl_artifacts.local.seed_scenarios import SeedOptions
 
     return SeedOptions(
         companies=args.companies,
@@ -205,14 +205,6 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         seed_options=_seed_options(args),
         company=args.company,
     )
-
-
-def _not_yet(name: str) -> Any:
-    def run(_: argparse.Namespace) -> int:
-        print(f"'{name}' is not implemented yet", file=sys.stderr)
-        return 3
-
-    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -327,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
     from etl_artifacts.local.api_docs import configure_parser as configure_docs_parser
 
     configure_docs_parser(p)
+    from etl_artifacts.downloader import command as download
+
+    p = sub.add_parser(
+        "download", help="download every artifact of a run through the API", description=download.DESCRIPTION
+    )
+    download.configure_parser(p)
     return parser
 
 

@@ -31,7 +31,7 @@ from types import FrameType
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from etl_artifacts.local.seed import SeedOptions, SeedResult
+from etl_artifacts.local.seed_scenarios import SeedOptions, SeedResult
 from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server
 from etl_artifacts.local.template import TemplateSpec, default_template_path
 

@@ -2,8 +2,8 @@
 
 Routes come from template.yaml. Each request becomes an HTTP API payload v2 event; the
 authorizer function runs first exactly as API Gateway runs it (no Authorization header: 401
-without calling anything; denied: 401), then the route's function handler runs in-process.
-The server is threaded, so slow requests do not block others.
+without calling anything; denied: 401), then the route's function handler runs: in this process
+(tests), or in worker processes, one per concurrent invocation (``serve``, ``dev``).
 """
 
 from __future__ import annotations

@@ -34,8 +34,10 @@ from typing import Any, TypeAlias
 import pyarrow as pa
 import pyarrow.compute as pc
 
+# Zones rendered as "+00:00" without a time-zone database (it may be absent on the Lambda image).
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "utc", "Z", "+00:00", "Etc/GMT", "GMT", "Etc/Zulu", "Zulu"})
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+_DATETIME = "%Y-%m-%dT%H:%M:%S"
 
 ArrayLike: TypeAlias = "pa.Array | pa.ChunkedArray"
 
@@ -200,10 +202,7 @@ def _fraction(nanos: pa.Array) -> pa.Array:
 
 
 def iso_clock(naive: pa.Array, whole_format: str) -> pa.Array:
-    """``strftime`` of whole seconds plus the isoformat-style fraction, for a tz-naive timestamp.
-
-    Shared with the searchable text (``etl_artifacts.search.text``) so both render time alike.
-    """
+    """``strftime`` of whole seconds plus the isoformat-style fraction, for a tz-naive timestamp."""
     unit = naive.type.unit
     seconds = pc.floor_temporal(naive, unit="second")
     whole = pc.strftime(seconds.cast(pa.timestamp("s")), format=whole_format)
@@ -212,29 +211,53 @@ def iso_clock(naive: pa.Array, whole_format: str) -> pa.Array:
     return pc.binary_join_element_wise(whole, _fraction(nanos), "")
 
 
+def _utc_text(array: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(
+        iso_clock(array.cast(pa.timestamp(array.type.unit)), _DATETIME), "+00:00", ""
+    )
+
+
+# The three time formatters below are shared with the searchable text (``search.text``), so the
+# page and the search render time alike.
+def timestamp_text(array: pa.Array) -> pa.Array:
+    """``datetime.isoformat()``-style text of a timestamp array (offset when it has a zone).
+
+    Raises ``ArrowInvalid``/``ArrowNotImplementedError`` for a zone Arrow does not know.
+    """
+    tz = array.type.tz
+    if tz is None:
+        return iso_clock(array, _DATETIME)
+    if tz in _UTC_NAMES:
+        return _utc_text(array)
+    wall = iso_clock(pc.local_timestamp(array), _DATETIME)
+    return pc.binary_join_element_wise(wall, pc.strftime(array, format="%Ez"), "")
+
+
+def time_text(array: pa.Array) -> pa.Array:
+    """``HH:MM:SS[.ffffff]`` of a time32/time64 array."""
+    ticks = array.cast(pa.int32() if pa.types.is_time32(array.type) else pa.int64()).cast(pa.int64())
+    # A time of day is a timestamp on 1970-01-01: reuse the timestamp formatting.
+    return iso_clock(ticks.cast(pa.timestamp(array.type.unit)), "%H:%M:%S")
+
+
+def duration_seconds(array: pa.Array) -> pa.Array:
+    """Durations in seconds: int64 for second-unit columns, else float64."""
+    ticks = array.cast(pa.int64())
+    unit = array.type.unit
+    return ticks if unit == "s" else pc.divide(ticks.cast(pa.float64()), float(_PER_SECOND[unit]))
+
+
 def _timestamp(array: pa.Array) -> list[Any]:
     if array.null_count == len(array):
         return [None] * len(array)
-    unit, tz = array.type.unit, array.type.tz
-    if tz is None:
-        return list(iso_clock(array, "%Y-%m-%dT%H:%M:%S").to_pylist())
-    utc_wall = array.cast(pa.timestamp(unit))
-    if tz in _UTC_NAMES:
-        # No time-zone database needed for UTC (it may be absent on the Lambda image).
-        text = iso_clock(utc_wall, "%Y-%m-%dT%H:%M:%S")
-        return list(pc.binary_join_element_wise(text, "+00:00", "").to_pylist())
     try:
-        local_wall = pc.local_timestamp(array)
-        text = iso_clock(local_wall, "%Y-%m-%dT%H:%M:%S")
-        offset = pc.strftime(array, format="%Ez")
-        return list(pc.binary_join_element_wise(text, offset, "").to_pylist())
+        return list(timestamp_text(array).to_pylist())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         # Arrow could not find the zone: Python's zoneinfo may; else the instant in UTC.
         try:
             return [None if v is None else v.isoformat() for v in array.to_pylist()]
         except Exception:
-            text = iso_clock(utc_wall, "%Y-%m-%dT%H:%M:%S")
-            return list(pc.binary_join_element_wise(text, "+00:00", "").to_pylist())
+            return list(_utc_text(array).to_pylist())
 
 
 def _date(array: pa.Array) -> list[Any]:
@@ -242,18 +265,11 @@ def _date(array: pa.Array) -> list[Any]:
 
 
 def _time(array: pa.Array) -> list[Any]:
-    unit = array.type.unit
-    ticks = array.cast(pa.int32() if pa.types.is_time32(array.type) else pa.int64()).cast(pa.int64())
-    # A time of day is a timestamp on 1970-01-01: reuse the timestamp formatting.
-    return list(iso_clock(ticks.cast(pa.timestamp(unit)), "%H:%M:%S").to_pylist())
+    return list(time_text(array).to_pylist())
 
 
 def _duration(array: pa.Array) -> list[Any]:
-    unit = array.type.unit
-    ticks = array.cast(pa.int64())
-    if unit == "s":
-        return list(ticks.to_pylist())
-    return list(pc.divide(ticks.cast(pa.float64()), float(_PER_SECOND[unit])).to_pylist())
+    return list(duration_seconds(array).to_pylist())
 
 
 def _struct(array: pa.StructArray) -> list[Any]:

@@ -16,8 +16,6 @@ limit is still sent alone, so a stream always makes progress.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import closing
@@ -29,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from etl_artifacts.parquet.byte_lru import ByteLRU
 from etl_artifacts.parquet.chunkset import ChunkSet, conform
 from etl_artifacts.parquet.paging import Ref, RowLayout, group_starts, page_window
 from etl_artifacts.parquet.pool import executor, map_concurrently
@@ -37,7 +36,9 @@ from etl_artifacts.phases.models import ParquetPageResponse
 from etl_artifacts.phases.pages import page_of, page_of_refs
 from etl_artifacts.s3_listing import S3Object
 
-_MAX_CACHED_MATCHES = 16
+#: Bytes of matching row numbers kept while warm (8 per matching row): 16M rows at most. A
+#: filter matching more rows than that is recomputed for every page instead of being kept.
+MATCH_CACHE_BYTES = 128 * 1024 * 1024
 _RENDER_BATCH = 1_000
 
 
@@ -115,13 +116,11 @@ def _strings(table: pa.Table, name: str) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Matching row numbers (per chunk), cached while warm
 # ---------------------------------------------------------------------------------------------
-_lock = threading.Lock()
-_matches: OrderedDict[tuple[Any, ...], list[pa.Array]] = OrderedDict()
+_matches: ByteLRU[tuple[Any, ...], list[pa.Array]] = ByteLRU(MATCH_CACHE_BYTES)
 
 
 def clear_cache() -> None:
-    with _lock:
-        _matches.clear()
+    _matches.clear()
 
 
 def _row_groups(chunks: ChunkSet, index: int, flt: LogFilter) -> list[tuple[int, int, int]]:
@@ -139,10 +138,9 @@ def matching_log_rows(chunks: ChunkSet, flt: LogFilter) -> list[pa.Array]:
     """Per chunk, the int64 row numbers (within that chunk) of the rows that match ``flt``."""
     objects = chunks.objects
     key = (tuple((o.key, o.etag, o.size) for o in objects), flt.level, flt.keyword)
-    with _lock:
-        if key in _matches:
-            _matches.move_to_end(key)
-            return _matches[key]
+    cached = _matches.get(key)
+    if cached is not None:
+        return cached
     # every footer, concurrently, before the row-group tasks
     groups = [item for index in range(len(chunks.footers)) for item in _row_groups(chunks, index, flt)]
 
@@ -156,10 +154,7 @@ def matching_log_rows(chunks: ChunkSet, flt: LogFilter) -> list[pa.Array]:
     for (index, _, _), rows in zip(groups, found, strict=True):
         per_chunk[index].append(rows)
     result = [pa.concat_arrays(parts) if parts else pa.array([], pa.int64()) for parts in per_chunk]
-    with _lock:
-        _matches[key] = result
-        while len(_matches) > _MAX_CACHED_MATCHES:
-            _matches.popitem(last=False)
+    _matches.put(key, result, sum(rows.nbytes for rows in result))
     return result
 
 

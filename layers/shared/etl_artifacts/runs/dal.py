@@ -32,7 +32,7 @@ def _result(row: Sequence[Any]) -> SearchRunResult:
 
 def search_runs_in_db(search: RunSearch) -> SearchRunsResponse:
     statement = search_statement(search)
-    rows, _ = get_database().run(statement.sql, **statement.params)
+    rows, _ = get_database().read(statement.sql, **statement.params)
     # The statement always yields at least one row (the total); a page past the end has one row
     # whose result columns are NULL.
     total = int(rows[0][0]) if rows else 0
@@ -50,7 +50,7 @@ def search_runs_in_db(search: RunSearch) -> SearchRunsResponse:
 def get_run_from_db(ref: RunRef) -> SearchRunResult:
     """One run of the caller's tenant; another tenant's run is exactly as absent as a missing one."""
     statement = get_run_statement(ref.id_company, ref.dag_id, ref.run_date, ref.run_id)
-    rows, _ = get_database().run(statement.sql, **statement.params)
+    rows, _ = get_database().read(statement.sql, **statement.params)
     if not rows:
         raise RunNotFound()
     return _result(rows[0])

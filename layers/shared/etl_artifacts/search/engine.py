@@ -19,14 +19,13 @@ warning), exactly like a stale one.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl_artifacts.attempts import AttemptObjects
+from etl_artifacts.parquet.byte_lru import ByteLRU
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.paging import PageCollector, Ref, group_starts, row_group_batches
 from etl_artifacts.parquet.pool import READ_WORKERS, ordered_map
@@ -157,9 +156,7 @@ def trigram_candidates(
 #: warm (keyed by ETag and size, so a rewritten file is read again): the candidates of every later
 #: keyword then cost no request. Bigger files are read per keyword, only the row groups it needs.
 POSTINGS_CACHE_FILE_BYTES = 4 * 1024 * 1024
-_POSTINGS_CACHE_BYTES = 32 * 1024 * 1024
-_postings: OrderedDict[tuple[str, str, int], pa.Table] = OrderedDict()
-_postings_lock = threading.Lock()
+_POSTINGS = ByteLRU[tuple[str, str, int], pa.Table](32 * 1024 * 1024)
 
 
 def _cached_postings(obj: S3Object, trigrams: ChunkSet) -> pa.Table | None:
@@ -167,20 +164,13 @@ def _cached_postings(obj: S3Object, trigrams: ChunkSet) -> pa.Table | None:
     if obj.size > POSTINGS_CACHE_FILE_BYTES:
         return None
     key = (obj.key, obj.etag, obj.size)
-    with _postings_lock:
-        table = _postings.get(key)
-        if table is not None:
-            _postings.move_to_end(key)
-            return table
-    table = trigrams.read_row_groups(0, range(len(trigrams.footers[0].row_counts)))
-    with _postings_lock:
-        _postings[key] = table
-        while sum(t.nbytes for t in _postings.values()) > _POSTINGS_CACHE_BYTES and len(_postings) > 1:
-            _postings.popitem(last=False)
+    table = _POSTINGS.get(key)
+    if table is None:
+        table = trigrams.read_row_groups(0, range(len(trigrams.footers[0].row_counts)))
+        _POSTINGS.put(key, table, table.nbytes)
     return table
 
 
 def clear_cache() -> None:
     """Forget cached trigram postings (tests)."""
-    with _postings_lock:
-        _postings.clear()
+    _POSTINGS.clear()

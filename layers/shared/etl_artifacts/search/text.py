@@ -27,7 +27,7 @@ and every search mode use the same mapping, so they always agree.
 Built with pyarrow compute, one pass over the columns (never a Python loop over rows). Only
 binary, nested and exotic columns go value by value, through the page renderer itself; float
 columns re-render in Python only the rare values whose Arrow and Python spellings differ
-(exponent notation). ``tests/test_search_text.py`` checks equality with the page renderer.
+(exponent notation). ``tests/unit/test_search_text.py`` checks equality with the page renderer.
 """
 
 from __future__ import annotations
@@ -39,14 +39,10 @@ import unicodedata
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl_artifacts.parquet.render import iso_clock
+from etl_artifacts.parquet.render import duration_seconds, time_text, timestamp_text
 
 SEPARATOR = "\x1f"
 SEARCHABLE_COLUMN = "_searchable"
-
-# Mirrors etl_artifacts.parquet.render: zones rendered as "+00:00" without a time-zone database.
-_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "utc", "Z", "+00:00", "Etc/GMT", "GMT", "Etc/Zulu", "Zulu"})
-_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 # --------------------------------------------------------------------------- keyword
@@ -158,31 +154,15 @@ def _float_text(numbers: pa.Array) -> pa.Array:
 
 
 def _timestamp_text(array: pa.Array) -> pa.Array:
-    unit, tz = array.type.unit, array.type.tz
-    if tz is None:
-        return iso_clock(array, "%Y-%m-%dT%H:%M:%S")
-    if tz in _UTC_NAMES:
-        return pc.binary_join_element_wise(
-            iso_clock(array.cast(pa.timestamp(unit)), "%Y-%m-%dT%H:%M:%S"), "+00:00", ""
-        )
     try:
-        wall = iso_clock(pc.local_timestamp(array), "%Y-%m-%dT%H:%M:%S")
-        return pc.binary_join_element_wise(wall, pc.strftime(array, format="%Ez"), "")
+        return timestamp_text(array)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return _per_value(array)  # a zone Arrow does not know: the page renderer's own fallback
 
 
-def _time_text(array: pa.Array) -> pa.Array:
-    ticks = array.cast(pa.int32() if pa.types.is_time32(array.type) else pa.int64()).cast(pa.int64())
-    return iso_clock(ticks.cast(pa.timestamp(array.type.unit)), "%H:%M:%S")
-
-
 def _duration_text(array: pa.Array) -> pa.Array:
-    unit = array.type.unit
-    ticks = array.cast(pa.int64())
-    if unit == "s":
-        return pc.cast(ticks, pa.string())
-    return _float_text(pc.divide(ticks.cast(pa.float64()), float(_PER_SECOND[unit])))
+    seconds = duration_seconds(array)
+    return pc.cast(seconds, pa.string()) if array.type.unit == "s" else _float_text(seconds)
 
 
 def column_text(array: pa.Array) -> pa.Array | None:
@@ -210,7 +190,7 @@ def column_text(array: pa.Array) -> pa.Array | None:
     if types.is_date(typ):
         return pc.strftime(array, format="%Y-%m-%d")
     if types.is_time(typ):
-        return _time_text(array)
+        return time_text(array)
     if types.is_duration(typ):
         return _duration_text(array)
     return _per_value(array)
