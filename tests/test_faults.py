@@ -147,23 +147,16 @@ def test_s3_server_stopped_then_back(api, dedicated_s3: MotoS3Server):
 # -- S3 slow or failing, through a proxy ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def fault_proxy(s3_server: MotoS3Server) -> Iterator[S3Proxy]:
-    proxy = S3Proxy(s3_server.endpoint).start()
-    yield proxy
-    proxy.stop()
-
-
 @pytest.fixture
 def proxied_run(
-    base_env: dict[str, str], fault_proxy: S3Proxy, monkeypatch: pytest.MonkeyPatch, s3_timeouts: None
+    base_env: dict[str, str], s3_proxy: S3Proxy, monkeypatch: pytest.MonkeyPatch, s3_timeouts: None
 ) -> Iterator[MarkedRun]:
     run = write_marked_run(RunRef(_company("proxy"), uuid.uuid4(), RUN_DATE, RUN_ID), with_log=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", fault_proxy.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_proxy.endpoint)
     clear_storage_caches()
-    fault_proxy.mode, fault_proxy.only = "pass", None
+    s3_proxy.mode, s3_proxy.only = "pass", None
     yield run
-    fault_proxy.mode, fault_proxy.only = "pass", None
+    s3_proxy.mode, s3_proxy.only = "pass", None
     monkeypatch.undo()
     clear_storage_caches()
     delete_marked_run(run.ref)
@@ -191,9 +184,7 @@ OBJECT_READS = ["/phases/{phase}/data", "data keyword", "/event"]
         ("error", "object reads only"),
     ],
 )
-def test_s3_slow_or_failing_is_502_within_the_timeout_then_recovers(
-    api, fault_proxy, proxied_run, fault, scope
-):
+def test_s3_slow_or_failing_is_502_within_the_timeout_then_recovers(api, s3_proxy, proxied_run, fault, scope):
     company = proxied_run.ref.id_company
     paths = {
         label.split("{run_id}", 1)[1]: path
@@ -205,14 +196,14 @@ def test_s3_slow_or_failing_is_502_within_the_timeout_then_recovers(
     for label, path in checks.items():
         assert api.get(path, company=company).status_code == 200, label
 
-    fault_proxy.delay_s = SLOW_S
-    fault_proxy.only = _object_reads if scope == "object reads only" else None
-    fault_proxy.mode = fault
+    s3_proxy.delay_s = SLOW_S
+    s3_proxy.only = _object_reads if scope == "object reads only" else None
+    s3_proxy.mode = fault
     for label, path in checks.items():
         response, elapsed = timed(lambda p=path: api.get(p, company=company))
         assert_502(response, "storage_error", elapsed, S3_BOUND_S, f"S3 {fault}, {scope}: {label}")
 
-    fault_proxy.mode = "pass"
+    s3_proxy.mode = "pass"
     for label, path in checks.items():
         response = api.get(path, company=company)
         assert response.status_code == 200, (label, response.text[:300])

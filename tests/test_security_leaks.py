@@ -157,6 +157,19 @@ def _fault_env(bad_db: str | None = None) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": bad_db or BAD_DATABASE_URL.format(port=free_port())}
 
 
+RUN_PATH = "/api/v1/dags/{dag_id}/runs/{date}/{run_id}"
+
+
+def _one_internal_error(sweep: Sweep, monkeypatch: pytest.MonkeyPatch, label: str, path: str) -> None:
+    """One request under the fault ``monkeypatch`` holds: a 500 internal_error that leaks nothing."""
+    with capture_logs() as collector:
+        sweep.get(label, path)
+    monkeypatch.undo()
+    (_, status, body) = sweep.answers[-1]
+    assert status == 500 and '"internal_error"' in body, body
+    _check_fault(sweep, collector, _fault_env())
+
+
 @pytest.mark.slow
 def test_database_down_leaks_nothing(api, run, monkeypatch):
     from etl_artifacts.db import reset_database
@@ -221,12 +234,7 @@ def test_function_crash_leaks_nothing(api, run, monkeypatch):
         return real_invoke(spec, event)
 
     monkeypatch.setattr(gateway, "invoke", crashing)
-    with capture_logs() as collector:
-        sweep.get("function crash", _routes_paths(run)[0][1])
-    monkeypatch.undo()
-    (_, status, body) = sweep.answers[-1]
-    assert status == 500 and '"internal_error"' in body, body
-    _check_fault(sweep, collector, _fault_env())
+    _one_internal_error(sweep, monkeypatch, "function crash", _routes_paths(run)[0][1])
 
 
 @pytest.mark.slow
@@ -241,12 +249,7 @@ def test_logic_crash_leaks_nothing(api, run, monkeypatch):
         raise ValueError(crash)
 
     monkeypatch.setattr(artifacts_service, "list_run_artifacts", boom)
-    with capture_logs() as collector:
-        sweep.get("logic crash", run.path("/api/v1/dags/{dag_id}/runs/{date}/{run_id}/artifacts"))
-    monkeypatch.undo()
-    (_, status, body) = sweep.answers[-1]
-    assert status == 500 and '"internal_error"' in body, body
-    _check_fault(sweep, collector, _fault_env())
+    _one_internal_error(sweep, monkeypatch, "logic crash", run.path(f"{RUN_PATH}/artifacts"))
 
 
 @pytest.mark.slow
@@ -255,13 +258,8 @@ def test_bad_configuration_leaks_nothing(api, run, monkeypatch):
     sweep = Sweep(api, run.ref.id_company)
     monkeypatch.setenv("PRESIGN_DEFAULT_TTL", "99999")
     clear_storage_caches()
-    with capture_logs() as collector:
-        sweep.get("bad config", run.path("/api/v1/dags/{dag_id}/runs/{date}/{run_id}/artifacts/extract-data"))
-    monkeypatch.undo()
+    _one_internal_error(sweep, monkeypatch, "bad config", run.path(f"{RUN_PATH}/artifacts/extract-data"))
     clear_storage_caches()
-    (_, status, body) = sweep.answers[-1]
-    assert status == 500 and '"internal_error"' in body, body
-    _check_fault(sweep, collector, _fault_env())
 
 
 # -- the detector itself --------------------------------------------------------------------------------
