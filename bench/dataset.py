@@ -167,21 +167,8 @@ def metadata_table(spec: DatasetSpec, phase: str = "extract", attempt: int = 1) 
     from datetime import UTC, datetime
 
     import pyarrow as pa
+    from etl_artifacts.local.contract_parquet import METADATA_SCHEMA
 
-    schema = pa.schema(
-        [
-            ("phase", pa.string()),
-            ("attempt", pa.int32()),
-            ("status", pa.string()),
-            ("started_at", pa.timestamp("us", tz="UTC")),
-            ("finished_at", pa.timestamp("us", tz="UTC")),
-            ("row_count", pa.int64()),
-            ("data_chunks", pa.int32()),
-            ("log_count", pa.int64()),
-            ("error_log_count", pa.int64()),
-            ("message", pa.string()),
-        ]
-    )
     started = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
     finished = datetime(2026, 11, 20, 10, 7, tzinfo=UTC)
     return pa.Table.from_pylist(
@@ -199,7 +186,7 @@ def metadata_table(spec: DatasetSpec, phase: str = "extract", attempt: int = 1) 
                 "message": "benchmark data",
             }
         ],
-        schema=schema,
+        schema=METADATA_SCHEMA,
     )
 
 
@@ -302,10 +289,8 @@ def upload_run(dataset: LocalDataset, client: Any, bucket: str, where: str) -> U
 def _upload_warmup_attempt(client: Any, uploaded: UploadedRun) -> None:
     """A small second attempt of the same run: a process that served it has done every first-request
     set-up (lazy imports, clients) without caching any footer of the measured attempt."""
-    import io
-
-    import pyarrow.parquet as pq
     from etl_artifacts.layout import chunk_file, single_file
+    from etl_artifacts.local.contract_parquet import parquet_bytes
 
     spec = DatasetSpec(rows=100, chunks=1, row_group_size=100)
     prefix = uploaded.run.prefix()
@@ -316,6 +301,4 @@ def _upload_warmup_attempt(client: Any, uploaded: UploadedRun) -> None:
             metadata_table(spec, attempt=WARMUP_ATTEMPT),
         ),
     ):
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
-        client.put_object(Bucket=uploaded.bucket, Key=prefix + key, Body=buffer.getvalue())
+        client.put_object(Bucket=uploaded.bucket, Key=prefix + key, Body=parquet_bytes(table))
