@@ -44,7 +44,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("cold-start", "6. Cold start", "bench.bench_cold_start"),
     Scenario("layer-size", "7. Layer size", "bench.layer_size"),
     Scenario("download", "8. Download", "bench.bench_download"),
-    Scenario("s3-model", "9. S3 cost model", "bench.bench_s3model"),
+    Scenario("projection", "9. Column projection", "bench.bench_projection"),
+    Scenario("s3-model", "10. S3 cost model", "bench.bench_s3model"),
 )
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "latest.md"
 SMOKE_OUTPUT = REPO_ROOT / "bench" / "results" / "smoke.md.tmp"
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="results file (default bench/results/latest.md; smoke: bench/results/smoke.md.tmp)",
     )
-    sizes = parser.add_argument_group("sizes (scenarios 1, 2, 6 and 9; defaults from issue 7)")
+    sizes = parser.add_argument_group("sizes (scenarios 1, 2, 6 and 10; defaults from issue 7)")
     sizes.add_argument("--rows", type=int, help="data rows of the benchmark attempt (default 1,000,000)")
     sizes.add_argument("--chunks", type=int, help="data chunks the rows are split into (default 10)")
     sizes.add_argument("--row-group-size", type=int, help="rows per parquet row group (default 10,000)")
@@ -250,7 +251,7 @@ def render(
         f"- command: `{command}` ({elapsed_s:.0f} s)",
         "- S3 is moto's server over HTTP on loopback (a subprocess); it reads a whole object for every range "
         "GET, so request counts and bytes read are reported beside times: on real S3 they matter more. "
-        "Scenario 9 (the S3 cost model) uses s3rver instead, behind a proxy adding a latency per request.",
+        "Scenario 10 (the S3 cost model) uses s3rver instead, behind a proxy adding a latency per request.",
         "",
         *tables,
         "## Targets",

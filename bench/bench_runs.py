@@ -5,7 +5,7 @@ with the migrations' indexes and without them, through the real logic function
 Data: one DAG has ``rows / 500`` runs spread over 2025 (2,000 at full size, every ~4.4 hours),
 the rows of all DAGs interleaved in insertion order as runs arrive over time. Each run's ``log``
 holds four phases with inline ``data`` rows (high-entropy values: SKUs, hashes, cities) so the
-trigram indexes are realistically large. The needle is in 10 rows of the whole table, all in the
+keyword indexes are realistically large. The needle is in 10 rows of the whole table, all in the
 measured DAG; the common word ("timeout") is in 1% of every DAG's runs.
 
 "Without" means the indexes the migrations add are dropped inside a transaction that is rolled
@@ -16,8 +16,13 @@ Database: ``DATABASE_URL`` from the environment when set (bench rows are written
 ``bench-t*`` and deleted afterwards; indexes are only dropped inside the rolled-back transaction);
 otherwise an embedded Postgres under the bench data directory, seeded once and reused.
 
-``python -m bench.bench_runs [--rows N] [--runs N] [--smoke]`` prints the table; the suite runner
-(``python -m bench``) calls ``run(smoke, options=...)``.
+Timing oracle (issue 12): two more tenants share one DAG; tenant B holds a word in
+``ORACLE_B_ROWS`` runs (300,000 at full size), tenant A in none. A's search for that word and for a
+word nobody holds both answer ``total: 0``; their time ratio says whether a search's cost depends
+on another tenant's rows (1.0 when it does not). ``--oracle-only`` measures just that case.
+
+``python -m bench.bench_runs [--rows N] [--runs N] [--smoke] [--oracle-only]`` prints the table;
+the suite runner (``python -m bench``) calls ``run(smoke, options=...)``.
 """
 
 from __future__ import annotations
@@ -30,13 +35,23 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from bench.stack import env_override, quiet_powertools_env, shared_postgres, stop_services
-from bench.timing import BenchOptions, fmt_bytes, measure, progress, row, target
+from bench.timing import (
+    BenchOptions,
+    fmt_bytes,
+    fmt_ratio,
+    measure,
+    measure_interleaved,
+    progress,
+    ratio,
+    row,
+    target,
+)
 
 SCENARIO = "runs search"
 TENANTS = 50
@@ -106,6 +121,160 @@ FROM (
   ) AS base
 ) AS runs
 """
+
+# -- the timing-oracle case ------------------------------------------------------------------------
+ORACLE_SEED_VERSION = 1
+ORACLE_COMPANY_A = "bench-oracle-a"
+ORACLE_COMPANY_B = "bench-oracle-b"
+ORACLE_A_ROWS = {False: 2_000, True: 200}  # by smoke
+ORACLE_B_ROWS = {False: 300_000, True: 3_000}
+ORACLE_WORD = "quokka-5e1d"  # in every one of B's runs, in none of A's
+ORACLE_ABSENT = "wombat-8c2f"  # in nobody's runs
+ORACLE_RATIO_MAX = 2.0
+
+# Both tenants' runs of the one DAG, interleaved in insertion order (as runs arrive over time),
+# each with a few high-entropy inline rows so the keyword indexes hold realistic posting lists.
+ORACLE_SEED_SQL = """
+INSERT INTO etl.logs (id_company, dag_id, run_date, run_id, log)
+SELECT company, CAST(:dag_id AS uuid), DATE '2025-01-01' + (g % 365)::int, 'run-' || g,
+       jsonb_build_object(
+         'event', jsonb_build_object('status', 'success', 'message', 'triggered', 'total', 1,
+                                     'attempt', 1, 's3_data_path', NULL),
+         'extract', jsonb_build_object(
+           'status', 'success',
+           'message', CASE WHEN company = :b THEN 'batch ' || g || ' flagged ' || :word
+                           ELSE 'batch ' || g || ' extracted' END,
+           'total', g % 5000, 'attempt', 1, 's3_data_path', NULL,
+           'data', jsonb_build_array(jsonb_build_object(
+             'sku', 'SKU-' || substr(md5('o' || g), 1, 10), 'note', substr(md5('p' || g), 1, 16)))))
+FROM (
+  SELECT g, CASE WHEN g % CAST(:every AS bigint) = 0 THEN CAST(:a AS text) ELSE CAST(:b AS text) END
+         AS company
+  FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g
+) AS runs
+"""
+
+
+def oracle_dag() -> uuid.UUID:
+    import hashlib
+
+    return uuid.UUID(hashlib.md5(b"bench-oracle-dag", usedforsecurity=False).hexdigest())
+
+
+def oracle_search(keyword: str) -> Any:
+    from etl_artifacts.runs.models import RunSearch
+
+    return RunSearch(
+        id_company=ORACLE_COMPANY_A,
+        dag_id=oracle_dag(),
+        date_from=dt.date(2025, 1, 1),
+        date_to=dt.date(2025, 12, 31),
+        statuses={},
+        keywords={"extract": keyword},
+        page=0,
+        limit=20,
+    )
+
+
+def oracle_seeded(b_rows: int) -> bool:
+    rows, _ = db().run("SELECT to_regclass('public.bench_runs_oracle_seed') IS NOT NULL")
+    if not rows[0][0]:
+        return False
+    rows, _ = db().run(
+        "SELECT 1 FROM public.bench_runs_oracle_seed WHERE version = :v AND b_rows = :n",
+        v=ORACLE_SEED_VERSION,
+        n=b_rows,
+    )
+    return bool(rows)
+
+
+def seed_oracle(a_rows: int, b_rows: int, *, own_database: bool) -> None:
+    """A's and B's runs of the oracle DAG, replacing any earlier ones (marker in the public schema)."""
+    total = a_rows + b_rows
+    every = max(1, total // a_rows)
+    with admin_connection() as conn:
+        conn.run("DELETE FROM etl.logs WHERE id_company IN (:a, :b)", a=ORACLE_COMPANY_A, b=ORACLE_COMPANY_B)
+        conn.run("DROP TABLE IF EXISTS public.bench_runs_oracle_seed")
+        with indexes_built_after(conn, own_database):
+            for first in range(0, every * a_rows, INSERT_BATCH):
+                last = min(every * a_rows, first + INSERT_BATCH) - 1
+                progress(f"runs: oracle rows {first:,}..{last:,}")
+                conn.run(
+                    ORACLE_SEED_SQL,
+                    first=first,
+                    last=last,
+                    every=every,
+                    dag_id=str(oracle_dag()),
+                    a=ORACLE_COMPANY_A,
+                    b=ORACLE_COMPANY_B,
+                    word=ORACLE_WORD.upper(),
+                )
+        progress("runs: VACUUM ANALYZE etl.logs")
+        conn.run("VACUUM ANALYZE etl.logs")
+        conn.run("CREATE TABLE public.bench_runs_oracle_seed (version int NOT NULL, b_rows bigint NOT NULL)")
+        conn.run("INSERT INTO public.bench_runs_oracle_seed VALUES (:v, :n)", v=ORACLE_SEED_VERSION, n=b_rows)
+
+
+def oracle_plan(keyword: str) -> str:
+    """The text plan of A's keyword search (the index conditions show what each lookup binds)."""
+    from etl_artifacts.runs.query import search_statement
+
+    statement = search_statement(oracle_search(keyword))
+    rows, _ = db().run("EXPLAIN " + statement.sql, **statement.params)
+    return "\n".join(str(r[0]) for r in rows)
+
+
+def measure_oracle(smoke: bool, runs: int, warmup: int, *, own_database: bool) -> dict[str, Any]:
+    """A's search for B's word against A's search for an absent word: both ``total: 0``."""
+    from etl_artifacts.runs.dal import search_runs_in_db
+
+    a_rows, b_rows = ORACLE_A_ROWS[smoke], ORACLE_B_ROWS[smoke]
+    if own_database and oracle_seeded(b_rows):
+        progress(f"runs: reusing the oracle's {b_rows:,} rows of tenant B")
+    else:
+        seed_oracle(a_rows, b_rows, own_database=own_database)
+    try:
+        calls: dict[str, Callable[[], Any]] = {
+            word: functools.partial(search_runs_in_db, oracle_search(word))
+            for word in (ORACLE_WORD, ORACLE_ABSENT)
+        }
+        for word, call in calls.items():
+            if call().total != 0:
+                raise RuntimeError(f"oracle: tenant A's search for {word!r} found runs")
+        stats = measure_interleaved(calls, runs=max(runs, 10 if smoke else 40), warmup=warmup)
+        plan = oracle_plan(ORACLE_WORD)
+    finally:
+        if not own_database:
+            with admin_connection() as conn:
+                conn.run(
+                    "DELETE FROM etl.logs WHERE id_company IN (:a, :b)",
+                    a=ORACLE_COMPANY_A,
+                    b=ORACLE_COMPANY_B,
+                )
+    hit, miss = stats[ORACLE_WORD], stats[ORACLE_ABSENT]
+    value = ratio(hit.median_ms, miss.median_ms)
+    conditions = [line for line in plan.splitlines() if "Index Cond" in line]
+    binds = bool(conditions) and all("id_company" in line for line in conditions)
+    note = f"tenant A ({a_rows:,} runs) in a DAG where tenant B has {b_rows:,} runs holding the word"
+    return {
+        "rows": [
+            row(SCENARIO, "oracle: A searches B's word (total 0)", hit, note),
+            row(SCENARIO, "oracle: A searches an absent word (total 0)", miss, "control"),
+        ],
+        "targets": [
+            target(
+                SCENARIO,
+                f"no timing oracle: A's hit/miss time ratio ≤ {ORACLE_RATIO_MAX:.1f}",
+                f"{fmt_ratio(value)} (median {hit.median_ms:.2f} / {miss.median_ms:.2f} ms); "
+                + (
+                    "index conditions bind id_company" if binds else "index conditions do NOT bind id_company"
+                ),
+                value is not None and value <= ORACLE_RATIO_MAX and binds,
+                "1.0 means A's cost does not depend on B's rows",
+            )
+        ],
+    }
+
 
 INDEXES_SQL = """
 SELECT i.relname, pg_get_indexdef(i.oid), pg_relation_size(i.oid)
@@ -210,14 +379,12 @@ def seed(rows: int, *, own_database: bool) -> float:
         # half inserted, indexes dropped) leaves nothing behind.
         with admin_connection() as conn:
             conn.run("DROP TABLE IF EXISTS public.bench_runs_seed")
+            conn.run("DROP TABLE IF EXISTS public.bench_runs_oracle_seed")
             conn.run("DROP SCHEMA IF EXISTS etl CASCADE")
         migrate_now()
     with admin_connection() as conn:
         delete_bench_rows(conn)
-        rebuild = migration_indexes() if own_database else []
-        for name, _, _ in rebuild:
-            conn.run(f'DROP INDEX IF EXISTS etl."{name}"')
-        try:
+        with indexes_built_after(conn, own_database):
             for first in range(0, rows, INSERT_BATCH):
                 last = min(rows, first + INSERT_BATCH) - 1
                 progress(f"runs: inserting rows {first:,}..{last:,}")
@@ -231,16 +398,28 @@ def seed(rows: int, *, own_database: bool) -> float:
                     needle_every=needle_every,
                     company_prefix=COMPANY_PREFIX,
                 )
-        finally:
-            for name, definition, _ in rebuild:
-                progress(f"runs: building index {name}")
-                conn.run(definition)
         progress("runs: VACUUM ANALYZE etl.logs")
         conn.run("VACUUM ANALYZE etl.logs")
         if own_database:
             conn.run("CREATE TABLE public.bench_runs_seed (version int NOT NULL, rows bigint NOT NULL)")
             conn.run("INSERT INTO public.bench_runs_seed VALUES (:v, :rows)", v=SEED_VERSION, rows=rows)
     return time.perf_counter() - started
+
+
+@contextmanager
+def indexes_built_after(conn: Any, own_database: bool) -> Iterator[None]:
+    """On our own database the secondary indexes are dropped before a bulk insert and rebuilt
+    after (a bulk build is several times faster than row by row, and the keyword GIN indexes
+    take every insert directly: no pending list)."""
+    rebuild = migration_indexes() if own_database else []
+    for name, _, _ in rebuild:
+        conn.run(f'DROP INDEX IF EXISTS etl."{name}"')
+    try:
+        yield
+    finally:
+        for name, definition, _ in rebuild:
+            progress(f"runs: building index {name}")
+            conn.run(definition)
 
 
 @contextmanager
@@ -355,55 +534,70 @@ def database(options: BenchOptions, smoke: bool) -> Iterator[bool]:
 
 
 def run(
-    smoke: bool = False, options: BenchOptions | None = None, rows: int | None = None, runs: int | None = None
+    smoke: bool = False,
+    options: BenchOptions | None = None,
+    rows: int | None = None,
+    runs: int | None = None,
+    oracle_only: bool = False,
 ) -> dict[str, Any]:
     options = options or (BenchOptions.smoke_defaults() if smoke else BenchOptions())
-    size = rows or (SMOKE_ROWS if smoke else FULL_ROWS)
     # ms-scale queries: at least 20 samples so that p95 is not just the maximum of a handful.
     runs = runs or (2 if smoke else max(options.runs, 20))
     warmup = 1 if smoke else max(options.warmup, 2)
+    with database(options, smoke) as own_database:
+        main = (
+            {"rows": [], "targets": []}
+            if oracle_only
+            else main_cases(smoke, rows, runs, warmup, own_database)
+        )
+        oracle = measure_oracle(smoke, runs, warmup, own_database=own_database)
+    return {"rows": main["rows"] + oracle["rows"], "targets": main["targets"] + oracle["targets"]}
+
+
+def main_cases(smoke: bool, rows: int | None, runs: int, warmup: int, own_database: bool) -> dict[str, Any]:
+    """The 1,000,000-row cases: each search with the migrations' indexes, without, and with none."""
     from etl_artifacts.runs.dal import search_runs_in_db
 
-    with database(options, smoke) as own_database:
-        seed_note = ""
-        if own_database and seeded_rows_marker() == size:
-            progress(f"runs: reusing the {size:,} seeded rows")
-        else:
-            seconds = seed(size, own_database=own_database)
-            seed_note = f"; seeded in {seconds:.0f} s"
-        try:
-            index_bytes = sum(size for _, _, size in migration_indexes())
-            data_note = (
-                f"{size:,} rows, {TENANTS} tenants, {TENANTS * DAGS_PER_TENANT} DAGs; "
-                f"table {fmt_bytes(table_size())}, migration indexes {fmt_bytes(index_bytes)}{seed_note}"
+    size = rows or (SMOKE_ROWS if smoke else FULL_ROWS)
+    seed_note = ""
+    if own_database and seeded_rows_marker() == size:
+        progress(f"runs: reusing the {size:,} seeded rows")
+    else:
+        seconds = seed(size, own_database=own_database)
+        seed_note = f"; seeded in {seconds:.0f} s"
+    try:
+        index_bytes = sum(size for _, _, size in migration_indexes())
+        data_note = (
+            f"{size:,} rows, {TENANTS} tenants, {TENANTS * DAGS_PER_TENANT} DAGs; "
+            f"table {fmt_bytes(table_size())}, migration indexes {fmt_bytes(index_bytes)}{seed_note}"
+        )
+        progress(f"runs: {data_note}")
+        with_index: dict[str, Any] = {}
+        answers: dict[str, Any] = {}
+        for case in CASES:
+            search = search_for(case)
+            answers[case.name] = search_runs_in_db(search)
+            with_index[case.name] = (
+                measure(functools.partial(search_runs_in_db, search), runs=runs, warmup=warmup),
+                plan_indexes(case),
             )
-            progress(f"runs: {data_note}")
-            with_index: dict[str, Any] = {}
-            answers: dict[str, Any] = {}
+        without: dict[str, Any] = {}
+        with without_migration_indexes():
             for case in CASES:
                 search = search_for(case)
-                answers[case.name] = search_runs_in_db(search)
-                with_index[case.name] = (
-                    measure(functools.partial(search_runs_in_db, search), runs=runs, warmup=warmup),
-                    plan_indexes(case),
+                if search_runs_in_db(search) != answers[case.name]:
+                    raise RuntimeError(f"{case.name}: different answer without the indexes")
+                without[case.name] = measure(
+                    functools.partial(search_runs_in_db, search), runs=runs, warmup=warmup
                 )
-            without: dict[str, Any] = {}
-            with without_migration_indexes():
-                for case in CASES:
-                    search = search_for(case)
-                    if search_runs_in_db(search) != answers[case.name]:
-                        raise RuntimeError(f"{case.name}: different answer without the indexes")
-                    without[case.name] = measure(
-                        functools.partial(search_runs_in_db, search), runs=runs, warmup=warmup
-                    )
-            progress("runs: keyword searches on the table without any index (full scans)")
-            no_index = measure_without_any_index(
-                [c for c in CASES if c.is_keyword], runs=2 if smoke else 5, warmup=0 if smoke else 1
-            )
-        finally:
-            if not own_database:
-                with admin_connection() as conn:
-                    delete_bench_rows(conn)
+        progress("runs: keyword searches on the table without any index (full scans)")
+        no_index = measure_without_any_index(
+            [c for c in CASES if c.is_keyword], runs=2 if smoke else 5, warmup=0 if smoke else 1
+        )
+    finally:
+        if not own_database:
+            with admin_connection() as conn:
+                delete_bench_rows(conn)
     return report(size, runs, data_note, answers, with_index, without, no_index)
 
 
@@ -480,7 +674,7 @@ def report(
                 + " against a table with no index at all",
                 slowest >= KEYWORD_SPEEDUP,
                 "judged against the contract's table: its UNIQUE btree already narrows a search to the "
-                f"DAG's {size // (TENANTS * DAGS_PER_TENANT):,} runs, so without the trigram index a keyword "
+                f"DAG's {size // (TENANTS * DAGS_PER_TENANT):,} runs, so without the keyword index a keyword "
                 "costs one jsonb-to-text match per run of the range; the gap grows with runs per DAG",
             ),
         ],
@@ -510,10 +704,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes, seconds: checks the scenario still runs"
     )
+    parser.add_argument(
+        "--oracle-only",
+        action="store_true",
+        help="only the timing-oracle case (two tenants, one DAG), without seeding the 1,000,000 rows",
+    )
     args = parser.parse_args(argv)
     options = BenchOptions.smoke_defaults() if args.smoke else BenchOptions()
     try:
-        result = run(args.smoke, options=options, rows=args.rows, runs=args.runs)
+        result = run(
+            args.smoke, options=options, rows=args.rows, runs=args.runs, oracle_only=args.oracle_only
+        )
     finally:
         stop_services()
     print(render(result))

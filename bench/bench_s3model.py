@@ -1,4 +1,4 @@
-"""Scenario 9 (issue 15): the S3 cost model. The pages and search cases of scenarios 1 and 2,
+"""Scenario 10 (issue 15): the S3 cost model. The pages and search cases of scenarios 1 and 2,
 on an S3 that charges like S3: per request, not per object size.
 
 s3rver (npm; it serves a range from disk, in proportion to the range) holds the same data set
@@ -40,7 +40,7 @@ from bench.dataset import (
     ensure_dataset,
     upload_run,
 )
-from bench.handler_calls import run_path
+from bench.handler_calls import forget_metrics, run_path
 from bench.s3rver_server import S3rverServer
 from bench.stack import BENCH_BUCKET, BENCH_JWT_SECRET, duckdb_connect, env_override, quiet_powertools_env
 from bench.timing import (
@@ -55,7 +55,7 @@ from bench.timing import (
     traffic_summary,
 )
 
-SCENARIO = "9. S3 cost model"
+SCENARIO = "10. S3 cost model"
 LIMIT = 50
 # s3rver checks that the access key exists (its built-in account), not V4 signatures.
 S3RVER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
@@ -194,10 +194,7 @@ class Api:
         from etl_artifacts.observability import metrics
 
         response = self.session.get(self.url, params={"limit": LIMIT, **query}, timeout=300)
-        # Metrics are disabled here, and Powertools then keeps every value without flushing it,
-        # until the 100th value of a metric is printed to stdout anyway: drop them (the handler
-        # runs in this process).
-        metrics.clear_metrics()
+        forget_metrics(metrics)  # the handler ran in this process
         if response.status_code != 200:
             raise RuntimeError(f"our API answered {response.status_code}")
         return response.json(), {k.lower(): v for k, v in response.headers.items()}

@@ -23,7 +23,8 @@ SCENARIO_TITLES = (
     "6. Cold start",
     "7. Layer size",
     "8. Download",
-    "9. S3 cost model",
+    "9. Column projection",
+    "10. S3 cost model",
 )
 # The runner starts its own S3 server and Postgres: nothing of the test session's must leak in.
 _SESSION_VARIABLES = (

@@ -99,9 +99,17 @@ def _semantic_refusal(response: Any, case: Any) -> bool:
     if response.status_code != 422:
         return False
     try:
-        code = response.json().get("code")
+        body = response.json()
+        code = body.get("code")
     except (ValueError, AttributeError):
         return False
+    columns = str((case.query or {}).get("columns", ""))
+    if code == "unknown_column":
+        # Names only the attempt's data can confirm.
+        return bool(columns)
+    if code is None and [item.get("loc") for item in body.get("detail", [])] == [["query", "columns"]]:
+        names = columns.split(",")
+        return len(set(names)) != len(names)  # each name once: no JSON schema says that of a list in a string
     if code == "invalid_continuation_token":
         # An opaque HMAC token: a generated one is forged by definition.
         return bool((case.query or {}).get("continuation_token"))
@@ -119,8 +127,9 @@ def _semantic_refusal(response: Any, case: Any) -> bool:
 
 
 def positive_data_acceptance_but_semantic_rules(ctx: Any, response: Any, case: Any) -> bool | None:
-    """schemathesis' positive_data_acceptance, except for the contract's two cross-field/opaque
-    rules (date_from <= date_to within 366 days; continuation tokens and cursors are issued, not guessed)."""
+    """schemathesis' positive_data_acceptance, except for the contract's cross-field/opaque rules
+    (date_from <= date_to within 366 days; continuation tokens and cursors are issued, not guessed;
+    `columns` names the attempt's columns, each once)."""
     if _semantic_refusal(response, case):
         return None
     return positive_data_acceptance(ctx, response, case)

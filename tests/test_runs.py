@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from etl_artifacts.config import get_settings
@@ -494,51 +496,107 @@ def test_search_statement_binds_every_value():
 # -- index use -----------------------------------------------------------------------------
 
 
+SECONDARY_INDEXES_SQL = """SELECT i.relname, pg_get_indexdef(i.oid)
+FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid
+WHERE x.indrelid = CAST('etl.logs' AS regclass)
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c WHERE c.conindid = x.indexrelid)"""
+
+
+def _plan_nodes(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _plan_nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _plan_nodes(value)
+
+
 @pytest.mark.slow
-def test_keyword_search_over_100k_runs_uses_the_trigram_index(base_env):
-    """Given 100,000 runs of 10 tenants and 50 DAGs (2,000 runs each), seeded in one statement
-    inside a transaction rolled back afterwards (no other test sees them), the plan of a keyword
-    search in one DAG reads the phase's (dag_id, trigram) GIN index."""
+def test_keyword_plan_binds_the_tenant_in_every_index_condition(base_env):
+    """Given two tenants running the same DAG id, B holding the word in 20,000 runs and A in one of
+    its 2,000 (seeded inside a transaction rolled back afterwards), the plan of A's keyword search
+    reads the tenant-keyed GIN index with A's keys, and every index condition binds id_company: no
+    lookup gathers B's matches to filter them afterwards (the issue-12 timing oracle)."""
     # Its own connection: seeding outlasts the API's statement and socket timeouts.
     settings = get_settings().model_copy(update={"db_statement_timeout_ms": 600_000})
     db = connect(settings)
-    dag = uuid.UUID(hashlib.md5(b"explain-dag-0", usedforsecurity=False).hexdigest())
-    needle = "ZzNeEdLe"
+    dag = uuid.UUID(hashlib.md5(b"explain-dag", usedforsecurity=False).hexdigest())
+    word = "ZzNeEdLe"
     db.run("BEGIN")
     try:
+        # Bulk load as a migration would meet it: the indexes are built over the rows afterwards.
+        indexes = db.run(SECONDARY_INDEXES_SQL)
+        for name, _ in indexes:
+            db.run(f'DROP INDEX etl."{name}"')
         db.run(
             """INSERT INTO etl.logs (id_company, dag_id, run_date, run_id, log)
-               SELECT 'explain-co-' || (g % 10), CAST(md5('explain-dag-' || (g % 50)) AS uuid),
-                      DATE '2026-01-01' + (g / 50) % 365, 'run-' || g,
-                      jsonb_build_object(
-                        'event', jsonb_build_object('status', 'success', 'message', NULL),
-                        'extract', jsonb_build_object(
-                          'status', (ARRAY['success', 'error', 'running', 'skipped'])[1 + g % 4],
-                          'message', CASE WHEN g = 4200 THEN :message ELSE 'extracted ' || g || ' rows' END,
-                          'total', g, 'attempt', 1,
-                          'data', jsonb_build_array(jsonb_build_object('id', g, 'token', md5(g::text)))))
-               FROM generate_series(1, 100000) AS g""",
-            message=f"found the {needle.lower()} here",
+               SELECT CASE WHEN g % 11 = 0 THEN 'explain-a' ELSE 'explain-b' END, CAST(:dag AS uuid),
+                      DATE '2026-01-01' + g % 365, 'run-' || g,
+                      jsonb_build_object('extract', jsonb_build_object(
+                        'status', 'success', 'total', g,
+                        'message', CASE WHEN g % 11 <> 0 OR g = 4400 THEN 'found the ' || :word || ' here'
+                                        ELSE 'extracted ' || g || ' rows' END,
+                        'data', jsonb_build_array(jsonb_build_object('id', g, 'token', md5(g::text)))))
+               FROM generate_series(1, 22000) AS g""",
+            dag=str(dag),
+            word=word.lower(),
         )
+        for _, definition in indexes:
+            db.run(definition)
         db.run("ANALYZE etl.logs")
         search = RunSearch(
-            id_company="explain-co-0",
+            id_company="explain-a",
             dag_id=dag,
             date_from=dt.date(2026, 1, 1),
             date_to=dt.date(2026, 12, 31),
-            keywords={"extract": needle},
+            keywords={"extract": word},
         )
         statement = search_statement(search)
-        rows = db.run("EXPLAIN (FORMAT JSON) " + statement.sql, **statement.params)
-        plan = json.dumps(rows[0][0])
-        assert "logs_extract_dag_trgm_idx" in plan
+        plan = db.run("EXPLAIN (FORMAT JSON) " + statement.sql, **statement.params)[0][0]
+        nodes = list(_plan_nodes(plan))
+        assert "logs_extract_tenant_keys_idx" in {node.get("Index Name") for node in nodes}
+        conditions = [node["Index Cond"] for node in nodes if "Index Cond" in node]
+        assert conditions and all("id_company" in condition for condition in conditions), conditions
+        # The keys looked up are A's own: the same keyword under tenant B has other keys.
+        [keys_condition] = [c for c in conditions if "keyword_keys" in c]
+        looked_up = re.search(r"'(\{[^}]*\})'::bigint\[\]", keys_condition)
+        own, other = (
+            db.run(
+                "SELECT CAST(etl.keyword_keys(:c, CAST(:d AS uuid), :w) AS text)",
+                c=company,
+                d=str(dag),
+                w=word,
+            )[0][0]
+            for company in ("explain-a", "explain-b")
+        )
+        assert looked_up is not None and looked_up.group(1) == own != other
         rows = db.run(statement.sql, **statement.params)
-        assert [(row[0], row[3]) for row in rows] == [(1, "run-4200")]
+        assert [(row[0], row[3]) for row in rows] == [(1, "run-4400")]
     finally:
         db.run("ROLLBACK")
         db.close()
-    rows, _ = get_database().run("SELECT count(*) FROM etl.logs WHERE id_company LIKE 'explain-co%'")
+    rows, _ = get_database().run("SELECT count(*) FROM etl.logs WHERE id_company LIKE 'explain-%'")
     assert rows == [[0]]
+
+
+def test_every_search_index_leads_with_the_tenant(base_env):
+    """Migration 5 replaced the (dag_id, trigram) indexes; running the migrations again changes nothing."""
+    from etl_artifacts.migrations import migrate
+
+    rows, _ = get_database().run(SECONDARY_INDEXES_SQL)
+    definitions = {str(name): str(definition) for name, definition in rows}
+    assert not [name for name in definitions if "trgm" in name]
+    for phase_name in ("event", "extract", "transform", "load"):
+        assert (
+            f"gin (etl.keyword_keys(id_company, dag_id, ((log -> '{phase_name}'::text))::text))"
+            in definitions[f"logs_{phase_name}_tenant_keys_idx"]
+        )
+    # Every other index is a btree whose first column is the tenant.
+    for name, definition in definitions.items():
+        if "keyword_keys" not in definition:
+            assert "USING btree (id_company," in definition, name
+    assert migrate(get_database()) == []
 
 
 def test_planner_knows_a_dag_belongs_to_one_tenant(base_env):

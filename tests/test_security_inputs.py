@@ -569,3 +569,126 @@ def test_header_injection_with_raw_crlf_is_not_reflected(target, via_proxy, gate
     status = int(head.split(b" ", 2)[1])
     assert status < 500
     assert b"x-injected" not in head.lower()
+
+
+# -- strict forms (issue 12 item 4): one way to write each value ------------------------------------
+
+# Each was read leniently before (1_0 as 10, +1 / " 1" / 1.0 as 1): now 422 everywhere.
+LENIENT_INTS = ["1_0", "%2B1", "%201", "1%20", "1.0", "1e0", "%D9%A1", "0x1", "1,"]
+INT_QUERIES: dict[str, tuple[str, ...]] = {
+    "/phases/{phase}": ("attempt", "page", "limit"),
+    "/data": ("attempt", "page", "limit"),
+    "/errors": ("attempt", "page", "limit"),
+    "/logs": ("attempt", "page", "limit"),
+    "/artifacts/{artifact_kind}": ("attempt", "chunk", "expires_in"),
+    "/download": ("attempt", "chunk", "expires_in"),
+    "/artifacts": ("limit",),
+}
+
+
+def _int_routes() -> list[tuple[Route, str]]:
+    return [
+        (route, name)
+        for route in RUN_ROUTES
+        for suffix, names in INT_QUERIES.items()
+        if route.path.endswith(suffix)
+        for name in names
+    ]
+
+
+@pytest.mark.parametrize(
+    ("route", "name"), _int_routes(), ids=lambda v: v if isinstance(v, str) else v.path[-26:]
+)
+def test_integers_are_plain_decimal_digits(target, via_proxy, route, name):
+    for value in LENIENT_INTS:
+        answer = target.client.get(_path(route, target) + f"?{name}={value}")
+        assert answer.status == 422, (name, value, answer.text)
+        assert_safe(answer, via_proxy, target, allowed=(422,))
+        assert answer.json()["detail"][0]["loc"] == ["query", name]
+    # The control: the same parameter written plainly (leading zeros are still decimal digits).
+    answer = target.client.get(_path(route, target) + f"?{name}=01")
+    assert answer.status in (200, 302, 404), (name, answer.text)
+    assert (
+        via_proxy.targets() == []
+        or outside_prefix(via_proxy.targets(), TEST_BUCKET, f"{target.company}/") == []
+    )
+
+
+@pytest.mark.parametrize("name", ["page", "limit"])
+def test_search_integers_are_plain_decimal_digits(target, via_proxy, sql_spy, name):
+    for value in LENIENT_INTS:
+        answer = target.client.get(_search(target, f"{name}={value}"))
+        assert answer.status == 422, (name, value, answer.text)
+        assert answer.json()["detail"][0]["loc"] == ["query", name]
+    assert sql_spy.statements == []
+    assert target.client.get(_search(target, f"{name}=01")).status == 200
+
+
+# Each was read as a date before: a datetime, a unix time, ISO week or ordinal forms.
+LENIENT_DATES = [
+    "2026-03-14T00:00:00Z",
+    "2026-03-14T00:00:00",
+    "2026-03-14%2000:00",
+    "1773446400",
+    "1773446400.0",
+    "2026-W11-6",
+    "%202026-03-14",
+    "2026-03-14%20",
+]
+
+
+@pytest.mark.parametrize("route", RUN_ROUTES, ids=lambda r: r.path[-28:])
+def test_path_dates_are_exactly_yyyy_mm_dd(target, via_proxy, route):
+    for date in LENIENT_DATES:
+        answer = target.client.get(_path(route, target, date=date))
+        assert answer.status == 422, (date, answer.text)
+        assert_safe(answer, via_proxy, target, allowed=(422,))
+    assert via_proxy.targets() == []
+
+
+@pytest.mark.parametrize("name", ["date_from", "date_to"])
+def test_search_dates_are_exactly_yyyy_mm_dd(target, via_proxy, sql_spy, name):
+    for date in LENIENT_DATES:
+        dates = {"date_from": RUN_DATE.isoformat(), "date_to": RUN_DATE.isoformat(), name: date}
+        query = "&".join(f"{key}={value}" for key, value in dates.items())
+        answer = target.client.get(f"/api/v1/dags/{target.run.ref.dag_id}/runs?{query}")
+        assert answer.status == 422, (name, date, answer.text)
+        assert answer.json()["detail"][0]["loc"] == ["query", name]
+    assert sql_spy.statements == []
+
+
+def _lenient_uuids(dag_id: uuid.UUID) -> dict[str, str]:
+    return {
+        "urn": f"urn:uuid:{dag_id}",
+        "urn-encoded": f"urn%3Auuid%3A{dag_id}",
+        "unhyphenated": dag_id.hex,
+        "braces": f"%7B{dag_id}%7D",
+        "hyphens-moved": dag_id.hex[:4] + "-" + dag_id.hex[4:8] + str(dag_id)[8:],
+        "leading-space": f"%20{dag_id}",
+        "trailing-space": f"{dag_id}%20",
+    }
+
+
+def test_dag_id_is_the_hyphenated_uuid(target, via_proxy, sql_spy):
+    dag_id = target.run.ref.dag_id
+    for route in [*RUN_ROUTES, SEARCH_ROUTE]:
+        suffix = f"?date_from={RUN_DATE}&date_to={RUN_DATE}" if route is SEARCH_ROUTE else ""
+        for case, value in _lenient_uuids(dag_id).items():
+            answer = target.client.get(_path(route, target, dag_id=value) + suffix)
+            assert answer.status == 422, (route.path, case, answer.text)
+            assert_safe(answer, via_proxy, target, allowed=(422,))
+        # Either case is the same UUID (and so the same run).
+        upper = target.client.get(_path(route, target, dag_id=str(dag_id).upper()) + suffix)
+        assert upper.status in (200, 302), (route.path, upper.text)  # 302: the download redirect
+    assert sql_spy.unscoped(target.company) == []
+
+
+@pytest.mark.parametrize(
+    "query", ["attempt=2147483648", "chunk=2147483648", f"chunk={HUGE}", f"attempt={HUGE}"]
+)
+def test_artifact_attempt_and_chunk_have_the_phases_bounds(target, via_proxy, query):
+    route = next(r for r in RUN_ROUTES if r.path.endswith("{artifact_kind}"))
+    answer = target.client.get(_path(route, target) + "?" + query)
+    assert_safe(answer, via_proxy, target, allowed=(422,))
+    assert answer.json()["detail"][0]["type"] == "less_than_equal"
+    assert via_proxy.targets() == []

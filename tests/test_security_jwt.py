@@ -20,6 +20,7 @@ import pytest
 from conftest import TEST_JWT_SECRET
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from etl_artifacts.config import get_settings
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from route_helpers import authorized_routes, sample_path
 from security_helpers import InvocationSpy, JwksServer, b64url, b64url_json, raw_token
@@ -453,3 +454,106 @@ def test_jwks_document_garbage_is_401(api, invocations, keys, monkeypatch):
         assert_refused(api.get(WHOAMI, token=keys.rs256(_claims())), invocations)
     finally:
         server.stop()
+
+
+# -- claims taken exactly as written (issue 12 item 2) ------------------------------------------------
+
+# Each was accepted (and trimmed, or let through) before: now 401.
+UNWRITTEN_COMPANIES = {
+    "trailing-space": "acme ",
+    "leading-tab": "\tacme",
+    "trailing-newline": "acme\n",
+    "line-separator": "acme\u2028",
+    "paragraph-separator": "acme\u2029",
+    "ideographic-space": "\u3000acme",
+    "no-break-space": "acme\u00a0",
+    "c1-control": "acme\x9b42",
+    "del": "acme\x7f",
+    "zero-width-space": "ac\u200bme",
+    "bidi-override": "\u202eacme",
+    "bom": "\ufeffacme",
+    "private-use": "acme\ue000",
+    "unassigned": "acme\u0378",
+    "lone-surrogate": "\ud800",
+    "surrogate-inside": "ac\udfffme",
+    "too-long": "a" * 257,
+    "only-spaces": "   ",
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNWRITTEN_COMPANIES))
+def test_company_claim_is_taken_exactly_as_written(api, invocations, case):
+    token = _hs(_claims(UNWRITTEN_COMPANIES[case]))
+    assert_refused(api.get(WHOAMI, token=token), invocations)
+
+
+@pytest.mark.parametrize("company", ["acme", "Acme Corp", "société-générale", "a" * 256, 42, "acme.eu"])
+def test_written_companies_are_accepted_as_is(api, company):
+    response = api.get(WHOAMI, token=_hs(_claims(company)))
+    assert response.status_code == 200, response.text
+    assert response.json()["id_company"] == str(company)
+
+
+@pytest.mark.parametrize("sub", ["\ud800", "x" * 257, " tester", "a\u2028b", 12345, ["a"]])
+def test_sub_claim_is_checked_like_the_company(api, invocations, sub):
+    assert_refused(api.get(WHOAMI, token=_hs(_claims(sub=sub))), invocations)
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_time_claims_must_be_numbers(api, invocations, claim):
+    # pyjwt alone takes int("...") of a numeric string, and true as 1.
+    value = str(_now() + 600 if claim == "exp" else _now() - 10)
+    assert_refused(api.get(WHOAMI, token=_hs(_claims(**{claim: value}))), invocations)
+    assert_refused(api.get(WHOAMI, token=_hs(_claims(**{claim: True}))), invocations)
+
+
+def test_a_fractional_exp_is_a_number(api):
+    response = api.get(WHOAMI, token=_hs(_claims(exp=_now() + 600.5)))
+    assert response.status_code == 200, response.text
+
+
+def test_exp_beyond_the_maximum_lifetime_is_refused(api, invocations, monkeypatch):
+    day = 86_400
+    assert api.get(WHOAMI, token=_hs(_claims(exp=_now() + day - 60))).status_code == 200
+    invocations.clear()
+    assert_refused(api.get(WHOAMI, token=_hs(_claims(exp=_now() + day + 3600))), invocations)
+    monkeypatch.setenv("JWT_MAX_LIFETIME_S", "300")
+    get_settings.cache_clear()
+    invocations.clear()
+    assert_refused(api.get(WHOAMI, token=_hs(_claims(exp=_now() + 600))), invocations)
+    assert api.get(WHOAMI, token=_hs(_claims(exp=_now() + 200))).status_code == 200
+
+
+@pytest.mark.parametrize("aud", ["etl-artifacts", ["etl-artifacts"], "", []])
+def test_aud_without_a_configured_audience_is_refused(api, invocations, aud):
+    # RFC 7519 4.1.3: without JWT_AUDIENCE this API cannot identify itself in any aud.
+    assert_refused(api.get(WHOAMI, token=_hs(_claims(aud=aud))), invocations)
+
+
+def test_lone_surrogate_company_on_storage_routes_is_401_without_logging_errors(api, invocations, capfd):
+    token = _hs(_claims("\ud800"))
+    for route in ROUTES:
+        invocations.clear()
+        assert_refused(api.get(sample_path(route.path), token=token), invocations)
+    assert "Logging error" not in capfd.readouterr().err
+
+
+def test_a_lone_surrogate_in_a_log_record_is_written_escaped(capfd):
+    import io
+
+    from etl_artifacts.observability import logger
+
+    # A strict UTF-8 stream, as Lambda's stdout: a raw lone surrogate cannot be written to it.
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict", write_through=True)
+    handler = logger.registered_handler
+    previous = handler.setStream(stream)  # type: ignore[attr-defined]
+    try:
+        logger.warning("probe", extra={"value": "x\ud800y", "city": "Zürich"})
+    finally:
+        handler.setStream(previous)  # type: ignore[attr-defined]
+    assert "Logging error" not in capfd.readouterr().err
+    line = stream.buffer.getvalue().decode("utf-8")  # type: ignore[attr-defined]
+    record = json.loads(line)
+    assert record["message"] == "probe"
+    assert record["value"] == "x\ud800y" and record["city"] == "Zürich"
+    assert "Zürich" in line  # non-ASCII stays readable

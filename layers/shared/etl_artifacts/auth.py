@@ -6,6 +6,9 @@ key and the allowed algorithm family from the configuration and checks the compa
 
 from __future__ import annotations
 
+import math
+import time
+import unicodedata
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -20,6 +23,12 @@ HS_ALGORITHMS = ["HS256"]
 ASYMMETRIC_ALGORITHMS = ["RS256", "ES256"]
 # Bounded work per request: a token larger than this is refused before any parsing.
 MAX_TOKEN_BYTES = 8192
+# Longest company or sub claim accepted (a tenant id is a short identifier; an S3 key is at most
+# 1,024 bytes in all). A longer one is refused without being logged.
+MAX_CLAIM_CHARS = 256
+# Unicode categories never accepted in a claim: Cc controls (C0, DEL, C1), Cf format characters
+# (zero-width, bidi overrides), Cs lone surrogates, Co private use, Cn unassigned, Zl/Zp separators.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 @lru_cache(maxsize=4)
@@ -66,25 +75,53 @@ def verify_token(token: str, settings: Settings | None = None) -> Principal:
         )
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise Unauthorized() from exc
+    if settings.jwt_audience is None and "aud" in claims:
+        # RFC 7519 4.1.3: a recipient that cannot identify itself in ``aud`` must reject the token;
+        # without JWT_AUDIENCE this API has no identity, so a token minted for some audience
+        # (maybe another service) is not accepted here.
+        raise Unauthorized()
 
     company = claims.get(settings.jwt_company_claim)
     # bool is an int subclass: a boolean claim is not a company.
     if isinstance(company, bool) or not isinstance(company, (str, int)):
         raise Unauthorized()
-    company_text = str(company).strip()
-    if not company_text or "/" in company_text or company_text in (".", ".."):
-        # '/' or a dot segment would let a company name escape its S3 prefix.
-        raise Unauthorized()
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in company_text):
-        # Control characters have no place in a tenant id (S3 keys, log lines).
-        raise Unauthorized()
+    company_text = exact_claim(str(company))
     sub = claims.get("sub")
-    try:
-        expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
-    except (OverflowError, OSError, ValueError) as exc:
-        # A signed but absurd exp (beyond year 9999) is refused, not a crash of the authorizer.
-        raise Unauthorized() from exc
-    return Principal(id_company=company_text, sub=str(sub) if sub is not None else "", expires_at=expires_at)
+    if sub is not None and not isinstance(sub, str):
+        raise Unauthorized()
+    sub_text = "" if sub is None else exact_claim(sub)
+    expires_at = _expiry(claims, settings)
+    return Principal(id_company=company_text, sub=sub_text, expires_at=expires_at)
+
+
+def exact_claim(value: str) -> str:
+    """A claim taken exactly as written (never trimmed or normalized), or Unauthorized.
+
+    Refused: empty, longer than ``MAX_CLAIM_CHARS``, leading or trailing whitespace, any character
+    of the categories in ``REFUSED_CATEGORIES`` (controls, format characters, lone surrogates,
+    private use, unassigned, line and paragraph separators), and ``/``, ``.``, ``..``, which
+    would let a company name escape its S3 prefix. The value is never logged.
+    """
+    if not value or len(value) > MAX_CLAIM_CHARS or value != value.strip():
+        raise Unauthorized()
+    if "/" in value or value in (".", ".."):
+        raise Unauthorized()
+    if any(unicodedata.category(char) in REFUSED_CATEGORIES for char in value):
+        raise Unauthorized()
+    return value
+
+
+def _expiry(claims: dict[str, Any], settings: Settings) -> datetime:
+    """``exp`` as a time: a JSON number (pyjwt also takes ``"123"`` or ``true``), finite, and at
+    most ``JWT_MAX_LIFETIME_S`` (plus the leeway) ahead, so a leaked long-lived token is refused."""
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise Unauthorized()
+    exp = claims["exp"]
+    if not math.isfinite(exp) or exp - time.time() > settings.jwt_max_lifetime_s + settings.jwt_leeway_s:
+        raise Unauthorized()
+    return datetime.fromtimestamp(int(exp), tz=UTC)
 
 
 def authorize_request(headers: dict[str, str] | None) -> Principal:

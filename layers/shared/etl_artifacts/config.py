@@ -33,6 +33,8 @@ class Settings(BaseModel):
     jwt_audience: str | None = Field(default=None, alias="JWT_AUDIENCE")
     jwt_company_claim: str = Field(default="id_company", alias="JWT_COMPANY_CLAIM")
     jwt_leeway_s: int = Field(default=30, alias="JWT_LEEWAY_S", ge=0)
+    # A token whose exp is further ahead than this is refused (a leaked long-lived token).
+    jwt_max_lifetime_s: int = Field(default=86_400, alias="JWT_MAX_LIFETIME_S", ge=1)
     presign_default_ttl: int = Field(default=300, alias="PRESIGN_DEFAULT_TTL", ge=1)
     presign_max_ttl: int = Field(default=3600, alias="PRESIGN_MAX_TTL", ge=1)
     ndjson_max_bytes: int = Field(default=5_000_000, alias="NDJSON_MAX_BYTES", ge=1)

@@ -85,6 +85,14 @@ class UnknownArtifactKind(ApiError):
     default_detail = "Unknown artifact kind."
 
 
+class UnknownColumn(ApiError):
+    """A ``columns`` name the attempt's data does not have (CONTRACT §10)."""
+
+    status = 422
+    code = "unknown_column"
+    default_detail = "Unknown column: every name in `columns` must be a column of the attempt's data."
+
+
 class InvalidContinuationToken(ApiError):
     status = 422
     code = "invalid_continuation_token"

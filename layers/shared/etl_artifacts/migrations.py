@@ -13,6 +13,20 @@ from etl_artifacts.db import Database
 PHASE_COLUMNS = ("event", "extract", "transform", "load")
 _LOCK_ID = 424242001
 
+# Keyword search keys (migration 5): every 3-character window of the lower-cased text, hashed with
+# a seed derived from (tenant, DAG). A key therefore names one tenant's DAG: a GIN lookup reads only
+# the caller's own posting lists, and a word that only another tenant holds is exactly as absent as
+# a word nobody holds (CONTRACT §4: a search's cost never depends on another tenant's rows).
+# ILIKE lower-cases both sides the same way, so every window of lower(keyword) is a window of
+# lower(text) whenever the text matches: the keys never miss a match, and ILIKE rechecks each row.
+KEYWORD_KEYS_FUNCTION = "etl.keyword_keys"
+KEYWORD_KEY_CHARS = 3
+
+
+def keyword_keys_expression(phase: str) -> str:
+    """The indexed expression for a phase, exactly as the runs queries must write it."""
+    return f"{KEYWORD_KEYS_FUNCTION}(id_company, dag_id, (log->'{phase}')::text)"
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -87,6 +101,36 @@ MIGRATIONS: tuple[Migration, ...] = (
                 for phase in PHASE_COLUMNS
             ),
             *(f"DROP INDEX IF EXISTS etl.logs_{phase}_trgm_idx" for phase in PHASE_COLUMNS),
+        ),
+    ),
+    Migration(
+        5,
+        "runs keyword indexes keyed by tenant",
+        (
+            # The (dag_id, trigram) indexes of migration 4 are a timing oracle across tenants: two
+            # tenants may run the same DAG id, so A's search gathered B's matches and filtered them
+            # afterwards (issue 12). Their keys are shared by every tenant; these are not.
+            # One pass over the characters (unnest keeps their order; lead() pairs each with the
+            # next two): substr or array subscripts would be quadratic on a phase's long text.
+            # STRICT keeps an absent phase (NULL text) out of the index.
+            f"""CREATE OR REPLACE FUNCTION {KEYWORD_KEYS_FUNCTION}(company text, dag uuid, doc text)
+               RETURNS bigint[] LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+                 SELECT coalesce(array_agg(hashtextextended(w, seed)), '{{}}')
+                 FROM (SELECT hashtextextended(company || '/' || dag::text, 0) AS seed) AS s,
+                      (SELECT c || lead(c, 1) OVER o || lead(c, 2) OVER o AS w
+                       FROM unnest(string_to_array(lower(doc), NULL)) WITH ORDINALITY AS t (c, n)
+                       WINDOW o AS (ORDER BY n)) AS windows
+                 WHERE w IS NOT NULL
+               $$""",  # noqa: S608 - constants only
+            # fastupdate off: a GIN pending list is scanned whole by every search, so its cost would
+            # follow every tenant's recent inserts.
+            *(
+                f"""CREATE INDEX IF NOT EXISTS logs_{phase}_tenant_keys_idx
+                    ON etl.logs USING gin (({keyword_keys_expression(phase)})) WITH (fastupdate = off)"""
+                for phase in PHASE_COLUMNS
+            ),
+            *(f"DROP INDEX IF EXISTS etl.logs_{phase}_dag_trgm_idx" for phase in PHASE_COLUMNS),
+            "ANALYZE etl.logs",
         ),
     ),
 )

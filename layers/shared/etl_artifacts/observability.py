@@ -6,16 +6,26 @@ template.yaml sets in Globals; nothing here reads configuration of our own.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
-logger = Logger(service="etl-artifacts")
+
+def log_json(record: Any) -> str:
+    """Powertools' JSON (compact, non-ASCII kept readable) that can always be written: a lone
+    surrogate (e.g. from a JSON ``"\\ud800"`` escape) becomes its ``\\uXXXX`` escape instead of
+    failing the UTF-8 stream with a ``--- Logging error ---`` and a stack on stderr."""
+    text = json.dumps(record, default=str, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+logger = Logger(service="etl-artifacts", json_serializer=log_json)
 metrics = Metrics(namespace="EtlArtifacts", service="etl-artifacts")
 
 

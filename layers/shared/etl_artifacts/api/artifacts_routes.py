@@ -16,8 +16,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from etl_artifacts.api.common import (
     BEARER_SECURITY,
+    MAX_INT32,
     RUN_PATH,
     DagIdPath,
+    DecimalInt,
     RunDatePath,
     RunIdPath,
     configure,
@@ -76,15 +78,18 @@ _LIST_RESPONSES[422] = {
     "content": {"application/json": {"model": ValidationErrorResponse | ErrorResponse}},
 }
 
-ArtifactAttemptQuery = Annotated[int, Query(ge=1, description="Phase attempt, from 1.")]
-ArtifactChunkQuery = Annotated[
-    int, Query(ge=0, description="Chunk number (`NNN`) of data/logs/errors kinds.")
+# The phases' bounds: an attempt or chunk beyond int32 is a 422, not an absent object.
+ArtifactAttemptQuery = Annotated[
+    int, DecimalInt(ge=1, le=MAX_INT32), Query(description="Phase attempt, from 1.")
 ]
+ArtifactChunkQuery = Annotated[
+    int, DecimalInt(ge=0, le=MAX_INT32), Query(description="Chunk number (`NNN`) of data/logs/errors kinds.")
+]
+ExpiresInSeconds = Annotated[int, DecimalInt(ge=1)] | None
 
 
 def _expires_in_query(default: str) -> Any:
     return Query(
-        ge=1,
         description=(
             f"URL lifetime in seconds, 1..`PRESIGN_MAX_TTL` (3600 unless configured); default {default}."
         ),
@@ -113,7 +118,9 @@ def list_artifacts(
     date: RunDatePath,
     run_id: RunIdPath,
     limit: Annotated[
-        int, Query(ge=1, le=DEFAULT_LIST_LIMIT, description="Objects per page, 1..1000 (default 1000).")
+        int,
+        DecimalInt(ge=1, le=DEFAULT_LIST_LIMIT),
+        Query(description="Objects per page, 1..1000 (default 1000)."),
     ] = DEFAULT_LIST_LIMIT,
     cursor: Annotated[
         str | None,
@@ -180,7 +187,7 @@ def presign_artifact(
     attempt: ArtifactAttemptQuery = 1,
     chunk: ArtifactChunkQuery = 0,
     expires_in: Annotated[
-        int | None, _expires_in_query("`PRESIGN_DEFAULT_TTL` (300 unless configured)")
+        ExpiresInSeconds, _expires_in_query("`PRESIGN_DEFAULT_TTL` (300 unless configured)")
     ] = None,
 ) -> PresignedUrlResponse:
     settings = get_settings()
@@ -227,7 +234,7 @@ def download_artifact(
     artifact_kind: ArtifactKindPath,
     attempt: ArtifactAttemptQuery = 1,
     chunk: ArtifactChunkQuery = 0,
-    expires_in: Annotated[int | None, _expires_in_query(f"{DOWNLOAD_DEFAULT_TTL}")] = None,
+    expires_in: Annotated[ExpiresInSeconds, _expires_in_query(f"{DOWNLOAD_DEFAULT_TTL}")] = None,
 ) -> Response[PresignedUrlResponse]:
     presigned = _presigned(
         (dag_id, date, run_id), artifact_kind, attempt, chunk, expires_in, DOWNLOAD_DEFAULT_TTL

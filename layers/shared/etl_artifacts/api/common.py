@@ -5,9 +5,11 @@ authorizer context, path-parameter decoding, request logging and the Lambda entr
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -18,7 +20,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from etl_artifacts.config import ConfigurationError
 from etl_artifacts.errors import (
@@ -35,9 +38,68 @@ from etl_artifacts.observability import get_tracer, logger, metrics, tracing_ena
 API_PREFIX = "/api/v1"
 RUN_PATH = API_PREFIX + "/dags/<dag_id>/runs/<date>/<run_id>"
 
-# Path parameter types shared by every route (CONTRACT §4).
-DagIdPath = Annotated[uuid.UUID, Path(description="DAG id (UUID).")]
-RunDatePath = Annotated[dt.date, Path(description="Run date, YYYY-MM-DD.")]
+# Strict input types shared by every route (CONTRACT §4). Pydantic's lax parsing would read
+# ``1_0`` as 10, ``+1``/`` 1``/``1.0`` as 1, a datetime or a unix time as a date, and
+# ``urn:uuid:...``, braces or 32 bare hex digits as a UUID: each value must be written exactly
+# in its one form first, then pydantic parses it, so the 422 shape and the OpenAPI schema
+# (integer, date, uuid) stay pydantic's.
+MAX_INT32 = 2_147_483_647
+_DIGITS = re.compile(r"[0-9]+")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+UUID_PATTERN = f"^{_UUID.pattern}$"
+
+
+def _written_as(pattern: re.Pattern[str], error_type: str, message: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not pattern.fullmatch(value):
+            raise PydanticCustomError(error_type, message)
+        return value
+
+    return check
+
+
+_check_digits = _written_as(
+    _DIGITS, "int_parsing", "Input should be a valid integer written as plain decimal digits"
+)
+
+
+@dataclass(frozen=True)
+class DecimalInt:
+    """Annotation marker of an integer parameter: plain decimal digits, within ``ge``..``le``.
+
+    ``Annotated[int, DecimalInt(ge=1, le=MAX_INT32), Query(description=...)]``. The bounds live
+    here rather than in ``Query(ge=...)``: pydantic can only put a bound on an int schema, and
+    documents one set on the digit check around it as a non-standard ``ge`` in OpenAPI.
+    """
+
+    ge: int | None = None
+    le: int | None = None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(
+            _check_digits, core_schema.int_schema(ge=self.ge, le=self.le)
+        )
+
+
+PlainDate = Annotated[
+    dt.date, BeforeValidator(_written_as(_DATE, "date_parsing", "Input should be a valid date, YYYY-MM-DD"))
+]
+HyphenatedUuid = Annotated[
+    uuid.UUID,
+    BeforeValidator(
+        _written_as(_UUID, "uuid_parsing", "Input should be a UUID in its 36-character hyphenated form")
+    ),
+]
+
+DagIdPath = Annotated[
+    HyphenatedUuid,
+    Path(
+        description="DAG id: a UUID, 36-character hyphenated form.",
+        json_schema_extra={"pattern": UUID_PATTERN},
+    ),
+]
+RunDatePath = Annotated[PlainDate, Path(description="Run date, YYYY-MM-DD.")]
 RunIdPath = Annotated[
     str,
     Path(

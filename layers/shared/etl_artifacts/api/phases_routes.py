@@ -8,41 +8,58 @@ this module (as the Meta function does to merge the OpenAPI document) stays chea
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from etl_artifacts.api.common import (
     BEARER_SECURITY,
+    MAX_INT32,
     RUN_PATH,
     DagIdPath,
+    DecimalInt,
     RunDatePath,
     RunIdPath,
     configure,
     error_responses,
     run_ref,
+    validation_error,
 )
+from etl_artifacts.api.negotiation import negotiate
 from etl_artifacts.config import get_settings
 from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse
-from etl_artifacts.phases.models import EventResponse, ParquetPageResponse
+from etl_artifacts.phases.models import (
+    ARROW_MEDIA_TYPE,
+    CSV_CONTENT_TYPE,
+    CSV_MEDIA_TYPE,
+    JSON_MEDIA_TYPE,
+    NDJSON_MEDIA_TYPE,
+    PAGE_MEDIA_TYPES,
+    EventResponse,
+    ParquetPageResponse,
+)
+
+if TYPE_CHECKING:
+    from etl_artifacts.phases.pages import Page
 
 app = APIGatewayHttpResolver(enable_validation=True)
 configure(app)
 
 TAGS = ["phases"]
-NDJSON = "application/x-ndjson"
-MAX_INT32 = 2_147_483_647
+NDJSON = NDJSON_MEDIA_TYPE
+MAX_COLUMNS = 100
 
 PhasePath = Annotated[
     Literal["extract", "transform", "load"], Path(description="Phase: `extract`, `transform` or `load`.")
 ]
-AttemptQuery = Annotated[int, Query(ge=1, le=MAX_INT32, description="Phase attempt, from 1.")]
+AttemptQuery = Annotated[int, DecimalInt(ge=1, le=MAX_INT32), Query(description="Phase attempt, from 1.")]
 PageQuery = Annotated[
     int,
-    Query(ge=0, le=MAX_INT32, description="Page number from 0; a page past the end is empty."),
+    DecimalInt(ge=0, le=MAX_INT32),
+    Query(description="Page number from 0; a page past the end is empty."),
 ]
-LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
+LimitQuery = Annotated[int, DecimalInt(ge=1, le=1000), Query(description="Rows per page.")]
 DataKeywordQuery = Annotated[
     str | None,
     Query(
@@ -64,6 +81,24 @@ LogKeywordQuery = Annotated[
     str | None,
     Query(min_length=1, max_length=200, description="Case-insensitive literal substring of `message`."),
 ]
+ColumnsQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=2048,
+        # 1..MAX_COLUMNS names, none empty; each once is checked by _column_names.
+        pattern=rf"^[^,]+(,[^,]+){{0,{MAX_COLUMNS - 1}}}$",
+        description=(
+            f"Comma-separated column names (1..{MAX_COLUMNS}, each once, exactly as in the data): the page "
+            "holds only these, in this order, and only their column chunks are read. A name the attempt's "
+            "data does not have is 422 `unknown_column`. A `keyword` still matches the whole row."
+        ),
+    ),
+]
+OrderQuery = Annotated[
+    Literal["asc", "desc"],
+    Query(description="`asc`: oldest row first (default); `desc`: newest row first (JSON pages and NDJSON)."),
+]
 ContinuationQuery = Annotated[
     str | None,
     Query(
@@ -78,32 +113,66 @@ ContinuationQuery = Annotated[
 
 _PHASE_404 = (404, "`phase_not_found`: the phase attempt does not exist")
 _PAGE_RESPONSES = error_responses(_PHASE_404)
+# Data, errors and logs pages answer by Accept (CONTRACT §10): JSON, CSV or an Arrow IPC stream.
+_PAGE_CONTENT: dict[str, Any] = {
+    JSON_MEDIA_TYPE: {"model": ParquetPageResponse},
+    CSV_MEDIA_TYPE: {
+        "schema": {
+            "type": "string",
+            "description": "RFC 4180, a header row of column names, values as in the JSON page, null empty",
+        }
+    },
+    ARROW_MEDIA_TYPE: {
+        "schema": {
+            "type": "string",
+            "format": "binary",
+            "description": "An Arrow IPC stream of the page's rows with their parquet types",
+        }
+    },
+}
+_PAGE_HEADERS: dict[str, Any] = {
+    "X-Total-Rows": {"description": "CSV and Arrow: the page's `total_rows`", "schema": {"type": "integer"}},
+    "X-Has-More": {
+        "description": "CSV and Arrow: the page's `has_more`",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    },
+}
+_FORMATS = "A page of rows: JSON (default), `text/csv` or `application/vnd.apache.arrow.stream` by `Accept`"
+_ERRORS_RESPONSES = error_responses(_PHASE_404)
+_ERRORS_RESPONSES[200] = {"description": _FORMATS, "content": _PAGE_CONTENT, "headers": _PAGE_HEADERS}
 _DATA_RESPONSES = error_responses(_PHASE_404)
 _DATA_RESPONSES[200] = {
-    "description": "A page of rows",
+    "description": _FORMATS,
+    "content": _PAGE_CONTENT,
     "headers": {
+        **_PAGE_HEADERS,
         "X-Search-Mode": {
             "description": "With `keyword` only: how the matches were found",
             "schema": {"type": "string", "enum": ["index", "scan", "trigram"]},
-        }
+        },
     },
+}
+_DATA_RESPONSES[422] = {
+    "description": "Invalid parameters (validation shape), or `unknown_column` (ErrorResponse)",
+    "content": {"application/json": {"model": ValidationErrorResponse | ErrorResponse}},
 }
 _LOGS_RESPONSES = error_responses(_PHASE_404)
 _LOGS_RESPONSES[200] = {
     "description": (
-        "A JSON page, or with `Accept: application/x-ndjson` every matching row as one JSON object per "
-        "line; when more rows remain the `X-Continuation-Token` header carries the cursor to send back "
-        "as `continuation_token`"
+        f"{_FORMATS}; or with `Accept: application/x-ndjson` every matching row as one JSON object per "
+        "line; when more rows remain, or the attempt is still running (no `metadata.parquet`, `order=asc`), "
+        "the `X-Continuation-Token` header carries the cursor to send back as `continuation_token`"
     ),
-    "content": {
-        "application/json": {"model": ParquetPageResponse},
-        NDJSON: {"schema": {"type": "string"}},
-    },
+    "content": {**_PAGE_CONTENT, NDJSON: {"schema": {"type": "string"}}},
     "headers": {
+        **_PAGE_HEADERS,
         "X-Continuation-Token": {
-            "description": "NDJSON only, when more rows remain: send it back as `continuation_token`",
+            "description": (
+                "NDJSON only, when more rows remain or the attempt is running: send it back as "
+                "`continuation_token` for the rows not yet sent (those written since, when following)"
+            ),
             "schema": {"type": "string"},
-        }
+        },
     },
 }
 _LOGS_RESPONSES[422] = {
@@ -113,18 +182,37 @@ _LOGS_RESPONSES[422] = {
 _EVENT_RESPONSES = error_responses((404, "`artifact_not_found`: neither event file exists"))
 
 
-def _json(model: Any, headers: dict[str, str] | None = None) -> Response[Any]:
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=model, headers=headers)
+def _accept() -> str | None:
+    return app.current_event.headers.get("accept")
 
 
-def _wants_ndjson(accept: str | None) -> bool:
-    for part in (accept or "").split(","):
-        media, *params = (piece.strip().lower() for piece in part.split(";"))
-        if media == NDJSON:
-            return not any(
-                param.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for param in params
-            )
-    return False
+def _page_answer(page: Page, media: str, headers: dict[str, str] | None = None) -> Response[Any]:
+    """``page`` rendered as ``media`` (one of PAGE_MEDIA_TYPES)."""
+    headers = {**(headers or {}), "Vary": "Accept"}
+    if media == JSON_MEDIA_TYPE:
+        body = page.body().model_dump_json()
+        return Response(status_code=200, content_type=JSON_MEDIA_TYPE, body=body, headers=headers)
+    from etl_artifacts.parquet import page_formats
+
+    headers["X-Total-Rows"] = str(page.total_rows)
+    headers["X-Has-More"] = "true" if page.has_more else "false"
+    if media == CSV_MEDIA_TYPE:
+        text = page_formats.csv_text(page.table)
+        return Response(status_code=200, content_type=CSV_CONTENT_TYPE, body=text, headers=headers)
+    # bytes: Powertools sends them base64-encoded in the Lambda payload.
+    stream = page_formats.arrow_stream(page.table)
+    return Response(status_code=200, content_type=ARROW_MEDIA_TYPE, body=stream, headers=headers)
+
+
+def _column_names(columns: str | None) -> list[str] | None:
+    """``columns`` split at commas (the pattern has checked 1..MAX_COLUMNS non-empty names): each
+    once, since a row cannot hold a name twice (else 422)."""
+    if columns is None:
+        return None
+    names = columns.split(",")
+    if len(set(names)) != len(names):
+        raise validation_error(("query", "columns"), "columns must name each column once", "value_error")
+    return names
 
 
 @app.get(
@@ -174,7 +262,7 @@ def phase_metadata(
     responses=_DATA_RESPONSES,
     compress=True,
 )
-def phase_data(
+def phase_data(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the formats are in `responses`
     dag_id: DagIdPath,
     date: RunDatePath,
     run_id: RunIdPath,
@@ -183,12 +271,16 @@ def phase_data(
     page: PageQuery = 0,
     limit: LimitQuery = 50,
     keyword: DataKeywordQuery = None,
-) -> Response[ParquetPageResponse]:
+    columns: ColumnsQuery = None,
+):
     from etl_artifacts.phases import service
 
     run = run_ref(app, dag_id, date, run_id)
-    result = service.data_page(run, phase, attempt, page=page, limit=limit, keyword=keyword)
-    return _json(result.body, None if result.search_mode is None else {"X-Search-Mode": result.search_mode})
+    names = _column_names(columns)
+    media = negotiate(_accept(), PAGE_MEDIA_TYPES)
+    result = service.data_page(run, phase, attempt, page=page, limit=limit, keyword=keyword, columns=names)
+    headers = None if result.search_mode is None else {"X-Search-Mode": result.search_mode}
+    return _page_answer(result.page, media, headers)
 
 
 @app.get(
@@ -197,10 +289,10 @@ def phase_data(
     operation_id="getPhaseErrors",
     tags=TAGS,
     security=BEARER_SECURITY,
-    responses=_PAGE_RESPONSES,
+    responses=_ERRORS_RESPONSES,
     compress=True,
 )
-def phase_errors(
+def phase_errors(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the formats are in `responses`
     dag_id: DagIdPath,
     date: RunDatePath,
     run_id: RunIdPath,
@@ -208,22 +300,24 @@ def phase_errors(
     attempt: AttemptQuery = 1,
     page: PageQuery = 0,
     limit: LimitQuery = 50,
-) -> ParquetPageResponse:
+):
     from etl_artifacts.phases import service
 
-    return service.errors_page(run_ref(app, dag_id, date, run_id), phase, attempt, page=page, limit=limit)
+    run = run_ref(app, dag_id, date, run_id)
+    media = negotiate(_accept(), PAGE_MEDIA_TYPES)
+    return _page_answer(service.errors_page(run, phase, attempt, page=page, limit=limit), media)
 
 
 @app.get(
     f"{RUN_PATH}/phases/<phase>/logs",
-    summary="The attempt's log lines: a JSON page, or NDJSON with continuation tokens",
+    summary="The attempt's log lines: a page (JSON, CSV, Arrow), or NDJSON with continuation tokens",
     operation_id="getPhaseLogs",
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_LOGS_RESPONSES,
     compress=True,
 )
-def phase_logs(  # type: ignore[no-untyped-def]  # JSON or NDJSON: a Response annotation breaks the schema
+def phase_logs(  # type: ignore[no-untyped-def]  # JSON, CSV, Arrow or NDJSON: the formats are in `responses`
     dag_id: DagIdPath,
     date: RunDatePath,
     run_id: RunIdPath,
@@ -233,25 +327,30 @@ def phase_logs(  # type: ignore[no-untyped-def]  # JSON or NDJSON: a Response an
     limit: LimitQuery = 50,
     level: LevelQuery = None,
     keyword: LogKeywordQuery = None,
+    order: OrderQuery = "asc",
     continuation_token: ContinuationQuery = None,
 ):
     from etl_artifacts.phases import service
 
     run = run_ref(app, dag_id, date, run_id)
+    media = negotiate(_accept(), (*PAGE_MEDIA_TYPES, NDJSON))
     # A continuation token only exists for NDJSON streams: presenting one continues the stream.
-    if continuation_token is None and not _wants_ndjson(app.current_event.headers.get("accept")):
-        body = service.logs_page(run, phase, attempt, page=page, limit=limit, level=level, keyword=keyword)
-        return Response(
-            status_code=200, content_type=content_types.APPLICATION_JSON, body=body.model_dump_json()
+    if continuation_token is None and media != NDJSON:
+        rows = service.logs_page(
+            run, phase, attempt, page=page, limit=limit, level=level, keyword=keyword, order=order
         )
+        return _page_answer(rows, media)
     result = service.logs_ndjson(
         run,
         phase,
         attempt,
         level=level,
         keyword=keyword,
+        order=order,
         continuation_token=continuation_token,
         max_bytes=get_settings().ndjson_max_bytes,
     )
-    headers = {} if result.continuation_token is None else {"X-Continuation-Token": result.continuation_token}
+    headers = {"Vary": "Accept"}
+    if result.continuation_token is not None:
+        headers["X-Continuation-Token"] = result.continuation_token
     return Response(status_code=200, content_type=NDJSON, body=result.text, headers=headers)

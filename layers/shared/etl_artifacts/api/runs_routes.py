@@ -7,7 +7,6 @@ the SQL lives in ``etl_artifacts.runs``, imported inside the routes so that load
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -18,6 +17,8 @@ from etl_artifacts.api.common import (
     BEARER_SECURITY,
     RUN_PATH,
     DagIdPath,
+    DecimalInt,
+    PlainDate,
     RunDatePath,
     RunIdPath,
     configure,
@@ -93,9 +94,9 @@ _SEARCH_RESPONSES[422] = {
 )
 def search_runs(
     dag_id: DagIdPath,
-    date_from: Annotated[dt.date, Query(description="First run date, inclusive (YYYY-MM-DD).")],
+    date_from: Annotated[PlainDate, Query(description="First run date, inclusive (YYYY-MM-DD).")],
     date_to: Annotated[
-        dt.date,
+        PlainDate,
         Query(description=f"Last run date, inclusive (YYYY-MM-DD), at most {MAX_RANGE_DAYS} days after."),
     ],
     event_status: Annotated[StatusFilter, _status("event")] = "all",
@@ -117,8 +118,8 @@ def search_runs(
             json_schema_extra={"pattern": RUN_IDS_SCHEMA_PATTERN},
         ),
     ] = None,
-    page: Annotated[int, Query(ge=0, description="Page number, from 0.")] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Runs per page.")] = 20,
+    page: Annotated[int, DecimalInt(ge=0), Query(description="Page number, from 0.")] = 0,
+    limit: Annotated[int, DecimalInt(ge=1, le=MAX_LIMIT), Query(description="Runs per page.")] = 20,
 ) -> SearchRunsResponse:
     company = tenant(app)
     try:

@@ -256,7 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--company", required=True, help="tenant id (the JWT_COMPANY_CLAIM claim)")
     p.add_argument("--sub", default="local-user", help="subject claim (default local-user)")
-    p.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    p.add_argument(
+        "--ttl",
+        type=int,
+        default=3600,
+        help="lifetime in seconds (default 3600; the API refuses more than JWT_MAX_LIFETIME_S: 86400)",
+    )
     p.set_defaults(func=_cmd_token)
 
     p = sub.add_parser(
@@ -310,6 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
     from etl_artifacts.indexing.cli import configure_parser
 
     configure_parser(p)
+    p = sub.add_parser(
+        "logs",
+        help="print a phase attempt's log lines through the API; --follow a running one",
+        description="Print a phase attempt's log lines through the API (NDJSON with continuation "
+        "tokens). With --follow, keep polling a running attempt and print the lines written since, "
+        "until it completes or Ctrl-C. Token from --token or ETL_ARTIFACTS_TOKEN.",
+    )
+    from etl_artifacts.local import logs_command
+
+    logs_command.configure_parser(p)
     p = sub.add_parser(
         "docs",
         help="write docs/api.md, the API reference, from the OpenAPI document and the code",

@@ -3,11 +3,13 @@
 Importing this package is cheap (no pyarrow): the modules that need pyarrow import it themselves.
 
 - ``chunkset``: ``ChunkSet(objects)``, chunks read as one table (``.schema``, ``.total_rows``,
-  ``.read_row_groups()``, ``.read_range(start, stop)``, ``.take(refs)``); ``read_row_groups``, the
+  ``.read_row_groups()``, ``.read_range(start, stop, columns)``, ``.take(refs, columns)``,
+  ``.projected_schema(columns)``); ``read_row_groups``, the
   one function that reads row data.
 - ``footer_cache``: the warm function's footers, keyed by key + ETag + size.
 - ``paging``: the pure arithmetic of pages, row groups and batches (no I/O).
 - ``pool``: the one I/O thread pool (``map_concurrently``, ``ordered_map``).
 - ``driver_errors``: pyarrow failures -> ``StorageError``.
 - ``render``: the one place where arrow values become JSON values (CONTRACT §4 "Values").
+- ``page_formats``: a page's rows as CSV (values as ``render`` makes them) or an Arrow IPC stream.
 """

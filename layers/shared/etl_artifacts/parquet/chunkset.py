@@ -118,25 +118,37 @@ class ChunkSet:
         """Row groups of the ``index``-th chunk (``read_row_groups`` of that object)."""
         return read_row_groups(self.objects[index], row_groups, columns)
 
-    def read_range(self, start: int, stop: int) -> pa.Table:
-        """Rows ``[start, stop)``, in the chunks' unified schema: one read per chunk (its
-        consecutive row groups), chunks concurrently."""
-        layout, schema = self.layout, self.schema
+    def projected_schema(self, columns: Sequence[str] | None = None) -> pa.Schema:
+        """The unified schema, or only ``columns`` of it in that order (``KeyError`` for a name
+        that no chunk has)."""
+        schema = self.schema
+        if columns is None:
+            return schema
+        return pa.schema([schema.field(schema.get_field_index(name)) for name in columns]).with_metadata(
+            schema.metadata
+        )
+
+    def read_range(self, start: int, stop: int, columns: Sequence[str] | None = None) -> pa.Table:
+        """Rows ``[start, stop)``, in the chunks' unified schema (only ``columns``, in that order,
+        when given: only their column chunks are fetched): one read per chunk (its consecutive
+        row groups), chunks concurrently."""
+        layout, schema = self.layout, self.projected_schema(columns)
 
         def read(plan: tuple[int, list[int], int, int]) -> pa.Table:
             index, groups, skip, count = plan
             # The groups are read whole: keep the window's part of the first and last one.
-            return self.read_row_groups(index, groups).slice(skip, count)
+            return self.read_row_groups(index, groups, columns).slice(skip, count)
 
         return concat(map_concurrently(read, layout.reads_for(start, stop)), schema)
 
-    def take(self, refs: Sequence[Ref]) -> pa.Table:
+    def take(self, refs: Sequence[Ref], columns: Sequence[str] | None = None) -> pa.Table:
         """The rows named by ``refs`` (``(chunk NNN, row within that chunk)``), in that order.
 
-        Only the row groups holding them are read (one read per chunk, chunks concurrently).
-        ``ValueError`` for a chunk that is not in the set or a row past its end.
+        Only the row groups holding them are read (one read per chunk, chunks concurrently), and
+        of them only ``columns`` when given. ``ValueError`` for a chunk that is not in the set or
+        a row past its end.
         """
-        schema = self.schema
+        schema = self.projected_schema(columns)
         if not refs:
             return schema.empty_table()
         by_chunk = {obj.chunk: index for index, obj in enumerate(self.objects)}
@@ -149,7 +161,7 @@ class ChunkSet:
         footers = self.footers
         plans = [plan_take(footers[by_chunk[chunk]].row_counts, wanted[chunk]) for chunk in chunks]
         tables = map_concurrently(
-            lambda item: self.read_row_groups(by_chunk[item[0]], item[1][0]),
+            lambda item: self.read_row_groups(by_chunk[item[0]], item[1][0], columns),
             list(zip(chunks, plans, strict=True)),
         )
         base: dict[int, int] = {}

@@ -3,6 +3,7 @@
 Rows are numbered across chunks in chunk order, and inside a chunk across its row groups. The
 readers (``chunkset``, the search modes, the logs filters) take their numbers from here:
 
+- ``newest_first``: the ascending window holding a page counted from the end (``order=desc``);
 - ``group_starts``: the first row of each row group inside its chunk;
 - ``RowLayout``: where each (chunk, row group) starts among the rows numbered across chunks,
   and which row groups cover a window ``[start, stop)``;
@@ -28,6 +29,12 @@ def page_window(page: int, limit: int) -> tuple[int, int]:
 
 def has_more(page: int, limit: int, total_rows: int) -> bool:
     return (page + 1) * limit < total_rows
+
+
+def newest_first(start: int, stop: int, total_rows: int) -> tuple[int, int]:
+    """Rows ``[start, stop)`` counted from the last row (``order=desc``) as the window of rows
+    counted from the first: read that window, then reverse it."""
+    return max(total_rows - stop, 0), max(total_rows - start, 0)
 
 
 def group_starts(row_counts: Sequence[int]) -> list[int]:

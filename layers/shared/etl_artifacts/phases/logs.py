@@ -8,14 +8,20 @@ pages cost one read. ``keyword`` is a literal, case-insensitive substring of ``m
 sides lower-cased with ``utf8_lower``, matched with ``match_substring`` (not a pattern, so ``%``,
 ``_`` and regex characters match themselves).
 
+Pages and NDJSON go oldest first (``order="asc"``) or newest first (``"desc"``): a newest-first
+page takes its window from the end of the matches, and a newest-first stream reads the chunks
+and their row groups from the last one back, never everything then reversing.
+
 NDJSON: all matching rows in order, read row group by row group (the next one prefetched while
-the current one is rendered), until the next line would not fit in ``NDJSON_MAX_BYTES``; the
-position of that line is returned for the continuation token. A single line larger than the
-limit is still sent alone, so a stream always makes progress.
+the current one is rendered), until the next line's payload cost (``line_cost``: JSON-escaped, as
+Lambda counts it, CONTRACT §9) would not fit in the budget; the position of that line is returned
+for the continuation token (``continuation_tokens.Position``, bound to the chunks passed). A
+single line larger than the budget is still sent alone, so a stream always makes progress.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import closing
@@ -29,11 +35,11 @@ import pyarrow.parquet as pq
 
 from etl_artifacts.parquet.byte_lru import ByteLRU
 from etl_artifacts.parquet.chunkset import ChunkSet, conform
-from etl_artifacts.parquet.paging import Ref, RowLayout, group_starts, page_window
+from etl_artifacts.parquet.paging import Ref, RowLayout, group_starts, newest_first, page_window
 from etl_artifacts.parquet.pool import executor, map_concurrently
 from etl_artifacts.parquet.render import dumps_row, render_rows
-from etl_artifacts.phases.models import ParquetPageResponse
-from etl_artifacts.phases.pages import page_of, page_of_refs
+from etl_artifacts.phases.continuation_tokens import Order, Position, position
+from etl_artifacts.phases.pages import Page, page_of, page_of_refs
 from etl_artifacts.s3_listing import S3Object
 
 #: Bytes of matching row numbers kept while warm (8 per matching row): 16M rows at most. A
@@ -159,18 +165,23 @@ def matching_log_rows(chunks: ChunkSet, flt: LogFilter) -> list[pa.Array]:
 
 
 def filtered_page(
-    objects: Sequence[S3Object], flt: LogFilter, *, page: int, limit: int
-) -> ParquetPageResponse:
-    """Page ``page`` of the rows of ``objects`` that match ``flt``."""
+    objects: Sequence[S3Object], flt: LogFilter, *, page: int, limit: int, order: Order = "asc"
+) -> Page:
+    """Page ``page`` of the rows of ``objects`` that match ``flt``, oldest or newest first."""
     if not flt.active:
-        return page_of(objects, page=page, limit=limit)
+        return page_of(objects, page=page, limit=limit, order=order)
     per_chunk = matching_log_rows(ChunkSet(objects), flt)
     # Each chunk's matches as one "row group": the layout says which slice of each the page takes.
     layout = RowLayout.of([[len(rows)] for rows in per_chunk])
+    window = page_window(page, limit)
+    if order == "desc":
+        window = newest_first(*window, layout.total_rows)
     refs: list[Ref] = []
-    for index, _, first, count in layout.row_groups_for(*page_window(page, limit)):
+    for index, _, first, count in layout.row_groups_for(*window):
         chunk = objects[index].chunk or 0
         refs.extend((chunk, row) for row in per_chunk[index].slice(first, count).to_pylist())
+    if order == "desc":
+        refs.reverse()
     return page_of_refs(objects, refs, page=page, limit=limit, total_rows=layout.total_rows)
 
 
@@ -181,28 +192,48 @@ def filtered_page(
 class NdjsonBody:
     text: str
     rows: int
-    resume_at: Ref | None  # (chunk NNN, row) of the first row not sent
+    stop: Position | None  # where the next response goes on; None when the stream is complete
 
 
-def _groups_from(chunks: ChunkSet, flt: LogFilter, resume: Ref) -> list[tuple[int, int, int]]:
-    """The row groups that may hold matches at or after ``resume``."""
-    chunk, row = resume
-    groups: list[tuple[int, int, int]] = []
-    for index, obj in enumerate(chunks.objects):
-        if (obj.chunk or 0) < chunk:
-            continue
-        for item in _row_groups(chunks, index, flt):
-            _, group, start = item
-            ends = start + chunks.footers[index].row_counts[group]
-            if (obj.chunk or 0) == chunk and ends <= row:
+@dataclass(frozen=True)
+class _Visit:
+    """A row group to read, and the rows ``[low, high)`` of its chunk the stream may still send."""
+
+    index: int  # of the chunk in the ChunkSet
+    group: int
+    start: int  # first row of the group in its chunk
+    low: int
+    high: int
+
+
+def _visits(chunks: ChunkSet, flt: LogFilter, order: Order, resume: Position | None) -> list[_Visit]:
+    """The row groups that may hold rows still to send, in the stream's order (desc: from the end)."""
+    visits: list[_Visit] = []
+    indices = range(len(chunks.objects))
+    for index in indices if order == "asc" else reversed(indices):
+        number = chunks.objects[index].chunk or 0
+        counts = chunks.footers[index].row_counts
+        low, high = 0, sum(counts)
+        if resume is not None and order == "asc":
+            if number < resume.chunk:
                 continue
-            groups.append(item)
-    return groups
+            if number == resume.chunk:
+                low = resume.row
+        elif resume is not None:
+            if number > resume.chunk:
+                continue  # wholly passed, or newer than the whole stream
+            if number == resume.chunk:
+                high = min(high, resume.row)
+        groups = [
+            _Visit(index, group, start, low, high)
+            for _, group, start in _row_groups(chunks, index, flt)
+            if start < high and start + counts[group] > low
+        ]
+        visits.extend(groups if order == "asc" else reversed(groups))
+    return visits
 
 
-def _prefetched(
-    chunks: ChunkSet, groups: list[tuple[int, int, int]]
-) -> Generator[tuple[S3Object, int, pa.Table], None, None]:
+def _prefetched(chunks: ChunkSet, visits: list[_Visit]) -> Generator[tuple[_Visit, pa.Table], None, None]:
     """Each row group's table, the next one already being read while the caller works.
 
     When the caller stops early (the body is full), the read in flight is cancelled if it has
@@ -211,57 +242,104 @@ def _prefetched(
     pool = executor()
     pending: Future[pa.Table] | None = None
     try:
-        for position, (index, group, start) in enumerate(groups):
-            current = pending or pool.submit(chunks.read_row_groups, index, [group])
+        for position, visit in enumerate(visits):
+            current = pending or pool.submit(chunks.read_row_groups, visit.index, [visit.group])
             pending = None
-            if position + 1 < len(groups):
-                next_index, next_group, _ = groups[position + 1]
-                pending = pool.submit(chunks.read_row_groups, next_index, [next_group])
-            yield chunks.objects[index], start, current.result()
+            if position + 1 < len(visits):
+                following = visits[position + 1]
+                pending = pool.submit(chunks.read_row_groups, following.index, [following.group])
+            yield visit, current.result()
     finally:
         if pending is not None:
             pending.cancel()
 
 
 def ndjson_body(
-    objects: Sequence[S3Object], flt: LogFilter, *, resume: Ref | None, max_bytes: int
+    objects: Sequence[S3Object],
+    flt: LogFilter,
+    *,
+    order: Order,
+    resume: Position | None,
+    follow: bool,
+    max_bytes: int,
 ) -> NdjsonBody:
-    """The matching rows from ``resume`` on, as NDJSON lines up to ``max_bytes``."""
-    resume = resume or (0, 0)
+    """The matching rows after ``resume`` as NDJSON lines, while their payload cost (``line_cost``)
+    fits in ``max_bytes``; ``stop`` says where the next response goes on.
+
+    ``resume`` must have been checked against ``objects`` (``continuation_tokens.verify``). With
+    ``follow`` (an ascending stream of an attempt still running) a stream that has sent every row
+    still gets a position: the end of the last chunk, so new chunks and rows appended to the last
+    one are what the next response sends.
+    """
     chunks = ChunkSet(objects)
     schema = chunks.schema
-    tables = _prefetched(chunks, _groups_from(chunks, flt, resume))
+    tables = _prefetched(chunks, _visits(chunks, flt, order, resume))
     with closing(tables):
-        return _lines(tables, flt, schema, resume, max_bytes)
+        body = _lines(chunks, tables, flt, schema, order, resume, max_bytes)
+    if body.stop is None and follow and order == "asc":
+        body.stop = _end_of(chunks, resume)
+    return body
+
+
+def _end_of(chunks: ChunkSet, resume: Position | None) -> Position:
+    """The position after every row listed now (never before ``resume``)."""
+    if chunks.objects:
+        last = len(chunks.objects) - 1
+        number = chunks.objects[last].chunk or 0
+        if resume is None or number >= resume.chunk:
+            return position("asc", chunks.objects, number, sum(chunks.footers[last].row_counts))
+    if resume is not None:
+        return resume
+    return position("asc", chunks.objects, 0, 0)
 
 
 def _lines(
-    tables: Iterator[tuple[S3Object, int, pa.Table]],
+    chunks: ChunkSet,
+    tables: Iterator[tuple[_Visit, pa.Table]],
     flt: LogFilter,
     schema: pa.Schema,
-    resume: Ref,
+    order: Order,
+    resume: Position | None,
     max_bytes: int,
 ) -> NdjsonBody:
     parts: list[str] = []
     used = 0
     sent = 0
-    for obj, start, table in tables:
-        chunk = obj.chunk or 0
-        first = resume[1] - start if chunk == resume[0] and resume[1] > start else 0
+    # desc: the newest chunk when the stream began bounds the chunks it has passed.
+    top = resume.top if resume is not None else (chunks.objects[-1].chunk or 0) if chunks.objects else 0
+    for visit, table in tables:
+        number = chunks.objects[visit.index].chunk or 0
         selected = pc.indices_nonzero(flt.mask(table)) if flt.active else pa.array(range(table.num_rows))
-        selected = selected.cast(pa.int64())
-        if first:
-            selected = selected.filter(pc.greater_equal(selected, first))
-        rows_in_chunk = pc.add(selected, start).to_pylist()
+        selected = pc.add(selected.cast(pa.int64()), visit.start)  # rows within the chunk
+        if visit.low > visit.start or visit.high < visit.start + table.num_rows:
+            inside = pc.and_(pc.greater_equal(selected, visit.low), pc.less(selected, visit.high))
+            selected = selected.filter(inside)
+        if order == "desc":
+            selected = selected[::-1]
+        rows_in_chunk = selected.to_pylist()
         conformed = conform(table, schema)
-        for offset in range(0, len(selected), _RENDER_BATCH):
-            batch = selected.slice(offset, _RENDER_BATCH)
+        in_table = pc.subtract(selected, visit.start)
+        for offset in range(0, len(in_table), _RENDER_BATCH):
+            batch = in_table.slice(offset, _RENDER_BATCH)
             for index, row in enumerate(render_rows(conformed.take(batch))):
                 line = dumps_row(row) + "\n"
-                size = len(line.encode("utf-8"))
-                if sent and used + size > max_bytes:
-                    return NdjsonBody("".join(parts), sent, (chunk, rows_in_chunk[offset + index]))
+                cost = line_cost(line)
+                if sent and used + cost > max_bytes:
+                    row_number = rows_in_chunk[offset + index]
+                    # asc: the rows before this one are behind; desc: this one and those before it remain.
+                    stop = (
+                        position("asc", chunks.objects, number, row_number)
+                        if order == "asc"
+                        else position("desc", chunks.objects, number, row_number + 1, top)
+                    )
+                    return NdjsonBody("".join(parts), sent, stop)
                 parts.append(line)
-                used += size
+                used += cost
                 sent += 1
     return NdjsonBody("".join(parts), sent, None)
+
+
+def line_cost(line: str) -> int:
+    """What ``line`` adds to Lambda's response payload (CONTRACT §9): JSON-escaped, every
+    non-ASCII character as ``\\uXXXX`` (escaping is per character, so costs add up)."""
+    return len(json.dumps(line)) - 2

@@ -6,6 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+# The media types of data, errors and logs pages (CONTRACT §4, §10); JSON is the default.
+JSON_MEDIA_TYPE = "application/json"
+NDJSON_MEDIA_TYPE = "application/x-ndjson"
+CSV_MEDIA_TYPE = "text/csv"
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
+PAGE_MEDIA_TYPES = (JSON_MEDIA_TYPE, CSV_MEDIA_TYPE, ARROW_MEDIA_TYPE)
+
 
 class ColumnInfo(BaseModel):
     name: str

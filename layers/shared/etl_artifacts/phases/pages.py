@@ -2,21 +2,49 @@
 
 ``total_rows`` and the position of every row group come from the footers (cached while the
 function is warm); only the row groups overlapping the page are read, so a deep page costs what
-page 0 costs.
+page 0 costs. With ``columns`` only those column chunks are fetched (CONTRACT §10); with
+``order="desc"`` the page is counted from the last row, so it reads the row groups at the end.
+
+A ``Page`` holds the rows as an arrow table in their parquet types: the route renders it as the
+JSON page (``Page.body``), CSV or an Arrow stream (``parquet.page_formats``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import pyarrow as pa
 
 from etl_artifacts.errors import StorageError
 from etl_artifacts.parquet.chunkset import ChunkSet
-from etl_artifacts.parquet.paging import Ref, has_more, page_window
+from etl_artifacts.parquet.paging import Ref, has_more, newest_first, page_window
 from etl_artifacts.parquet.render import columns_of, render_rows
 from etl_artifacts.phases.models import ColumnInfo, ParquetPageResponse
 from etl_artifacts.s3_listing import S3Object
+
+Order = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True)
+class Page:
+    """The rows of one page (``table``, conformed to ``schema``) and the page's figures."""
+
+    schema: pa.Schema
+    table: pa.Table
+    page: int
+    limit: int
+    total_rows: int
+
+    @property
+    def has_more(self) -> bool:
+        return has_more(self.page, self.limit, self.total_rows)
+
+    def body(self) -> ParquetPageResponse:
+        return page_response(
+            self.schema, self.table, page=self.page, limit=self.limit, total_rows=self.total_rows
+        )
 
 
 def page_response(
@@ -32,21 +60,44 @@ def page_response(
     )
 
 
-def page_of(objects: Sequence[S3Object], *, page: int, limit: int) -> ParquetPageResponse:
-    """Page ``page`` of every row of ``objects``."""
+def reversed_rows(table: pa.Table) -> pa.Table:
+    if table.num_rows <= 1:
+        return table
+    return table.take(pa.array(range(table.num_rows - 1, -1, -1), pa.int64()))
+
+
+def page_of(
+    objects: Sequence[S3Object],
+    *,
+    page: int,
+    limit: int,
+    columns: Sequence[str] | None = None,
+    order: Order = "asc",
+) -> Page:
+    """Page ``page`` of every row of ``objects`` (only ``columns`` when given)."""
     chunks = ChunkSet(objects)
-    table = chunks.read_range(*page_window(page, limit))
-    return page_response(chunks.schema, table, page=page, limit=limit, total_rows=chunks.total_rows)
+    start, stop = page_window(page, limit)
+    if order == "desc":
+        table = reversed_rows(chunks.read_range(*newest_first(start, stop, chunks.total_rows), columns))
+    else:
+        table = chunks.read_range(start, stop, columns)
+    return Page(chunks.projected_schema(columns), table, page, limit, chunks.total_rows)
 
 
 def page_of_refs(
-    objects: Sequence[S3Object], refs: Sequence[Ref], *, page: int, limit: int, total_rows: int
-) -> ParquetPageResponse:
+    objects: Sequence[S3Object],
+    refs: Sequence[Ref],
+    *,
+    page: int,
+    limit: int,
+    total_rows: int,
+    columns: Sequence[str] | None = None,
+) -> Page:
     """A page holding the rows ``refs`` of ``objects`` (a page of matches among ``total_rows``)."""
     chunks = ChunkSet(objects)
     try:
-        table = chunks.take(refs)
+        table = chunks.take(refs, columns)
     except ValueError as exc:
         # Refs naming rows the chunks do not have: the store changed under the search.
         raise StorageError() from exc
-    return page_response(chunks.schema, table, page=page, limit=limit, total_rows=total_rows)
+    return Page(chunks.projected_schema(columns), table, page, limit, total_rows)

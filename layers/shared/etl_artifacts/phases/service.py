@@ -5,30 +5,41 @@ and shapes the response. Each lists the attempt (one LIST), then reads through
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from etl_artifacts.attempts import AttemptObjects, completed_attempt, list_attempt
-from etl_artifacts.errors import PhaseNotFound, StorageError
+from etl_artifacts.config import get_settings
+from etl_artifacts.errors import PhaseNotFound, StorageError, UnknownColumn
 from etl_artifacts.layout import RunRef
+from etl_artifacts.parquet.chunkset import ChunkSet
+from etl_artifacts.parquet.footer_cache import FOOTERS
 from etl_artifacts.parquet.paging import page_window
 from etl_artifacts.phases import continuation_tokens
+from etl_artifacts.phases.continuation_tokens import Order
 from etl_artifacts.phases.event import read_event
 from etl_artifacts.phases.logs import LogFilter, filtered_page, ndjson_body
 from etl_artifacts.phases.models import EventResponse, ParquetPageResponse
-from etl_artifacts.phases.pages import page_of, page_of_refs
+from etl_artifacts.phases.pages import Page, page_of, page_of_refs
+from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.search import SearchMode, search_data
+
+# The part of an NDJSON answer's Lambda payload that is not its body: statusCode, the headers
+# (Content-Type, a continuation token of ~150 characters, Cache-Control, Vary, Content-Encoding)
+# and isBase64Encoded come to ~350 bytes; NDJSON_MAX_BYTES bounds the whole payload (CONTRACT §9).
+NDJSON_ENVELOPE_BYTES = 512
 
 
 @dataclass(frozen=True)
 class DataPage:
-    body: ParquetPageResponse
+    page: Page
     search_mode: SearchMode | None  # how a keyword's matches were found; None without keyword
 
 
 @dataclass(frozen=True)
 class NdjsonPage:
     text: str
-    continuation_token: str | None  # present when more rows remain
+    continuation_token: str | None  # present when more rows remain, or the attempt is running
 
 
 def _existing_attempt(run: RunRef, phase: str, attempt: int) -> AttemptObjects:
@@ -36,6 +47,16 @@ def _existing_attempt(run: RunRef, phase: str, attempt: int) -> AttemptObjects:
     if not objects.exists:
         raise PhaseNotFound()
     return objects
+
+
+def _projection(data: Sequence[S3Object], columns: Sequence[str] | None) -> list[str] | None:
+    """``columns`` when every one is a column of the data chunks (their footers say), else 422."""
+    if columns is None:
+        return None
+    present = set(ChunkSet(data).schema.names)
+    if any(name not in present for name in columns):
+        raise UnknownColumn()
+    return list(columns)
 
 
 def event(run: RunRef) -> EventResponse:
@@ -46,37 +67,50 @@ def metadata_page(run: RunRef, phase: str, attempt: int, *, page: int, limit: in
     objects = list_attempt(run, phase, attempt)
     if objects.metadata is None:
         raise PhaseNotFound()
-    return page_of([objects.metadata], page=page, limit=limit)
+    return page_of([objects.metadata], page=page, limit=limit).body()
 
 
 def data_page(
-    run: RunRef, phase: str, attempt: int, *, page: int, limit: int, keyword: str | None
+    run: RunRef,
+    phase: str,
+    attempt: int,
+    *,
+    page: int,
+    limit: int,
+    keyword: str | None,
+    columns: Sequence[str] | None = None,
 ) -> DataPage:
     # A completed attempt's data chunks no longer change: a warm page reuses its listing. Should
     # the attempt have been rewritten all the same, reading through the old listing fails (other
     # sizes and footers), and the page is read again from a fresh listing.
     objects, cached = completed_attempt(run, phase, attempt, indexed=keyword is not None)
     try:
-        return _data_page(objects, page=page, limit=limit, keyword=keyword)
+        return _data_page(objects, page=page, limit=limit, keyword=keyword, columns=columns)
     except StorageError:
         if not cached:
             raise
     objects, _ = completed_attempt(run, phase, attempt, indexed=keyword is not None, fresh=True)
-    return _data_page(objects, page=page, limit=limit, keyword=keyword)
+    return _data_page(objects, page=page, limit=limit, keyword=keyword, columns=columns)
 
 
-def _data_page(objects: AttemptObjects, *, page: int, limit: int, keyword: str | None) -> DataPage:
+def _data_page(
+    objects: AttemptObjects, *, page: int, limit: int, keyword: str | None, columns: Sequence[str] | None
+) -> DataPage:
     if not objects.exists:
         raise PhaseNotFound()
+    projection = _projection(objects.data, columns)
     if keyword is None:
-        return DataPage(page_of(objects.data, page=page, limit=limit), None)
+        return DataPage(page_of(objects.data, page=page, limit=limit, columns=projection), None)
     start, _ = page_window(page, limit)
+    # The keyword matches the whole row; only the page's rows are then read, projected.
     found = search_data(objects, keyword, start, limit)
-    body = page_of_refs(objects.data, found.refs, page=page, limit=limit, total_rows=found.total)
-    return DataPage(body, found.mode)
+    rows = page_of_refs(
+        objects.data, found.refs, page=page, limit=limit, total_rows=found.total, columns=projection
+    )
+    return DataPage(rows, found.mode)
 
 
-def errors_page(run: RunRef, phase: str, attempt: int, *, page: int, limit: int) -> ParquetPageResponse:
+def errors_page(run: RunRef, phase: str, attempt: int, *, page: int, limit: int) -> Page:
     objects = _existing_attempt(run, phase, attempt)
     return page_of(objects.chunks["errors"], page=page, limit=limit)
 
@@ -90,9 +124,15 @@ def logs_page(
     limit: int,
     level: str | None,
     keyword: str | None,
-) -> ParquetPageResponse:
+    order: Order = "asc",
+) -> Page:
     objects = _existing_attempt(run, phase, attempt)
-    return filtered_page(objects.chunks["logs"], LogFilter(level, keyword), page=page, limit=limit)
+    flt = LogFilter(level, keyword)
+    return filtered_page(objects.chunks["logs"], flt, page=page, limit=limit, order=order)
+
+
+def _row_count(obj: S3Object) -> int:
+    return sum(FOOTERS.get(obj).row_counts)
 
 
 def logs_ndjson(
@@ -104,15 +144,32 @@ def logs_ndjson(
     keyword: str | None,
     continuation_token: str | None,
     max_bytes: int,
+    order: Order = "asc",
 ) -> NdjsonPage:
+    """Matching log rows as NDJSON within ``max_bytes`` of Lambda payload (CONTRACT §4, §9, §10).
+
+    An ascending stream of an attempt without ``metadata.parquet`` (still running) always ends
+    with a token, so a client can follow it; a token is tied to the chunks it has passed.
+    """
     scope = continuation_tokens.TokenScope(
-        run=run, phase=phase, attempt=attempt, level=level, keyword=keyword
+        run=run, phase=phase, attempt=attempt, level=level, keyword=keyword, order=order
     )
+    key = get_settings().hmac_key
     # A token is checked before any S3 call: a foreign or forged one is refused without reading.
-    resume = None if continuation_token is None else continuation_tokens.decode(scope, continuation_token)
+    resume = None
+    if continuation_token is not None:
+        resume = continuation_tokens.decode(scope, continuation_token, key)
     objects = _existing_attempt(run, phase, attempt)
+    logs = objects.chunks["logs"]
+    if resume is not None:
+        continuation_tokens.verify(resume, logs, _row_count)
     result = ndjson_body(
-        objects.chunks["logs"], LogFilter(level, keyword), resume=resume, max_bytes=max_bytes
+        logs,
+        LogFilter(level, keyword),
+        order=order,
+        resume=resume,
+        follow=objects.metadata is None,
+        max_bytes=max(max_bytes - NDJSON_ENVELOPE_BYTES, 1),
     )
-    token = None if result.resume_at is None else continuation_tokens.encode(scope, result.resume_at)
+    token = None if result.stop is None else continuation_tokens.encode(scope, result.stop, key)
     return NdjsonPage(result.text, token)

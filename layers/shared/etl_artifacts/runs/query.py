@@ -1,7 +1,9 @@
 """SQL of the runs family, built from constants only: every value is a bound parameter.
 
-Keyword filters use exactly the expression of the trigram GIN indexes of ``migrations`` —
-``(log->'<phase>')::text`` with ILIKE — so the planner can answer them from the index. Phase
+A keyword filter is ``(log->'<phase>')::text`` ILIKE the literal pattern (the contract's meaning),
+plus, for keywords of at least ``KEYWORD_KEY_CHARS`` characters, the containment of the keyword's
+tenant-keyed windows in exactly the expression of the GIN indexes of ``migrations``: the planner
+answers it from the caller's own posting lists, and ILIKE rechecks each candidate row. Phase
 names come from ``layout.RUN_PHASES`` (code constants), never from the request.
 """
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from etl_artifacts.layout import RUN_PHASES
+from etl_artifacts.migrations import KEYWORD_KEY_CHARS, KEYWORD_KEYS_FUNCTION, keyword_keys_expression
 from etl_artifacts.runs.models import RunSearch
 
 # Postgres OFFSET is a bigint; any page beyond this is simply past the end.
@@ -75,6 +78,14 @@ def search_conditions(search: RunSearch) -> tuple[list[str], dict[str, Any]]:
         if keyword is not None:
             conditions.append(f"(log->'{phase}')::text ILIKE :{phase}_keyword")
             params[f"{phase}_keyword"] = like_pattern(keyword)
+            if len(keyword) >= KEYWORD_KEY_CHARS:
+                # Shorter keywords have no window: the (tenant, DAG, date) btree serves them.
+                conditions.append(
+                    f"{keyword_keys_expression(phase)}"
+                    f" @> {KEYWORD_KEYS_FUNCTION}(CAST(:id_company AS text), CAST(:dag_id AS uuid),"
+                    f" CAST(:{phase}_keyword_text AS text))"
+                )
+                params[f"{phase}_keyword_text"] = keyword
     if search.run_ids:
         conditions.append("run_id = ANY(CAST(:run_ids AS text[]))")
         params["run_ids"] = list(search.run_ids)
