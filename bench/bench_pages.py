@@ -116,6 +116,42 @@ def run_cold(
     }
 
 
+# -- the response budget (CONTRACT §9) ----------------------------------------------------------
+def _budget_rows(uploaded: UploadedRun, options: BenchOptions, page_ms: float | None) -> list[dict[str, Any]]:
+    """What the one response path (``envelope.fit_result``: measure, compress, headers) costs on
+    a normal page: the handler's result before it, then the check alone, identity and gzip."""
+    from etl_artifacts.api.common import routing_event
+    from etl_artifacts.api.envelope import begin_invocation, fit_result, payload_size
+    from etl_artifacts.api.phases_routes import app
+
+    def refuse(exc: Any) -> dict[str, Any]:
+        raise RuntimeError("a normal page is never too large")
+
+    rows = []
+    for encoding in ("identity", "gzip"):
+        event = phase_data_event(uploaded.run, uploaded.phase, {"page": 0, "limit": LIMIT})
+        event["headers"]["accept-encoding"] = encoding
+        result = app.resolve(routing_event(event), lambda_context(FUNCTION))
+        if result.get("statusCode") != 200:
+            raise RuntimeError(f"page answered {result.get('statusCode')}")
+
+        def check(event: dict[str, Any] = event, result: dict[str, Any] = result) -> None:
+            begin_invocation()
+            fit_result(event, result, refuse)
+
+        stats = measure(check, runs=options.runs * WARM_RUN_FACTOR * 4, warmup=options.warmup)
+        share = f", {stats.median_ms / page_ms:.1%} of the warm page" if page_ms else ""
+        rows.append(
+            row(
+                SCENARIO,
+                f"budget check, page 0 limit {LIMIT} ({encoding})",
+                stats,
+                f"envelope.fit_result alone on a {payload_size(result):,}-byte payload{share}",
+            )
+        )
+    return rows
+
+
 # -- the scenario --------------------------------------------------------------------------------
 def _our_call(uploaded: UploadedRun, page: int) -> Any:
     handler = load_function_handler(FUNCTION)
@@ -274,6 +310,9 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             f"fresh process, another attempt served first: LIST + {options.chunks} footers + page",
         )
     )
+    progress("pages: the response budget check alone")
+    page0 = warm.get("page 0")
+    rows.extend(_budget_rows(uploaded, options, page0.median_ms if page0 else None))
     for label in pages:
         rows.append(row(SCENARIO, f"DuckDB warm, {label}", duck[label], note(f"duckdb warm {label}")))
     for label, stats in floor.items():

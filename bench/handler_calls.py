@@ -36,7 +36,8 @@ def http_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": f"GET {route_path}",
-        "rawPath": raw_path,
+        # Decoded once, as API Gateway hands it over (CONTRACT §9).
+        "rawPath": unquote(raw_path),
         "rawQueryString": raw_query,
         "headers": {"host": "bench.local", "user-agent": "etl-artifacts-bench", **(headers or {})},
         "requestContext": {
@@ -46,7 +47,7 @@ def http_event(
             "domainPrefix": "bench",
             "http": {
                 "method": "GET",
-                "path": raw_path,
+                "path": unquote(raw_path),
                 "protocol": "HTTP/1.1",
                 "sourceIp": "127.0.0.1",
                 "userAgent": "etl-artifacts-bench",

@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from conftest import REPO_ROOT
@@ -111,12 +110,13 @@ def test_every_event_has_an_expectation_and_a_function():
 
 
 def test_api_events_point_at_the_demo_run(demo_run):
-    """The events are the run seed writes: same tenant, DAG, date and once-encoded run_id."""
-    encoded = quote(demo_run.run_id, safe="")
+    """The events are the run seed writes: same tenant, DAG, date and run_id, in the shape AWS sends
+    (an HTTP API hands over rawPath and pathParameters decoded, CONTRACT §9)."""
     for event_file in EVENT_FILES:
         event = json.loads(event_file.read_text(encoding="utf-8"))
         if event_file.name.startswith(("runs_get", "phases_", "artifacts_")):
-            assert f"/{demo_run.dag_id}/runs/{demo_run.date}/{encoded}/" in event["rawPath"] + "/"
+            assert f"/{demo_run.dag_id}/runs/{demo_run.date}/{demo_run.run_id}/" in event["rawPath"] + "/"
+            assert event["requestContext"]["http"]["path"] == event["rawPath"]
             assert event["pathParameters"]["run_id"] == demo_run.run_id
             assert event["requestContext"]["authorizer"]["lambda"]["id_company"] == demo_run.id_company
 

@@ -3,6 +3,7 @@ through a real S3 server (moto over HTTP), the latency it adds and its fault mod
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -78,11 +79,15 @@ def test_counts_lists_ranges_bytes_and_depth(proxy: S3Proxy, client: object) -> 
 
 
 def test_concurrent_requests_with_latency_are_one_round_trip(proxy: S3Proxy, client: object) -> None:
-    # Given a latency long enough that four requests sent together overlap in time
-    proxy.latency_s = 0.5
+    # Given a warm client and a latency long enough that four requests sent together overlap
     key = "run/extract/attempt=1/data_000.parquet"
+    client.get_object(Bucket=BUCKET, Key=key)["Body"].read()  # type: ignore[attr-defined]
+    proxy.clear()
+    proxy.latency_s = 1.0
+    together = threading.Barrier(4)
 
     def get(_: int) -> bytes:
+        together.wait(timeout=60)
         return client.get_object(Bucket=BUCKET, Key=key)["Body"].read()  # type: ignore[attr-defined, no-any-return]
 
     with ThreadPoolExecutor(4) as pool:
@@ -91,7 +96,7 @@ def test_concurrent_requests_with_latency_are_one_round_trip(proxy: S3Proxy, cli
     # Then every request was answered and the chain is one request deep (not four)
     assert bodies == [b"x" * 1000] * 4
     assert proxy.traffic().depth == 1
-    assert all(r.ended is not None and r.ended - r.started >= 0.5 for r in proxy.recorded())
+    assert all(r.ended is not None and r.ended - r.started >= 1.0 for r in proxy.recorded())
 
 
 def test_error_mode_answers_s3s_500_only_for_the_requests_it_accepts(proxy: S3Proxy, client: object) -> None:

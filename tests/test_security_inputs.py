@@ -156,7 +156,7 @@ BAD_RUN_IDS: dict[str, str] = {
     "quote": "a%27b",
     "trailing-newline": "abc%0A",
     "trailing-newline-raw-cr": "abc%0D",
-    # '.' and '..' match the contract's pattern but are dot segments: refused (see common.decode_run_id).
+    # '.' and '..' match the contract's pattern but are dot segments: refused (see common.check_run_id).
     "dot": ".",
     "dotdot": "..",
     "dot-encoded": "%2e",

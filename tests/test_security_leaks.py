@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from conftest import TEST_BUCKET
 from etl_artifacts.layout import RunRef
+from etl_artifacts.local.gateway import AWS_FAILED_INVOCATION
 from etl_artifacts.local.services import free_port
 from marked_runs import MarkedRun, delete_marked_run, write_marked_run
 from plugins.leak_guard import body_leaks, capture_logs, find_leaks, log_leaks
@@ -170,6 +171,17 @@ def _one_internal_error(sweep: Sweep, monkeypatch: pytest.MonkeyPatch, label: st
     _check_fault(sweep, collector, _fault_env())
 
 
+def _one_failed_invocation(sweep: Sweep, monkeypatch: pytest.MonkeyPatch, label: str, path: str) -> None:
+    """One request under the fault: the invocation failed, so API Gateway's own answer (the local
+    gateway is as strict as AWS), and nothing leaks."""
+    with capture_logs() as collector:
+        sweep.get(label, path)
+    monkeypatch.undo()
+    (_, status, body) = sweep.answers[-1]
+    assert (status, body) == AWS_FAILED_INVOCATION, body
+    _check_fault(sweep, collector, _fault_env())
+
+
 @pytest.mark.slow
 def test_database_down_leaks_nothing(api, run, monkeypatch):
     from etl_artifacts.db import reset_database
@@ -234,7 +246,7 @@ def test_function_crash_leaks_nothing(api, run, monkeypatch):
         return real_invoke(spec, event)
 
     monkeypatch.setattr(gateway, "invoke", crashing)
-    _one_internal_error(sweep, monkeypatch, "function crash", _routes_paths(run)[0][1])
+    _one_failed_invocation(sweep, monkeypatch, "function crash", _routes_paths(run)[0][1])
 
 
 @pytest.mark.slow
@@ -254,11 +266,11 @@ def test_logic_crash_leaks_nothing(api, run, monkeypatch):
 
 @pytest.mark.slow
 def test_bad_configuration_leaks_nothing(api, run, monkeypatch):
-    # Given an invalid configuration (its handler logs the variable names only)
+    # Given an invalid configuration (it breaks the authorizer too: a failed invocation)
     sweep = Sweep(api, run.ref.id_company)
     monkeypatch.setenv("PRESIGN_DEFAULT_TTL", "99999")
     clear_storage_caches()
-    _one_internal_error(sweep, monkeypatch, "bad config", run.path(f"{RUN_PATH}/artifacts/extract-data"))
+    _one_failed_invocation(sweep, monkeypatch, "bad config", run.path(f"{RUN_PATH}/artifacts/extract-data"))
     clear_storage_caches()
 
 

@@ -87,6 +87,22 @@ def sts_client() -> Any:
 
 
 @lru_cache(maxsize=1)
+def sqs_client() -> Any:
+    """boto3 SQS client for queueing index builds: short timeouts, no retry (it runs on a deadline)."""
+    import boto3
+    from botocore.config import Config
+
+    settings = get_settings()
+    config = Config(
+        region_name=settings.aws_region,
+        connect_timeout=1.0,
+        read_timeout=1.0,
+        retries={"max_attempts": 1, "mode": "standard"},
+    )
+    return boto3.session.Session().client("sqs", region_name=settings.aws_region, config=config)
+
+
+@lru_cache(maxsize=1)
 def arrow_s3() -> S3FileSystem:
     """pyarrow's own S3 client. It ignores AWS_ENDPOINT_URL_S3, so the endpoint is passed explicitly."""
     from pyarrow import fs
@@ -127,6 +143,7 @@ def s3_call_budget_s(settings: Settings | None = None) -> float:
 def reset_clients() -> None:
     """Forget cached clients (tests, or after the configuration changed)."""
     s3_client.cache_clear()
+    sqs_client.cache_clear()
     sts_client.cache_clear()
     arrow_s3.cache_clear()
     # Role sessions for presigning hold clients too; the module is loaded only where it is used.

@@ -44,6 +44,8 @@ class Settings(BaseModel):
     s3_connect_timeout_s: float = Field(default=2.0, alias="S3_CONNECT_TIMEOUT_S", gt=0)
     s3_request_timeout_s: float = Field(default=5.0, alias="S3_REQUEST_TIMEOUT_S", gt=0)
     s3_max_attempts: int = Field(default=3, alias="S3_MAX_ATTEMPTS", ge=1, le=10)
+    # Indexer queue: a keyword search that runs out of time queues an index build there (§9).
+    index_queue_url: str | None = Field(default=None, alias="INDEX_QUEUE_URL")
     # Key for HMAC-signed continuation tokens; falls back to JWT_SECRET when unset.
     cursor_secret: str | None = Field(default=None, alias="CURSOR_SECRET")
     # In AWS: the Secrets Manager secret holding that key, read at run time.
@@ -62,6 +64,7 @@ class Settings(BaseModel):
         "jwt_issuer",
         "jwt_audience",
         "cursor_secret",
+        "index_queue_url",
         "cursor_secret_arn",
         "presign_role_arn",
         mode="before",

@@ -19,6 +19,12 @@ class ErrorResponse(BaseModel):
     request_id: str
 
 
+class TooLargeResponse(ErrorResponse):
+    """413 ``response_too_large`` of a page: ``max_limit`` is the largest ``limit`` that fits."""
+
+    max_limit: int | None = None
+
+
 class ValidationErrorItem(BaseModel):
     loc: list[str | int]
     msg: str
@@ -97,6 +103,36 @@ class InvalidContinuationToken(ApiError):
     status = 422
     code = "invalid_continuation_token"
     default_detail = "The continuation token is invalid for this request."
+
+
+class ResponseTooLarge(ApiError):
+    """The answer does not fit Lambda's response payload, even compressed (CONTRACT §9)."""
+
+    status = 413
+    code = "response_too_large"
+    default_detail = "The answer is too large for one response."
+
+    def __init__(self, detail: str | None = None, *, max_limit: int | None = None) -> None:
+        super().__init__(detail)
+        self.max_limit = max_limit
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        body = super().body(request_id)
+        if self.max_limit is not None:
+            body["max_limit"] = self.max_limit
+        return body
+
+
+class DeadlineExceeded(ApiError):
+    """The work cannot finish before the function's Timeout; ``retry_after`` seconds (CONTRACT §9)."""
+
+    status = 503
+    code = "deadline_exceeded"
+    default_detail = "The request could not be answered in time; retry after the time in Retry-After."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 10) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class InvalidCursor(ApiError):

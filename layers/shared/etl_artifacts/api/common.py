@@ -1,21 +1,23 @@
 """What every family's resolver shares: the single error mapping, the tenant from the
-authorizer context, path-parameter decoding, request logging and the Lambda entry point.
+authorizer context, the run id check, request logging and the Lambda entry point, which passes
+every answer through the one response path (``etl_artifacts.api.envelope``) and starts the
+invocation's deadline (``etl_artifacts.deadline``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import unquote
+from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
@@ -23,12 +25,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
+from etl_artifacts.api.envelope import begin_invocation, fit_result
 from etl_artifacts.config import ConfigurationError
+from etl_artifacts.deadline import start_deadline
 from etl_artifacts.errors import (
     ApiError,
+    DeadlineExceeded,
     ErrorResponse,
     InternalError,
     NotFound,
+    TooLargeResponse,
     Unauthorized,
     ValidationErrorResponse,
 )
@@ -104,13 +110,13 @@ RunIdPath = Annotated[
     str,
     Path(
         description=(
-            "Run id, percent-encoded once by the client (`+` as `%2B`, `:` as `%3A`); after decoding it "
-            f"must match `{RUN_ID_PATTERN}`."
+            "Run id, percent-encoded once by the client (`+` as `%2B`, `:` as `%3A`) and decoded by API "
+            f"Gateway; it must match `{RUN_ID_PATTERN}` (a `%` left after that decoding is refused)."
         ),
         min_length=1,
         max_length=750,
-        # Documented, not enforced here: the schema describes the decoded value (as OpenAPI path
-        # parameters do), which decode_run_id checks; '.' and '..' are dot segments, never a run.
+        # Documented, not enforced here: check_run_id checks it with the contract's error shape;
+        # '.' and '..' are dot segments, never a run.
         json_schema_extra={"pattern": rf"^(?!\.{{1,2}}$)[{RUN_ID_CHARS}]{{1,250}}$"},
     ),
 ]
@@ -136,8 +142,19 @@ ERROR_RESPONSES: dict[int, Any] = {
         "description": "Invalid parameters",
         "content": {"application/json": {"model": ValidationErrorResponse}},
     },
+    413: {
+        "description": "`response_too_large`: the answer does not fit Lambda's 6 MB response payload "
+        "even compressed; pages add `max_limit`, the largest `limit` that fits",
+        "content": {"application/json": {"model": TooLargeResponse}},
+    },
     502: {
         "description": "Storage or database failure",
+        "content": {"application/json": {"model": ErrorResponse}},
+    },
+    503: {
+        "description": "`deadline_exceeded`: the work could not finish before the function's timeout; "
+        "retry after `Retry-After` seconds",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
         "content": {"application/json": {"model": ErrorResponse}},
     },
 }
@@ -160,19 +177,16 @@ def validation_error(loc: tuple[str | int, ...], msg: str, type_: str) -> Reques
     return RequestValidationError([{"loc": loc, "msg": msg, "type": type_}])
 
 
-def decode_run_id(raw: str) -> str:
-    """Decode the once-percent-encoded run id from the raw path and check the contract pattern."""
-    try:
-        decoded = unquote(raw, errors="strict") if "%" in raw else raw
-    except UnicodeDecodeError:  # e.g. %ff: not UTF-8, so not a run id
-        decoded = ""
+def check_run_id(value: str) -> str:
+    """The run id as API Gateway hands it over (decoded once, CONTRACT §9), checked against the
+    contract pattern. Never decoded again: a ``%`` still in it was encoded twice by the client."""
     # '.' and '..' match the pattern but are dot segments: as S3 keys they are rewritten by URL
     # normalisation (a presigned URL would name another key), so they are never a run.
-    if not RUN_ID_RE.match(decoded) or decoded in (".", ".."):
+    if not RUN_ID_RE.match(value) or value in (".", ".."):
         raise validation_error(
             ("path", "run_id"), f"String should match pattern '{RUN_ID_PATTERN}'", "string_pattern_mismatch"
         )
-    return decoded
+    return value
 
 
 def request_id(app: APIGatewayHttpResolver) -> str:
@@ -192,7 +206,7 @@ def tenant(app: APIGatewayHttpResolver) -> str:
 
 
 def run_ref(app: APIGatewayHttpResolver, dag_id: uuid.UUID, date: dt.date, run_id: str) -> RunRef:
-    return RunRef(id_company=tenant(app), dag_id=dag_id, run_date=date, run_id=decode_run_id(run_id))
+    return RunRef(id_company=tenant(app), dag_id=dag_id, run_date=date, run_id=check_run_id(run_id))
 
 
 def _json_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -209,7 +223,9 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
 
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+        # A deadline's Retry-After depends on what was queued; the others' is fixed per class.
+        retry = exc.retry_after if isinstance(exc, DeadlineExceeded) else exc.retry_after_s
+        headers = {"Retry-After": str(retry)} if retry else None
         return _json_error(exc.status, exc.body(request_id(app)), headers)
 
     @app.exception_handler(RequestValidationError)
@@ -240,39 +256,77 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
         logger.error("unhandled error", extra={"error_type": type(exc).__name__})
         return _json_error(500, InternalError().body(request_id(app)))
 
-    app.use(middlewares=[_log_request])
     return app
 
 
-def _log_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    started = time.perf_counter()
-    response = next_middleware(app)
-    event = app.current_event
+def _log_request(event: dict[str, Any], status: int, started: float) -> None:
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     # Method, route template and status only: no query string, headers or tokens.
     logger.info(
         "request",
         extra={
-            "method": event.http_method,
+            "method": ((event.get("requestContext") or {}).get("http") or {}).get("method"),
             "route": event.get("routeKey"),
-            "status": response.status_code,
+            "status": status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            "id_company": (event.request_context.authorizer.get_lambda or {}).get("id_company"),
+            "id_company": (authorizer.get("lambda") or {}).get("id_company"),
         },
     )
     # No per-route dimensions: one metric series each keeps CloudWatch cost flat.
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    if response.status_code >= 500:
+    if status >= 500:
         metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
-    return response
+
+
+def _too_large(app: APIGatewayHttpResolver) -> Callable[[ApiError], dict[str, Any]]:
+    def render(exc: ApiError) -> dict[str, Any]:
+        return {
+            "statusCode": exc.status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON, "Cache-Control": "no-store"},
+            "body": json.dumps(exc.body(request_id(app)), separators=(",", ":")),
+            "isBase64Encoded": False,
+        }
+
+    return render
+
+
+# Characters a path value keeps when re-encoded for routing: those of the contract's patterns.
+_ROUTING_SAFE = "-._~:+"
+
+
+def routing_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The event Powertools routes: the route API Gateway chose, with its decoded path values.
+
+    API Gateway decodes the path once (CONTRACT §9): ``rawPath`` holds ``a/b`` for ``a%2Fb``, which
+    no route template matches. So the function routes what API Gateway routed -- its ``routeKey``
+    filled with ``pathParameters`` -- each value re-encoded only where it leaves the contract's
+    characters. Nothing is ever decoded here: a value holding ``%`` or any other stray character
+    reaches its check as ``%XX`` and is a 422, never a second decoding.
+    """
+    route_key = event.get("routeKey") or ""
+    params = event.get("pathParameters") or {}
+    _, _, template = route_key.partition(" ")
+    if not params or not template.startswith("/"):
+        return event
+    path = template
+    for name, value in params.items():
+        path = path.replace("{" + name + "}", quote(str(value), safe=_ROUTING_SAFE))
+    return {**event, "rawPath": path}
 
 
 def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda handler of a family: Powertools logging context, metrics and tracing around resolve."""
+    """The Lambda handler of a family: Powertools logging context, metrics and tracing around resolve,
+    the invocation's deadline, and the one response path every answer takes."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return _traced(app)(event, context)
+        started = time.perf_counter()
+        start_deadline(context)
+        begin_invocation()
+        result = fit_result(event, _traced(app)(routing_event(event), context), _too_large(app))
+        _log_request(event, int(result.get("statusCode", 500)), started)
+        return result
 
     return handler
 

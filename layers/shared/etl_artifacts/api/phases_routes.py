@@ -26,9 +26,10 @@ from etl_artifacts.api.common import (
     run_ref,
     validation_error,
 )
-from etl_artifacts.api.negotiation import negotiate
+from etl_artifacts.api.envelope import negotiate
 from etl_artifacts.config import get_settings
 from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse
+from etl_artifacts.payload import body_budget
 from etl_artifacts.phases.models import (
     ARROW_MEDIA_TYPE,
     CSV_CONTENT_TYPE,
@@ -222,7 +223,6 @@ def _column_names(columns: str | None) -> list[str] | None:
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_EVENT_RESPONSES,
-    compress=True,
 )
 def run_event(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> EventResponse:
     from etl_artifacts.phases import service
@@ -237,7 +237,6 @@ def run_event(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> EventR
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_PAGE_RESPONSES,
-    compress=True,
 )
 def phase_metadata(
     dag_id: DagIdPath,
@@ -260,7 +259,6 @@ def phase_metadata(
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_DATA_RESPONSES,
-    compress=True,
 )
 def phase_data(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the formats are in `responses`
     dag_id: DagIdPath,
@@ -290,7 +288,6 @@ def phase_data(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the forma
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_ERRORS_RESPONSES,
-    compress=True,
 )
 def phase_errors(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the formats are in `responses`
     dag_id: DagIdPath,
@@ -315,7 +312,6 @@ def phase_errors(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the for
     tags=TAGS,
     security=BEARER_SECURITY,
     responses=_LOGS_RESPONSES,
-    compress=True,
 )
 def phase_logs(  # type: ignore[no-untyped-def]  # JSON, CSV, Arrow or NDJSON: the formats are in `responses`
     dag_id: DagIdPath,
@@ -348,7 +344,8 @@ def phase_logs(  # type: ignore[no-untyped-def]  # JSON, CSV, Arrow or NDJSON: t
         keyword=keyword,
         order=order,
         continuation_token=continuation_token,
-        max_bytes=get_settings().ndjson_max_bytes,
+        # Never above what Lambda can return, whatever NDJSON_MAX_BYTES says.
+        max_bytes=min(get_settings().ndjson_max_bytes, body_budget()),
     )
     headers = {"Vary": "Accept"}
     if result.continuation_token is not None:

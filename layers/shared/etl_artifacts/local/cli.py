@@ -15,7 +15,13 @@ from typing import Any
 def _cmd_serve(args: argparse.Namespace) -> int:
     from etl_artifacts.local.gateway import serve
 
-    serve(args.host, args.port, Path(args.template) if args.template else None, instances=args.instances)
+    serve(
+        args.host,
+        args.port,
+        Path(args.template) if args.template else None,
+        instances=args.instances,
+        timeout_s=args.timeout,
+    )
     return 0
 
 
@@ -231,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="worker processes per function, like Lambda instances: concurrent requests run in parallel, "
         "each worker's first request is a cold start (default 4)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="kill every function after S seconds (the authorizer after at most 10), as Lambda would at "
+        "its Timeout; default: each function's Timeout from the template",
     )
     p.set_defaults(func=_cmd_serve)
 

@@ -288,15 +288,13 @@ class DevStack:
             _say(f"indexed the seeded attempts ({failures} failed)")
 
     def serve(self, host: str, port: int) -> threading.Thread:
-        from werkzeug.serving import make_server
-
-        from etl_artifacts.local.gateway import LocalGateway
+        from etl_artifacts.local.gateway import LocalGateway, make_gateway_server
         from etl_artifacts.local.lambda_runtime import ProcessInvoker
 
         # Worker processes per function (like Lambda instances) so concurrent requests run in parallel.
         self.invoker = ProcessInvoker()
         gateway = LocalGateway(template=self.template, invoker=self.invoker)
-        self.server = make_server(host, port, gateway, threaded=True)
+        self.server = make_gateway_server(host, port, gateway)
         thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         thread.start()
         return thread

@@ -1,9 +1,15 @@
 """A local stand-in for API Gateway HTTP API (development only, not for production traffic).
 
-Routes come from template.yaml. Each request becomes an HTTP API payload v2 event; the
-authorizer function runs first exactly as API Gateway runs it (no Authorization header: 401
-without calling anything; denied: 401), then the route's function handler runs: in this process
-(tests), or in worker processes, one per concurrent invocation (``serve``, ``dev``).
+Routes come from template.yaml. Each request becomes an HTTP API payload v2 event in the shape
+AWS sends (path decoded once); the authorizer function runs first exactly as API Gateway runs it
+(no Authorization header: 401 without calling anything; denied: 401), then the route's function:
+in this process (tests), or in worker processes, one per concurrent invocation (``serve``, ``dev``).
+
+As strict as AWS (CONTRACT §9): with a ProcessInvoker (``serve``, ``dev``) a function runs in a
+worker process killed at its template Timeout (the authorizer at 10 s at most); a result over
+Lambda's 6 MB payload, a timeout, a crash or a dead worker is answered as API Gateway answers a
+failed Lambda invocation: 500 ``{"message":"Internal Server Error"}``. The access log names the
+method, route template, status and time only: never a query string (keywords, tokens).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,17 +26,31 @@ from urllib.parse import parse_qsl, unquote
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from etl_artifacts.errors import ApiError, InternalError, Unauthorized
+from etl_artifacts.errors import ApiError, Unauthorized
 from etl_artifacts.errors import NotFound as RouteNotFound
-from etl_artifacts.local.lambda_runtime import ProcessInvoker, invoke
+from etl_artifacts.local.lambda_runtime import InvocationFailed, ProcessInvoker, invoke
 from etl_artifacts.local.template import FunctionSpec, RouteSpec, TemplateSpec, load_template
 from etl_artifacts.observability import logger
+from etl_artifacts.payload import LAMBDA_PAYLOAD_MAX, payload_size
+
+# API Gateway waits 10 s at most for a Lambda authorizer.
+AUTHORIZER_TIMEOUT_S = 10.0
+# What an HTTP API answers when the Lambda invocation fails (function error, timeout, response
+# payload too large, runtime exit): see the README, "Inside AWS's limits".
+AWS_FAILED_INVOCATION = (500, '{"message":"Internal Server Error"}')
+# WSGI environ keys the access log reads.
+ROUTE_KEY = "etl_artifacts.route"
 
 
 def _werkzeug_rule(path: str) -> str:
     return path.replace("{", "<").replace("}", ">")
+
+
+class FailedInvocation(Exception):
+    """The function produced no usable result; the gateway answers as API Gateway would."""
 
 
 class LocalGateway:
@@ -40,7 +60,7 @@ class LocalGateway:
         self,
         template: TemplateSpec | None = None,
         template_path: Path | None = None,
-        invoker: Callable[[FunctionSpec, dict[str, Any]], Any] | None = None,
+        invoker: ProcessInvoker | None = None,
     ) -> None:
         self.template = template or load_template(template_path)
         # None: run in this process, one invocation at a time (tests can patch and spy on it);
@@ -78,6 +98,9 @@ class LocalGateway:
     ) -> dict[str, Any]:
         now = datetime.now(UTC)
         raw_query = request.query_string.decode("latin-1")
+        # API Gateway HTTP APIs route on the encoded path, then hand the function the path and
+        # the path values decoded once (CONTRACT §9; sources in the README, "Events").
+        decoded_path = unquote(raw_path)
         request_context: dict[str, Any] = {
             "accountId": "000000000000",
             "apiId": "local",
@@ -85,7 +108,7 @@ class LocalGateway:
             "domainPrefix": request.host.split(".")[0],
             "http": {
                 "method": request.method,
-                "path": raw_path,
+                "path": decoded_path,
                 "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
                 "sourceIp": request.remote_addr or "127.0.0.1",
                 "userAgent": request.headers.get("User-Agent", ""),
@@ -101,7 +124,7 @@ class LocalGateway:
         event: dict[str, Any] = {
             "version": "2.0",
             "routeKey": route.route_key,
-            "rawPath": raw_path,
+            "rawPath": decoded_path,
             "rawQueryString": raw_query,
             "headers": self._headers(request),
             "requestContext": request_context,
@@ -135,13 +158,35 @@ class LocalGateway:
             "pathParameters": event.get("pathParameters"),
             "requestContext": event["requestContext"],
         }
-        result = self._invoke(self.template.functions[self.template.authorizer], auth_event)
+        spec = self.template.functions[self.template.authorizer]
+        result = self._invoke(spec, auth_event, authorizer=True)
         if not isinstance(result, dict) or result.get("isAuthorized") is not True:
             raise Unauthorized()
         return dict(result.get("context") or {})
 
-    def _invoke(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
-        return self.invoker(spec, event) if self.invoker is not None else invoke(spec, event)
+    def _invoke(self, spec: FunctionSpec, event: dict[str, Any], authorizer: bool = False) -> Any:
+        try:
+            if self.invoker is None:
+                result = invoke(spec, event)
+            else:
+                timeout = self.invoker.timeout_for(spec)
+                if authorizer:
+                    timeout = min(timeout, AUTHORIZER_TIMEOUT_S)
+                result = self.invoker(spec, event, timeout)
+        except InvocationFailed as exc:
+            raise self._failed(spec, exc.reason) from None
+        except Exception as exc:
+            # A crashing function: the type only, never the message.
+            raise self._failed(spec, type(exc).__name__) from None
+        if isinstance(result, dict) and payload_size(result) > LAMBDA_PAYLOAD_MAX:
+            # Lambda refuses to return it: "Response payload size exceeded maximum allowed payload size".
+            raise self._failed(spec, "payload_too_large")
+        return result
+
+    @staticmethod
+    def _failed(spec: FunctionSpec, reason: str) -> FailedInvocation:
+        logger.error("function failed", extra={"function": spec.logical_id, "error_type": reason})
+        return FailedInvocation(reason)
 
     # -- WSGI -----------------------------------------------------------------------------
     @staticmethod
@@ -150,9 +195,16 @@ class LocalGateway:
         return Response(json.dumps(body), status=exc.status, content_type="application/json")
 
     @staticmethod
+    def _failed_invocation() -> Response:
+        status, body = AWS_FAILED_INVOCATION
+        response = Response(body, status=status, content_type="application/json")
+        response.headers["apigw-requestid"] = str(uuid.uuid4())
+        return response
+
+    @staticmethod
     def _to_response(result: Any) -> Response:
         if not isinstance(result, dict) or "statusCode" not in result:
-            return LocalGateway._error(InternalError())
+            return LocalGateway._failed_invocation()
         body = result.get("body") or ""
         payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
         response = Response(payload, status=int(result["statusCode"]))
@@ -167,7 +219,7 @@ class LocalGateway:
         return response
 
     def dispatch(self, request: Request) -> Response:
-        # The raw (still percent-encoded) path, as API Gateway's rawPath.
+        # Routes match the raw (still percent-encoded) path, segment by segment, as at API Gateway.
         raw_uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
         raw_path = raw_uri.split("?", 1)[0]
         adapter = self.url_map.bind_to_environ(request.environ)
@@ -178,6 +230,7 @@ class LocalGateway:
         except Exception:
             return self._error(RouteNotFound())
         params = {str(name): str(value) for name, value in matched.items()}
+        request.environ[ROUTE_KEY] = route.route_key
         try:
             context = None
             if route.authorized:
@@ -186,10 +239,8 @@ class LocalGateway:
             return self._to_response(self._invoke(self.template.functions[route.function], event))
         except ApiError as exc:
             return self._error(exc)
-        except Exception as exc:
-            # A crashing function is API Gateway's 500; the type only, never the message.
-            logger.error("function failed", extra={"error_type": type(exc).__name__})
-            return self._error(InternalError())
+        except FailedInvocation:
+            return self._failed_invocation()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -198,19 +249,43 @@ class LocalGateway:
         return response(environ, start_response)
 
 
+class AccessLogHandler(WSGIRequestHandler):
+    """werkzeug's request handler, logging method, route template, status and time only."""
+
+    def handle_one_request(self) -> None:
+        self._started = time.perf_counter()
+        super().handle_one_request()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        environ = getattr(self, "environ", None) or {}
+        elapsed_ms = (time.perf_counter() - getattr(self, "_started", time.perf_counter())) * 1000
+        route = environ.get(ROUTE_KEY) or f"{self.command} (no route)"
+        status = getattr(code, "value", code)
+        self.log("info", "%s %s %.1f ms", route, status, elapsed_ms)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        # BaseHTTPRequestHandler puts the request line (with its query string) in error messages.
+        self.log("error", "%s", "request failed: " + (format % args).split('"', 1)[0].strip())
+
+
+def make_gateway_server(host: str, port: int, gateway: LocalGateway) -> BaseWSGIServer:
+    """A threaded werkzeug server for the gateway, with the query-free access log."""
+    return make_server(host, port, gateway, threaded=True, request_handler=AccessLogHandler)
+
+
 def serve(
-    host: str = "127.0.0.1", port: int = 3000, template_path: Path | None = None, instances: int = 4
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    template_path: Path | None = None,
+    instances: int = 4,
+    timeout_s: float | None = None,
 ) -> None:
     import signal
 
-    from werkzeug.serving import make_server
-
     # SIGTERM (service managers, test harnesses) shuts down as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    invoker = ProcessInvoker(instances)
-    server = make_server(
-        host, port, LocalGateway(template_path=template_path, invoker=invoker), threaded=True
-    )
+    invoker = ProcessInvoker(instances, timeout_s=timeout_s)
+    server = make_gateway_server(host, port, LocalGateway(template_path=template_path, invoker=invoker))
     print(
         f"ETL Run Artifacts API (local development gateway) on http://{host}:{server.server_port}/api/v1",
         flush=True,

@@ -11,8 +11,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 from etl_artifacts.local.template import FunctionSpec
@@ -63,20 +63,61 @@ _one_at_a_time = threading.RLock()
 
 
 def invoke(spec: FunctionSpec, event: dict[str, Any]) -> Any:
-    """Run one invocation in this process (tests, ``invoke``): serialised, see above."""
+    """Run one invocation in this process (tests, ``invoke``): serialised, see above. The context
+    reports the function's Timeout, but nothing stops a handler that overruns it (ProcessInvoker does)."""
     handler = load_handler(spec)
     with _one_at_a_time:
-        return handler(event, LocalLambdaContext(function_name=spec.logical_id))
+        return handler(event, LocalLambdaContext(function_name=spec.logical_id, timeout_s=spec.timeout_s))
 
 
-def _invoke_in_worker(spec: FunctionSpec, event: dict[str, Any]) -> Any:
-    # A worker process is one "execution environment": it runs one event at a time and keeps
-    # its imports, clients and caches warm between events, exactly like a Lambda instance.
-    return load_handler(spec)(event, LocalLambdaContext(function_name=spec.logical_id))
+class InvocationFailed(Exception):
+    """The invocation produced no result: it timed out, its process died, or the handler raised.
+
+    ``reason`` is ``timeout``, ``crash`` or the exception's type name; never its message.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _WorkerGone(InvocationFailed):
+    """The worker died before it started the event (e.g. killed while idle): nothing ran."""
+
+    def __init__(self) -> None:
+        super().__init__("crash")
+
+
+# A worker's first request imports the function (Lambda's Init phase, limited to 10 s in AWS and not
+# counted in the Timeout). Generous here: imports on a busy laptop are no fault of the function.
+INIT_TIMEOUT_S = 120.0
+
+
+def _worker_main(conn: Connection, parent_pid: int) -> None:
+    """One "execution environment": one event at a time, imports and caches kept between events."""
+    _exit_with_parent(parent_pid)
+    while True:
+        try:
+            spec, event, timeout_s = conn.recv()
+        except EOFError:
+            return
+        try:
+            handler = load_handler(spec)
+        except BaseException as exc:  # an import error is an Init failure
+            conn.send(("error", type(exc).__name__))
+            continue
+        # The Timeout counts from here, as Lambda's starts after Init.
+        conn.send(("started", None))
+        try:
+            result = handler(event, LocalLambdaContext(function_name=spec.logical_id, timeout_s=timeout_s))
+        except BaseException as exc:
+            conn.send(("error", type(exc).__name__))
+            continue
+        conn.send(("ok", result))
 
 
 def _exit_with_parent(parent_pid: int) -> None:
-    """Worker initializer: end this worker when the gateway process is gone (even after SIGKILL).
+    """End this worker when the gateway process is gone (even after SIGKILL).
 
     Ctrl-C reaches the whole process group; the gateway shuts its workers down itself.
     """
@@ -90,34 +131,132 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-class ProcessInvoker:
-    """Concurrent local invocations: per function, a pool of worker processes started on demand
-    (each start is a cold start), so requests run in parallel without sharing Powertools' state."""
+class _Worker:
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")  # not fork: the gateway process runs threads
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, os.getpid()), daemon=True)
+        self.process.start()
+        child.close()
 
-    def __init__(self, max_instances_per_function: int = 4) -> None:
+    def _receive(self, timeout_s: float, started: bool) -> tuple[str, Any]:
+        # poll() also returns when the process died (the pipe is at EOF).
+        if not self.conn.poll(timeout_s):
+            self.kill()
+            raise InvocationFailed("timeout")
+        try:
+            message: tuple[str, Any] = self.conn.recv()
+        except (EOFError, OSError):
+            self.kill()
+            raise (InvocationFailed("crash") if started else _WorkerGone()) from None
+        return message
+
+    def run(self, spec: FunctionSpec, event: dict[str, Any], timeout_s: float) -> Any:
+        try:
+            self.conn.send((spec, event, timeout_s))
+        except (BrokenPipeError, OSError):
+            self.kill()
+            raise _WorkerGone() from None
+        status, value = self._receive(INIT_TIMEOUT_S, started=False)
+        if status == "started":
+            status, value = self._receive(timeout_s, started=True)
+        if status != "ok":
+            raise InvocationFailed(str(value))
+        return value
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def kill(self) -> None:
+        # Lambda ends a timed-out environment; the next request gets a fresh one (a cold start).
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
+class _FunctionPool:
+    """Up to ``size`` workers of one function; a dead or killed worker is replaced on demand."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.idle: list[_Worker] = []
+        self.count = 0
+        self.ready = threading.Condition()
+
+    def acquire(self) -> _Worker:
+        with self.ready:
+            while True:
+                while self.idle:
+                    worker = self.idle.pop()
+                    if worker.alive:
+                        return worker
+                    worker.kill()  # died while idle (e.g. SIGKILL): replace it
+                    self.count -= 1
+                if self.count < self.size:
+                    self.count += 1
+                    break
+                self.ready.wait()
+        try:
+            return _Worker()
+        except BaseException:
+            self.release(None)
+            raise
+
+    def release(self, worker: _Worker | None) -> None:
+        with self.ready:
+            if worker is not None and worker.alive:
+                self.idle.append(worker)
+            else:
+                self.count -= 1
+            self.ready.notify()
+
+    def close(self) -> None:
+        with self.ready:
+            workers, self.idle = self.idle, []
+        for worker in workers:
+            worker.kill()
+
+
+class ProcessInvoker:
+    """Concurrent local invocations as Lambda runs them: per function, up to N worker processes
+    (each start is a cold start), one event at a time each, killed at the function's Timeout
+    (``timeout_s`` overrides every function's, for tests) and replaced when they die."""
+
+    def __init__(self, max_instances_per_function: int = 4, timeout_s: float | None = None) -> None:
         self.max_instances = max(1, max_instances_per_function)
-        self._pools: dict[str, ProcessPoolExecutor] = {}
+        self.timeout_s = timeout_s
+        self._pools: dict[str, _FunctionPool] = {}
         self._lock = threading.Lock()
 
-    def _pool(self, spec: FunctionSpec) -> ProcessPoolExecutor:
+    def _pool(self, spec: FunctionSpec) -> _FunctionPool:
         with self._lock:
             pool = self._pools.get(spec.logical_id)
             if pool is None:
-                # spawn, not fork: the gateway process runs threads.
-                pool = ProcessPoolExecutor(
-                    self.max_instances,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_exit_with_parent,
-                    initargs=(os.getpid(),),
-                )
-                self._pools[spec.logical_id] = pool
+                pool = self._pools[spec.logical_id] = _FunctionPool(self.max_instances)
             return pool
 
-    def __call__(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
-        return self._pool(spec).submit(_invoke_in_worker, spec, event).result()
+    def timeout_for(self, spec: FunctionSpec) -> float:
+        return self.timeout_s if self.timeout_s is not None else spec.timeout_s
+
+    def __call__(self, spec: FunctionSpec, event: dict[str, Any], timeout_s: float | None = None) -> Any:
+        pool = self._pool(spec)
+        timeout = timeout_s if timeout_s is not None else self.timeout_for(spec)
+        for attempt in range(2):
+            worker = pool.acquire()
+            try:
+                return worker.run(spec, event, timeout)
+            except _WorkerGone:
+                # A worker that died idle (an OOM kill, SIGKILL) ran nothing: a fresh one takes the event.
+                if attempt == 1:
+                    raise
+            finally:
+                pool.release(worker)
+        raise AssertionError("unreachable")
 
     def shutdown(self) -> None:
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.close()

@@ -266,28 +266,29 @@ class S3Proxy:
                     self.send_header("Content-Length", declared or "0")
                 else:
                     self.send_header("Content-Length", declared if streamed and declared else str(len(data)))
-                # The end is taken before the last write: once the client has the last byte it may
-                # send a request that depends on this one, which must then start after this end.
+                # Status, bytes and end are recorded before the last write: once the client has the
+                # last byte it may look at the record, or send a request that depends on this one
+                # (which must then start after this end).
+                recorded.status = response.status
                 recorded.ended = time.perf_counter()
                 self.end_headers()
-                sent = len(data)
                 if streamed:
                     piece = response.read(_COPY_CHUNK)
                     while piece:
                         following = response.read(_COPY_CHUNK)
+                        recorded.bytes_out += len(piece)
                         if not following:
                             recorded.ended = time.perf_counter()
                         self.wfile.write(piece)
-                        sent += len(piece)
                         piece = following
                 else:
                     if self.command == "HEAD":
                         response.read()
                     elif data:
+                        recorded.bytes_out = len(data)
                         recorded.ended = time.perf_counter()
                     self.wfile.write(data)
                 self.wfile.flush()
-                recorded.status, recorded.bytes_out = response.status, sent
 
             def _handle(self) -> None:
                 try:

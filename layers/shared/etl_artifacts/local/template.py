@@ -33,6 +33,7 @@ class FunctionSpec:
     code_uri: Path
     handler: str  # "module.attribute"
     environment: dict[str, Any]
+    timeout_s: float = 3.0  # the function's Timeout (Lambda's default when the template has none)
 
     @property
     def module(self) -> str:
@@ -88,13 +89,19 @@ def load_template(path: Path | None = None) -> TemplateSpec:
             elif isinstance(target, list):
                 authorizer = target[0]
 
+    default_timeout = ((raw.get("Globals") or {}).get("Function") or {}).get("Timeout", 3)
     for logical_id, resource in resources.items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = resource.get("Properties", {})
         env = props.get("Environment", {}).get("Variables", {})
+        timeout = props.get("Timeout", default_timeout)
         functions[logical_id] = FunctionSpec(
-            logical_id, path.parent / props["CodeUri"], props["Handler"], env
+            logical_id,
+            path.parent / props["CodeUri"],
+            props["Handler"],
+            env,
+            float(timeout) if isinstance(timeout, int | float) else 3.0,
         )
         for event in (props.get("Events") or {}).values():
             if event.get("Type") != "HttpApi":

@@ -44,13 +44,18 @@ def map_concurrently(function: Callable[[Any], T], items: Sequence[Any]) -> list
 
 
 def ordered_map(
-    fn: Callable[[T], R], items: Iterable[T], workers: int = READ_WORKERS, lookahead: int | None = None
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    workers: int = READ_WORKERS,
+    lookahead: int | None = None,
+    finish_started: bool = True,
 ) -> Iterator[R]:
     """``map(fn, items)`` on the shared pool, at most ``workers`` running at once, results in order.
 
     At most ``lookahead`` (default ``2 * workers``) results wait to be consumed; leaving the
-    iterator early cancels what has not started and waits for what has. ``items`` is consumed in
-    the calling thread (it may itself be an ``ordered_map``); ``fn`` must not wait on the pool.
+    iterator early cancels what has not started and waits for what has (unless ``finish_started``
+    is false: a caller answering before its deadline leaves the running calls behind). ``items``
+    is consumed in the calling thread (it may itself be an ``ordered_map``); ``fn`` must not wait on the pool.
     """
     pool = executor()
     slots = threading.BoundedSemaphore(workers)
@@ -74,4 +79,6 @@ def ordered_map(
     finally:
         # As a pool of its own would on exit: what has started finishes before the caller goes on
         # (e.g. the indexer removes its temporary directory next).
-        wait([future for future in pending if not future.cancel()])
+        running = [future for future in pending if not future.cancel()]
+        if finish_started:
+            wait(running)

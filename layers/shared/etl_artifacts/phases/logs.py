@@ -13,7 +13,7 @@ page takes its window from the end of the matches, and a newest-first stream rea
 and their row groups from the last one back, never everything then reversing.
 
 NDJSON: all matching rows in order, read row group by row group (the next one prefetched while
-the current one is rendered), until the next line's payload cost (``line_cost``: JSON-escaped, as
+the current one is rendered), until the next line's payload cost (``payload.body_cost``: JSON-escaped, as
 Lambda counts it, CONTRACT §9) would not fit in the budget; the position of that line is returned
 for the continuation token (``continuation_tokens.Position``, bound to the chunks passed). A
 single line larger than the budget is still sent alone, so a stream always makes progress.
@@ -21,7 +21,6 @@ single line larger than the budget is still sent alone, so a stream always makes
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import closing
@@ -38,6 +37,7 @@ from etl_artifacts.parquet.chunkset import ChunkSet, conform
 from etl_artifacts.parquet.paging import Ref, RowLayout, group_starts, newest_first, page_window
 from etl_artifacts.parquet.pool import executor, map_concurrently
 from etl_artifacts.parquet.render import dumps_row, render_rows
+from etl_artifacts.payload import body_cost
 from etl_artifacts.phases.continuation_tokens import Order, Position, position
 from etl_artifacts.phases.pages import Page, page_of, page_of_refs
 from etl_artifacts.s3_listing import S3Object
@@ -263,7 +263,7 @@ def ndjson_body(
     follow: bool,
     max_bytes: int,
 ) -> NdjsonBody:
-    """The matching rows after ``resume`` as NDJSON lines, while their payload cost (``line_cost``)
+    """The matching rows after ``resume`` as NDJSON lines, while their payload cost (``payload.body_cost``)
     fits in ``max_bytes``; ``stop`` says where the next response goes on.
 
     ``resume`` must have been checked against ``objects`` (``continuation_tokens.verify``). With
@@ -323,7 +323,7 @@ def _lines(
             batch = in_table.slice(offset, _RENDER_BATCH)
             for index, row in enumerate(render_rows(conformed.take(batch))):
                 line = dumps_row(row) + "\n"
-                cost = line_cost(line)
+                cost = body_cost(line)
                 if sent and used + cost > max_bytes:
                     row_number = rows_in_chunk[offset + index]
                     # asc: the rows before this one are behind; desc: this one and those before it remain.
@@ -337,9 +337,3 @@ def _lines(
                 used += cost
                 sent += 1
     return NdjsonBody("".join(parts), sent, None)
-
-
-def line_cost(line: str) -> int:
-    """What ``line`` adds to Lambda's response payload (CONTRACT §9): JSON-escaped, every
-    non-ASCII character as ``\\uXXXX`` (escaping is per character, so costs add up)."""
-    return len(json.dumps(line)) - 2

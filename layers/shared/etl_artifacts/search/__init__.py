@@ -17,10 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from etl_artifacts.errors import DeadlineExceeded
+
 if TYPE_CHECKING:
     from etl_artifacts.attempts import AttemptObjects
 
 SearchMode = Literal["index", "scan", "trigram"]
+# Retry-After when a scan ran out of time and an index build was queued: the indexer's time for a
+# large attempt (an estimate: the build streams the chunks once; see bench_indexer for figures).
+INDEX_BUILD_RETRY_AFTER_S = 30
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,15 @@ def search_data(attempt: AttemptObjects, keyword: str, offset: int, limit: int) 
             return SearchResult("trigram", total, refs)
         total, refs = engine.index_search(attempt.index, needle, offset, limit)
         return SearchResult("index", total, refs)
-    total, refs = engine.scan(attempt, needle, offset, limit)
+    try:
+        total, refs = engine.scan(attempt, needle, offset, limit)
+    except DeadlineExceeded as exc:
+        # No current index and no time to scan: have one built, so that the retry is fast.
+        from etl_artifacts.indexing.queue import queue_index_build
+
+        if queue_index_build(attempt):
+            exc.retry_after = INDEX_BUILD_RETRY_AFTER_S
+        raise
     return SearchResult("scan", total, refs)
 
 

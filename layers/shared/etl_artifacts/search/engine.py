@@ -19,12 +19,14 @@ warning), exactly like a stale one.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl_artifacts.attempts import AttemptObjects
+from etl_artifacts.deadline import current_deadline
 from etl_artifacts.parquet.byte_lru import ByteLRU
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.paging import PageCollector, Ref, group_starts, row_group_batches
@@ -67,8 +69,17 @@ def scan(attempt: AttemptObjects, needle: str, offset: int, limit: int) -> tuple
 
     collector = PageCollector(offset, limit)
     units = data_batches(data)
+    deadline = current_deadline()
+    deadline.check()  # the footers alone may have used the time
+    slowest, last = 0.0, time.monotonic()
     # Two batches rendered at once (rendering is CPU-bound; more threads would only add memory).
-    for unit, positions in zip(units, ordered_map(matches, units, workers=2), strict=True):
+    # Leaving early (the deadline) must not wait for the reads still running.
+    batches = ordered_map(matches, units, workers=2, finish_started=False)
+    for number, (unit, positions) in enumerate(zip(units, batches, strict=True), start=1):
+        # Stop (503) while there is still time to answer, if the next batch may not finish in time.
+        slowest, last = max(slowest, time.monotonic() - last), time.monotonic()
+        if number < len(units):
+            deadline.check(needed_s=slowest)
 
         def refs_between(
             a: int, b: int, positions: pa.Array = positions, unit: DataBatch = unit
