@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+S3RVER_STAMP := .local/s3rver/.installed-lock
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint format build clean bench bench-smoke
+.PHONY: help install dev test lint format build clean bench bench-smoke s3rver
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,7 +25,7 @@ PORT ?= 3000
 dev: install ## Embedded Postgres + local S3 + migrate + demo data + API on 127.0.0.1:3000 (PORT=3100 for another port)
 	$(BIN)/etl-artifacts dev --port $(PORT)
 
-test: install ## Run the whole test suite (what CI runs)
+test: install s3rver ## Run the whole test suite (what CI runs)
 	$(BIN)/pytest
 
 # checkov pins its own boto3/packaging versions, so it lives in a virtualenv of its own.
@@ -54,11 +55,16 @@ ARCH ?= arm64
 build: install ## sam build (no Docker) for ARCH=arm64 (default) or x86_64: functions + the shared layer
 	LAYER_ARCH=$(ARCH) $(BIN)/sam build --parallel --cached --parameter-overrides Architecture=$(ARCH)
 
-bench: install ## Benchmarks vs DuckDB & co. (minutes; data cached in .local/bench-data): writes bench/results/latest.md
+bench: install s3rver ## Benchmarks vs DuckDB & co. (minutes; data cached in .local/bench-data): writes bench/results/latest.md
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-bench-smoke: install ## Every benchmark scenario at tiny sizes, well under a minute (also run by make test)
+bench-smoke: install s3rver ## Every benchmark scenario at tiny sizes, a few minutes (also run by make test)
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
+
+s3rver: $(S3RVER_STAMP) ## Install s3rver (npm, pinned by bench/node/package-lock.json) into .local/s3rver for the S3 cost model
+
+$(S3RVER_STAMP): bench/node/package.json bench/node/package-lock.json | install
+	$(BIN)/python -m bench.s3rver_server --install
 
 clean: ## Remove build output and local state (keeps .venv)
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO_ROOT, BenchOptions, progress, quiet_powertools_env, stop_services, versions
+from bench.stack import quiet_powertools_env, stop_services, versions
+from bench.timing import REPO_ROOT, BenchOptions, progress
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("layer-size", "7. Layer size", "bench.layer_size"),
     Scenario("download", "8. Download", "bench.bench_download"),
     Scenario("projection", "9. Column projection", "bench.bench_projection"),
+    Scenario("s3-model", "10. S3 cost model", "bench.bench_s3model"),
 )
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "latest.md"
 SMOKE_OUTPUT = REPO_ROOT / "bench" / "results" / "smoke.md.tmp"
@@ -54,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description=(
             "Benchmarks of the ETL Run Artifacts API against the alternatives (issue 7), on moto's "
-            "S3 server and embedded Postgres. Prints a table and writes it to the output file."
+            "S3 server and embedded Postgres, and on s3rver behind a latency proxy (the S3 cost model, "
+            "issue 15). Prints the tables and writes them to the output file."
         ),
     )
     names = [s.name for s in SCENARIOS]
@@ -76,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="results file (default bench/results/latest.md; smoke: bench/results/smoke.md.tmp)",
     )
-    sizes = parser.add_argument_group("sizes (scenarios 1, 2 and 6; defaults from issue 7)")
+    sizes = parser.add_argument_group("sizes (scenarios 1, 2, 6 and 10; defaults from issue 7)")
     sizes.add_argument("--rows", type=int, help="data rows of the benchmark attempt (default 1,000,000)")
     sizes.add_argument("--chunks", type=int, help="data chunks the rows are split into (default 10)")
     sizes.add_argument("--row-group-size", type=int, help="rows per parquet row group (default 10,000)")
@@ -87,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     sizes.add_argument("--cold-runs", type=int, help="fresh processes per cold case (default 10)")
     sizes.add_argument(
         "--data-dir", type=Path, help="cache of generated parquet (default .local/bench-data, git-ignored)"
+    )
+    sizes.add_argument(
+        "--latency-ms",
+        type=float,
+        action="append",
+        metavar="MS",
+        help="S3 cost model: milliseconds the proxy adds to every request (repeatable; default 0 and 20)",
     )
     return parser
 
@@ -101,6 +111,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         warmup=args.warmup,
         cold_runs=args.cold_runs,
         data_dir=args.data_dir,
+        latencies_ms=tuple(args.latency_ms) if args.latency_ms else None,
     )
 
 
@@ -117,7 +128,7 @@ def run_scenario(scenario: Scenario, options: BenchOptions) -> tuple[str, dict[s
     # One name per scenario in the table, whatever label the module used for itself.
     rows = [{**r, "scenario": scenario.title} for r in result.get("rows") or []]
     targets = [{**t, "scenario": scenario.title} for t in result.get("targets") or []]
-    return "ok", {"rows": rows, "targets": targets}
+    return "ok", {"rows": rows, "targets": targets, "tables": result.get("tables") or []}
 
 
 # -- rendering -----------------------------------------------------------------------------------
@@ -144,6 +155,14 @@ def render_rows(rows: list[dict[str, Any]]) -> list[str]:
             f"{_num(r.get('runs'))} | {_cell(r.get('note', ''))} |"
         )
     return lines
+
+
+def render_table(table: dict[str, Any]) -> list[str]:
+    """A scenario's own table: ``{"title", "columns", "rows", "notes"}`` (cells already text)."""
+    columns = table["columns"]
+    lines = [f"## {table['title']}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(value) for value in cells) + " |" for cells in table["rows"]]
+    return [*lines, "", *table.get("notes", []), ""]
 
 
 def _met(value: Any) -> str:
@@ -194,10 +213,13 @@ def render(
 ) -> str:
     rows: list[dict[str, Any]] = []
     targets: list[dict[str, Any]] = []
+    tables: list[str] = []
     status_lines = []
     for scenario, status, result in results:
         rows.extend(result["rows"])
         targets.extend(result["targets"])
+        for table in result.get("tables") or []:
+            tables.extend(render_table(table))
         if status != "ok" or not result["rows"]:
             rows.append(
                 {
@@ -228,8 +250,10 @@ def render(
         f"- sizes: {sizes}",
         f"- command: `{command}` ({elapsed_s:.0f} s)",
         "- S3 is moto's server over HTTP on loopback (a subprocess); it reads a whole object for every range "
-        "GET, so request counts and bytes read are reported beside times: on real S3 they matter more.",
+        "GET, so request counts and bytes read are reported beside times: on real S3 they matter more. "
+        "Scenario 10 (the S3 cost model) uses s3rver instead, behind a proxy adding a latency per request.",
         "",
+        *tables,
         "## Targets",
         "",
         *render_targets(targets),

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from bench.common import BenchOptions, Stats, progress, row, target
+from bench.timing import BenchOptions, Stats, progress, row, target
 
 if TYPE_CHECKING:
     from etl_artifacts.local.template import TemplateSpec

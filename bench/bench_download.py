@@ -23,7 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.common import BENCH_BUCKET, BENCH_COMPANY, BENCH_DAG_ID, Stats, progress, row, shared_s3, target
+from bench.dataset import BENCH_COMPANY, BENCH_DAG_ID
+from bench.stack import BENCH_BUCKET, shared_s3
+from bench.timing import Stats, progress, row, target
 
 if TYPE_CHECKING:
     from etl_artifacts.layout import RunRef
@@ -170,7 +172,7 @@ def main() -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="tiny run: checks the scenario still works")
     args = parser.parse_args()
-    from bench.common import quiet_powertools_env, stop_services
+    from bench.stack import quiet_powertools_env, stop_services
 
     os.environ.update(quiet_powertools_env())
     try:

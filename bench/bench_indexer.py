@@ -2,7 +2,7 @@
 
 Each measurement runs ``etl_artifacts.indexing.builder.index_attempt`` (the Lambda's and the
 CLI's code) in a FRESH child process against moto's S3 server, on the benchmark data set of
-``bench.common`` (8 mixed columns, 10 chunks, row groups of 10k rows), and reads the child's
+``bench.dataset`` (8 mixed columns, 10 chunks, row groups of 10k rows), and reads the child's
 peak RSS with ``resource.getrusage(RUSAGE_SELF).ru_maxrss``. A child that only imports the same
 modules gives the baseline (interpreter + pyarrow + boto3), so the table also shows the memory
 the indexing itself added. Target (issue 7): peak RSS at 1M rows <= 1.3x that at 100k rows.
@@ -21,20 +21,9 @@ import uuid
 from datetime import date
 from typing import Any
 
-from bench.common import (
-    BENCH_BUCKET,
-    BENCH_COMPANY,
-    REPO_ROOT,
-    BenchOptions,
-    DatasetSpec,
-    Stats,
-    ensure_dataset,
-    fmt_bytes,
-    progress,
-    row,
-    shared_s3,
-    target,
-)
+from bench.dataset import BENCH_COMPANY, DatasetSpec, ensure_dataset
+from bench.stack import BENCH_BUCKET, shared_s3
+from bench.timing import REPO_ROOT, BenchOptions, Stats, fmt_bytes, progress, row, target
 
 SCENARIO = "indexer"
 FULL_SIZES = (100_000, 1_000_000)

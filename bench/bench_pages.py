@@ -18,33 +18,29 @@ import sys
 import time
 from typing import Any
 
-from bench.common import (
-    REPO_ROOT,
-    WARMUP_ATTEMPT,
-    BenchOptions,
-    CountingProxy,
+from etl_artifacts.local.s3_proxy import S3Proxy, Traffic
+
+from bench.dataset import WARMUP_ATTEMPT, UploadedRun, bench_run_ref, uploaded_run
+from bench.handler_calls import (
     HandlerResponse,
-    NotReady,
-    Stats,
-    Traffic,
-    UploadedRun,
-    bench_run_ref,
     check_response,
-    duckdb_connect,
-    fmt_ratio,
     lambda_context,
     load_function_handler,
+    phase_data_event,
+)
+from bench.stack import duckdb_connect, s3_endpoint, shared_s3
+from bench.timing import (
+    REPO_ROOT,
+    BenchOptions,
+    Stats,
+    fmt_ratio,
     measure,
     measure_interleaved,
-    phase_data_event,
-    phases_placeholder,
     progress,
     ratio,
     row,
-    s3_endpoint,
-    shared_s3,
     target,
-    uploaded_run,
+    traffic_summary,
 )
 
 SCENARIO = "1. Pages"
@@ -105,8 +101,6 @@ def run_cold(
         if completed.returncode != 0 or not lines:
             raise RuntimeError(f"cold child failed (exit {completed.returncode})")
         last = json.loads(lines[-1])
-        if last["status"] == 501:
-            raise NotReady("route not implemented yet (501)")
         if last["status"] != 200:
             raise RuntimeError(f"cold child got {last['status']} {last.get('code')}")
         if index == 0:
@@ -206,30 +200,27 @@ def _moto_floor(uploaded: UploadedRun, options: BenchOptions) -> dict[str, Stats
     }
 
 
-def _traffic_pass(
-    uploaded: UploadedRun, pages: dict[str, int], options: BenchOptions, ours_ready: bool
-) -> dict[str, Traffic]:
+def _traffic_pass(uploaded: UploadedRun, pages: dict[str, int], options: BenchOptions) -> dict[str, Traffic]:
     """Requests and bytes per case: one warm request each (after a warm-up), one cold process."""
     server = shared_s3()
     traffic: dict[str, Traffic] = {}
-    with CountingProxy(server.endpoint) as proxy:
+    with S3Proxy(server.endpoint) as proxy:
         for label, page in pages.items():
-            if ours_ready:
-                with s3_endpoint(proxy.endpoint):
-                    call = _our_call(uploaded, page)
-                    call()
-                    proxy.reset()
-                    call()
-                    traffic[f"ours warm {label}"] = proxy.snapshot()
-                proxy.reset()
-                run_cold({"page": page, "limit": LIMIT}, 0, env={"AWS_ENDPOINT_URL_S3": proxy.endpoint})
-                traffic[f"ours cold {label}"] = proxy.snapshot()
+            with s3_endpoint(proxy.endpoint):
+                call = _our_call(uploaded, page)
+                call()
+                proxy.clear()
+                call()
+                traffic[f"ours warm {label}"] = proxy.traffic()
+            proxy.clear()
+            run_cold({"page": page, "limit": LIMIT}, 0, env={"AWS_ENDPOINT_URL_S3": proxy.endpoint})
+            traffic[f"ours cold {label}"] = proxy.traffic()
             con = duckdb_connect(proxy.endpoint)
             duck = _duck_call(con, uploaded, page * LIMIT)
             duck()
-            proxy.reset()
+            proxy.clear()
             duck()
-            traffic[f"duckdb warm {label}"] = proxy.snapshot()
+            traffic[f"duckdb warm {label}"] = proxy.traffic()
             con.close()
     return traffic
 
@@ -246,7 +237,6 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     cold: dict[str, dict[str, Any]] = {}
     cold_footers: dict[str, Any] = {}
     duck: dict[str, Stats] = {}
-    pending = ""
 
     # Warm: ours (the same process serves every request; the warm-up fills the footer cache) and
     # DuckDB (metadata cache filled by the warm-up), round-robin so that load bursts of the shared
@@ -259,52 +249,42 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
         if check.column("id")[0].as_py() != page * LIMIT:
             raise RuntimeError(f"DuckDB returned a different page for {label}")
         calls[f"duckdb {label}"] = _duck_call(con, uploaded, page * LIMIT)
-    try:
-        if phases_placeholder():
-            raise NotReady("the Phases data route is not implemented yet")
-        for label, page in pages.items():
-            call = _our_call(uploaded, page)
-            first = call()
-            ids = [r.get("id") for r in (first.body or {}).get("rows", [])]
-            if ids[:1] != [page * LIMIT] or len(ids) != LIMIT:
-                raise RuntimeError(f"wrong page content for {label}")
-            calls[f"ours {label}"] = call
-    except NotReady as exc:
-        pending = f"pending: {exc}"
+    for label, page in pages.items():
+        call = _our_call(uploaded, page)
+        first = call()
+        ids = [r.get("id") for r in (first.body or {}).get("rows", [])]
+        if ids[:1] != [page * LIMIT] or len(ids) != LIMIT:
+            raise RuntimeError(f"wrong page content for {label}")
+        calls[f"ours {label}"] = call
     timed = measure_interleaved(calls, runs=options.runs * WARM_RUN_FACTOR, warmup=options.warmup)
     con.close()
     for label in pages:
         duck[label] = timed[f"duckdb {label}"]
-        if f"ours {label}" in timed:
-            warm[label] = timed[f"ours {label}"]
+        warm[label] = timed[f"ours {label}"]
 
-    if not pending:
-        progress("pages: our handler, cold processes")
-        for label, page in pages.items():
-            cold[label] = run_cold({"page": page, "limit": LIMIT}, options.cold_runs)
-        cold_footers = run_cold({"page": deep_page, "limit": LIMIT}, options.cold_runs, prewarm=True)
+    progress("pages: our handler, cold processes")
+    for label, page in pages.items():
+        cold[label] = run_cold({"page": page, "limit": LIMIT}, options.cold_runs)
+    cold_footers = run_cold({"page": deep_page, "limit": LIMIT}, options.cold_runs, prewarm=True)
 
     progress("pages: moto's own cost per request")
     floor = _moto_floor(uploaded, options)
 
     progress("pages: counting S3 requests and bytes (untimed pass)")
-    traffic = _traffic_pass(uploaded, pages, options, ours_ready=not pending)
+    traffic = _traffic_pass(uploaded, pages, options)
 
     def note(key: str, extra: str = "") -> str:
         counted = traffic.get(key)
         parts = [extra] if extra else []
         if counted is not None:
-            parts.append(counted.summary())
+            parts.append(traffic_summary(counted))
         return "; ".join(parts)
 
     for label in pages:
         stats = warm.get(label)
-        rows.append(row(SCENARIO, f"ours warm, {label}", stats, pending or note(f"ours warm {label}")))
+        rows.append(row(SCENARIO, f"ours warm, {label}", stats, note(f"ours warm {label}")))
     for label in pages:
-        result = cold.get(label)
-        if result is None:
-            rows.append(row(SCENARIO, f"ours cold, {label} (request)", None, pending))
-            continue
+        result = cold[label]
         rows.append(
             row(
                 SCENARIO,
@@ -327,13 +307,12 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             SCENARIO,
             f"ours cold footers, {deep} (request)",
             cold_footers.get("request"),
-            pending or f"fresh process, another attempt served first: LIST + {options.chunks} footers + page",
+            f"fresh process, another attempt served first: LIST + {options.chunks} footers + page",
         )
     )
-    if not pending:
-        progress("pages: the response budget check alone")
-        page0 = warm.get("page 0")
-        rows.extend(_budget_rows(uploaded, options, page0.median_ms if page0 else None))
+    progress("pages: the response budget check alone")
+    page0 = warm.get("page 0")
+    rows.extend(_budget_rows(uploaded, options, page0.median_ms if page0 else None))
     for label in pages:
         rows.append(row(SCENARIO, f"DuckDB warm, {label}", duck[label], note(f"duckdb warm {label}")))
     for label, stats in floor.items():
@@ -347,7 +326,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             "deep page <= 1.2x page 0 (warm)",
             fmt_ratio(deep_vs_first),
             None if deep_vs_first is None else deep_vs_first <= 1.2,
-            pending,
+            "",
         )
     )
     # Target 2: cold deep page <= 2x warm deep page, read strictly (the first request of a fresh
@@ -390,7 +369,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
                 text,
                 fmt_ratio(cold_vs_warm),
                 None if cold_vs_warm is None else cold_vs_warm <= 2.0,
-                pending or target_note,
+                target_note,
             )
         )
     # Target 3: >= 3x faster than DuckDB, both pages (the smaller speed-up counts).
@@ -399,7 +378,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     target_note = ", ".join(f"{label}: {fmt_ratio(v)}" for label, v in speedups.items())
     ours_traffic, duck_traffic = traffic.get(f"ours warm {deep}"), traffic.get(f"duckdb warm {deep}")
     if worst is not None and worst < 3.0 and ours_traffic and duck_traffic:
-        ours_gets = ours_traffic.gets - ours_traffic.lists
+        ours_gets = ours_traffic.gets
         server_ms = ours_traffic.lists * list_ms + ours_gets * get_ms
         target_note += (
             f" (missed by {3.0 / worst:.1f}x): a page of ours is {ours_traffic.lists} LIST + {ours_gets} "
@@ -414,7 +393,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             ">= 3x faster than DuckDB (warm, both pages)",
             fmt_ratio(worst),
             None if worst is None else worst >= 3.0,
-            pending or target_note,
+            target_note,
         )
     )
     rows[-1]["note"] = "; ".join(filter(None, [rows[-1]["note"], MOTO_NOTE]))

@@ -24,26 +24,17 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from bench.common import (
+from bench.dataset import BENCH_COMPANY, BENCH_DAG_ID
+from bench.handler_calls import (
     API_PREFIX,
-    BENCH_BUCKET,
-    BENCH_COMPANY,
-    BENCH_DAG_ID,
-    BenchOptions,
     HandlerResponse,
-    Stats,
     check_response,
-    fmt_ratio,
     http_event,
     lambda_context,
     load_function_handler,
-    measure,
-    progress,
-    ratio,
-    row,
-    shared_s3,
-    target,
 )
+from bench.stack import BENCH_BUCKET, shared_s3
+from bench.timing import BenchOptions, Stats, fmt_ratio, measure, progress, ratio, row, target
 
 if TYPE_CHECKING:
     from etl_artifacts.artifacts.models import RunArtifactsResponse

@@ -12,27 +12,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.common import (
-    BenchOptions,
-    CountingProxy,
+from etl_artifacts.local.s3_proxy import S3Proxy, Traffic
+
+from bench.dataset import UploadedRun, uploaded_run
+from bench.handler_calls import (
     HandlerResponse,
-    Traffic,
-    UploadedRun,
     check_response,
-    duckdb_connect,
-    fmt_bytes,
-    fmt_ratio,
     lambda_context,
     load_function_handler,
-    measure_interleaved,
     phase_data_event,
+)
+from bench.stack import duckdb_connect, s3_endpoint, shared_s3
+from bench.timing import (
+    BenchOptions,
+    fmt_bytes,
+    fmt_ratio,
+    measure_interleaved,
     progress,
     ratio,
     row,
-    s3_endpoint,
-    shared_s3,
     target,
-    uploaded_run,
+    traffic_summary,
 )
 
 SCENARIO = "9. Column projection"
@@ -77,21 +77,21 @@ def _check(response: HandlerResponse, columns: tuple[str, ...] | None, first_id:
 def _traffic(uploaded: UploadedRun, page: int, options: BenchOptions) -> dict[str, Traffic]:
     """S3 requests and bytes of one warm request per case (after a warm-up)."""
     counted: dict[str, Traffic] = {}
-    with CountingProxy(shared_s3().endpoint) as proxy:
+    with S3Proxy(shared_s3().endpoint) as proxy:
         with s3_endpoint(proxy.endpoint):
             for label, columns in (("full", None), ("2 columns", COLUMNS)):
                 call = _ours(uploaded, page, columns)
                 call()
-                proxy.reset()
+                proxy.clear()
                 call()
-                counted[f"ours {label}"] = proxy.snapshot()
+                counted[f"ours {label}"] = proxy.traffic()
         con = duckdb_connect(proxy.endpoint)
         for label, columns in (("full", None), ("2 columns", COLUMNS)):
             call = _duck(con, uploaded, page * LIMIT, columns)
             call()
-            proxy.reset()
+            proxy.clear()
             call()
-            counted[f"duckdb {label}"] = proxy.snapshot()
+            counted[f"duckdb {label}"] = proxy.traffic()
         con.close()
     return counted
 
@@ -124,7 +124,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
         for side in ("ours", "duckdb"):
             case = f"{'ours' if side == 'ours' else 'DuckDB'} warm, {label} ({what})"
             counted = traffic[f"{side} {label}"]
-            rows.append(row(SCENARIO, case, timed[f"{side} {label}"], counted.summary()))
+            rows.append(row(SCENARIO, case, timed[f"{side} {label}"], traffic_summary(counted)))
 
     full, projected = traffic["ours full"], traffic["ours 2 columns"]
     byte_ratio = ratio(projected.bytes_in, full.bytes_in)

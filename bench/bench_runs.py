@@ -40,19 +40,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import (
+from bench.stack import env_override, quiet_powertools_env, shared_postgres, stop_services
+from bench.timing import (
     BenchOptions,
-    env_override,
     fmt_bytes,
     fmt_ratio,
     measure,
     measure_interleaved,
     progress,
-    quiet_powertools_env,
     ratio,
     row,
-    shared_postgres,
-    stop_services,
     target,
 )
 
@@ -509,7 +506,7 @@ def long_statement_timeouts() -> Iterator[None]:
 
     reset_database()
     try:
-        with env_override("DB_STATEMENT_TIMEOUT_MS", str(6 * 3600 * 1000)):
+        with env_override(DB_STATEMENT_TIMEOUT_MS=str(6 * 3600 * 1000)):
             yield
     finally:
         reset_database()  # the measured searches use the API's own settings

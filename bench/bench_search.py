@@ -11,9 +11,6 @@ real Phases handler, in each search mode:
 
 The mode is checked on the ``X-Search-Mode`` header, and every mode must give the same total.
 DuckDB runs ``ILIKE`` over every column cast to text: the first page, and ``count(*)``.
-While the Phases route is a placeholder, the search engine (``etl_artifacts.search.search_data``)
-is timed directly instead and the rows say so; while the indexer is missing, index and trigram
-modes are pending.
 """
 
 from __future__ import annotations
@@ -24,32 +21,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench.common import (
-    COMMON_WORD,
-    NEEDLE,
-    NO_MATCH,
-    BenchOptions,
-    CountingProxy,
+from etl_artifacts.local.s3_proxy import S3Proxy, Traffic
+
+from bench.dataset import COMMON_WORD, NEEDLE, NO_MATCH, UploadedRun, uploaded_run
+from bench.handler_calls import (
     HandlerResponse,
-    Stats,
-    Traffic,
-    UploadedRun,
     check_response,
-    duckdb_connect,
-    fmt_ratio,
     lambda_context,
     load_function_handler,
+    phase_data_event,
+)
+from bench.stack import duckdb_connect, s3_endpoint, shared_s3
+from bench.timing import (
+    BenchOptions,
+    Stats,
+    fmt_ratio,
     measure,
     measure_interleaved,
-    phase_data_event,
-    phases_placeholder,
     progress,
     ratio,
     row,
-    s3_endpoint,
-    shared_s3,
     target,
-    uploaded_run,
+    traffic_summary,
 )
 
 SCENARIO = "2. Keyword search"
@@ -72,39 +65,24 @@ def keywords(uploaded: UploadedRun) -> dict[str, tuple[str, int]]:
 
 # -- how ours is called ------------------------------------------------------------------------
 class Ours:
-    """The real handler when the Phases route exists; the search engine alone until then."""
+    """The real Phases handler, in-process."""
 
     def __init__(self, uploaded: UploadedRun) -> None:
         self.uploaded = uploaded
-        self.via_handler = not phases_placeholder()
-        self.label = "handler" if self.via_handler else "engine only (Phases route pending)"
 
     def call(self, keyword: str) -> Callable[[], tuple[str | None, int]]:
         """A zero-argument call answering (search mode, total rows) for the first page."""
         uploaded = self.uploaded
-        if self.via_handler:
-            handler = load_function_handler(FUNCTION)
+        handler = load_function_handler(FUNCTION)
 
-            def via_handler() -> tuple[str | None, int]:
-                event = phase_data_event(
-                    uploaded.run, uploaded.phase, {"keyword": keyword, "page": 0, "limit": LIMIT}
-                )
-                response = check_response(
-                    HandlerResponse.from_result(handler(event, lambda_context(FUNCTION)))
-                )
-                return response.headers.get("x-search-mode"), int(response.body["total_rows"])
+        def via_handler() -> tuple[str | None, int]:
+            event = phase_data_event(
+                uploaded.run, uploaded.phase, {"keyword": keyword, "page": 0, "limit": LIMIT}
+            )
+            response = check_response(HandlerResponse.from_result(handler(event, lambda_context(FUNCTION))))
+            return response.headers.get("x-search-mode"), int(response.body["total_rows"])
 
-            return via_handler
-
-        from etl_artifacts.attempts import list_attempt
-        from etl_artifacts.search import search_data
-
-        def via_engine() -> tuple[str | None, int]:
-            attempt = list_attempt(uploaded.run, uploaded.phase, uploaded.attempt)
-            result = search_data(attempt, keyword, 0, LIMIT)
-            return result.mode, result.total
-
-        return via_engine
+        return via_handler
 
 
 def _timed(calls: dict[str, Callable[[], Any]], options: BenchOptions) -> dict[str, Stats]:
@@ -247,13 +225,13 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
                 raise RuntimeError(f"{mode} {case}: total {total}, expected {expected}")
             seen_modes[(mode, case)] = got_mode
         # Requests and bytes: one untimed request per case through the counting proxy.
-        with CountingProxy(server.endpoint) as proxy, s3_endpoint(proxy.endpoint):
+        with S3Proxy(server.endpoint) as proxy, s3_endpoint(proxy.endpoint):
             for case, (keyword, _) in cases.items():
                 call = ours.call(keyword)
                 call()
-                proxy.reset()
+                proxy.clear()
                 call()
-                traffic[(mode, case)] = proxy.snapshot()
+                traffic[(mode, case)] = proxy.traffic()
 
     # DuckDB's answers first: the same totals as ours, or the comparison means nothing.
     con = duckdb_connect(server.endpoint)
@@ -263,7 +241,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             raise RuntimeError(f"DuckDB {case}: count {counted}, expected {expected}")
 
     # Scan mode first, before any index exists.
-    progress(f"search: ours, scan mode ({ours.label})")
+    progress("search: ours, scan mode")
     measure_mode("scan")
 
     progress("search: building the index with the project's indexer")
@@ -294,14 +272,14 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
                 duck[(kind, case)] = _timed({kind: _duck_query(con, sql)}, options)[kind]
     con.close()
 
-    with CountingProxy(server.endpoint) as proxy:
+    with S3Proxy(server.endpoint) as proxy:
         con = duckdb_connect(proxy.endpoint)
         for case, (keyword, _) in cases.items():
             sql = duck_sql(uploaded, keyword, count=True)
             con.execute(sql).fetchall()
-            proxy.reset()
+            proxy.clear()
             con.execute(sql).fetchall()
-            traffic[("duckdb count", case)] = proxy.snapshot()
+            traffic[("duckdb count", case)] = proxy.traffic()
         con.close()
 
     # -- rows ----------------------------------------------------------------------------------
@@ -315,13 +293,11 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             header = seen_modes.get((mode, case))
             parts = [
                 f"{expected} rows",
-                f"X-Search-Mode {header}" if ours.via_handler else f"mode {header}",
-                traffic[(mode, case)].summary(),
+                f"X-Search-Mode {header}",
+                traffic_summary(traffic[(mode, case)]),
             ]
             if header != mode:
                 parts.append(f"NOTE: asked for {mode} mode, the API chose {header}")
-            if not ours.via_handler:
-                parts.append(ours.label)
             rows.append(row(SCENARIO, f"ours {mode}, {case}", stats, "; ".join(parts)))
     if notes.get("index") and "index" in {m for m, _ in timings}:
         rows.append(row(SCENARIO, "index files", None, notes["index"]))
@@ -336,7 +312,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
         )
     for kind in ("first page", "count"):
         for case in cases:
-            extra = traffic[("duckdb count", case)].summary() if kind == "count" else ""
+            extra = traffic_summary(traffic[("duckdb count", case)]) if kind == "count" else ""
             rows.append(row(SCENARIO, f"DuckDB ILIKE {kind}, {case}", duck[(kind, case)], extra))
 
     # -- targets -------------------------------------------------------------------------------

@@ -37,18 +37,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bench.common import (
-    API_PREFIX,
-    BENCH_COMPANY,
-    REPO_ROOT,
-    Stats,
-    progress,
-    quiet_powertools_env,
-    row,
-    shared_postgres,
-    shared_s3,
-    target,
-)
+from bench.dataset import BENCH_COMPANY
+from bench.handler_calls import API_PREFIX
+from bench.stack import quiet_powertools_env, shared_postgres, shared_s3
+from bench.timing import REPO_ROOT, Stats, progress, row, target
 
 SCENARIO = "load"
 CLIENTS = 20

@@ -9,11 +9,14 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+# The one S3 proxy of the tests and the benchmarks; re-exported for the suites that import it here.
+from etl_artifacts.local.s3_proxy import S3Proxy as S3Proxy
+from etl_artifacts.local.s3_proxy import S3Request as S3Request
 
 # -- functions reached ---------------------------------------------------------------------------------
 
@@ -113,150 +116,7 @@ class JwksServer:
         self._server = None
 
 
-# -- S3 keys actually requested, and S3 faults ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class S3Request:
-    method: str
-    bucket: str
-    key: str  # the object key, or the LIST prefix
-    query: str
-
-    @property
-    def target(self) -> str:
-        return f"{self.bucket}/{self.key}"
-
-
-_HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
-}
-
-
-class S3Proxy:
-    """A loopback HTTP proxy in front of the S3 server: every request of every client (boto3 and
-    pyarrow's own C++ client alike) passes through it, so the suites assert on the keys actually
-    requested on the wire, and inject faults (``mode``: ``pass``, ``slow``, ``error``, ``reset``).
-    """
-
-    def __init__(self, upstream: str) -> None:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(upstream)
-        self.upstream_host = parts.hostname or "127.0.0.1"
-        self.upstream_port = parts.port or 80
-        self.mode = "pass"
-        self.delay_s = 0.0
-        # When set, the fault applies only to the requests it accepts (the others pass).
-        self.only: Callable[[S3Request], bool] | None = None
-        self.requests: list[S3Request] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def endpoint(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def targets(self) -> list[str]:
-        with self._lock:
-            return [r.target for r in self.requests]
-
-    def clear(self) -> None:
-        with self._lock:
-            self.requests.clear()
-
-    def _record(self, method: str, raw_path: str) -> S3Request:
-        from urllib.parse import parse_qs, unquote, urlsplit
-
-        parts = urlsplit(raw_path)
-        bucket, _, key = unquote(parts.path).lstrip("/").partition("/")
-        query = parse_qs(parts.query, keep_blank_values=True)
-        if not key and "prefix" in query:
-            key = query["prefix"][0]
-        request = S3Request(method, bucket, key, parts.query)
-        with self._lock:
-            self.requests.append(request)
-        return request
-
-    def start(self) -> S3Proxy:
-        import http.client
-
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                recorded = proxy._record(self.command, self.path)
-                mode = proxy.mode
-                if proxy.only is not None and not proxy.only(recorded):
-                    mode = "pass"
-                if mode == "reset":
-                    self.close_connection = True
-                    self.connection.close()
-                    return
-                if mode == "slow":
-                    time.sleep(proxy.delay_s)
-                if mode == "error":
-                    payload = (
-                        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code>'
-                        b"<Message>We encountered an internal error.</Message></Error>"
-                    )
-                    self.send_response(500)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(payload)
-                    return
-                upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-                    upstream.request(self.command, self.path, body=body, headers=headers)
-                    response = upstream.getresponse()
-                    data = response.read()
-                    self.send_response(response.status)
-                    for name, value in response.getheaders():
-                        if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
-                            self.send_header(name, value)
-                    if self.command == "HEAD":
-                        self.send_header("Content-Length", response.getheader("Content-Length") or "0")
-                    else:
-                        self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(data)
-                finally:
-                    upstream.close()
-
-            def _handle(self) -> None:
-                try:
-                    self._forward()
-                except (BrokenPipeError, ConnectionResetError, TimeoutError):
-                    # The client gave up (that is what a timeout test wants).
-                    self.close_connection = True
-
-            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = _serve_loopback(Handler)
-        return self
-
-    def stop(self) -> None:
-        _shut_down(self._server)
-        self._server = None
+# -- S3 keys actually requested, and S3 faults (the proxy: etl_artifacts.local.s3_proxy) ----------
 
 
 def outside_prefix(targets: list[str], bucket: str, allowed_prefix: str) -> list[str]:

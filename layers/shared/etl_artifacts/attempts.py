@@ -1,12 +1,21 @@
 """What a phase attempt holds in S3 right now: one LIST of its prefix, classified by the layout.
 Shared by the phases logic (pages, search) and the indexer (the sources of an index).
+
+``completed_attempt`` keeps the listing of a completed attempt for a short while: once
+``metadata.parquet`` exists the ETL writer adds nothing to the attempt (CONTRACT §2: it is
+written LAST), so a warm data page or search costs no LIST round trip. The time bound is how
+long a rewritten attempt or a newly written index can go unseen.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.layout import CHUNKED_NAMES, RunRef, attempt_dir, parse_chunk_name
 from etl_artifacts.s3_listing import S3Object, list_prefix, strip_etag
@@ -84,3 +93,52 @@ def list_attempt(run: RunRef, phase: str, attempt: int) -> AttemptObjects:
     settings = get_settings()
     prefix = run.prefix(settings.artifacts_prefix) + attempt_dir(phase, attempt)
     return list_attempt_at(require_bucket(settings), prefix)
+
+
+#: Seconds a completed attempt's listing is reused (and how stale it may be).
+LISTING_TTL_S = 30.0
+_MAX_LISTINGS = 256
+_listings: OrderedDict[tuple[Any, ...], tuple[float, AttemptObjects]] = OrderedDict()
+_listings_lock = threading.Lock()
+
+
+def _is_indexed(objects: AttemptObjects) -> bool:
+    from etl_artifacts.search.index_format import TRIGRAM_FILE
+
+    return objects.index is not None and TRIGRAM_FILE in objects.extra
+
+
+def completed_attempt(
+    run: RunRef, phase: str, attempt: int, *, indexed: bool = False, fresh: bool = False
+) -> tuple[AttemptObjects, bool]:
+    """``list_attempt``, reusing a completed attempt's listing for up to ``LISTING_TTL_S``;
+    ``(objects, True)`` when the listing came from the cache.
+
+    ``indexed``: the caller searches, so a cached listing without the index files is listed
+    again (the indexer writes them after the attempt completes). ``fresh``: list again (a read
+    through the cached listing failed: the attempt was rewritten).
+    """
+    settings = get_settings()
+    bucket = require_bucket(settings)
+    prefix = run.prefix(settings.artifacts_prefix) + attempt_dir(phase, attempt)
+    # The client is part of the key, as for footers: another endpoint is another store.
+    key = (id(s3_client()), bucket, prefix)
+    now = time.monotonic()
+    with _listings_lock:
+        cached = None if fresh else _listings.get(key)
+    if cached is not None and cached[0] > now and (_is_indexed(cached[1]) or not indexed):
+        return cached[1], True
+    objects = list_attempt_at(bucket, prefix)
+    if objects.metadata is not None:
+        with _listings_lock:
+            _listings[key] = (now + LISTING_TTL_S, objects)
+            _listings.move_to_end(key)
+            while len(_listings) > _MAX_LISTINGS:
+                _listings.popitem(last=False)
+    return objects, False
+
+
+def clear_cache() -> None:
+    """Forget cached listings (tests that rewrite an attempt)."""
+    with _listings_lock:
+        _listings.clear()

@@ -27,9 +27,10 @@ import pyarrow.parquet as pq
 
 from etl_artifacts.attempts import AttemptObjects
 from etl_artifacts.deadline import current_deadline
+from etl_artifacts.parquet.byte_lru import ByteLRU
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.paging import PageCollector, Ref, group_starts, row_group_batches
-from etl_artifacts.parquet.pool import ordered_map
+from etl_artifacts.parquet.pool import READ_WORKERS, ordered_map
 from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.search import index_format
 from etl_artifacts.search.text import SEARCHABLE_COLUMN, match_positions, searchable_text
@@ -104,6 +105,8 @@ def current_index(attempt: AttemptObjects) -> pq.FileMetaData | None:
 #: chunks are tiny, so the ``_searchable`` chunks of consecutive row groups are adjacent and one
 #: coalesced range request fetches them all: few requests, bounded memory per read.
 INDEX_READ_BYTES = 16 * 1024 * 1024
+#: Up to this many batches of trigram candidates are read at once.
+CANDIDATE_READS_AT_ONCE = 12
 _INDEX_COLUMNS = ["chunk", "row", SEARCHABLE_COLUMN]
 
 
@@ -123,7 +126,10 @@ def index_search(
 
     collector = PageCollector(offset, limit)
     batches = row_group_batches(footer.group_bytes, groups, INDEX_READ_BYTES)
-    for chunks, rows in ordered_map(matches, batches):
+    # A few trigram candidates are read all at once (one round trip, not one per READ_WORKERS);
+    # many (a common word) stream through the usual bounded number, which bounds memory.
+    few = row_groups is not None and len(batches) <= CANDIDATE_READS_AT_ONCE
+    for chunks, rows in ordered_map(matches, batches, workers=max(1, len(batches)) if few else READ_WORKERS):
 
         def refs_between(a: int, b: int, chunks: pa.Array = chunks, rows: pa.Array = rows) -> list[Ref]:
             return list(zip(chunks[a:b].to_pylist(), rows[a:b].to_pylist(), strict=True))
@@ -151,4 +157,31 @@ def trigram_candidates(
     groups = index_format.row_groups_holding(metadata, codes)
     if not groups:
         return []
-    return index_format.candidate_blocks(trigrams.read_row_groups(0, groups), codes)
+    postings = _cached_postings(obj, trigrams)
+    if postings is None:
+        postings = trigrams.read_row_groups(0, groups)
+    return index_format.candidate_blocks(postings, codes)
+
+
+#: A trigram file up to this size is read whole on its first use and kept while the function is
+#: warm (keyed by ETag and size, so a rewritten file is read again): the candidates of every later
+#: keyword then cost no request. Bigger files are read per keyword, only the row groups it needs.
+POSTINGS_CACHE_FILE_BYTES = 4 * 1024 * 1024
+_POSTINGS = ByteLRU[tuple[str, str, int], pa.Table](32 * 1024 * 1024)
+
+
+def _cached_postings(obj: S3Object, trigrams: ChunkSet) -> pa.Table | None:
+    """The whole trigram file (cached), or ``None`` when it is too big to keep."""
+    if obj.size > POSTINGS_CACHE_FILE_BYTES:
+        return None
+    key = (obj.key, obj.etag, obj.size)
+    table = _POSTINGS.get(key)
+    if table is None:
+        table = trigrams.read_row_groups(0, range(len(trigrams.footers[0].row_counts)))
+        _POSTINGS.put(key, table, table.nbytes)
+    return table
+
+
+def clear_cache() -> None:
+    """Forget cached trigram postings (tests)."""
+    _POSTINGS.clear()

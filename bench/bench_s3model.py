@@ -1,0 +1,441 @@
+"""Scenario 10 (issue 15): the S3 cost model. The pages and search cases of scenarios 1 and 2,
+on an S3 that charges like S3: per request, not per object size.
+
+s3rver (npm; it serves a range from disk, in proportion to the range) holds the same data set
+and index files; a proxy in front of it (``etl_artifacts.local.s3_proxy``) adds a fixed latency
+to every request (``--latency-ms``, default 0 and 20: S3's first-byte latency is tens of ms) and
+records each request's start and end. Ours is the API over HTTP (the local gateway in this
+process, real authorizer, a keep-alive client); DuckDB 1.4 + httpfs reads the same files through
+the same proxy. Both are timed round-robin, warm; the cold-footers case is a fresh process that
+served another attempt first (ours) and a fresh DuckDB connection (DuckDB).
+
+Per case it reports requests, bytes and the depth: the longest chain of requests where each
+starts only after the previous one ended, i.e. the round trips the latency is paid for.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from etl_artifacts.local.s3_proxy import S3Proxy, Traffic
+
+from bench.bench_pages import run_cold
+from bench.bench_search import TRIGRAM_FILE, build_index, duck_sql
+from bench.dataset import (
+    BENCH_COMPANY,
+    COMMON_WORD,
+    NEEDLE,
+    NO_MATCH,
+    DatasetSpec,
+    UploadedRun,
+    ensure_dataset,
+    upload_run,
+)
+from bench.handler_calls import forget_metrics, run_path
+from bench.s3rver_server import S3rverServer
+from bench.stack import BENCH_BUCKET, BENCH_JWT_SECRET, duckdb_connect, env_override, quiet_powertools_env
+from bench.timing import (
+    BenchOptions,
+    Stats,
+    fmt_bytes,
+    measure_interleaved,
+    progress,
+    ratio,
+    row,
+    target,
+    traffic_summary,
+)
+
+SCENARIO = "10. S3 cost model"
+LIMIT = 50
+# s3rver checks that the access key exists (its built-in account), not V4 signatures.
+S3RVER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
+INDEX_FILES = ("index.parquet", TRIGRAM_FILE)
+TARGET_LATENCY_MS = 20.0
+SLOW_MS = 400  # rounds slower than this get at most 5 timed runs
+COLD_FOOTERS = "cold footers, deep page"
+
+
+@dataclass(frozen=True)
+class Goal:
+    """Issue 15's targets for a case, at 20 ms per request."""
+
+    speedup: float
+    max_depth: int | None = None
+
+
+GOALS = {
+    "page 0": Goal(1.5),
+    "deep page": Goal(5.0, max_depth=2),
+    "needle": Goal(10.0, max_depth=3),
+    "common word": Goal(3.0),
+    "no match": Goal(20.0),
+}
+
+
+@dataclass
+class Measured:
+    ours: Stats
+    duck: Stats
+    ours_traffic: Traffic
+    duck_traffic: Traffic
+
+
+# -- the S3 server and our API -------------------------------------------------------------------
+@contextmanager
+def s3rver_with_run(options: BenchOptions) -> Iterator[tuple[S3rverServer, UploadedRun]]:
+    """s3rver in a temporary directory, holding the data set and its index files."""
+    import boto3
+
+    spec = DatasetSpec.from_options(options)
+    dataset = ensure_dataset(spec, options.data_dir)
+    directory = Path(tempfile.mkdtemp(prefix="etl-bench-s3rver-"))
+    progress("starting s3rver")
+    server = S3rverServer(directory / "objects", (BENCH_BUCKET,))
+    try:
+        server.start()
+        with env_override(**_environment(server.endpoint)):
+            client = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1")
+            uploaded = upload_run(dataset, client, BENCH_BUCKET, "s3rver")
+            _put_index(uploaded, client)
+        yield server, uploaded
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _environment(endpoint: str) -> dict[str, str]:
+    """The runner's environment (as ``shared_s3`` sets it for moto) pointed at ``endpoint``."""
+    import os
+
+    from etl_artifacts.local.services import local_aws_environment
+
+    return {
+        **local_aws_environment(endpoint, BENCH_BUCKET),
+        **quiet_powertools_env(),
+        "JWT_SECRET": os.environ.get("JWT_SECRET", BENCH_JWT_SECRET),
+        **S3RVER_CREDENTIALS,
+    }
+
+
+def _put_index(uploaded: UploadedRun, client: Any) -> None:
+    """The index files: built once by the project's indexer (against s3rver), then kept beside
+    the data set and uploaded again (s3rver's ETags are the MD5s, so the index stays current)."""
+    cache = uploaded.dataset.directory / "index"
+    if all((cache / name).exists() for name in INDEX_FILES):
+        progress("uploading the cached index files to s3rver")
+        for name in INDEX_FILES:
+            with (cache / name).open("rb") as body:
+                client.put_object(Bucket=uploaded.bucket, Key=uploaded.attempt_prefix + name, Body=body)
+        return
+    progress("building the index on s3rver with the project's indexer")
+    built, note = build_index(uploaded)
+    if not built:
+        raise RuntimeError(note)
+    staging = cache.with_name(".index.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    for name in INDEX_FILES:
+        client.download_file(uploaded.bucket, uploaded.attempt_prefix + name, str(staging / name))
+    shutil.rmtree(cache, ignore_errors=True)
+    staging.rename(cache)
+
+
+@contextmanager
+def api_over_http() -> Iterator[str]:
+    """The local gateway (template routes, real authorizer, handlers in this process) on a free port."""
+    from etl_artifacts.local.gateway import LocalGateway
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class Handler(WSGIRequestHandler):
+        disable_nagle_algorithm = True  # else ~40 ms of delayed ACK per response (see the S3 proxy)
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access-log line per request
+    server = make_server("127.0.0.1", 0, LocalGateway(), threaded=True, request_handler=Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _token() -> str:
+    import os
+
+    import jwt
+
+    now = int(time.time())
+    claims = {"id_company": BENCH_COMPANY, "sub": "bench", "iat": now, "exp": now + 6 * 3600}
+    return jwt.encode(claims, os.environ["JWT_SECRET"], algorithm="HS256")
+
+
+class Api:
+    """A keep-alive HTTP client of our data route."""
+
+    def __init__(self, base: str, uploaded: UploadedRun) -> None:
+        import requests
+
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {_token()}"
+        self.url = f"{base}{run_path(uploaded.run)}/phases/{uploaded.phase}/data"
+
+    def get(self, **query: Any) -> tuple[dict[str, Any], dict[str, str]]:
+        from etl_artifacts.observability import metrics
+
+        response = self.session.get(self.url, params={"limit": LIMIT, **query}, timeout=300)
+        forget_metrics(metrics)  # the handler ran in this process
+        if response.status_code != 200:
+            raise RuntimeError(f"our API answered {response.status_code}")
+        return response.json(), {k.lower(): v for k, v in response.headers.items()}
+
+
+# -- the cases ----------------------------------------------------------------------------------------
+def _cases(uploaded: UploadedRun, options: BenchOptions, api: Api, con: Any) -> dict[str, tuple[Any, Any]]:
+    """case -> (ours, DuckDB): zero-argument calls that check their answers."""
+    spec = uploaded.dataset.spec
+    deep_page = options.deep_row // LIMIT
+    glob = f"read_parquet('{uploaded.data_glob}')"
+
+    def page(number: int) -> Callable[[], None]:
+        def ours() -> None:
+            body, _ = api.get(page=number)
+            if [r["id"] for r in body["rows"][:1]] != [number * LIMIT]:
+                raise RuntimeError(f"our page {number} starts at the wrong row")
+
+        return ours
+
+    def duck_page(offset: int) -> Callable[[], None]:
+        sql = f"SELECT * FROM {glob} LIMIT {LIMIT} OFFSET {offset}"
+
+        def duck() -> None:
+            if con.execute(sql).fetch_arrow_table().column("id")[0].as_py() != offset:
+                raise RuntimeError("DuckDB's page starts at the wrong row")
+
+        return duck
+
+    def search(keyword: str, expected: int) -> Callable[[], None]:
+        def ours() -> None:
+            body, headers = api.get(keyword=keyword, page=0)
+            mode = headers.get("x-search-mode")
+            if body["total_rows"] != expected or mode != "trigram":
+                raise RuntimeError(f"ours {keyword!r}: {body['total_rows']} rows in {mode} mode")
+
+        return ours
+
+    def duck_count(keyword: str, expected: int) -> Callable[[], None]:
+        sql = duck_sql(uploaded, keyword, count=True)
+
+        def duck() -> None:
+            counted = con.execute(sql).fetchone()
+            if counted is None or counted[0] != expected:
+                raise RuntimeError(f"DuckDB {keyword!r}: {counted}")
+
+        return duck
+
+    cases: dict[str, tuple[Any, Any]] = {
+        "page 0": (page(0), duck_page(0)),
+        "deep page": (page(deep_page), duck_page(deep_page * LIMIT)),
+    }
+    for case, (keyword, expected) in {
+        "needle": (NEEDLE, len(spec.needle_rows())),
+        "common word": (COMMON_WORD, len(spec.common_rows())),
+        "no match": (NO_MATCH, 0),
+    }.items():
+        cases[case] = (search(keyword, expected), duck_count(keyword, expected))
+    return cases
+
+
+def _counted(proxy: S3Proxy, call: Callable[[], None]) -> Traffic:
+    """What one warm call asks of S3 (right after another: within the listing's reuse time)."""
+    call()
+    proxy.clear()
+    call()
+    return proxy.traffic()
+
+
+def _measure_warm(
+    proxy: S3Proxy, cases: dict[str, tuple[Any, Any]], options: BenchOptions
+) -> dict[str, Measured]:
+    measured: dict[str, Measured] = {}
+    for case, (ours, duck) in cases.items():
+        calls = {"ours": ours, "duck": duck}
+        first = measure_interleaved(calls, runs=1, warmup=1)
+        slow = max(stats.median_ms for stats in first.values()) >= SLOW_MS
+        runs = min(options.runs, 5) if slow else options.runs
+        timed = measure_interleaved(calls, runs=runs, warmup=0)
+        measured[case] = Measured(timed["ours"], timed["duck"], _counted(proxy, ours), _counted(proxy, duck))
+    return measured
+
+
+def _measure_cold(proxy: S3Proxy, uploaded: UploadedRun, options: BenchOptions) -> Measured:
+    """Ours: a fresh process that served the warm-up attempt first, so only the LIST, the footers
+    and the page of the measured attempt are not cached. DuckDB: a fresh connection."""
+    deep_page = options.deep_row // LIMIT
+    query = {"page": deep_page, "limit": LIMIT}
+    ours = run_cold(query, options.cold_runs, prewarm=True)["request"]
+    proxy.clear()
+    run_cold(query, 0, prewarm=True)
+    measured_attempt = f"/attempt={uploaded.attempt}/"
+    ours_traffic = Traffic.of(r for r in proxy.recorded() if measured_attempt in r.key)
+
+    sql = f"SELECT * FROM read_parquet('{uploaded.data_glob}') LIMIT {LIMIT} OFFSET {deep_page * LIMIT}"
+    samples: list[float] = []
+    duck_traffic = Traffic()
+    for index in range(options.cold_runs + 1):
+        con = duckdb_connect(proxy.endpoint)
+        proxy.clear()
+        started = time.perf_counter()
+        con.execute(sql).fetch_arrow_table()
+        elapsed = (time.perf_counter() - started) * 1000
+        duck_traffic = proxy.traffic()
+        con.close()
+        if index:  # the first connection is untimed, as for ours
+            samples.append(elapsed)
+    return Measured(ours, Stats(samples), ours_traffic, duck_traffic)
+
+
+# -- targets and the table ------------------------------------------------------------------------
+def _target_lines(case: str, result: Measured, latency_ms: float) -> list[dict[str, Any]]:
+    goal = GOALS[case]
+    lines = []
+    duck_ms, ours_ms = result.duck.median_ms, result.ours.median_ms
+    speedup = ratio(duck_ms, ours_ms)
+    needed = duck_ms / goal.speedup
+    note = f"ours {ours_ms:.0f} ms, DuckDB {duck_ms:.0f} ms"
+    if speedup is not None and speedup < goal.speedup:
+        over = ours_ms - needed
+        note += (
+            f"; missed by {over:.0f} ms: ours must answer in <= {needed:.0f} ms "
+            f"(~{over / latency_ms:.1f} round trips of {latency_ms:.0f} ms)"
+            if latency_ms
+            else f"; missed by {over:.0f} ms (ours must answer in <= {needed:.0f} ms)"
+        )
+    lines.append(
+        target(
+            SCENARIO,
+            f"{case} >= {goal.speedup:g}x faster than DuckDB ({latency_ms:g} ms per request)",
+            f"{speedup:.2f}x" if speedup is not None else "n/a",
+            None if speedup is None else speedup >= goal.speedup,
+            note,
+        )
+    )
+    if goal.max_depth is not None:
+        depth = result.ours_traffic.depth
+        depth_note = traffic_summary(result.ours_traffic)
+        if depth > goal.max_depth:
+            extra = depth - goal.max_depth
+            depth_note = (
+                f"missed by {extra} round trip{'s' if extra > 1 else ''} "
+                f"(~{extra * latency_ms:.0f} ms at {latency_ms:g} ms each); " + depth_note
+            )
+        lines.append(
+            target(
+                SCENARIO,
+                f"{case} <= {goal.max_depth} sequential round trips",
+                f"depth {depth}",
+                depth <= goal.max_depth,
+                depth_note,
+            )
+        )
+    return lines
+
+
+def _requests(traffic: Traffic) -> str:
+    return f"{traffic.requests} / {fmt_bytes(traffic.bytes_in)}"
+
+
+def _table(results: dict[float, dict[str, Measured]], options: BenchOptions) -> dict[str, Any]:
+    columns = [
+        "ms/request",
+        "case",
+        "ours ms (p95)",
+        "ours depth",
+        "ours requests / read",
+        "DuckDB ms (p95)",
+        "DuckDB depth",
+        "DuckDB requests / read",
+        "DuckDB/ours",
+        "target",
+    ]
+    rows = []
+    for latency, cases in results.items():
+        for case, m in cases.items():
+            goal = GOALS.get(case)
+            aim = ""
+            if goal is not None and latency == TARGET_LATENCY_MS:
+                aim = f">= {goal.speedup:g}x" + (f", depth <= {goal.max_depth}" if goal.max_depth else "")
+            speedup = ratio(m.duck.median_ms, m.ours.median_ms)
+            rows.append(
+                [
+                    f"{latency:g}",
+                    case,
+                    f"{m.ours.median_ms:.1f} ({m.ours.p95_ms:.1f})",
+                    str(m.ours_traffic.depth),
+                    _requests(m.ours_traffic),
+                    f"{m.duck.median_ms:.1f} ({m.duck.p95_ms:.1f})",
+                    str(m.duck_traffic.depth),
+                    _requests(m.duck_traffic),
+                    "n/a" if speedup is None else f"{speedup:.2f}x",
+                    aim,
+                ]
+            )
+    return {
+        "title": "S3 cost model (s3rver behind a latency proxy; issue 15)",
+        "columns": columns,
+        "rows": rows,
+        "notes": [
+            f"Sizes: {options.rows:,} rows in {options.chunks} chunks, "
+            f"row groups of {options.row_group_size:,}; "
+            f"deep page = row {options.deep_row:,}; search keywords in trigram mode, against DuckDB "
+            "`count(*)` with ILIKE over every column. Depth: the longest chain of requests where each "
+            "starts after the previous one ended (what the latency is paid for). s3rver checks neither "
+            "V4 signatures nor If-Match; the proxy adds the latency S3 has and s3rver has not."
+        ],
+    }
+
+
+def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
+    options = options or (BenchOptions.smoke_defaults() if smoke else BenchOptions())
+    results: dict[float, dict[str, Measured]] = {}
+    with (
+        s3rver_with_run(options) as (server, uploaded),
+        S3Proxy(server.endpoint) as proxy,
+        env_override(**_environment(proxy.endpoint)),
+        api_over_http() as base,
+    ):
+        api = Api(base, uploaded)
+        con = duckdb_connect(proxy.endpoint)
+        cases = _cases(uploaded, options, api, con)
+        for latency in options.latencies_ms:
+            proxy.latency_s = latency / 1000
+            progress(f"S3 model: {latency:g} ms per request, ours over HTTP and DuckDB, interleaved")
+            results[latency] = _measure_warm(proxy, cases, options)
+            progress(f"S3 model: {latency:g} ms per request, cold footers")
+            results[latency][COLD_FOOTERS] = _measure_cold(proxy, uploaded, options)
+        con.close()
+
+    rows: list[dict[str, Any]] = []
+    targets: list[dict[str, Any]] = []
+    for latency, cases_measured in results.items():
+        for case, m in cases_measured.items():
+            label = f"{latency:g} ms/request, {case}"
+            rows.append(row(SCENARIO, f"ours, {label}", m.ours, traffic_summary(m.ours_traffic)))
+            rows.append(row(SCENARIO, f"DuckDB, {label}", m.duck, traffic_summary(m.duck_traffic)))
+    at_target = results.get(TARGET_LATENCY_MS)
+    for case in GOALS:
+        if at_target is None:
+            targets.append(target(SCENARIO, f"{case} (at 20 ms per request)", "n/a", None, "not measured"))
+        else:
+            targets.extend(_target_lines(case, at_target[case], TARGET_LATENCY_MS))
+    return {"rows": rows, "targets": targets, "tables": [_table(results, options)]}
