@@ -28,7 +28,7 @@ from bench.handler_calls import (
     load_function_handler,
     phase_data_event,
 )
-from bench.stack import duckdb_connect, s3_endpoint, shared_s3
+from bench.stack import duckdb_connect, s3_endpoint, shared_s3, warm_traffic
 from bench.timing import (
     REPO_ROOT,
     BenchOptions,
@@ -207,20 +207,12 @@ def _traffic_pass(uploaded: UploadedRun, pages: dict[str, int], options: BenchOp
     with S3Proxy(server.endpoint) as proxy:
         for label, page in pages.items():
             with s3_endpoint(proxy.endpoint):
-                call = _our_call(uploaded, page)
-                call()
-                proxy.clear()
-                call()
-                traffic[f"ours warm {label}"] = proxy.traffic()
+                traffic[f"ours warm {label}"] = warm_traffic(proxy, _our_call(uploaded, page))
             proxy.clear()
             run_cold({"page": page, "limit": LIMIT}, 0, env={"AWS_ENDPOINT_URL_S3": proxy.endpoint})
             traffic[f"ours cold {label}"] = proxy.traffic()
             con = duckdb_connect(proxy.endpoint)
-            duck = _duck_call(con, uploaded, page * LIMIT)
-            duck()
-            proxy.clear()
-            duck()
-            traffic[f"duckdb warm {label}"] = proxy.traffic()
+            traffic[f"duckdb warm {label}"] = warm_traffic(proxy, _duck_call(con, uploaded, page * LIMIT))
             con.close()
     return traffic
 

@@ -22,7 +22,7 @@ from bench.handler_calls import (
     load_function_handler,
     phase_data_event,
 )
-from bench.stack import duckdb_connect, s3_endpoint, shared_s3
+from bench.stack import duckdb_connect, s3_endpoint, shared_s3, warm_traffic
 from bench.timing import (
     BenchOptions,
     fmt_bytes,
@@ -80,18 +80,10 @@ def _traffic(uploaded: UploadedRun, page: int, options: BenchOptions) -> dict[st
     with S3Proxy(shared_s3().endpoint) as proxy:
         with s3_endpoint(proxy.endpoint):
             for label, columns in (("full", None), ("2 columns", COLUMNS)):
-                call = _ours(uploaded, page, columns)
-                call()
-                proxy.clear()
-                call()
-                counted[f"ours {label}"] = proxy.traffic()
+                counted[f"ours {label}"] = warm_traffic(proxy, _ours(uploaded, page, columns))
         con = duckdb_connect(proxy.endpoint)
         for label, columns in (("full", None), ("2 columns", COLUMNS)):
-            call = _duck(con, uploaded, page * LIMIT, columns)
-            call()
-            proxy.clear()
-            call()
-            counted[f"duckdb {label}"] = proxy.traffic()
+            counted[f"duckdb {label}"] = warm_traffic(proxy, _duck(con, uploaded, page * LIMIT, columns))
         con.close()
     return counted
 

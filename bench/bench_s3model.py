@@ -42,7 +42,14 @@ from bench.dataset import (
 )
 from bench.handler_calls import forget_metrics, run_path
 from bench.s3rver_server import S3rverServer
-from bench.stack import BENCH_BUCKET, BENCH_JWT_SECRET, duckdb_connect, env_override, quiet_powertools_env
+from bench.stack import (
+    BENCH_BUCKET,
+    BENCH_JWT_SECRET,
+    duckdb_connect,
+    env_override,
+    quiet_powertools_env,
+    warm_traffic,
+)
 from bench.timing import (
     BenchOptions,
     Stats,
@@ -256,14 +263,6 @@ def _cases(uploaded: UploadedRun, options: BenchOptions, api: Api, con: Any) -> 
     return cases
 
 
-def _counted(proxy: S3Proxy, call: Callable[[], None]) -> Traffic:
-    """What one warm call asks of S3 (right after another: within the listing's reuse time)."""
-    call()
-    proxy.clear()
-    call()
-    return proxy.traffic()
-
-
 def _measure_warm(
     proxy: S3Proxy, cases: dict[str, tuple[Any, Any]], options: BenchOptions
 ) -> dict[str, Measured]:
@@ -274,7 +273,9 @@ def _measure_warm(
         slow = max(stats.median_ms for stats in first.values()) >= SLOW_MS
         runs = min(options.runs, 5) if slow else options.runs
         timed = measure_interleaved(calls, runs=runs, warmup=0)
-        measured[case] = Measured(timed["ours"], timed["duck"], _counted(proxy, ours), _counted(proxy, duck))
+        measured[case] = Measured(
+            timed["ours"], timed["duck"], warm_traffic(proxy, ours), warm_traffic(proxy, duck)
+        )
     return measured
 
 

@@ -31,7 +31,7 @@ from bench.handler_calls import (
     load_function_handler,
     phase_data_event,
 )
-from bench.stack import duckdb_connect, s3_endpoint, shared_s3
+from bench.stack import duckdb_connect, s3_endpoint, shared_s3, warm_traffic
 from bench.timing import (
     BenchOptions,
     Stats,
@@ -227,11 +227,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
         # Requests and bytes: one untimed request per case through the counting proxy.
         with S3Proxy(server.endpoint) as proxy, s3_endpoint(proxy.endpoint):
             for case, (keyword, _) in cases.items():
-                call = ours.call(keyword)
-                call()
-                proxy.clear()
-                call()
-                traffic[(mode, case)] = proxy.traffic()
+                traffic[(mode, case)] = warm_traffic(proxy, ours.call(keyword))
 
     # DuckDB's answers first: the same totals as ours, or the comparison means nothing.
     con = duckdb_connect(server.endpoint)

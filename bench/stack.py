@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import atexit
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from etl_artifacts.local.s3_proxy import S3Proxy, Traffic
 
 from bench.timing import progress
 
@@ -141,6 +143,14 @@ def env_override(**values: str) -> Iterator[None]:
             else:
                 os.environ[name] = value
         reset_project_caches()
+
+
+def warm_traffic(proxy: S3Proxy, call: Callable[[], Any]) -> Traffic:
+    """What one warm call asks of S3: the call once to warm caches, then counted on its own."""
+    call()
+    proxy.clear()
+    call()
+    return proxy.traffic()
 
 
 def s3_endpoint(endpoint: str) -> AbstractContextManager[None]:
