@@ -8,7 +8,7 @@ or base64 when compressed -- so no answer ever exceeds it. ``fit_result`` is app
 result in :func:`etl_artifacts.api.common.lambda_entry`; routes never measure anything themselves.
 
 For streaming producers (NDJSON) the cost of one piece of body is :func:`body_cost`, and the room
-left for the body of a response is :func:`body_budget` (see ``ENVELOPE_API`` in the README).
+left for the body of a response is :func:`body_budget` (docs/limits.md, "Inside AWS's limits").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``etl-artifacts``: the project's command line (the commands are listed in the README)."""
+"""``etl-artifacts``: the project's command line (the commands are listed in docs/getting-started.md)."""
 
 from __future__ import annotations
 

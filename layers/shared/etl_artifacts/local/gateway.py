@@ -39,7 +39,7 @@ from etl_artifacts.payload import LAMBDA_PAYLOAD_MAX, payload_size
 # API Gateway waits 10 s at most for a Lambda authorizer.
 AUTHORIZER_TIMEOUT_S = 10.0
 # What an HTTP API answers when the Lambda invocation fails (function error, timeout, response
-# payload too large, runtime exit): see the README, "Inside AWS's limits".
+# payload too large, runtime exit): see docs/limits.md.
 AWS_FAILED_INVOCATION = (500, '{"message":"Internal Server Error"}')
 # WSGI environ keys the access log reads.
 ROUTE_KEY = "etl_artifacts.route"
@@ -99,7 +99,7 @@ class LocalGateway:
         now = datetime.now(UTC)
         raw_query = request.query_string.decode("latin-1")
         # API Gateway HTTP APIs route on the encoded path, then hand the function the path and
-        # the path values decoded once (CONTRACT §9; sources in the README, "Events").
+        # the path values decoded once (sources in docs/limits.md, "Event shape").
         decoded_path = unquote(raw_path)
         request_context: dict[str, Any] = {
             "accountId": "000000000000",
