@@ -440,7 +440,7 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
 
 
 def _commands_work_from_another_shell_after_sourcing_the_env_file(env_file: Path, port: int) -> None:
-    """CONTRACT §11: a fresh shell that sources the file reaches the running stack with token,
+    """A fresh shell that sources the file reaches the running stack with token,
     migrate, seed, index and invoke (whose stdout pipes into json.tool)."""
     from etl_artifacts.local.seed import demo_run_id
     from etl_artifacts.local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID

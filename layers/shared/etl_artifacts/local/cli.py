@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "seed",
         help="write demo runs (S3 + etl.logs)",
-        description="Write deterministic demo runs following the contract: parquet "
+        description="Write deterministic demo runs in the layout the API reads: parquet "
         "artifacts to ARTIFACTS_BUCKET and one etl.logs row per run "
         "(DATABASE_URL, migrated). The same options rewrite the same runs.",
     )

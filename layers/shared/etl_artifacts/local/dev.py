@@ -172,7 +172,7 @@ def _configure_environment(database_url: str, s3_endpoint: str, bucket: str, jwt
 
 def stack_variables() -> dict[str, str]:
     """The variables of the running stack, as this process has them after configuration: the
-    contract's settings that are set, the AWS ones of the local S3 server and Powertools' switches."""
+    API's settings that are set, the AWS ones of the local S3 server and Powertools' switches."""
     from etl_artifacts.config import Settings
 
     names = [field.alias for field in Settings.model_fields.values() if field.alias]

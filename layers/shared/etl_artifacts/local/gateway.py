@@ -5,7 +5,7 @@ AWS sends (path decoded once); the authorizer function runs first exactly as API
 (no Authorization header: 401 without calling anything; denied: 401), then the route's function:
 in this process (tests), or in worker processes, one per concurrent invocation (``serve``, ``dev``).
 
-As strict as AWS (CONTRACT §9): with a ProcessInvoker (``serve``, ``dev``) a function runs in a
+As strict as AWS (docs/limits.md): with a ProcessInvoker (``serve``, ``dev``) a function runs in a
 worker process killed at its template Timeout (the authorizer at 10 s at most); a result over
 Lambda's 6 MB payload, a timeout, a crash or a dead worker is answered as API Gateway answers a
 failed Lambda invocation: 500 ``{"message":"Internal Server Error"}``. The access log names the
