@@ -57,6 +57,28 @@ def test_seed_with_a_bucket_but_no_database_writes_nothing():
     assert_one_line_refusal(proc, "DATABASE_URL", HINT)
 
 
+def test_seed_without_aws_credentials_writes_nothing():
+    proc = run_cli("seed", env={"ARTIFACTS_BUCKET": "b", "DATABASE_URL": "postgresql://u@127.0.0.1:1/db"})
+
+    assert_one_line_refusal(proc, "AWS credentials", HINT)
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["seed", "--companies", "1", "--runs", "1"]])
+def test_a_database_that_does_not_answer_is_one_line_without_its_url(command):
+    from etl_artifacts.local.services import free_port
+
+    # A port nothing listens on: the stack stopped (or restarted elsewhere) since the env file was read.
+    url = f"postgresql://user:pw-not-to-print@127.0.0.1:{free_port()}/db"
+    env = {"DATABASE_URL": url, "ARTIFACTS_BUCKET": "b", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"}
+    env["POWERTOOLS_LOG_LEVEL"] = "CRITICAL"  # the function's own JSON log line is not the point here
+
+    line = assert_one_line_refusal(
+        run_cli(*command, env=env), "database", "make dev", "source .local/dev/env"
+    )
+
+    assert "pw-not-to-print" not in line
+
+
 def test_invoke_with_a_missing_event_file_says_so():
     line = assert_one_line_refusal(
         run_cli("invoke", "RunsFunction", "-e", "events/nope.json"), "events/nope.json"

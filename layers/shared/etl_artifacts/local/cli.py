@@ -11,7 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from etl_artifacts.local.cli_errors import CommandError, one_line_errors, require_environment
+from etl_artifacts.local.cli_errors import (
+    CommandError,
+    one_line_errors,
+    require_environment,
+    require_s3_credentials,
+)
 
 
 @one_line_errors
@@ -153,14 +158,7 @@ def _read_event(path: Path) -> Any:
 def _cmd_index(args: argparse.Namespace) -> int:
     from etl_artifacts.indexing.cli import run
 
-    if not os.environ.get("AWS_ENDPOINT_URL_S3"):
-        import boto3
-
-        if boto3.Session().get_credentials() is None:
-            raise CommandError(
-                "no AWS credentials: for the local stack run `source .local/dev/env` (written by "
-                "`make dev`); for AWS, configure credentials (AWS_PROFILE, ...)"
-            )
+    require_s3_credentials()
     return run(args)
 
 
@@ -208,8 +206,12 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         names = ", ".join("--" + str(e["loc"][0]).replace("_", "-") for e in exc.errors() if e.get("loc"))
         raise CommandError(f"invalid option(s): {names}") from None
-    # Both before the first object is written: a run must not land in S3 without its etl.logs row.
+    # All before the first object is written: a run must not land in S3 without its etl.logs row.
     require_environment(("ARTIFACTS_BUCKET",), ("DATABASE_URL", "DB_SECRET_ARN"))
+    require_s3_credentials()
+    from etl_artifacts.db import get_database
+
+    get_database().read("SELECT 1")
     if args.create_bucket:
         from etl_artifacts.config import require_bucket
         from etl_artifacts.local.services import create_bucket

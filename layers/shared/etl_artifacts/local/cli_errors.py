@@ -1,6 +1,7 @@
 """One-line refusals for the server commands: what is wrong and how to fix it, exit status 2,
 never a traceback. A command function raises :class:`CommandError` (or lets the configuration's
-own ``ConfigurationError`` through) and :func:`one_line_errors` prints it."""
+``ConfigurationError``, or a database or storage ``ApiError``, through) and :func:`one_line_errors`
+prints it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 
 USAGE_EXIT = 2
 # Where a fresh shell gets the local stack's variables from.
-ENV_HINT = "run `source .local/dev/env` (written by `make dev`) or export it"
+ENV_FILE = "source .local/dev/env"
+ENV_HINT = f"run `{ENV_FILE}` (written by `make dev`) or export it"
 
 
 class CommandError(Exception):
@@ -27,6 +29,19 @@ def require_environment(*groups: tuple[str, ...]) -> None:
             raise CommandError(f"{what}: {ENV_HINT}")
 
 
+def require_s3_credentials() -> None:
+    """Refuse before the first S3 call when boto3 would find no credentials (a fresh shell)."""
+    if os.environ.get("AWS_ENDPOINT_URL_S3"):
+        return  # a local S3 server: the env file sets its dummy credentials with it
+    import boto3
+
+    if boto3.Session().get_credentials() is None:
+        raise CommandError(
+            "no AWS credentials: for the local stack run `source .local/dev/env` (written by "
+            "`make dev`); for AWS, configure credentials (AWS_PROFILE, ...)"
+        )
+
+
 def _configuration_message(text: str) -> str:
     # config.ConfigurationError names the variables ("... is not set", "... must be set", "invalid
     # configuration: X"); a missing one gets the hint where the local stack's values are.
@@ -38,7 +53,9 @@ def one_line_errors(command: Callable[[Any], int]) -> Callable[[Any], int]:
 
     @functools.wraps(command)
     def run(args: Any) -> int:
-        from etl_artifacts.config import ConfigurationError  # here: the parser must stay cheap to import
+        # Imported here: the parser must stay cheap to import.
+        from etl_artifacts.config import ConfigurationError
+        from etl_artifacts.errors import ApiError
 
         try:
             return command(args)
@@ -46,6 +63,8 @@ def one_line_errors(command: Callable[[Any], int]) -> Callable[[Any], int]:
             message = str(exc)
         except ConfigurationError as exc:
             message = _configuration_message(str(exc))
+        except ApiError as exc:  # the database or S3 did not answer (its detail names which, no secret)
+            message = f"{exc.detail} Is the stack running (`make dev`)? After a restart, `{ENV_FILE}` again."
         print(f"etl-artifacts: error: {message}", file=sys.stderr)
         return USAGE_EXIT
 
