@@ -349,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="The local stack in one command (development only): an embedded "
         "Postgres (data under .local/ in the repository), moto's S3 server, "
         "migrations, demo data, then the API on HOST:PORT. Prints a token and "
-        "example curl lines; Ctrl-C stops everything.",
+        "example curl lines; Ctrl-C stops everything. One stack per data directory: a second "
+        "`dev` on a data directory in use is refused before it touches anything.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=3000, help="port (default 3000)")
