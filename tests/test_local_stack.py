@@ -407,6 +407,7 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
         assert f"source {data_dir / 'env'}" in out
 
         _commands_work_from_another_shell_after_sourcing_the_env_file(data_dir / "env", port)
+        _the_readme_tour_works_against_it(data_dir / "env")
 
         # A second dev on the same data directory (another port) is refused at once: the first stack
         # keeps its database, its env file and its answers.
@@ -486,6 +487,23 @@ def _commands_work_from_another_shell_after_sourcing_the_env_file(env_file: Path
     runs_get = json.loads((workdir / "runs_get.json").read_text())
     assert runs_get["statusCode"] == 200, runs_get
     assert json.loads(runs_get["body"])["run_id"] == demo_run_id(day)
+
+
+def _the_readme_tour_works_against_it(env_file: Path) -> None:
+    """The newcomer's path: `make dev`, then the README's tour in another terminal."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    (tour,) = [block for block in re.findall(r"^```bash\n(.*?)^```", text, re.S | re.M) if "source " in block]
+    script = "set -euo pipefail\n" + tour.replace(
+        "source .local/dev/env", f"source {shlex.quote(str(env_file))}"
+    )
+    clean = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+
+    proc = subprocess.run(
+        ["bash", "-c", script], cwd=REPO_ROOT, env=clean, capture_output=True, text=True, timeout=300
+    )
+
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '"id_company":"acme"' in proc.stdout and "order_id,customer," in proc.stdout
 
 
 @pytest.mark.slow
