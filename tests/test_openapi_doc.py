@@ -85,7 +85,7 @@ def test_answers_with_several_media_types_do_not_list_json_first(document):
             if len(media) > 1:
                 assert media[0] != "application/json", f"{method.upper()} {path} {status}: {media}"
                 pages += media[0] == "text/csv"
-    assert pages == 3  # data, errors and logs
+    assert pages >= 3  # data, errors and logs
 
 
 def test_swagger_ui_gets_json_first(document):
