@@ -356,6 +356,7 @@ class DevStack:
         # Worker processes per function (like Lambda instances) so concurrent requests run in parallel.
         self.invoker = ProcessInvoker()
         gateway = LocalGateway(template=self.template, invoker=self.invoker)
+        gateway.prestart()
         self.server = make_gateway_server(host, port, gateway)
         thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         thread.start()

@@ -3,7 +3,8 @@
 Routes come from template.yaml. Each request becomes an HTTP API payload v2 event in the shape
 AWS sends (path decoded once); the authorizer function runs first exactly as API Gateway runs it
 (no Authorization header: 401 without calling anything; denied: 401), then the route's function:
-in this process (tests), or in worker processes, one per concurrent invocation (``serve``, ``dev``).
+in this process (tests), or in worker processes, one per concurrent invocation (``serve``, ``dev``);
+a worker runs its function's init (import, SnapStart priming) before it takes a request.
 
 As strict as AWS (docs/limits.md): with a ProcessInvoker (``serve``, ``dev``) a function runs in a
 worker process killed at its template Timeout (the authorizer at 10 s at most); a result over
@@ -71,6 +72,16 @@ class LocalGateway:
             strict_slashes=False,
             merge_slashes=False,
         )
+
+    def prestart(self) -> None:
+        """Start one worker of every function the routes and the authorizer use: each runs its
+        init (import, SnapStart priming) before it takes a request, as Lambda does."""
+        if self.invoker is None:
+            return
+        names = {route.function for route in self.template.routes}
+        if self.template.authorizer is not None:
+            names.add(self.template.authorizer)
+        self.invoker.prestart([self.template.functions[name] for name in sorted(names)])
 
     # -- event building -------------------------------------------------------------------
     @staticmethod
@@ -285,7 +296,9 @@ def serve(
     # SIGTERM (service managers, test harnesses) shuts down as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     invoker = ProcessInvoker(instances, timeout_s=timeout_s)
-    server = make_gateway_server(host, port, LocalGateway(template_path=template_path, invoker=invoker))
+    gateway = LocalGateway(template_path=template_path, invoker=invoker)
+    gateway.prestart()
+    server = make_gateway_server(host, port, gateway)
     print(
         f"ETL Run Artifacts API (local development gateway) on http://{host}:{server.server_port}/api/v1",
         flush=True,

@@ -93,19 +93,28 @@ class _WorkerGone(InvocationFailed):
 INIT_TIMEOUT_S = 120.0
 
 
-def _worker_main(conn: Connection, parent_pid: int) -> None:
-    """One "execution environment": one event at a time, imports and caches kept between events."""
+def _worker_main(conn: Connection, parent_pid: int, spec: FunctionSpec) -> None:
+    """One "execution environment": init first (the handler's import and its SnapStart hooks,
+    ``etl_artifacts.snapstart``), then one event at a time, imports and caches kept between events."""
     _exit_with_parent(parent_pid)
+    try:
+        load_handler(spec)
+        from etl_artifacts.snapstart import run_init
+
+        run_init()
+    except BaseException as exc:  # an Init failure: every event gets it, as in Lambda
+        init_error: str | None = type(exc).__name__
+    else:
+        init_error = None
     while True:
         try:
             spec, event, timeout_s = conn.recv()
         except EOFError:
             return
-        try:
-            handler = load_handler(spec)
-        except BaseException as exc:  # an import error is an Init failure
-            conn.send(("error", type(exc).__name__))
+        if init_error is not None:
+            conn.send(("error", init_error))
             continue
+        handler = load_handler(spec)
         # The Timeout counts from here, as Lambda's starts after Init.
         conn.send(("started", None))
         try:
@@ -132,10 +141,10 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, spec: FunctionSpec) -> None:
         context = multiprocessing.get_context("spawn")  # not fork: the gateway process runs threads
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, os.getpid()), daemon=True)
+        self.process = context.Process(target=_worker_main, args=(child, os.getpid(), spec), daemon=True)
         self.process.start()
         child.close()
 
@@ -179,7 +188,8 @@ class _Worker:
 class _FunctionPool:
     """Up to ``size`` workers of one function; a dead or killed worker is replaced on demand."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, spec: FunctionSpec, size: int) -> None:
+        self.spec = spec
         self.size = size
         self.idle: list[_Worker] = []
         self.count = 0
@@ -199,7 +209,7 @@ class _FunctionPool:
                     break
                 self.ready.wait()
         try:
-            return _Worker()
+            return _Worker(self.spec)
         except BaseException:
             self.release(None)
             raise
@@ -234,8 +244,15 @@ class ProcessInvoker:
         with self._lock:
             pool = self._pools.get(spec.logical_id)
             if pool is None:
-                pool = self._pools[spec.logical_id] = _FunctionPool(self.max_instances)
+                pool = self._pools[spec.logical_id] = _FunctionPool(spec, self.max_instances)
             return pool
+
+    def prestart(self, specs: list[FunctionSpec]) -> None:
+        """Start one worker per function now, so that its init (import and SnapStart priming) is
+        done before the first request, as a SnapStart version's instances are."""
+        for spec in specs:
+            pool = self._pool(spec)
+            pool.release(pool.acquire())
 
     def timeout_for(self, spec: FunctionSpec) -> float:
         return self.timeout_s if self.timeout_s is not None else spec.timeout_s

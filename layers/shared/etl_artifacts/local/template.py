@@ -65,6 +65,24 @@ class TemplateSpec:
     raw: dict[str, Any]
 
 
+def _function_of(arn: Any, resources: dict[str, Any]) -> str | None:
+    """The function an ARN value names: ``!GetAtt Fn.Arn``, or ``!Ref FnAlias<name>``, the alias
+    SAM generates for a function's ``AutoPublishAlias``."""
+    if not isinstance(arn, dict):
+        return None
+    target = arn.get("Fn::GetAtt")
+    if isinstance(target, str):
+        return target.split(".", 1)[0]
+    if isinstance(target, list):
+        return str(target[0])
+    ref = arn.get("Ref")
+    if isinstance(ref, str) and "Alias" in ref:
+        function, _, alias = ref.rpartition("Alias")
+        if resources.get(function, {}).get("Properties", {}).get("AutoPublishAlias") == alias:
+            return function
+    return None
+
+
 def default_template_path() -> Path:
     """template.yaml at the repository root (this file lives in layers/shared/etl_artifacts/local)."""
     return Path(__file__).resolve().parents[4] / "template.yaml"
@@ -83,11 +101,7 @@ def load_template(path: Path | None = None) -> TemplateSpec:
             auth = resource.get("Properties", {}).get("Auth", {})
             default = auth.get("DefaultAuthorizer")
             arn = auth.get("Authorizers", {}).get(default, {}).get("FunctionArn", {})
-            target = arn.get("Fn::GetAtt") if isinstance(arn, dict) else None
-            if isinstance(target, str):
-                authorizer = target.split(".", 1)[0]
-            elif isinstance(target, list):
-                authorizer = target[0]
+            authorizer = _function_of(arn, resources)
 
     default_timeout = ((raw.get("Globals") or {}).get("Function") or {}).get("Timeout", 3)
     for logical_id, resource in resources.items():

@@ -1,0 +1,224 @@
+"""Lambda SnapStart: the one-time work done at init (priming) and what a restored copy refreshes.
+
+With SnapStart (template.yaml, published versions behind the ``live`` alias) Lambda runs a
+function's init once per version, runs the ``register_before_snapshot`` hooks, snapshots the
+memory, and starts every later instance from that snapshot, running the ``register_after_restore``
+hooks first. So the work a first request would do lazily (importing pyarrow and boto3, building
+the S3 clients, compiling the pydantic validators of every route, rendering a page) is moved into
+the snapshot, and a restored instance's first request costs about what a warm one does.
+
+Each handler module calls ``enable`` with the parts its function uses. Nothing runs at import:
+without SnapStart (``$LATEST``, the local in-process runtime) the hooks never run and imports stay
+lazy, so a plain cold start is no slower. The local gateway's worker processes run the hooks after
+importing the handler and before their first request, as Lambda does (``run_init``).
+
+What must not be shared by the copies restored from one snapshot is refreshed after restore: the
+S3 file system's credentials, database connections and the ``random`` seed
+(``refresh_after_restore`` says why the boto3 clients are kept). The invocation deadline needs
+nothing: it is built from each invocation's context. Priming never reads tenant data, secrets or the network.
+
+See docs/performance.md (SnapStart) for where it is on, where it is off, and what it costs.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, cast
+
+from snapshot_restore_py import (
+    get_after_restore,
+    get_before_snapshot,
+    register_after_restore,
+    register_before_snapshot,
+)
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+Primer = Callable[[], None]
+
+
+# -- priming: each part of a function's first request, done once before the snapshot ------------
+def prime_settings() -> None:
+    from etl_artifacts.config import get_settings
+
+    get_settings()
+
+
+def prime_arrow() -> None:
+    """Import pyarrow and read and render a page of an in-memory parquet file, in every format a
+    page is answered in (the parquet reader, the JSON models, CSV and Arrow stream writers)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.compute  # searches and filters use it
+    import pyarrow.parquet as pq
+
+    from etl_artifacts.parquet import page_formats
+    from etl_artifacts.phases.pages import Page
+
+    table = pa.table(
+        {
+            "id": pa.array([1, 2], pa.int64()),
+            "name": pa.array(["a", None], pa.string()),
+            "amount": pa.array([1.5, None], pa.float64()),
+            "at": pa.array([0, 1], pa.timestamp("us", tz="UTC")),
+            "ok": pa.array([True, False]),
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=1)
+    read = pq.ParquetFile(io.BytesIO(sink.getvalue())).read_row_groups([0, 1])
+    page = Page(schema=read.schema, table=read, page=0, limit=2, total_rows=read.num_rows)
+    page.body().model_dump_json()
+    page_formats.csv_text(page.table)
+    page_formats.arrow_stream(page.table)
+
+
+def prime_s3() -> None:
+    """boto3's S3 client (service model, endpoint rules). No request is sent."""
+    from etl_artifacts.clients import s3_client
+
+    s3_client()
+
+
+def prime_arrow_s3() -> None:
+    """pyarrow's S3 file system: the AWS C++ SDK's start-up. No request is sent."""
+    from etl_artifacts.clients import arrow_s3
+
+    arrow_s3()
+
+
+def prime_sts() -> None:
+    from etl_artifacts.clients import sts_client
+
+    sts_client()
+
+
+def prime_sqs() -> None:
+    from etl_artifacts.clients import sqs_client
+
+    sqs_client()
+
+
+def prime_database() -> None:
+    """The driver's import; the connection itself is opened per restored instance, never snapshotted."""
+    import pg8000.native  # noqa: F401
+
+
+def prime_jwt() -> None:
+    """PyJWT and the cryptography backends an RS256/ES256 or HS256 check loads on first use."""
+    import jwt
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm  # noqa: F401
+
+    key = "priming-only-not-a-secret-0123456789abcdef"
+    jwt.decode(jwt.encode({"sub": "priming"}, key, algorithm="HS256"), key, algorithms=["HS256"])
+
+
+class _InitContext:
+    """The context attributes routing reads; priming runs outside any invocation."""
+
+    function_name = "snapstart-priming"
+    aws_request_id = "snapstart-priming"
+    memory_limit_in_mb = 0
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:snapstart-priming"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000
+
+
+def _priming_event(method: str, path: str) -> dict[str, Any]:
+    # Every path value is the same invalid text: each route validates its parameters and answers
+    # 422 (or 401 without a tenant) before it reaches storage or the database.
+    params = {segment[1:-1]: "priming" for segment in path.split("/") if segment.startswith("<")}
+    concrete = "/".join("priming" if segment.startswith("<") else segment for segment in path.split("/"))
+    route = "/".join("{" + s[1:-1] + "}" if s.startswith("<") else s for s in path.split("/"))
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {route}",
+        "rawPath": concrete,
+        "rawQueryString": "",
+        "headers": {"accept-encoding": "gzip", "accept": "application/json"},
+        "requestContext": {
+            "http": {"method": method, "path": concrete, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "requestId": "snapstart-priming",
+            "routeKey": f"{method} {route}",
+            "stage": "$default",
+        },
+        **({"pathParameters": params} if params else {}),
+        "isBase64Encoded": False,
+    }
+
+
+def resolver_primer(app: APIGatewayHttpResolver) -> Primer:
+    """Send every route of ``app`` one request that fails validation: Powertools compiles the
+    route's validators and the error path, and the answer goes through the one response path."""
+
+    def prime() -> None:
+        from etl_artifacts.api.common import routing_event
+        from etl_artifacts.api.envelope import begin_invocation, fit_result
+
+        def refuse(exc: Any) -> dict[str, Any]:
+            raise RuntimeError("a priming answer is never too large")
+
+        for route in list(app._static_routes) + list(app._dynamic_routes):
+            path = route.openapi_path.replace("{", "<").replace("}", ">")
+            event = _priming_event(route.method.upper(), path)
+            begin_invocation()
+            fit_result(
+                event, app.resolve(routing_event(event), cast("LambdaContext", _InitContext())), refuse
+            )
+
+    return prime
+
+
+# -- after restore ---------------------------------------------------------------------------------
+def refresh_after_restore() -> None:
+    """Drop what one snapshot would share with every copy restored from it.
+
+    The boto3 clients are kept: priming sent no request (their pools hold no connection), and with
+    SnapStart Lambda hands credentials out through its container credentials endpoint, which botocore
+    refreshes by itself; rebuilding them would cost each restored copy ~50-250 ms. pyarrow's S3 file
+    system is cheap to rebuild once its SDK is started, so it resolves its credentials again.
+    """
+    from etl_artifacts import clients
+
+    clients.arrow_s3.cache_clear()
+    # Only a function that uses the database has imported its module (and pg8000).
+    if (db := sys.modules.get("etl_artifacts.db")) is not None:
+        db.reset_database()
+    random.seed()
+
+
+# -- registration and the local runtime ----------------------------------------------------------
+def enable(primers: Iterable[Primer]) -> None:
+    """Register ``primers`` to run before the snapshot (in this order) and the refresh after restore.
+
+    Lambda runs before-snapshot hooks in the reverse order of registration: one hook runs them all,
+    in the order given.
+    """
+    chosen = [prime_settings, *primers]
+
+    def prime_all() -> None:
+        for primer in chosen:
+            primer()
+
+    register_before_snapshot(prime_all)
+    register_after_restore(refresh_after_restore)
+
+
+def _run(hooks: list[Any]) -> None:
+    for func, args, kwargs in hooks:
+        func(*args, **kwargs)
+
+
+def run_init() -> None:
+    """What Lambda does between a SnapStart function's init and its first request: the
+    before-snapshot hooks (reverse order of registration), then, as in a restored copy, the
+    after-restore hooks (in order). For local runtimes: one function per process."""
+    _run(list(reversed(get_before_snapshot())))
+    _run(list(get_after_restore()))
