@@ -180,6 +180,38 @@ def test_every_function_runs_python313_with_the_shared_layer(spec: TemplateSpec)
             assert "Runtime" not in resource["Properties"] and "Layers" not in resource["Properties"]
 
 
+SNAPSTART_FUNCTIONS = {"AuthorizerFunction", "MetaFunction", "RunsFunction", "PhasesFunction", "ArtifactsFunction"}
+
+
+def test_api_functions_start_from_snapstart_versions_behind_the_live_alias(spec: TemplateSpec) -> None:
+    # docs/performance.md: every function API Gateway calls; the indexer (SQS-fed, 2 GB of /tmp,
+    # which SnapStart does not support) stays off.
+    with_snapstart = {
+        logical_id
+        for logical_id, resource in spec.raw["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function" and "SnapStart" in resource["Properties"]
+    }
+    assert with_snapstart == SNAPSTART_FUNCTIONS
+    for logical_id in SNAPSTART_FUNCTIONS:
+        props = spec.raw["Resources"][logical_id]["Properties"]
+        assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+        assert props["AutoPublishAlias"] == "live"
+        assert props.get("EphemeralStorage", {"Size": 512})["Size"] <= 512
+        assert "ProvisionedConcurrencyConfig" not in props
+
+
+def test_the_authorizer_is_called_through_its_alias(spec: TemplateSpec, resources: dict[str, Any]) -> None:
+    authorizer = resources["HttpApi"]["Properties"]["Auth"]["Authorizers"]["JwtLambdaAuthorizer"]
+    assert authorizer["FunctionArn"] == {"Ref": "AuthorizerFunctionAliaslive"}
+    assert spec.authorizer == "AuthorizerFunction"
+
+
+def test_every_snapstart_handler_registers_its_priming(spec: TemplateSpec) -> None:
+    for logical_id in SNAPSTART_FUNCTIONS:
+        source = (spec.functions[logical_id].code_uri / f"{spec.functions[logical_id].module}.py").read_text()
+        assert "snapstart.enable(" in source, logical_id
+
+
 def test_shared_layer_is_built_by_its_makefile_for_the_architecture(resources: dict[str, Any]) -> None:
     layer = resources["SharedLayer"]
     assert layer["Metadata"]["BuildMethod"] == "makefile"

@@ -1,0 +1,85 @@
+"""SnapStart priming and refresh (etl_artifacts.snapstart): each runs without storage, a database
+or the network, and a restored copy gets fresh credentials, connections and random state."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from etl_artifacts import clients, snapstart
+
+REPO = Path(__file__).resolve().parents[2]
+
+_CHILD = """
+import json, sys
+sys.path.insert(0, {code_dir!r})
+import {module}
+from etl_artifacts import snapstart
+snapstart.run_init()
+print(json.dumps(sorted(m for m in ("pyarrow", "boto3", "jwt", "pg8000") if m in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("function", "loaded"),
+    [
+        ("phases", ["boto3", "pyarrow"]),
+        ("artifacts", ["boto3"]),
+        ("runs", ["pg8000"]),
+        ("meta", []),
+        ("authorizer", ["jwt"]),
+    ],
+)
+def test_each_functions_init_primes_what_its_first_request_needs_and_nothing_else(
+    function: str, loaded: list[str]
+) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_REGION": "us-east-1",
+        "ARTIFACTS_BUCKET": "priming-bucket",
+        "AWS_ACCESS_KEY_ID": "priming",
+        "AWS_SECRET_ACCESS_KEY": "priming",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        # Nothing answers here: priming must not send a request.
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    }
+    code = _CHILD.format(code_dir=str(REPO / "functions" / function), module=f"{function}_handler")
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == loaded
+
+
+def test_refresh_after_restore_rebuilds_the_arrow_file_system_and_reseeds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("ARTIFACTS_BUCKET", "priming-bucket")
+    from etl_artifacts.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        before = clients.arrow_s3()
+        random.seed(1)
+        first = random.random()
+        random.seed(1)
+        snapstart.refresh_after_restore()
+        assert random.random() != first
+        assert clients.arrow_s3() is not before
+    finally:
+        clients.arrow_s3.cache_clear()
+        get_settings.cache_clear()
+
+
+def test_the_resolver_primer_answers_every_route_without_storage() -> None:
+    from etl_artifacts.api.meta_routes import app
+
+    # Meta's routes include the merged OpenAPI document: the heaviest first request of all.
+    snapstart.resolver_primer(app)()
