@@ -180,7 +180,13 @@ def test_every_function_runs_python313_with_the_shared_layer(spec: TemplateSpec)
             assert "Runtime" not in resource["Properties"] and "Layers" not in resource["Properties"]
 
 
-SNAPSTART_FUNCTIONS = {"AuthorizerFunction", "MetaFunction", "RunsFunction", "PhasesFunction", "ArtifactsFunction"}
+SNAPSTART_FUNCTIONS = {
+    "AuthorizerFunction",
+    "MetaFunction",
+    "RunsFunction",
+    "PhasesFunction",
+    "ArtifactsFunction",
+}
 
 
 def test_api_functions_start_from_snapstart_versions_behind_the_live_alias(spec: TemplateSpec) -> None:
