@@ -54,12 +54,21 @@ MOTO_NOTE = (
 
 
 # -- the cold child: a fresh process that imports the handler and serves one request ----------
-def cold_child(query: dict[str, Any], prewarm: bool) -> dict[str, Any]:
+def cold_child(
+    query: dict[str, Any], prewarm: bool, snapstart: bool = False, repeat: int = 0
+) -> dict[str, Any]:
     """Import the handler, then serve one request. With ``prewarm`` the process first serves a
     page of the small warm-up attempt (lazy imports, clients, first-request set-up all done), so
-    the timed request pays only for what is not cached: the LIST, the footers and the page."""
+    the timed request pays only for what is not cached: the LIST, the footers and the page. With
+    ``snapstart`` the SnapStart hooks run after the import (init, before the snapshot, not timed:
+    a restored copy starts after them), as in a SnapStart version. ``repeat`` more requests give
+    the same process's warm times."""
     started = time.perf_counter()
     handler = load_function_handler(FUNCTION)
+    if snapstart:
+        from etl_artifacts.snapstart import run_init
+
+        run_init()
     imported = time.perf_counter()
     if prewarm:
         event = phase_data_event(bench_run_ref(), "extract", {"attempt": WARMUP_ATTEMPT, "limit": LIMIT})
@@ -67,11 +76,17 @@ def cold_child(query: dict[str, Any], prewarm: bool) -> dict[str, Any]:
         imported = time.perf_counter()
     result = handler(phase_data_event(bench_run_ref(), "extract", query), lambda_context(FUNCTION))
     done = time.perf_counter()
+    warm_ms = []
+    for _ in range(repeat):
+        again = time.perf_counter()
+        handler(phase_data_event(bench_run_ref(), "extract", query), lambda_context(FUNCTION))
+        warm_ms.append((time.perf_counter() - again) * 1000)
     response = HandlerResponse.from_result(result)
     rows = response.body.get("rows") if isinstance(response.body, dict) else None
     return {
         "import_ms": (imported - started) * 1000,
         "request_ms": (done - imported) * 1000,
+        "warm_ms": warm_ms,
         "status": response.status,
         "code": response.error_code,
         "first_id": rows[0].get("id") if rows else None,
@@ -81,15 +96,24 @@ def cold_child(query: dict[str, Any], prewarm: bool) -> dict[str, Any]:
 
 
 def run_cold(
-    query: dict[str, Any], runs: int, env: dict[str, str] | None = None, prewarm: bool = False
+    query: dict[str, Any],
+    runs: int,
+    env: dict[str, str] | None = None,
+    prewarm: bool = False,
+    snapstart: bool = False,
+    repeat: int = 0,
 ) -> dict[str, Any]:
-    """``runs`` fresh processes (after one untimed one): process wall time, import and request parts."""
+    """``runs`` fresh processes (after one untimed one): process wall time, import and request
+    parts, and (``repeat``) the warm requests that followed in the same processes."""
     command = [sys.executable, "-m", "bench.bench_pages", "--cold-child", json.dumps(query)]
     command += ["--prewarm"] if prewarm else []
+    command += ["--snapstart"] if snapstart else []
+    command += [f"--repeat={repeat}"] if repeat else []
     child_env = {**os.environ, **(env or {})}
     process_ms: list[float] = []
     import_ms: list[float] = []
     request_ms: list[float] = []
+    warm_ms: list[float] = []
     last: dict[str, Any] = {}
     for index in range(runs + 1):
         started = time.perf_counter()
@@ -108,10 +132,12 @@ def run_cold(
         process_ms.append(wall)
         import_ms.append(last["import_ms"])
         request_ms.append(last["request_ms"])
+        warm_ms.extend(last.get("warm_ms") or [])
     return {
         "process": Stats(process_ms),
         "import": Stats(import_ms),
         "request": Stats(request_ms),
+        "warm": Stats(warm_ms) if warm_ms else None,
         "last": last,
     }
 
@@ -393,11 +419,21 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) in (3, 4) and sys.argv[1] == "--cold-child":
-        print(json.dumps(cold_child(json.loads(sys.argv[2]), prewarm="--prewarm" in sys.argv)), flush=True)
+    flags = sys.argv[3:]
+    known = all(flag in ("--prewarm", "--snapstart") or flag.startswith("--repeat=") for flag in flags)
+    if len(sys.argv) >= 3 and sys.argv[1] == "--cold-child" and known:
+        repeat = next((int(flag.split("=", 1)[1]) for flag in flags if flag.startswith("--repeat=")), 0)
+        answer = cold_child(
+            json.loads(sys.argv[2]),
+            prewarm="--prewarm" in flags,
+            snapstart="--snapstart" in flags,
+            repeat=repeat,
+        )
+        print(json.dumps(answer), flush=True)
     else:
         print(
-            "usage: python -m bench.bench_pages --cold-child JSON_QUERY [--prewarm]",
+            "usage: python -m bench.bench_pages --cold-child JSON_QUERY"
+            " [--prewarm] [--snapstart] [--repeat=N]",
             file=sys.stderr,
         )
         sys.exit(2)
