@@ -5,4 +5,11 @@ from etl_artifacts.api.artifacts_routes import app
 from etl_artifacts.api.common import lambda_entry
 
 lambda_handler = lambda_entry(app)
-snapstart.enable([snapstart.prime_s3, snapstart.prime_sts, snapstart.resolver_primer(app)])
+snapstart.enable(
+    [
+        snapstart.prime_s3,
+        snapstart.prime_sts,
+        snapstart.imports_primer("etl_artifacts.artifacts.service"),
+        snapstart.resolver_primer(app),
+    ]
+)

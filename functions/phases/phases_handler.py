@@ -11,6 +11,7 @@ snapstart.enable(
         snapstart.prime_s3,
         snapstart.prime_arrow_s3,
         snapstart.prime_sqs,
+        snapstart.imports_primer("etl_artifacts.phases.service", "etl_artifacts.parquet.page_formats"),
         snapstart.resolver_primer(app),
     ]
 )

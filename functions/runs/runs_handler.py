@@ -5,4 +5,10 @@ from etl_artifacts.api.common import lambda_entry
 from etl_artifacts.api.runs_routes import app
 
 lambda_handler = lambda_entry(app)
-snapstart.enable([snapstart.prime_database, snapstart.resolver_primer(app)])
+snapstart.enable(
+    [
+        snapstart.prime_database,
+        snapstart.imports_primer("etl_artifacts.runs.dal"),
+        snapstart.resolver_primer(app),
+    ]
+)

@@ -22,6 +22,7 @@ See docs/performance.md (SnapStart) for where it is on, where it is off, and wha
 
 from __future__ import annotations
 
+import importlib
 import random
 import sys
 from collections.abc import Callable, Iterable
@@ -78,11 +79,26 @@ def prime_arrow() -> None:
     page_formats.arrow_stream(page.table)
 
 
+def imports_primer(*modules: str) -> Primer:
+    """Import what a route imports on its first call (the family's service layer)."""
+
+    def prime() -> None:
+        for module in modules:
+            importlib.import_module(module)
+
+    return prime
+
+
 def prime_s3() -> None:
-    """boto3's S3 client (service model, endpoint rules). No request is sent."""
+    """boto3's S3 client: service model, the LIST paginator's model, and the endpoint rules and
+    signer of a request (a presigned URL is built offline, never sent); the IDNA codec the first
+    connection's host name goes through. No request is sent."""
     from etl_artifacts.clients import s3_client
 
-    s3_client()
+    client = s3_client()
+    client.get_paginator("list_objects_v2")
+    client.generate_presigned_url("get_object", Params={"Bucket": "priming", "Key": "priming"}, ExpiresIn=60)
+    "priming.example".encode("idna")
 
 
 def prime_arrow_s3() -> None:
