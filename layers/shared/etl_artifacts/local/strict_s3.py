@@ -28,7 +28,7 @@ from etl_artifacts.local.template import default_template_path
 
 # LocalStack validates a presigned URL with the secret of the access key that signed it; a key it
 # did not issue is checked against this fixed secret, so local clients must sign with it.
-SECRET_ACCESS_KEY = "test"
+SECRET_ACCESS_KEY = "test"  # noqa: S105 - a fixed local dummy, never a real credential
 INSTALL_HINT = "run `make strict-s3` (needs Python 3.13 as python3.13, or set PYTHON313)"
 
 
@@ -84,7 +84,8 @@ class StrictS3Server:
                 return self._start_once(timeout_s)
             except _ExitedEarly:
                 if attempt == tries - 1:
-                    raise RuntimeError(f"LocalStack's S3 exited during start-up (see {self.log_path})") from None
+                    message = f"LocalStack's S3 exited during start-up (see {self.log_path})"
+                    raise RuntimeError(message) from None
         raise AssertionError("unreachable")
 
     def _environment(self) -> dict[str, str]:
