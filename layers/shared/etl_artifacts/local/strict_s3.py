@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -90,7 +91,10 @@ class StrictS3Server:
 
     def _environment(self) -> dict[str, str]:
         tmp = self.directory / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
+        # Nothing is persisted: what a killed earlier run left behind is only litter.
+        for leftover in (tmp, self.directory / "fs"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        tmp.mkdir(parents=True)
         return {
             # Its own interpreter and packages only: nothing of the caller's virtualenv.
             **{k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))},
