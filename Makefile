@@ -83,6 +83,10 @@ $(LOCALSTACK_STAMP): $(LOCALSTACK_REQUIREMENTS)
 	  || { echo "error: the strict local S3 (LocalStack) needs Python 3.13: install it (e.g. pyenv install 3.13) or run make with PYTHON313=/path/to/python3.13" >&2; exit 1; }
 	@test -x $(LOCALSTACK_VENV)/bin/python || '$(PYTHON313)' -m venv $(LOCALSTACK_VENV)
 	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(LOCALSTACK_REQUIREMENTS)
+	@# The index of AWS's service specs, built once here (as LocalStack's image does) and copied by
+	@# every start: without it each start spends seconds rebuilding it.
+	@rm -rf $(LOCALSTACK_VENV)/fs && mkdir -p $(LOCALSTACK_VENV)/fs/usr/lib/localstack
+	OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT=$(LOCALSTACK_VENV)/fs $(LOCALSTACK_VENV)/bin/python -m localstack.aws.spec
 	@touch $@
 
 clean: ## Remove build output and local state (keeps .venv)
