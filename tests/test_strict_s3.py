@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from conftest import StrictBucket
 from etl_artifacts.local.services import MotoS3Server, local_aws_environment
+from phases_helpers import data_table, new_run, phase_path, put_chunks, put_metadata, run_path
 
 BODY = b"# Report\n\nEvery row reconciled.\n"
 OTHER_BODY = BODY.replace(b"reconciled", b"discarded!")  # same length, other bytes
@@ -163,3 +164,23 @@ def test_moto_stores_bytes_that_do_not_match_the_signed_checksum(s3_server: Moto
     response = presign_put(client, "moto-lenient", "uploads/a").put(OTHER_BODY)
     assert response.status_code == 200
     assert client.get_object(Bucket="moto-lenient", Key="uploads/a")["Body"].read() == OTHER_BODY
+
+
+def test_the_whole_stack_runs_on_the_strict_s3(api: Any, on_strict_s3: StrictBucket) -> None:
+    # Given a run written through the stack's own S3 client, which now points at the strict S3
+    run = new_run()
+    put_metadata(run, rows=3, chunks=1)
+    put_chunks(run, "data", [data_table(0, 3)])
+    assert on_strict_s3.client.list_objects_v2(Bucket=on_strict_s3.name)["KeyCount"] == 2
+
+    # When a tenant reads a page (pyarrow's S3 client) and downloads through a listed URL (presigned GET)
+    page = api.get(phase_path(run, suffix="/data"))
+    listed = api.get(run_path(run, "/artifacts"))
+
+    # Then both are served from the strict S3, and the URL passes its signature check
+    assert page.status_code == 200, page.text
+    assert [row["id"] for row in page.json()["rows"]] == [0, 1, 2]
+    assert listed.status_code == 200, listed.text
+    (data,) = [item for item in listed.json()["artifacts"] if item["artifact_kind"] == "extract-data"]
+    assert data["url"].startswith(on_strict_s3.endpoint + "/")
+    assert requests.get(data["url"], timeout=30).status_code == 200
