@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 .PHONY: help install dev test lint format build clean bench bench-smoke s3rver strict-s3
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: $(STAMP) ## Create .venv and install the project with its dev dependencies (idempotent)
 
@@ -55,10 +55,10 @@ ARCH ?= arm64
 build: install ## sam build (no Docker) for ARCH=arm64 (default) or x86_64: functions + the shared layer
 	LAYER_ARCH=$(ARCH) $(BIN)/sam build --parallel --cached --parameter-overrides Architecture=$(ARCH)
 
-bench: install s3rver ## Benchmarks vs DuckDB & co. (minutes; data cached in .local/bench-data): writes bench/results/latest.md
+bench: install s3rver strict-s3 ## Benchmarks vs DuckDB & co. (minutes; data cached in .local/bench-data): writes bench/results/latest.md
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-bench-smoke: install s3rver ## Every benchmark scenario at tiny sizes, a few minutes (also run by make test)
+bench-smoke: install s3rver strict-s3 ## Every benchmark scenario at tiny sizes, a few minutes (also run by make test)
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
 s3rver: $(S3RVER_STAMP) ## Install s3rver (npm, pinned by bench/node/package-lock.json) into .local/s3rver for the S3 cost model
