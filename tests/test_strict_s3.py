@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -19,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from conftest import StrictBucket
 from etl_artifacts.local.services import MotoS3Server, local_aws_environment
+from etl_artifacts.local.strict_s3 import StrictS3NotInstalled, StrictS3Server
 from phases_helpers import data_table, new_run, phase_path, put_chunks, put_metadata, run_path
 
 BODY = b"# Report\n\nEvery row reconciled.\n"
@@ -184,3 +187,26 @@ def test_the_whole_stack_runs_on_the_strict_s3(api: Any, on_strict_s3: StrictBuc
     (data,) = [item for item in listed.json()["artifacts"] if item["artifact_kind"] == "extract-data"]
     assert data["url"].startswith(on_strict_s3.endpoint + "/")
     assert requests.get(data["url"], timeout=30).status_code == 200
+
+
+def test_without_its_virtualenv_start_names_the_fix(tmp_path: Path) -> None:
+    server = StrictS3Server(tmp_path, python=tmp_path / "missing" / "bin" / "python")
+    with pytest.raises(StrictS3NotInstalled, match="make strict-s3"):
+        server.start()
+
+
+def test_stop_ends_its_whole_process_group_and_keeps_the_log(tmp_path: Path) -> None:
+    server = StrictS3Server(tmp_path)
+    server.start()
+    assert server.pid is not None
+    group = os.getpgid(server.pid)
+    assert group == server.pid  # a group of its own: stopping it never touches ours
+    endpoint = server.endpoint
+
+    server.stop()
+
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{endpoint}/_localstack/health", timeout=5)
+    assert "Ready." in server.log_path.read_text()

@@ -71,6 +71,11 @@ class StrictS3Server:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id (its process group's too) while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def log_path(self) -> Path:
         return self.directory / "localstack.log"
 
