@@ -1,11 +1,12 @@
 """An S3 as strict as AWS on presigned uploads: LocalStack's S3, run on the host without Docker.
 
-moto's server accepts a presigned PUT whose body does not match its signed
-``x-amz-checksum-sha256``, a forged signature and a changed signed header. LocalStack's S3
-(``S3_SKIP_SIGNATURE_VALIDATION=0``) refuses them as AWS does, so the upload path is proven
-against it (docs/local-stack.md says what it checks and what it does not).
+moto's server stores a presigned PUT whose body does not match its signed
+``x-amz-checksum-sha256``. LocalStack's S3 (``S3_SKIP_SIGNATURE_VALIDATION=0``) refuses it, and a
+changed signed header, an expired URL and a forged signature, as AWS does, so the upload path is
+proven against it (docs/local-stack.md says what it checks and what it does not; the fixtures
+``strict_s3``, ``strict_bucket`` and ``on_strict_s3`` of the tests use this class).
 
-LocalStack needs Python 3.13 and pins its own boto3, so it lives in a virtualenv of its own,
+LocalStack runs on Python 3.13 here and pins its own boto3, so it lives in a virtualenv of its own,
 ``.local/tools/localstack`` at the repository root, made by ``make strict-s3``; this module
 starts ``python -m localstack.runtime.main`` from there with S3 as its only service.
 """
