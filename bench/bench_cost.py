@@ -45,8 +45,10 @@ SNAPSTART_RESTORE_GB = 0.0001397998  # per GB restored
 REPEATS = 5
 HEADROOM = 1.5  # MemorySize >= peak memory x this
 MIN_MEMORY_MB = 256
-# Decoding parquet and matching keywords is CPU-bound: 1769 MB is one full vCPU.
-CPU_BOUND = {"PhasesFunction": 1769}
+# Floors set by CPU rather than memory (Lambda's CPU share grows with MemorySize): decoding parquet
+# and matching keywords is CPU-bound (1769 MB is one full vCPU); the authorizer's RS256/ES256 check
+# is on the path of every request its cache misses.
+CPU_BOUND = {"PhasesFunction": 1769, "AuthorizerFunction": 512}
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,7 @@ def memory_sizes() -> dict[str, int]:
 
 
 def recommended_mb(function: str, peak_mb: float) -> int:
-    """Peak memory with headroom, in 64 MB steps, at least 256 MB; CPU-bound functions keep a vCPU."""
+    """Peak memory with headroom, in 64 MB steps, at least 256 MB; never below a CPU floor."""
     by_memory = max(MIN_MEMORY_MB, math.ceil(peak_mb * HEADROOM / 64) * 64)
     return max(by_memory, CPU_BOUND.get(function, 0))
 
@@ -314,7 +316,8 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             "rows": memory_rows,
             "notes": [
                 f"Recommended: peak x {HEADROOM} in 64 MB steps, at least {MIN_MEMORY_MB} MB; Phases keeps "
-                "1769 MB (one vCPU) for decoding. SnapStart: cache $0.0000015046 per GB-s, restore "
+                "1769 MB (one vCPU) for decoding, the authorizer 512 MB (its key check is on every uncached "
+                "request's path). SnapStart: cache $0.0000015046 per GB-s, restore "
                 "$0.0001397998 per GB.",
             ],
         },
