@@ -189,10 +189,11 @@ def first_request_after_init(options: BenchOptions) -> tuple[list[dict[str, Any]
 
     uploaded_run(options)
     query = {"page": options.deep_row // LIMIT, "limit": LIMIT}
-    progress(f"cold start: first request after init, {options.cold_runs} fresh processes per case")
-    plain = run_cold(query, options.cold_runs, repeat=WARM_REPEATS)
-    snap = run_cold(query, options.cold_runs, snapstart=True, repeat=WARM_REPEATS)
-    data_cold = run_cold(query, options.cold_runs, snapstart=True, prewarm=True)
+    runs = 1 if options.smoke else options.cold_runs
+    progress(f"cold start: first request after init, {runs} fresh processes per case")
+    plain = run_cold(query, runs, repeat=WARM_REPEATS)
+    snap = run_cold(query, runs, snapstart=True, repeat=WARM_REPEATS)
+    data_cold = run_cold(query, runs, snapstart=True, prewarm=True)
     warm = snap["warm"]
     deep = f"Phases deep page (row {options.deep_row:,})"
     rows = [
