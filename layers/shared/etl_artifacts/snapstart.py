@@ -102,10 +102,13 @@ def prime_s3() -> None:
 
 
 def prime_arrow_s3() -> None:
-    """pyarrow's S3 file system: the AWS C++ SDK's start-up. No request is sent."""
+    """pyarrow's S3 file system (the AWS C++ SDK's start-up) and the threads of the I/O pool its
+    reads run on. No request is sent."""
     from etl_artifacts.clients import arrow_s3
+    from etl_artifacts.parquet.pool import start_threads
 
     arrow_s3()
+    start_threads()
 
 
 def prime_sts() -> None:

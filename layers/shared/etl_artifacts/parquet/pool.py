@@ -33,6 +33,13 @@ def executor() -> ThreadPoolExecutor:
     return _executor
 
 
+def start_threads() -> None:
+    """Start every thread of the pool now (SnapStart priming) rather than on the first request."""
+    # Each task waits for all the others, so the pool must start one thread per task.
+    barrier = threading.Barrier(_MAX_WORKERS, timeout=10)
+    wait([executor().submit(barrier.wait) for _ in range(_MAX_WORKERS)])
+
+
 def map_concurrently(function: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
     """``[function(item) for item in items]``, on the pool when there is more than one item.
 
