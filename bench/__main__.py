@@ -47,6 +47,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("projection", "9. Column projection", "bench.bench_projection"),
     Scenario("s3-model", "10. S3 cost model", "bench.bench_s3model"),
     Scenario("cost", "11. Cost", "bench.bench_cost"),
+    Scenario("scaling", "12. Scaling", "bench.bench_scaling"),
 )
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "latest.md"
 SMOKE_OUTPUT = REPO_ROOT / "bench" / "results" / "smoke.md.tmp"
