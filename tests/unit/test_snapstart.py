@@ -83,3 +83,41 @@ def test_the_resolver_primer_answers_every_route_without_storage() -> None:
 
     # Meta's routes include the merged OpenAPI document: the heaviest first request of all.
     snapstart.resolver_primer(app)()
+
+
+def test_a_local_worker_runs_its_functions_init_before_it_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl_artifacts.local.lambda_runtime import ProcessInvoker
+    from etl_artifacts.local.template import load_template
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    spec = load_template().functions["MetaFunction"]
+    route = "GET /api/v1/health"
+    event = {
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": "/api/v1/health",
+        "rawQueryString": "",
+        "headers": {},
+        "requestContext": {
+            "http": {
+                "method": "GET",
+                "path": "/api/v1/health",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+            },
+            "requestId": "test",
+            "routeKey": route,
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }
+    invoker = ProcessInvoker(1)
+    try:
+        # The worker starts, imports the handler and runs its SnapStart hooks (priming every route
+        # of Meta, the merged OpenAPI document included) before this request reaches it.
+        invoker.prestart([spec])
+        result = invoker(spec, event)
+    finally:
+        invoker.shutdown()
+    assert result["statusCode"] == 200
+    assert json.loads(result["body"]) == {"status": "ok"}
