@@ -135,7 +135,13 @@ SECURITY_SCHEMES: dict[str, Any] = {
 }
 ERROR_RESPONSES: dict[int, Any] = {
     401: {
-        "description": "Missing or invalid token",
+        "description": "`unauthorized`: missing or invalid token; `WWW-Authenticate` says which rule failed",
+        "headers": {
+            "WWW-Authenticate": {
+                "description": 'Bearer error="invalid_token", error_description="<the rule that failed>"',
+                "schema": {"type": "string"},
+            }
+        },
         "content": {"application/json": {"model": ErrorResponse}},
     },
     422: {

@@ -104,10 +104,10 @@ CsvFormulasQuery = Annotated[
     Literal["escape", "raw"],
     Query(
         description=(
-            "CSV only. `escape` (default): a string cell or column name that begins with `=`, `+`, `-`, "
-            "`@`, TAB or CR is written with a leading `'`, so a spreadsheet shows it instead of running "
-            "it as a formula (numbers, decimals and times are never changed); `raw`: every cell exactly "
-            "as stored, for programs that read the CSV. Other formats ignore it."
+            "CSV only. `escape` (default): a text cell (a string, binary as base64) or column name that "
+            "begins with `=`, `+`, `-`, `@`, TAB or CR is written with a leading `'`, so a spreadsheet "
+            "shows it instead of running it as a formula (numbers, decimals and times are never changed); "
+            "`raw`: every cell exactly as stored, for programs that read the CSV. Other formats ignore it."
         )
     ),
 ]
@@ -173,7 +173,10 @@ _LOGS_RESPONSES[200] = {
     "description": (
         f"{_FORMATS}; or with `Accept: application/x-ndjson` every matching row as one JSON object per "
         "line; when more rows remain, or the attempt is still running (no `metadata.parquet`, `order=asc`), "
-        "the `X-Continuation-Token` header carries the cursor to send back as `continuation_token`"
+        "the `X-Continuation-Token` header carries the cursor to send back as `continuation_token`. A row "
+        'whose line alone exceeds the NDJSON budget is sent as `{"_omitted": {"reason": "row_too_large", '
+        '"row": N, "bytes": B, "artifact_kind": "{phase}-logs", "chunk": C}}` (row N of chunk C, B bytes '
+        "as one line: download the chunk for it) and the stream goes on"
     ),
     "content": {**_PAGE_CONTENT, NDJSON: {"schema": {"type": "string"}}},
     "headers": {
