@@ -220,9 +220,7 @@ def test_a_row_larger_than_any_response_is_omitted_and_the_stream_goes_on(api):
     marker = _omitted(1, _line_bytes(messages, 1), 0)
     for encoding in ("identity", "gzip"):
         for order in ("asc", "desc"):
-            response = api.get(
-                url, params={"order": order}, headers={**NDJSON, "Accept-Encoding": encoding}
-            )
+            response = api.get(url, params={"order": order}, headers={**NDJSON, "Accept-Encoding": encoding})
             assert response.status_code == 200, (encoding, order, response.text[:200])
             assert "X-Continuation-Token" not in response.headers
             rows = lines(response)

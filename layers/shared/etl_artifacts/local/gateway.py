@@ -13,7 +13,7 @@ method, route template, status and time only: never a query string (keywords, to
 request line the server cannot parse is answered in JSON that echoes nothing of it.
 
 Refusals: where API Gateway answers a bare 401 (no Authorization header) or 403 (the authorizer
-said no), this gateway answers the contract's 401 ``ErrorResponse`` with ``WWW-Authenticate``
+said no), this gateway answers a 401 ``ErrorResponse`` (docs/api.md) with ``WWW-Authenticate``
 naming the rule that failed (the authorizer's ``context.error_description``; docs/security.md).
 """
 
