@@ -35,8 +35,8 @@ MAX_CLAIM_CHARS = 256
 # (zero-width, bidi overrides), Cs lone surrogates, Co private use, Cn unassigned, Zl/Zp separators.
 REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
-# Why a token is refused: the ``error_description`` of the 401 (RFC 6750 §3), fixed texts that
-# never hold the token or a claim value.
+# Why a token is refused: the ``error_description`` of the 401 (RFC 6750 section 3), fixed texts
+# that never hold the token or a claim value.
 MISSING = "no bearer token"
 MALFORMED = "the token is malformed"
 DUPLICATE_KEY = "the token header or payload repeats a key"
@@ -113,8 +113,8 @@ def refuse_duplicate_keys(token: str) -> None:
     """Unauthorized when the header or payload JSON repeats a key, at any depth.
 
     pyjwt parses them with ``json.loads``, where the last duplicate wins: a token could carry two
-    company claims that different parsers read differently. RFC 7515 §4 and RFC 7519 §4 let a
-    recipient refuse such a token; the segments are decoded exactly as pyjwt decodes them.
+    company claims that different parsers read differently. RFC 7515 and RFC 7519 (section 4 of
+    each) let a recipient refuse such a token; the segments are decoded exactly as pyjwt does.
     """
     segments = token.split(".")
     if len(segments) != 3:

@@ -54,7 +54,7 @@ class ApiError(Exception):
 
 class Unauthorized(ApiError):
     """401 with the rule the token failed (one of ``auth.TOKEN_RULES``, a fixed text), sent as
-    ``WWW-Authenticate: Bearer error="invalid_token", error_description="..."`` (RFC 6750 §3)."""
+    ``WWW-Authenticate: Bearer error="invalid_token", error_description="..."`` (RFC 6750 section 3)."""
 
     status = 401
     code = "unauthorized"
