@@ -15,7 +15,8 @@ importing the handler and before their first request, as Lambda does (``run_init
 What must not be shared by the copies restored from one snapshot is refreshed after restore: the
 S3 file system's credentials, database connections and the ``random`` seed
 (``refresh_after_restore`` says why the boto3 clients are kept). The invocation deadline needs
-nothing: it is built from each invocation's context. Priming never reads tenant data, secrets or the network.
+nothing: it is built from each invocation's context. Priming never reads tenant data, secrets or
+the network.
 
 See docs/performance.md (SnapStart) for where it is on, where it is off, and what it costs.
 """
@@ -150,12 +151,12 @@ class _InitContext:
         return 60_000
 
 
-def _priming_event(method: str, path: str) -> dict[str, Any]:
+def _priming_event(method: str, route: str) -> dict[str, Any]:
     # Every path value is the same invalid text: each route validates its parameters and answers
     # 422 (or 401 without a tenant) before it reaches storage or the database.
-    params = {segment[1:-1]: "priming" for segment in path.split("/") if segment.startswith("<")}
-    concrete = "/".join("priming" if segment.startswith("<") else segment for segment in path.split("/"))
-    route = "/".join("{" + s[1:-1] + "}" if s.startswith("<") else s for s in path.split("/"))
+    segments = route.split("/")
+    params = {segment[1:-1]: "priming" for segment in segments if segment.startswith("{")}
+    concrete = "/".join("priming" if segment.startswith("{") else segment for segment in segments)
     return {
         "version": "2.0",
         "routeKey": f"{method} {route}",
@@ -184,9 +185,9 @@ def resolver_primer(app: APIGatewayHttpResolver) -> Primer:
         def refuse(exc: Any) -> dict[str, Any]:
             raise RuntimeError("a priming answer is never too large")
 
+        # Powertools keeps a resolver's routes in these two lists (it has no public accessor).
         for route in list(app._static_routes) + list(app._dynamic_routes):
-            path = route.openapi_path.replace("{", "<").replace("}", ">")
-            event = _priming_event(route.method.upper(), path)
+            event = _priming_event(route.method.upper(), route.openapi_path)
             begin_invocation()
             fit_result(
                 event, app.resolve(routing_event(event), cast("LambdaContext", _InitContext())), refuse
