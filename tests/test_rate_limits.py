@@ -226,3 +226,49 @@ def test_the_count_overlaps_the_routes_first_storage_call(api, table, s3_server,
     assert response.status_code == 200
     assert response.headers["X-RateLimit-Remaining"] == "199"
     assert overlapped.is_set()
+
+
+# -- the deployed table ---------------------------------------------------------------------------------
+def _policy_statements(resources: dict[str, Any], logical_id: str) -> list[dict[str, Any]]:
+    statements = []
+    for policy in resources[logical_id]["Properties"].get("Policies") or []:
+        if policy == {"Ref": "RateLimitCountPolicy"}:
+            policy = resources["RateLimitCountPolicy"]["Properties"]["PolicyDocument"]
+        if isinstance(policy, dict):
+            statements += [s for s in policy.get("Statement") or [] if isinstance(s, dict)]
+    return [s for s in statements if "RateLimitTable" in str(s.get("Resource"))]
+
+
+def test_template_declares_an_on_demand_table_with_ttl_and_least_privilege():
+    from etl_artifacts.local.template import load_template
+
+    spec = load_template()
+    resources = spec.raw["Resources"]
+    table = resources["RateLimitTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    variables = spec.raw["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["RATE_LIMIT_TABLE"] == {"Ref": "RateLimitTable"}
+    assert {"RATE_LIMIT_RPS", "RATE_LIMIT_BURST", "TENANT_MAX_SCANS"} <= set(variables)
+    granted: dict[str, set[tuple[str, str]]] = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for statement in _policy_statements(resources, logical_id):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            keys = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            granted.setdefault(logical_id, set()).update((a, k) for a in actions for k in keys)
+    count = {("dynamodb:UpdateItem", "rate#*")}
+    leases = {("dynamodb:UpdateItem", "scan#*"), ("dynamodb:DeleteItem", "scan#*")}
+    # Every tenant route counts; only Phases scans; the authorizer and the indexer get nothing.
+    assert granted == {
+        "MetaFunction": count,
+        "RunsFunction": count,
+        "ArtifactsFunction": count,
+        "PhasesFunction": count | leases,
+    }
+    alarm = resources["RateLimitStoreAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("EtlArtifacts", STORE_FAILURE_METRIC)
+    exposed = resources["HttpApi"]["Properties"]["CorsConfiguration"]["ExposeHeaders"]
+    assert {*RATE_HEADERS, "Retry-After"} <= set(exposed)

@@ -36,6 +36,8 @@ from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server
 from etl_artifacts.local.template import TemplateSpec, default_template_path
 
 DEV_BUCKET = "etl-artifacts-dev"
+# The limiter's table on the same moto server (`RATE_LIMIT_TABLE=` empty turns limits off).
+DEV_RATE_LIMIT_TABLE = "etl-artifacts-limits-dev"
 DEV_TOKEN_TTL_S = 8 * 3600
 # Variables that would point this process at something other than the local services.
 _FOREIGN_VARIABLES = (
@@ -101,6 +103,7 @@ def _configure_environment(database_url: str, s3_endpoint: str, bucket: str, jwt
     os.environ.update(local_aws_environment(s3_endpoint, bucket))
     os.environ["DATABASE_URL"] = database_url
     os.environ["JWT_SECRET"] = jwt_secret
+    os.environ.setdefault("RATE_LIMIT_TABLE", DEV_RATE_LIMIT_TABLE)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     get_settings.cache_clear()
@@ -114,7 +117,7 @@ def stack_variables() -> dict[str, str]:
     from etl_artifacts.config import Settings
 
     names = [field.alias for field in Settings.model_fields.values() if field.alias]
-    names += ["AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    names += ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
     names += sorted(
         name for name in os.environ if name.startswith("POWERTOOLS_") and name != "POWERTOOLS_DEV"
     )
@@ -269,11 +272,15 @@ class DevStack:
         """Bucket, migrations, demo data and (when the indexer exists) its indexes."""
         from etl_artifacts.db import get_database
         from etl_artifacts.local.seed import seed
-        from etl_artifacts.local.services import create_bucket
+        from etl_artifacts.config import get_settings
+        from etl_artifacts.local.services import create_bucket, create_rate_limit_table
         from etl_artifacts.local.template import load_template
         from etl_artifacts.migrations import migrate
 
         create_bucket(DEV_BUCKET)
+        settings = get_settings()
+        if settings.rate_limit_table:
+            create_rate_limit_table(settings.rate_limit_table)
         applied = migrate(get_database())
         _say(f"migrations applied: {applied}" if applied else "schema is up to date")
         total = options.companies * options.runs
@@ -324,6 +331,7 @@ class DevStack:
         _say(f"  docs:    {base_url}/api/v1/docs")
         _say(f"  S3:      {self.s3.endpoint}  bucket {DEV_BUCKET}  (dummy credentials)")
         _say(f"  tenants: {', '.join(self.result.companies)}")
+        _say(f"  limits:  {self._limits()}")
         _say()
         _say("In another terminal, this stack's variables (S3, DATABASE_URL, JWT_SECRET, API, TOKEN):")
         _say(f"  source {env_file}")
@@ -339,6 +347,18 @@ class DevStack:
             _say("  " + line)
         _say()
         _say("Press Ctrl-C to stop.")
+
+    @staticmethod
+    def _limits() -> str:
+        from etl_artifacts.config import get_settings
+
+        settings = get_settings()
+        if not settings.rate_limit_table:
+            return "off (RATE_LIMIT_TABLE is empty)"
+        return (
+            f"{settings.rate_limit_rps:g} requests/s per tenant, burst {settings.rate_limit_burst}, "
+            f"{settings.tenant_max_scans} scans at once (DynamoDB table {settings.rate_limit_table})"
+        )
 
     @staticmethod
     def _shown(path: Path) -> str:
