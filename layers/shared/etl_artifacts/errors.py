@@ -141,10 +141,12 @@ class DeadlineExceeded(ApiError):
         self.retry_after = retry_after
 
 
-class Throttled(ApiError):
+class RateLimited(ApiError):
     """The tenant is over one of its limits (docs/limits.md); retry after ``retry_after`` seconds."""
 
     status = 429
+    code = "rate_limited"
+    default_detail = "Too many requests for this tenant; retry after the time in Retry-After."
 
     def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
         super().__init__(detail)
@@ -154,12 +156,9 @@ class Throttled(ApiError):
         return {**super().body(request_id), "retry_after_seconds": self.retry_after}
 
 
-class RateLimited(Throttled):
-    code = "rate_limited"
-    default_detail = "Too many requests for this tenant; retry after the time in Retry-After."
+class TooManyScans(RateLimited):
+    """The tenant's concurrent expensive requests: a limit like the rate, with its own code."""
 
-
-class TooManyScans(Throttled):
     code = "too_many_scans"
     default_detail = (
         "Too many expensive requests (scans without a current index, filtered logs over several chunks) "

@@ -34,7 +34,7 @@ from etl_artifacts.errors import (
     ErrorResponse,
     InternalError,
     NotFound,
-    Throttled,
+    RateLimited,
     ThrottledResponse,
     TooLargeResponse,
     Unauthorized,
@@ -234,7 +234,7 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         # A deadline's or a limit's Retry-After depends on the moment; the others' is fixed per class.
-        retry = exc.retry_after if isinstance(exc, DeadlineExceeded | Throttled) else exc.retry_after_s
+        retry = exc.retry_after if isinstance(exc, DeadlineExceeded | RateLimited) else exc.retry_after_s
         headers = {"Retry-After": str(retry)} if retry else None
         return _json_error(exc.status, exc.body(request_id(app)), headers)
 
@@ -293,7 +293,7 @@ def _error_result(app: APIGatewayHttpResolver) -> Callable[[ApiError], dict[str,
 
     def render(exc: ApiError) -> dict[str, Any]:
         headers = {"Content-Type": content_types.APPLICATION_JSON, "Cache-Control": "no-store"}
-        if isinstance(exc, Throttled):
+        if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(exc.retry_after)
         return {
             "statusCode": exc.status,

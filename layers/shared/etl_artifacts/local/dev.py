@@ -270,9 +270,9 @@ class DevStack:
 
     def prepare(self, options: SeedOptions) -> None:
         """Bucket, migrations, demo data and (when the indexer exists) its indexes."""
+        from etl_artifacts.config import get_settings
         from etl_artifacts.db import get_database
         from etl_artifacts.local.seed import seed
-        from etl_artifacts.config import get_settings
         from etl_artifacts.local.services import create_bucket, create_rate_limit_table
         from etl_artifacts.local.template import load_template
         from etl_artifacts.migrations import migrate
