@@ -141,6 +141,46 @@ def test_default_settings_need_one_counter_item_and_shard_a_larger_burst(s3_serv
     assert instance(s3_server.endpoint, table, rps=100, burst=2_000).shards == 8
 
 
+def test_a_tenant_known_to_be_over_is_refused_without_a_call_or_the_route(
+    api, table, s3_server, via_proxy, monkeypatch
+):
+    """A refused write costs a write unit: once an instance knows the window is full it stops asking
+    DynamoDB (and reading S3) for that tenant until the window ends."""
+    company = _tenant()
+    run = _data_run(company)
+    with S3Proxy(s3_server.endpoint) as dynamodb:
+        _configure(
+            monkeypatch, AWS_ENDPOINT_URL_DYNAMODB=dynamodb.endpoint, RATE_LIMIT_BURST="1", **LONG_WINDOW
+        )
+        assert api.get(phase_path(run, suffix="/data"), company=company).status_code == 200
+        assert api.get(phase_path(run, suffix="/data"), company=company).status_code == 429
+        dynamodb.clear()
+        via_proxy.clear()
+        refused = api.get(phase_path(run, suffix="/data"), company=company)
+        assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert dynamodb.recorded() == [] and via_proxy.recorded() == []
+
+
+def test_a_write_waits_for_its_count_before_it_runs(table, monkeypatch):
+    """A write must not take effect and then be answered 429: its count is decided before the route."""
+    from etl_artifacts.errors import RateLimited
+    from etl_artifacts.ratelimit.tenant_gate import open_gate
+
+    _configure(monkeypatch, RATE_LIMIT_BURST="1", **LONG_WINDOW)
+    company = _tenant()
+
+    def event(method: str) -> dict[str, Any]:
+        context = {"http": {"method": method}, "authorizer": {"lambda": {"id_company": company}}}
+        return {"requestContext": context}
+
+    first = open_gate(event("POST"))
+    assert first is not None and first.quota is not None and first.refused() is None
+    second = open_gate(event("PUT"))
+    assert second is not None and isinstance(second.refused(), RateLimited)
+    assert open_gate({"requestContext": {"http": {"method": "GET"}}}) is None  # no tenant: public
+
+
 # -- scans ---------------------------------------------------------------------------------------------
 def test_scans_beyond_tenant_max_scans_answer_429_too_many_scans(api, table, s3_server, monkeypatch):
     _configure(monkeypatch, TENANT_MAX_SCANS="1", **LONG_WINDOW)

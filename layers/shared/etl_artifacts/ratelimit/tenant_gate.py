@@ -27,7 +27,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from etl_artifacts.config import Settings, get_settings
-from etl_artifacts.deadline import current_deadline
+from etl_artifacts.deadline import MARGIN_S, current_deadline
 from etl_artifacts.errors import ApiError, RateLimited, TooManyScans
 from etl_artifacts.observability import logger, metrics
 from etl_artifacts.ratelimit.limit_store import LimitStore, LimitStoreError, Quota, ScanLease, ScansBusy
@@ -66,6 +66,12 @@ def store_for(settings: Settings) -> LimitStore | None:
         return _stores[key]
 
 
+def _join_timeout() -> float:
+    """JOIN_WAIT_S, or less near the deadline: the answer still leaves a second before the timeout."""
+    left = current_deadline().remaining_s() + MARGIN_S - 1.0
+    return max(0.0, min(JOIN_WAIT_S, left))
+
+
 def forget_stores() -> None:
     with _stores_lock:
         _stores.clear()
@@ -98,7 +104,7 @@ class TenantGate:
         if self._count is not None:
             future, self._count = self._count, None
             try:
-                self.quota = future.result(timeout=JOIN_WAIT_S)
+                self.quota = future.result(timeout=_join_timeout())
             except FutureTimeout:
                 self._failed("timeout")
             except LimitStoreError as exc:
@@ -144,7 +150,7 @@ class TenantGate:
         quota = self.decision()
         for release in self._releases:
             try:
-                release.result(timeout=JOIN_WAIT_S)
+                release.result(timeout=_join_timeout())
             except FutureTimeout:
                 self._failed("timeout")
             except LimitStoreError as exc:
