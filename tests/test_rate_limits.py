@@ -39,7 +39,13 @@ def _configure(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
 def table(base_env: dict[str, str], s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh limiter table on the moto server; the API's limits point at it."""
     name = f"limits-{uuid.uuid4().hex[:12]}"
-    _configure(monkeypatch, AWS_ENDPOINT_URL_DYNAMODB=s3_server.endpoint, RATE_LIMIT_TABLE=name)
+    # Generous timeouts: a loaded machine must not make the limiter fail open here.
+    _configure(
+        monkeypatch,
+        AWS_ENDPOINT_URL_DYNAMODB=s3_server.endpoint,
+        RATE_LIMIT_TABLE=name,
+        RATE_LIMIT_TIMEOUT_S="5",
+    )
     create_rate_limit_table(name)
     return name
 
@@ -179,6 +185,16 @@ def test_a_write_waits_for_its_count_before_it_runs(table, monkeypatch):
     second = open_gate(event("PUT"))
     assert second is not None and isinstance(second.refused(), RateLimited)
     assert open_gate({"requestContext": {"http": {"method": "GET"}}}) is None  # no tenant: public
+
+
+def test_a_tenant_id_too_long_for_a_key_is_counted_under_its_digest(s3_server, table):
+    from etl_artifacts.ratelimit.limit_store import tenant_key
+
+    long_id = "x" * 5_000
+    assert tenant_key("acme") == "t:acme"
+    assert tenant_key(long_id).startswith("h:") and len(tenant_key(long_id)) == 66
+    store = instance(s3_server.endpoint, table, burst=2)
+    assert [store.count_request(long_id, 10.0).allowed for _ in range(3)] == [True, True, False]
 
 
 # -- scans ---------------------------------------------------------------------------------------------

@@ -103,9 +103,7 @@ def sqs_client() -> Any:
     return boto3.session.Session().client("sqs", region_name=settings.aws_region, config=config)
 
 
-# The limiter fails open rather than wait (docs/limits.md): short timeouts, one retry.
-DYNAMODB_CONNECT_TIMEOUT_S = 0.5
-DYNAMODB_READ_TIMEOUT_S = 0.5
+# The limiter fails open rather than wait (docs/limits.md): short timeouts (RATE_LIMIT_TIMEOUT_S), one retry.
 DYNAMODB_MAX_ATTEMPTS = 2
 _dynamodb_lock = threading.Lock()
 
@@ -118,8 +116,8 @@ def _dynamodb_client() -> Any:
     settings = get_settings()
     config = Config(
         region_name=settings.aws_region,
-        connect_timeout=DYNAMODB_CONNECT_TIMEOUT_S,
-        read_timeout=DYNAMODB_READ_TIMEOUT_S,
+        connect_timeout=settings.rate_limit_timeout_s,
+        read_timeout=settings.rate_limit_timeout_s,
         retries={"total_max_attempts": DYNAMODB_MAX_ATTEMPTS, "mode": "standard"},
     )
     # AWS_ENDPOINT_URL_DYNAMODB (botocore reads it) points it at a local server.

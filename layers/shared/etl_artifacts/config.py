@@ -57,6 +57,8 @@ class Settings(BaseModel):
     rate_limit_rps: float = Field(default=100.0, alias="RATE_LIMIT_RPS", gt=0)
     rate_limit_burst: int = Field(default=200, alias="RATE_LIMIT_BURST", ge=1)
     tenant_max_scans: int = Field(default=4, alias="TENANT_MAX_SCANS", ge=1, le=100)
+    # Connect and read timeout of each DynamoDB call: past it the limiter fails open.
+    rate_limit_timeout_s: float = Field(default=0.5, alias="RATE_LIMIT_TIMEOUT_S", gt=0, le=10)
 
     @field_validator(
         "aws_endpoint_url_s3",

@@ -2,22 +2,24 @@
 
 One table, partition key ``pk`` (string), TTL attribute ``expires_at`` (Unix seconds):
 
-- ``rate#<window>#<shard>#<tenant>``: requests of one tenant in one fixed window of
+- ``rate#<window>#<shard>#t:<tenant>``: requests of one tenant in one fixed window of
   ``burst / rps`` seconds, counted by one conditional ``UpdateItem`` (``ADD n 1`` only while
   ``n < cap``): one round trip, atomic across every instance, no read-modify-write. A tenant's
   window is split over ``shards`` items whose caps add up to ``burst``, so that one tenant at its
   burst never puts more writes on one item than a partition takes.
-- ``scan#<slot>#<tenant>``: ``max_scans`` lease slots; a slot is taken by a conditional update that
+- ``scan#<slot>#t:<tenant>``: ``max_scans`` lease slots; a slot is taken by a conditional update that
   succeeds only when the slot is free or its lease has expired, so a lease of an instance that
   died frees itself; it is released by a delete conditioned on its holder.
 
 The tenant is the last part of every key: the parts before it are digits, so no tenant can name
-another tenant's item. Every call raises ``LimitStoreError`` when DynamoDB fails; the caller
-fails open (``etl_artifacts.ratelimit.tenant_gate``).
+another tenant's item. A tenant id too long for a key (DynamoDB takes 2,048 bytes) is replaced by
+``h:<sha256>`` (``t:`` and ``h:`` keep the two forms apart). Every call raises ``LimitStoreError``
+when DynamoDB fails; the caller fails open (``etl_artifacts.ratelimit.tenant_gate``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import threading
@@ -35,6 +37,15 @@ COUNTER_TTL_SLACK_S = 60
 # Retry-After of too_many_scans: a lease's expiry is its worst case, scans usually end sooner.
 SCAN_RETRY_AFTER_MAX_S = 10
 _MAX_REMEMBERED = 4096
+_MAX_TENANT_BYTES = 1024
+
+
+def tenant_key(tenant: str) -> str:
+    """The tenant's part of a key (see the module's docstring)."""
+    raw = tenant.encode("utf-8", "surrogatepass")
+    if len(raw) <= _MAX_TENANT_BYTES:
+        return "t:" + tenant
+    return "h:" + hashlib.sha256(raw).hexdigest()
 
 
 class LimitStoreError(Exception):
@@ -130,6 +141,14 @@ class LimitStore:
             while len(self._full) > _MAX_REMEMBERED:
                 self._full.popitem(last=False)
 
+    def connect(self) -> None:
+        """Create the client (the first one imports boto3): not part of any call's time."""
+        self._client()
+
+    def full_allowance(self, now: float | None = None) -> Quota:
+        """The quota shown when the count is unknown (the store failed): the window's whole burst."""
+        return self._quota(self.clock() if now is None else now, self.burst, allowed=True)
+
     def known_full(self, tenant: str, now: float | None = None) -> Quota | None:
         """The refusal, when this instance already knows the tenant's window is used up (no call)."""
         now = self.clock() if now is None else now
@@ -149,7 +168,7 @@ class LimitStore:
         try:
             answer = self._client().update_item(
                 TableName=self.table,
-                Key={"pk": {"S": f"rate#{window_key}#{shard}#{tenant}"}},
+                Key={"pk": {"S": f"rate#{window_key}#{shard}#{tenant_key(tenant)}"}},
                 UpdateExpression="ADD n :one SET expires_at = if_not_exists(expires_at, :ttl)",
                 ConditionExpression="attribute_not_exists(n) OR n < :cap",
                 ExpressionAttributeValues={
@@ -181,7 +200,7 @@ class LimitStore:
         random.shuffle(slots)  # concurrent requests of a tenant rarely try the same slot first
         soonest: float | None = None
         for slot in slots:
-            key = f"scan#{slot}#{tenant}"
+            key = f"scan#{slot}#{tenant_key(tenant)}"
             try:
                 self._client().update_item(
                     TableName=self.table,

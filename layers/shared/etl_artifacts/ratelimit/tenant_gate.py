@@ -7,8 +7,10 @@ round trip in sequence. A write is the exception: it waits for the count before 
 write that took effect must not be answered 429. Expensive work (``scan_lease``) joins the count
 first and then takes one of the tenant's ``TENANT_MAX_SCANS`` leases.
 
-Fail open: a store that fails, or answers later than ``JOIN_WAIT_S`` after the route is done,
-lets the request go on; the ``RateLimitStoreFailures`` metric counts it (an alarm watches it).
+Fail open: a store that fails, or has not answered ``2 x RATE_LIMIT_TIMEOUT_S`` after the route
+is done (one attempt's connect and read timeouts; creating the client on a cold start is not
+counted), lets the request go on; the ``RateLimitStoreFailures`` metric counts it (an alarm
+watches it).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import contextvars
 import math
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -32,8 +33,8 @@ from etl_artifacts.errors import ApiError, RateLimited, TooManyScans
 from etl_artifacts.observability import logger, metrics
 from etl_artifacts.ratelimit.limit_store import LimitStore, LimitStoreError, Quota, ScanLease, ScansBusy
 
-#: How long a finished answer waits for the store, at most, before it goes out without a count.
-JOIN_WAIT_S = 1.0
+#: Longest wait for the client to exist (a cold start imports boto3) when there is no deadline.
+CLIENT_WAIT_S = 30.0
 #: A lease outlives its request by this much (the request ends at its deadline at the latest).
 LEASE_MARGIN_S = 5.0
 #: Lease length when the invocation has no deadline (CLI, tests): the API functions' Timeout.
@@ -66,10 +67,10 @@ def store_for(settings: Settings) -> LimitStore | None:
         return _stores[key]
 
 
-def _join_timeout() -> float:
-    """JOIN_WAIT_S, or less near the deadline: the answer still leaves a second before the timeout."""
+def _bounded(wait_s: float) -> float:
+    """``wait_s``, or less near the deadline: the answer still leaves a second before the timeout."""
     left = current_deadline().remaining_s() + MARGIN_S - 1.0
-    return max(0.0, min(JOIN_WAIT_S, left))
+    return max(0.0, min(wait_s, left))
 
 
 def forget_stores() -> None:
@@ -86,29 +87,47 @@ def _submit(function: Callable[..., Any], *args: Any) -> Future[Any]:
 class TenantGate:
     """One tenant request's count and leases; ``finish`` puts the limit on its answer."""
 
-    def __init__(self, store: LimitStore, tenant: str) -> None:
+    def __init__(self, store: LimitStore, tenant: str, wait_s: float) -> None:
         self.store = store
         self.tenant = tenant
+        self.wait_s = wait_s
         self.quota: Quota | None = store.known_full(tenant)
         self.failures: list[str] = []
+        self._connected = threading.Event()
         self._count: Future[Quota] | None = None
         self._releases: list[Future[None]] = []
         if self.quota is None:
-            self._count = _submit(store.count_request, tenant)
+            self._count = _submit(self._counted)
+        else:
+            self._connected.set()  # refused from memory: no call to wait for
 
-    def _failed(self, reason: str) -> None:
-        self.failures.append(reason)
+    def _counted(self) -> Quota:
+        try:
+            self.store.connect()
+        finally:
+            self._connected.set()
+        return self.store.count_request(self.tenant)
+
+    def _failed(self, exc: BaseException) -> None:
+        # Any failure of the store fails open; the reason is the exception's type, never its text.
+        if isinstance(exc, FutureTimeout):
+            self.failures.append("timeout")
+        else:
+            self.failures.append(str(exc) if isinstance(exc, LimitStoreError) else type(exc).__name__)
+
+    def _joined(self, future: Future[Any]) -> Any:
+        self._connected.wait(_bounded(CLIENT_WAIT_S))
+        try:
+            return future.result(timeout=_bounded(self.wait_s))
+        except Exception as exc:
+            self._failed(exc)
+            return None
 
     def decision(self) -> Quota | None:
         """The count of this request (joined once); None when the store failed or was slow."""
         if self._count is not None:
             future, self._count = self._count, None
-            try:
-                self.quota = future.result(timeout=_join_timeout())
-            except FutureTimeout:
-                self._failed("timeout")
-            except LimitStoreError as exc:
-                self._failed(str(exc))
+            self.quota = self._joined(future)
         return self.quota
 
     def refused(self) -> RateLimited | None:
@@ -132,8 +151,8 @@ class TenantGate:
         lease: ScanLease | None = None
         try:
             taken = self.store.acquire_scan(self.tenant, uuid.uuid4().hex, lease_s)
-        except LimitStoreError as exc:
-            self._failed(str(exc))
+        except Exception as exc:
+            self._failed(exc)
         else:
             if isinstance(taken, ScansBusy):
                 raise TooManyScans(retry_after=taken.retry_after)
@@ -149,18 +168,11 @@ class TenantGate:
         """The answer with the tenant's X-RateLimit-* headers, or 429 when the count refused it."""
         quota = self.decision()
         for release in self._releases:
-            try:
-                release.result(timeout=_join_timeout())
-            except FutureTimeout:
-                self._failed("timeout")
-            except LimitStoreError as exc:
-                self._failed(str(exc))
+            self._joined(release)
         if quota is not None and not quota.allowed and result.get("statusCode") != 429:
             result = render(RateLimited(retry_after=quota.retry_after))
-        if quota is None:  # unknown (fail open): the full allowance of the current window
-            now = time.time()
-            reset = math.ceil((math.floor(now / self.store.window_s) + 1) * self.store.window_s)
-            quota = Quota(self.store.burst, self.store.burst, reset, True, 1)
+        if quota is None:  # unknown (fail open)
+            quota = self.store.full_allowance()
         for reason in self.failures:
             # The exception type only: never a key (it holds the tenant) or an endpoint.
             logger.warning("rate limit store failed; request let through", extra={"reason": reason})
@@ -177,7 +189,7 @@ def open_gate(event: dict[str, Any]) -> TenantGate | None:
     store = store_for(get_settings())
     if store is None:
         return None
-    gate = TenantGate(store, tenant)
+    gate = TenantGate(store, tenant, wait_s=2 * get_settings().rate_limit_timeout_s)
     method = (((event.get("requestContext") or {}).get("http") or {}).get("method") or "GET").upper()
     if method not in _READ_METHODS:
         gate.decision()  # a write waits for its count (see the module's docstring)
