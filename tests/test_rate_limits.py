@@ -257,6 +257,16 @@ def test_unreachable_store_fails_open_with_a_metric(api, base_env, monkeypatch, 
     assert metric_names.count(STORE_FAILURE_METRIC) == 2  # the count and the lease
 
 
+def test_a_bad_setting_is_left_to_the_routes_configuration_error(table, monkeypatch):
+    """The gate opens before the resolver: it must not turn a configuration error (answered 500
+    ``internal_error`` by the route's error mapping) into a failed invocation."""
+    from etl_artifacts.ratelimit.tenant_gate import open_gate
+
+    _configure(monkeypatch, RATE_LIMIT_RPS="fast")
+    event = {"requestContext": {"http": {"method": "GET"}, "authorizer": {"lambda": {"id_company": "acme"}}}}
+    assert open_gate(event) is None
+
+
 # -- no round trip in sequence ----------------------------------------------------------------------------
 def test_the_count_overlaps_the_routes_first_storage_call(api, table, s3_server, via_proxy, monkeypatch):
     """DynamoDB holds the count until S3 has seen the route's first request: were the count waited

@@ -27,7 +27,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from etl_artifacts.config import Settings, get_settings
+from etl_artifacts.config import ConfigurationError, Settings, get_settings
 from etl_artifacts.deadline import MARGIN_S, current_deadline
 from etl_artifacts.errors import ApiError, RateLimited, TooManyScans
 from etl_artifacts.observability import logger, metrics
@@ -186,10 +186,14 @@ def open_gate(event: dict[str, Any]) -> TenantGate | None:
     tenant = context.get("id_company")
     if not isinstance(tenant, str) or not tenant:
         return None
-    store = store_for(get_settings())
+    try:
+        settings = get_settings()
+    except ConfigurationError:
+        return None  # the route meets the same error and answers it (500 internal_error)
+    store = store_for(settings)
     if store is None:
         return None
-    gate = TenantGate(store, tenant, wait_s=2 * get_settings().rate_limit_timeout_s)
+    gate = TenantGate(store, tenant, wait_s=2 * settings.rate_limit_timeout_s)
     method = (((event.get("requestContext") or {}).get("http") or {}).get("method") or "GET").upper()
     if method not in _READ_METHODS:
         gate.decision()  # a write waits for its count (see the module's docstring)
