@@ -7,13 +7,24 @@ lease tests pass their clock explicitly instead of sleeping.
 
 from __future__ import annotations
 
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+import requests
 from etl_artifacts.clients import reset_clients
 from etl_artifacts.config import get_settings
 from etl_artifacts.local.s3_proxy import S3Proxy, S3Request
@@ -224,6 +235,91 @@ def test_scans_beyond_tenant_max_scans_answer_429_too_many_scans(api, table, s3_
     assert scan.json()["total_rows"] == 2 * 11  # row-1, row-10 .. row-19 in each chunk
     # Our lease was released when the scan ended: the other instance takes the slot at once.
     assert isinstance(elsewhere.acquire_scan(company, "other-instance", 20), ScanLease)
+
+
+@contextmanager
+def _serving(env: dict[str, str], log: Path) -> Iterator[str]:
+    """``etl-artifacts serve`` (worker processes: separate instances) on a free port."""
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("etl-artifacts")),
+                "serve",
+                "--port",
+                "0",
+                "--timeout",
+                "120",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            ready, _, _ = select.select([proc.stdout], [], [], 120)
+            assert ready, "serve did not start"
+            match = re.search(r"(http://127\.0\.0\.1:\d+)/api/v1", proc.stdout.readline())
+            assert match, log.read_text()
+            yield match.group(1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_concurrent_scans_beyond_tenant_max_scans_answer_too_many_scans(
+    base_env, s3_server, make_token, tmp_path, monkeypatch
+):
+    """Two instances (worker processes of ``serve``) scan for one tenant at once, with one scan
+    allowed: the first holds its lease while its reads are held back, the second is refused."""
+    name = f"limits-{uuid.uuid4().hex[:12]}"
+    _configure(monkeypatch, AWS_ENDPOINT_URL_DYNAMODB=s3_server.endpoint)
+    create_rate_limit_table(name)
+    company = _tenant()
+    run = _data_run(company)
+    release = threading.Event()
+
+    def hold_data_reads(request: S3Request) -> bool:
+        if "/data_" in request.key:
+            release.wait(120)
+        return False  # then pass it on
+
+    headers = {"Authorization": f"Bearer {make_token(company)}"}
+    with S3Proxy(s3_server.endpoint) as proxy:
+        proxy.only = hold_data_reads
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL_S3": proxy.endpoint,
+            "RATE_LIMIT_TABLE": name,
+            "TENANT_MAX_SCANS": "1",
+            "RATE_LIMIT_TIMEOUT_S": "5",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            **LONG_WINDOW,
+        }
+        with _serving(env, tmp_path / "serve.log") as base, ThreadPoolExecutor(1) as background:
+            url = base + phase_path(run, suffix="/data")
+            scan = {"keyword": "row-1"}
+            first = background.submit(requests.get, url, params=scan, headers=headers, timeout=180)
+            deadline = time.monotonic() + 150
+            while time.monotonic() < deadline and not any("/data_" in r.key for r in proxy.recorded()):
+                time.sleep(0.05)
+            try:
+                second = requests.get(url, params=scan, headers=headers, timeout=180)
+                logs = requests.get(base + phase_path(run, suffix="/logs"), headers=headers, timeout=180)
+            finally:
+                release.set()
+            assert second.status_code == 429, second.text
+            assert second.json()["code"] == "too_many_scans"
+            assert int(second.headers["Retry-After"]) >= 1
+            assert logs.status_code == 200  # a cheap request of the same tenant goes on
+            assert first.result().status_code == 200
+            assert first.result().headers["X-Search-Mode"] == "scan"
+            # The first scan's lease was released with its answer.
+            assert requests.get(url, params=scan, headers=headers, timeout=180).status_code == 200
 
 
 def test_a_lease_of_a_dead_instance_expires(s3_server, table):
