@@ -35,12 +35,12 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from etl_artifacts.local.seed_scenarios import SeedOptions, SeedResult
-from etl_artifacts.local.services import EmbeddedPostgres
+from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server
 from etl_artifacts.local.strict_s3 import StrictS3NotInstalled, StrictS3Server
 from etl_artifacts.local.template import TemplateSpec, default_template_path
 
 DEV_BUCKET = "etl-artifacts-dev"
-# The limiter's table on the same moto server (`RATE_LIMIT_TABLE=` empty turns limits off).
+# The limiter's table, on a moto server of its own (`RATE_LIMIT_TABLE=` empty turns limits off).
 DEV_RATE_LIMIT_TABLE = "etl-artifacts-limits-dev"
 DEV_TOKEN_TTL_S = 8 * 3600
 # Variables that would point this process at something other than the local services.
@@ -312,6 +312,7 @@ class DevStack:
     data_dir: Path
     postgres: EmbeddedPostgres | None = None
     s3: StrictS3Server | None = None
+    dynamodb: MotoS3Server | None = None  # moto's server, for the rate limit table
     server: Any = None
     invoker: Any = None
     template: TemplateSpec | None = None
@@ -331,6 +332,10 @@ class DevStack:
         self.s3 = StrictS3Server(self.data_dir / "s3", port=s3_port)
         self.s3.start()
         aws_environment = self.s3.aws_environment(DEV_BUCKET)
+        if os.environ.get("RATE_LIMIT_TABLE", DEV_RATE_LIMIT_TABLE):
+            _say("starting DynamoDB (moto server) for the rate limits ...")
+            self.dynamodb = MotoS3Server()
+            aws_environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb.start()
         _configure_environment(database_url, aws_environment, dev_jwt_secret(self.data_dir))
 
     def prepare(self, options: SeedOptions) -> None:
@@ -443,6 +448,9 @@ class DevStack:
         if self.s3 is not None:
             self.s3.stop()
             self.s3 = None
+        if self.dynamodb is not None:
+            self.dynamodb.stop()
+            self.dynamodb = None
         if self.postgres is not None:
             self._stop_postgres(self.postgres)
             self.postgres = None

@@ -131,11 +131,9 @@ class MotoS3Server:
 
 
 def local_aws_environment(endpoint: str, bucket: str) -> dict[str, str]:
-    """Environment for talking to the local S3 server (dummy credentials, never real ones); the
-    same moto server serves DynamoDB (the limiter's table, when ``RATE_LIMIT_TABLE`` is set)."""
+    """Environment for talking to the local S3 server (dummy credentials, never real ones)."""
     return {
         "AWS_ENDPOINT_URL_S3": endpoint,
-        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "local",
