@@ -59,9 +59,22 @@ class ApiError(Exception):
 
 
 class Unauthorized(ApiError):
+    """401 with the rule the token failed (one of ``auth.TOKEN_RULES``, a fixed text), sent as
+    ``WWW-Authenticate: Bearer error="invalid_token", error_description="..."`` (RFC 6750 section 3)."""
+
     status = 401
     code = "unauthorized"
     default_detail = "Missing or invalid bearer token."
+    # A function's own refusal: the authorizer context lacks a usable claim.
+    default_rule = "a token claim is missing or invalid"
+
+    def __init__(self, rule: str | None = None) -> None:
+        self.rule = rule or self.default_rule
+        super().__init__(f"Missing or invalid bearer token: {self.rule}.")
+
+    @property
+    def challenge(self) -> str:
+        return f'Bearer error="invalid_token", error_description="{self.rule}"'
 
 
 class NotFound(ApiError):

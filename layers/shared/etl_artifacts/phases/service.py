@@ -180,6 +180,7 @@ def logs_ndjson(
             resume=resume,
             follow=objects.metadata is None,
             max_bytes=max(max_bytes - NDJSON_ENVELOPE_BYTES, 1),
+            artifact_kind=f"{phase}-logs",
         )
     token = None if result.stop is None else continuation_tokens.encode(scope, result.stop, key)
     return NdjsonPage(result.text, token)
