@@ -25,6 +25,12 @@ class TooLargeResponse(ErrorResponse):
     max_limit: int | None = None
 
 
+class ThrottledResponse(ErrorResponse):
+    """429 ``rate_limited`` / ``too_many_scans``: the seconds to wait, as in ``Retry-After``."""
+
+    retry_after_seconds: int
+
+
 class ValidationErrorItem(BaseModel):
     loc: list[str | int]
     msg: str
@@ -146,6 +152,31 @@ class DeadlineExceeded(ApiError):
     def __init__(self, detail: str | None = None, *, retry_after: int = 10) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class RateLimited(ApiError):
+    """The tenant is over one of its limits (docs/limits.md); retry after ``retry_after`` seconds."""
+
+    status = 429
+    code = "rate_limited"
+    default_detail = "Too many requests for this tenant; retry after the time in Retry-After."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after)
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        return {**super().body(request_id), "retry_after_seconds": self.retry_after}
+
+
+class TooManyScans(RateLimited):
+    """The tenant's concurrent expensive requests: a limit like the rate, with its own code."""
+
+    code = "too_many_scans"
+    default_detail = (
+        "Too many expensive requests (scans without a current index, filtered logs over several chunks) "
+        "of this tenant are running; retry after the time in Retry-After."
+    )
 
 
 class InvalidCursor(ApiError):

@@ -34,12 +34,15 @@ from etl_artifacts.errors import (
     ErrorResponse,
     InternalError,
     NotFound,
+    RateLimited,
+    ThrottledResponse,
     TooLargeResponse,
     Unauthorized,
     ValidationErrorResponse,
 )
 from etl_artifacts.layout import RUN_ID_CHARS, RUN_ID_PATTERN, RUN_ID_RE, RunRef
 from etl_artifacts.observability import get_tracer, logger, metrics, tracing_enabled
+from etl_artifacts.ratelimit.tenant_gate import invocation_gate
 
 API_PREFIX = "/api/v1"
 RUN_PATH = API_PREFIX + "/dags/<dag_id>/runs/<date>/<run_id>"
@@ -153,6 +156,13 @@ ERROR_RESPONSES: dict[int, Any] = {
         "even compressed; pages add `max_limit`, the largest `limit` that fits",
         "content": {"application/json": {"model": TooLargeResponse}},
     },
+    429: {
+        "description": "`rate_limited`: the tenant is over `RATE_LIMIT_RPS` / `RATE_LIMIT_BURST`; "
+        "`too_many_scans`: `TENANT_MAX_SCANS` expensive requests of the tenant are running. Every tenant "
+        "answer carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (Unix seconds)",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+        "content": {"application/json": {"model": ThrottledResponse}},
+    },
     502: {
         "description": "Storage or database failure",
         "content": {"application/json": {"model": ErrorResponse}},
@@ -229,8 +239,8 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
 
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        # A deadline's Retry-After depends on what was queued; the others' is fixed per class.
-        retry = exc.retry_after if isinstance(exc, DeadlineExceeded) else exc.retry_after_s
+        # A deadline's or a limit's Retry-After depends on the moment; the others' is fixed per class.
+        retry = exc.retry_after if isinstance(exc, DeadlineExceeded | RateLimited) else exc.retry_after_s
         headers = {"Retry-After": str(retry)} if retry else {}
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = exc.challenge
@@ -286,11 +296,16 @@ def _log_request(event: dict[str, Any], status: int, started: float) -> None:
         metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
 
 
-def _too_large(app: APIGatewayHttpResolver) -> Callable[[ApiError], dict[str, Any]]:
+def _error_result(app: APIGatewayHttpResolver) -> Callable[[ApiError], dict[str, Any]]:
+    """Renders an error decided after the route ran (413 by the envelope, 429 by the limiter)."""
+
     def render(exc: ApiError) -> dict[str, Any]:
+        headers = {"Content-Type": content_types.APPLICATION_JSON, "Cache-Control": "no-store"}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
         return {
             "statusCode": exc.status,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON, "Cache-Control": "no-store"},
+            "headers": headers,
             "body": json.dumps(exc.body(request_id(app)), separators=(",", ":")),
             "isBase64Encoded": False,
         }
@@ -384,21 +399,29 @@ def _not_utf8(exc: QueryNotUtf8) -> dict[str, Any]:
 
 def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler of a family: Powertools logging context, metrics and tracing around resolve,
-    the invocation's deadline, and the one response path every answer takes."""
+    the invocation's deadline, the tenant's limits, and the one response path every answer takes."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         begin_invocation()
-        with invocation_deadline(context):
-            try:
-                routed = routing_event(strict_query(event))
-            except QueryNotUtf8 as exc:
-                answer = _not_utf8(exc)
+        render = _error_result(app)
+        # The tenant's count runs beside the route's own storage calls (docs/limits.md).
+        with invocation_deadline(context), invocation_gate(event) as gate:
+            refused = gate.refused() if gate is not None else None
+            if refused is not None:
+                result = render(refused)
             else:
-                answer = _traced(app)(routed, context)
-            result = fit_result(event, answer, _too_large(app))
+                try:
+                    routed = routing_event(strict_query(event))
+                except QueryNotUtf8 as exc:
+                    answer = _not_utf8(exc)
+                else:
+                    answer = _traced(app)(routed, context)
+                result = fit_result(event, answer, render)
+            if gate is not None:
+                result = gate.finish(result, render)
         _log_request(event, int(result.get("statusCode", 500)), started)
         return result
 
