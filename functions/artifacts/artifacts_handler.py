@@ -10,6 +10,7 @@ snapstart.enable(
         snapstart.prime_s3,
         snapstart.prime_sts,
         snapstart.imports_primer("etl_artifacts.artifacts.service"),
+        snapstart.prime_rate_limiter,
         snapstart.resolver_primer(app),
     ]
 )

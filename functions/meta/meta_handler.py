@@ -5,4 +5,10 @@ from etl_artifacts.api.common import lambda_entry
 from etl_artifacts.api.meta_routes import app
 
 lambda_handler = lambda_entry(app)
-snapstart.enable([snapstart.imports_primer("etl_artifacts.api.openapi_doc"), snapstart.resolver_primer(app)])
+snapstart.enable(
+    [
+        snapstart.imports_primer("etl_artifacts.api.openapi_doc"),
+        snapstart.prime_rate_limiter,
+        snapstart.resolver_primer(app),
+    ]
+)

@@ -12,6 +12,7 @@ snapstart.enable(
         snapstart.prime_arrow_s3,
         snapstart.prime_sqs,
         snapstart.imports_primer("etl_artifacts.phases.service", "etl_artifacts.parquet.page_formats"),
+        snapstart.prime_rate_limiter,
         snapstart.resolver_primer(app),
     ]
 )

@@ -9,6 +9,7 @@ snapstart.enable(
     [
         snapstart.prime_database,
         snapstart.imports_primer("etl_artifacts.runs.dal"),
+        snapstart.prime_rate_limiter,
         snapstart.resolver_primer(app),
     ]
 )

@@ -124,6 +124,17 @@ def prime_sqs() -> None:
     sqs_client()
 
 
+def prime_rate_limiter() -> None:
+    """The rate limiter's DynamoDB client, when limits are on (every route's request counts). No
+    request is sent."""
+    from etl_artifacts.config import get_settings
+    from etl_artifacts.ratelimit.tenant_gate import store_for
+
+    store = store_for(get_settings())
+    if store is not None:
+        store.connect()
+
+
 def prime_database() -> None:
     """The driver's import; the connection itself is opened per restored instance, never snapshotted."""
     import pg8000.native  # noqa: F401
