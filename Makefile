@@ -8,17 +8,19 @@ S3RVER_STAMP := .local/s3rver/.installed-lock
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint format build clean bench bench-smoke s3rver
+.PHONY: help install dev test lint format build clean bench bench-smoke s3rver dist
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: $(STAMP) ## Create .venv and install the project with its dev dependencies (idempotent)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# Second, so the client's `etl-artifacts` script replaces the one an older server install owned.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e './clients/python[all]'
 	@touch $(STAMP)
 
 PORT ?= 3000
@@ -66,5 +68,12 @@ s3rver: $(S3RVER_STAMP) ## Install s3rver (npm, pinned by bench/node/package-loc
 $(S3RVER_STAMP): bench/node/package.json bench/node/package-lock.json | install
 	$(BIN)/python -m bench.s3rver_server --install
 
+# Wheels (and sdists) of the client and the server into dist/; each version is written in one place
+# (clients/python/src/etl_artifacts_client/_version.py, pyproject.toml).
+dist: install ## Build the client's and the server's wheels into dist/ (python -m build)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist clients/python
+	$(BIN)/python -m build --outdir dist .
+
 clean: ## Remove build output and local state (keeps .venv)
-	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache dist
