@@ -17,7 +17,7 @@ import email.utils
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -42,7 +42,7 @@ def api_root(url: str) -> str:
     return url if parts.path not in ("", "/") else url + "/api/v1"
 
 
-def parse_retry_after(value: Optional[str]) -> Optional[float]:
+def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
     if not value:
         return None
@@ -99,7 +99,7 @@ class Transport:
         max_wait: float = 60.0,
         timeout: float = READ_TIMEOUT_S,
         sleep: Callable[[float], None] = time.sleep,
-        transport: Optional[httpx.BaseTransport] = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.api_url = api_root(api_url)
         self.retries = retries
@@ -124,7 +124,7 @@ class Transport:
     def url(self, path: str) -> str:
         return self.api_url + path
 
-    def _wait(self, attempt: int, error: Optional[ApiError]) -> bool:
+    def _wait(self, attempt: int, error: ApiError | None) -> bool:
         """Sleep before try ``attempt + 1``; False when no try is left (or the wait is too long)."""
         if attempt >= self.retries:
             return False
@@ -141,8 +141,8 @@ class Transport:
         method: str,
         path: str,
         *,
-        params: Optional[Mapping[str, Any]] = None,
-        headers: Optional[Mapping[str, str]] = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
         json: Any = None,
         ok: tuple[int, ...] = (200,),
     ) -> httpx.Response:
@@ -151,9 +151,7 @@ class Transport:
         attempt = 0
         while True:
             try:
-                response = self._api.request(
-                    method, self.url(path), params=query, headers=headers, json=json
-                )
+                response = self._api.request(method, self.url(path), params=query, headers=headers, json=json)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if self._wait(attempt, None):
                     attempt += 1
@@ -184,7 +182,9 @@ class Transport:
         try:
             body = response.json()
         except ValueError:
-            raise UnexpectedResponse(f"the API answered {response.status_code} with something that is not JSON") from None
+            raise UnexpectedResponse(
+                f"the API answered {response.status_code} with something that is not JSON"
+            ) from None
         if not isinstance(body, dict):
             raise UnexpectedResponse("the API answered JSON that is not an object")
         return body

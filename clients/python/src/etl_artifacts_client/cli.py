@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from etl_artifacts_client._version import __version__
 from etl_artifacts_client.errors import ApiError, ClientError, ConnectionFailed
@@ -43,7 +43,9 @@ def _dag_id(text: str) -> str:
     try:
         return str(uuid.UUID(text))
     except ValueError:
-        raise argparse.ArgumentTypeError("must be a UUID, e.g. 3f2b8c1e-5d4a-4c7b-9e1f-0a2b3c4d5e6f") from None
+        raise argparse.ArgumentTypeError(
+            "must be a UUID, e.g. 3f2b8c1e-5d4a-4c7b-9e1f-0a2b3c4d5e6f"
+        ) from None
 
 
 def _date(text: str) -> str:
@@ -89,7 +91,9 @@ def _seconds(text: str) -> float:
 def _pair(text: str) -> tuple[str, str]:
     phase, sep, value = text.partition("=")
     if not sep or phase not in ("event", *PHASES) or not value:
-        raise argparse.ArgumentTypeError("must be PHASE=VALUE with PHASE one of event, extract, transform, load")
+        raise argparse.ArgumentTypeError(
+            "must be PHASE=VALUE with PHASE one of event, extract, transform, load"
+        )
     return phase, value
 
 
@@ -101,7 +105,11 @@ def _connection_options() -> argparse.ArgumentParser:
     )
     common.add_argument("--token", help=f"bearer token (default: ${TOKEN_ENV}); never printed")
     common.add_argument(
-        "--retries", type=_non_negative, default=4, metavar="N", help="retries of a request on 429/503/network errors"
+        "--retries",
+        type=_non_negative,
+        default=4,
+        metavar="N",
+        help="retries of a request on 429/503/network errors",
     )
     return common
 
@@ -116,7 +124,9 @@ def _client(args: argparse.Namespace) -> Any:
             f"no API URL: pass --api or set {API_ENV} (with `make dev` running: source .local/dev/env)"
         )
     if not token.strip():
-        raise UsageError(f"no token: pass --token or set {TOKEN_ENV} (with `make dev` running: source .local/dev/env)")
+        raise UsageError(
+            f"no token: pass --token or set {TOKEN_ENV} (with `make dev` running: source .local/dev/env)"
+        )
     try:
         return Client(api, token, retries=args.retries)
     except ValueError as exc:
@@ -132,7 +142,8 @@ def _describe(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, ApiError):
         if exc.status == 401:
             return (
-                f"the API refused the token (401: {exc.detail}): get a fresh one and pass --token or set {TOKEN_ENV}",
+                f"the API refused the token (401: {exc.detail}): "
+                f"get a fresh one and pass --token or set {TOKEN_ENV}",
                 EXIT_UNUSABLE,
             )
         if exc.status == 403:
@@ -140,7 +151,10 @@ def _describe(exc: BaseException) -> tuple[str, int]:
         if exc.is_usage:
             return f"the API refused a parameter: {exc.detail}", EXIT_UNUSABLE
         if exc.status == 404 and exc.code in ("not_found", "http_error"):
-            return f"{exc} (is --api / ${API_ENV} the API root, e.g. http://127.0.0.1:3000/api/v1?)", EXIT_UNUSABLE
+            return (
+                f"{exc} (is --api / ${API_ENV} the API root, e.g. http://127.0.0.1:3000/api/v1?)",
+                EXIT_UNUSABLE,
+            )
         return str(exc), EXIT_FAILED
     if isinstance(exc, ClientError):
         return str(exc), EXIT_FAILED
@@ -151,10 +165,10 @@ def _say(command: str, message: str) -> None:
     print(f"etl-artifacts {command}: {message}", file=sys.stderr, flush=True)
 
 
-def _console(quiet: bool) -> Any:
+def _console() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True, soft_wrap=True, quiet=quiet)
+    return Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager
@@ -179,7 +193,10 @@ def _run_args(p: argparse.ArgumentParser, phase: bool = False) -> None:
     p.add_argument("dag_id", metavar="DAG_ID", type=_dag_id, help="the DAG id (UUID)")
     p.add_argument("date", metavar="DATE", type=_date, help="the run date, YYYY-MM-DD")
     p.add_argument(
-        "run_id", metavar="RUN_ID", type=_run_id, help="the run id as the ETL wrote it (a %%-encoded one is decoded)"
+        "run_id",
+        metavar="RUN_ID",
+        type=_run_id,
+        help="the run id as the ETL wrote it (a %%-encoded one is decoded)",
     )
     if phase:
         p.add_argument("phase", metavar="PHASE", choices=PHASES, help="extract, transform or load")
@@ -188,11 +205,11 @@ def _run_args(p: argparse.ArgumentParser, phase: bool = False) -> None:
 # -- whoami -------------------------------------------------------------------------------------
 def cmd_whoami(args: argparse.Namespace) -> int:
     me = _client(args).whoami()
+    expires = me.expires_at.isoformat() if me.expires_at else None
     if args.json:
-        expires = me.expires_at.isoformat() if me.expires_at else None
         print(json.dumps({"id_company": me.id_company, "sub": me.sub, "expires_at": expires}))
     else:
-        print(f"tenant  {me.id_company}\nsubject {me.sub}\nexpires {me.expires_at.isoformat() if me.expires_at else '-'}")
+        print(f"tenant  {me.id_company}\nsubject {me.sub}\nexpires {expires or '-'}")
     return EXIT_OK
 
 
@@ -247,16 +264,29 @@ def cmd_data(args: argparse.Namespace) -> int:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_console(args.quiet)
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=_console(),
+        disable=args.quiet,
     )
     rows = 0
     try:
         with progress:
             task = progress.add_task(f"{args.kind} of {args.phase} attempt {attempt}: 0 rows")
             if output.suffix == ".parquet":
-                rows = _write_parquet(client, ref, options, part, lambda n: progress.update(task, description=f"{n} rows"))
+                rows = _write_parquet(
+                    client, ref, options, part, lambda n: progress.update(task, description=f"{n} rows")
+                )
             else:
-                rows = _write_text(client, ref, options, part, output.suffix, lambda n: progress.update(task, description=f"{n} rows"))
+                rows = _write_text(
+                    client,
+                    ref,
+                    options,
+                    part,
+                    output.suffix,
+                    lambda n: progress.update(task, description=f"{n} rows"),
+                )
         os.replace(part, output)
     except BaseException:
         part.unlink(missing_ok=True)
@@ -265,11 +295,15 @@ def cmd_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write_parquet(client: Any, ref: tuple[str, ...], options: dict[str, Any], part: Path, shown: Callable[[int], None]) -> int:
+def _write_parquet(
+    client: Any, ref: tuple[str, ...], options: dict[str, Any], part: Path, shown: Callable[[int], None]
+) -> int:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise UsageError("writing parquet needs pyarrow: pip install 'etl-artifacts-client[pyarrow]'") from None
+        raise UsageError(
+            "writing parquet needs pyarrow: pip install 'etl-artifacts-client[pyarrow]'"
+        ) from None
     writer = None
     rows = 0
     try:
@@ -287,7 +321,14 @@ def _write_parquet(client: Any, ref: tuple[str, ...], options: dict[str, Any], p
     return rows
 
 
-def _write_text(client: Any, ref: tuple[str, ...], options: dict[str, Any], part: Path, suffix: str, shown: Callable[[int], None]) -> int:
+def _write_text(
+    client: Any,
+    ref: tuple[str, ...],
+    options: dict[str, Any],
+    part: Path,
+    suffix: str,
+    shown: Callable[[int], None],
+) -> int:
     import csv
 
     rows = 0
@@ -298,7 +339,9 @@ def _write_text(client: Any, ref: tuple[str, ...], options: dict[str, Any], part
                 if writer is None:
                     writer = csv.DictWriter(handle, fieldnames=list(row), extrasaction="ignore")
                     writer.writeheader()
-                writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()})
+                writer.writerow(
+                    {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()}
+                )
             else:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             rows += 1
@@ -357,12 +400,19 @@ def cmd_download(args: argparse.Namespace) -> int:
     import itertools
     import time
 
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     from etl_artifacts_client.download import Outcome, RunDownload
 
     client = _client(args)
-    console = _console(args.quiet)
+    console = _console()
     pages = client.artifact_pages(args.dag_id, args.date, args.run_id)
     # The first page before any bar: a bad token or an unreachable API prints one line, no bar.
     first = next(pages)
@@ -375,6 +425,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         TimeRemainingColumn(),
         TextColumn("{task.fields[files]}"),
         console=console,
+        disable=args.quiet,
     )
     task = progress.add_task("download", total=0, files="")
     counts = {"selected": 0, "verified": 0}
@@ -467,7 +518,12 @@ def cmd_upload(args: argparse.Namespace) -> int:
     client = _client(args)
     client.whoami()  # a refused token or an unreachable API: one line, before any bar
     progress = Progress(
-        TextColumn("[bold]upload"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=_console(args.quiet)
+        TextColumn("[bold]upload"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=_console(),
+        disable=args.quiet,
     )
     with progress:
         task = progress.add_task("upload", total=path.stat().st_size)
@@ -556,10 +612,22 @@ def _consumer_commands(sub: Any) -> None:
         description="Search a DAG's runs (newest first), following pages.",
     )
     p.add_argument("dag_id", metavar="DAG_ID", type=_dag_id, help="the DAG id (UUID)")
-    p.add_argument("--from", dest="date_from", required=True, type=_date, metavar="DATE", help="first date, YYYY-MM-DD")
-    p.add_argument("--to", dest="date_to", required=True, type=_date, metavar="DATE", help="last date, YYYY-MM-DD")
-    p.add_argument("--status", action="append", type=_pair, metavar="PHASE=STATUS", help="e.g. load=error (repeatable)")
-    p.add_argument("--keyword", action="append", type=_pair, metavar="PHASE=TEXT", help="literal text in a phase's summary")
+    p.add_argument(
+        "--from", dest="date_from", required=True, type=_date, metavar="DATE", help="first date, YYYY-MM-DD"
+    )
+    p.add_argument(
+        "--to", dest="date_to", required=True, type=_date, metavar="DATE", help="last date, YYYY-MM-DD"
+    )
+    p.add_argument(
+        "--status", action="append", type=_pair, metavar="PHASE=STATUS", help="e.g. load=error (repeatable)"
+    )
+    p.add_argument(
+        "--keyword",
+        action="append",
+        type=_pair,
+        metavar="PHASE=TEXT",
+        help="literal text in a phase's summary",
+    )
     p.add_argument("--failed", action="store_true", help="only runs with a phase in error")
     p.add_argument("--run-ids", metavar="A,B", help="only these run ids")
     p.add_argument("--max", type=_positive, metavar="N", help="stop after N runs")
@@ -575,11 +643,15 @@ def _consumer_commands(sub: Any) -> None:
         "the pyarrow extra); .csv and .ndjson need nothing more.",
     )
     _run_args(p, phase=True)
-    p.add_argument("--kind", choices=("data", "errors", "logs"), default="data", help="what to read (default data)")
+    p.add_argument(
+        "--kind", choices=("data", "errors", "logs"), default="data", help="what to read (default data)"
+    )
     p.add_argument("--attempt", type=_positive, metavar="N", help="the attempt (default: the phase's latest)")
     p.add_argument("--keyword", help="only rows holding this text (case-insensitive, literal)")
     p.add_argument("--columns", metavar="A,B", help="only these columns (data)")
-    p.add_argument("--output", "-o", metavar="FILE", help="write FILE (.parquet, .csv or .ndjson) instead of stdout")
+    p.add_argument(
+        "--output", "-o", metavar="FILE", help="write FILE (.parquet, .csv or .ndjson) instead of stdout"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=cmd_data)
 
@@ -595,9 +667,15 @@ def _consumer_commands(sub: Any) -> None:
     p.add_argument("--attempt", type=_positive, metavar="N", help="the attempt (default: the phase's latest)")
     p.add_argument("--level", choices=LEVELS, help="only lines at exactly this level")
     p.add_argument("--keyword", help="only lines whose message holds this text (case-insensitive)")
-    p.add_argument("--order", choices=("asc", "desc"), default="asc", help="asc: oldest first (default), desc: newest")
-    p.add_argument("--follow", "-f", action="store_true", help="keep polling a running attempt until it completes")
-    p.add_argument("--interval", type=_seconds, default=2.0, metavar="S", help="seconds between polls (default 2)")
+    p.add_argument(
+        "--order", choices=("asc", "desc"), default="asc", help="asc: oldest first (default), desc: newest"
+    )
+    p.add_argument(
+        "--follow", "-f", action="store_true", help="keep polling a running attempt until it completes"
+    )
+    p.add_argument(
+        "--interval", type=_seconds, default=2.0, metavar="S", help="seconds between polls (default 2)"
+    )
     p.add_argument("--json", action="store_true", help="print the rows as NDJSON, as the API sends them")
     p.set_defaults(func=cmd_logs)
 
@@ -628,7 +706,9 @@ example:
     _run_args(p)
     p.add_argument("--dest", default=".", metavar="DIR", help="where to write DIR/<key> (default: .)")
     p.add_argument("--phase", choices=("event", *PHASES), help="only this phase's files (default: all)")
-    p.add_argument("--attempt", type=_positive, metavar="N", help="only attempt N of each phase (event files are kept)")
+    p.add_argument(
+        "--attempt", type=_positive, metavar="N", help="only attempt N of each phase (event files are kept)"
+    )
     p.add_argument("--jobs", type=_positive, default=8, metavar="N", help="parallel downloads (default 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
     p.set_defaults(func=cmd_download)
@@ -657,7 +737,9 @@ example:
 
     p = sub.add_parser("share", parents=[common], help="a link to an uploaded artifact that needs no token")
     p.add_argument("artifact_id", metavar="ARTIFACT_ID", help="art_...")
-    p.add_argument("--expires-in", type=_positive, metavar="S", help="seconds (default 7 days, at most 30 days)")
+    p.add_argument(
+        "--expires-in", type=_positive, metavar="S", help="seconds (default 7 days, at most 30 days)"
+    )
     p.add_argument("--max-downloads", type=_positive, metavar="N", help="stop working after N downloads")
     p.add_argument("--json", action="store_true", help="print the link as JSON")
     p.set_defaults(func=cmd_share)
@@ -720,7 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -12,13 +12,19 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import IO, TYPE_CHECKING, Any, Callable
 from urllib.parse import quote, unquote
 
 import httpx
 
 from etl_artifacts_client._http import Transport
-from etl_artifacts_client.errors import ApiError, ClientError, ListingError, UnexpectedResponse, VerificationError
+from etl_artifacts_client.errors import (
+    ApiError,
+    ClientError,
+    ListingError,
+    UnexpectedResponse,
+    VerificationError,
+)
 from etl_artifacts_client.models import (
     PHASES,
     Artifact,
@@ -124,9 +130,9 @@ class Client:
         date_from: str,
         date_to: str,
         *,
-        statuses: Optional[dict[str, str]] = None,
-        keywords: Optional[dict[str, str]] = None,
-        run_ids: Optional[Iterable[str]] = None,
+        statuses: dict[str, str] | None = None,
+        keywords: dict[str, str] | None = None,
+        run_ids: Iterable[str] | None = None,
         page_size: int = 100,
     ) -> Iterator[Run]:
         """Every run of the DAG between the dates (newest first), page after page.
@@ -156,7 +162,9 @@ class Client:
     def event(self, dag_id: str, date: str, run_id: str) -> dict[str, Any]:
         return self.transport.get_json(self.run_path(dag_id, date, run_id) + "/event")
 
-    def phase_metadata(self, dag_id: str, date: str, run_id: str, phase: str, attempt: int = 1) -> dict[str, Any]:
+    def phase_metadata(
+        self, dag_id: str, date: str, run_id: str, phase: str, attempt: int = 1
+    ) -> dict[str, Any]:
         """The attempt's ``metadata.parquet`` row (status, counts, times)."""
         body = self.transport.get_json(self._phase_path(dag_id, date, run_id, phase), attempt=attempt)
         rows = body.get("rows") or []
@@ -189,14 +197,16 @@ class Client:
         kind: str = "data",
         *,
         attempt: int = 1,
-        keyword: Optional[str] = None,
-        columns: Optional[list[str]] = None,
-        level: Optional[str] = None,
-        order: Optional[str] = None,
+        keyword: str | None = None,
+        columns: list[str] | None = None,
+        level: str | None = None,
+        order: str | None = None,
         page_size: int = 1000,
     ) -> Iterator[dict[str, Any]]:
         """Every row of the attempt's data, errors or logs (JSON values), page after page."""
-        for body in self._pages(dag_id, date, run_id, phase, kind, attempt, keyword, columns, level, order, page_size):
+        for body in self._pages(
+            dag_id, date, run_id, phase, kind, attempt, keyword, columns, level, order, page_size
+        ):
             yield from body.get("rows") or []
 
     def _params(
@@ -246,10 +256,10 @@ class Client:
         kind: str = "data",
         *,
         attempt: int = 1,
-        keyword: Optional[str] = None,
-        columns: Optional[list[str]] = None,
-        level: Optional[str] = None,
-        order: Optional[str] = None,
+        keyword: str | None = None,
+        columns: list[str] | None = None,
+        level: str | None = None,
+        order: str | None = None,
         page_size: int = 1000,
     ) -> Iterator[pyarrow.Table]:
         """Each page as an Arrow table with its parquet types (read through the Arrow IPC format)."""
@@ -269,7 +279,9 @@ class Client:
                 return
             page += 1
 
-    def table(self, dag_id: str, date: str, run_id: str, phase: str, kind: str = "data", **options: Any) -> pyarrow.Table:
+    def table(
+        self, dag_id: str, date: str, run_id: str, phase: str, kind: str = "data", **options: Any
+    ) -> pyarrow.Table:
         """Every page of the attempt's data, errors or logs as one Arrow table (``pyarrow`` extra)."""
         import pyarrow
 
@@ -291,9 +303,9 @@ class Client:
         phase: str,
         *,
         attempt: int = 1,
-        level: Optional[str] = None,
-        keyword: Optional[str] = None,
-        order: Optional[str] = None,
+        level: str | None = None,
+        keyword: str | None = None,
+        order: str | None = None,
         follow: bool = False,
         interval: float = 2.0,
         on_wait: Callable[[str], None] = lambda _: None,
@@ -308,7 +320,7 @@ class Client:
             raise ValueError("following reads oldest first (order asc)")
         path = f"{self._phase_path(dag_id, date, run_id, phase)}/logs"
         params: dict[str, Any] = {"attempt": attempt, "level": level, "keyword": keyword, "order": order}
-        continuation: Optional[str] = None
+        continuation: str | None = None
         waiting_said = caught_up_said = False
         while True:
             try:
@@ -343,7 +355,13 @@ class Client:
 
     # -- artifacts of a run --------------------------------------------------------------------
     def artifact_pages(
-        self, dag_id: str, date: str, run_id: str, *, page_size: int = 1000, max_pages: int = MAX_LISTING_PAGES
+        self,
+        dag_id: str,
+        date: str,
+        run_id: str,
+        *,
+        page_size: int = 1000,
+        max_pages: int = MAX_LISTING_PAGES,
     ) -> Iterator[list[Artifact]]:
         """The run's parquet objects, a page at a time, following ``next_cursor``.
 
@@ -351,7 +369,7 @@ class Client:
         ``max_pages`` pages, raise ``ListingError`` (a server looping on the same page).
         """
         path = self.run_path(dag_id, date, run_id) + "/artifacts"
-        cursor: Optional[str] = None
+        cursor: str | None = None
         seen_cursors: set[str] = set()
         seen_keys: set[str] = set()
         for _ in range(max_pages):
@@ -380,16 +398,23 @@ class Client:
     ) -> Artifact:
         """A fresh presigned URL for one artifact kind (``extract-data``, ``event-event``...)."""
         body = self.transport.get_json(
-            f"{self.run_path(dag_id, date, run_id)}/artifacts/{quote(kind, safe='')}", attempt=attempt, chunk=chunk
+            f"{self.run_path(dag_id, date, run_id)}/artifacts/{quote(kind, safe='')}",
+            attempt=attempt,
+            chunk=chunk,
         )
         return Artifact.from_json(body)
 
-    def refresh_artifact(self, dag_id: str, date: str, run_id: str, artifact: Artifact) -> Optional[Artifact]:
+    def refresh_artifact(self, dag_id: str, date: str, run_id: str, artifact: Artifact) -> Artifact | None:
         """``artifact`` with a fresh URL (and its current size and ETag); None when it is gone."""
         if artifact.artifact_kind is not None:
             try:
                 fresh = self.presign(
-                    dag_id, date, run_id, artifact.artifact_kind, attempt=artifact.attempt or 1, chunk=artifact.chunk or 0
+                    dag_id,
+                    date,
+                    run_id,
+                    artifact.artifact_kind,
+                    attempt=artifact.attempt or 1,
+                    chunk=artifact.chunk or 0,
                 )
             except ApiError as exc:
                 if exc.status == 404:
@@ -421,10 +446,10 @@ class Client:
         dag_id: str,
         date: str,
         run_id: str,
-        dest: Union[str, Path] = ".",
+        dest: str | Path = ".",
         *,
-        phase: Optional[str] = None,
-        attempt: Optional[int] = None,
+        phase: str | None = None,
+        attempt: int | None = None,
         jobs: int = 8,
         retries: int = 5,
     ) -> DownloadReport:
@@ -436,7 +461,9 @@ class Client:
                 return False
             return attempt is None or artifact.attempt is None or artifact.attempt == attempt
 
-        return RunDownload(self, dag_id, date, run_id, Path(dest), jobs=jobs, retries=retries, select=select).run()
+        return RunDownload(
+            self, dag_id, date, run_id, Path(dest), jobs=jobs, retries=retries, select=select
+        ).run()
 
     # -- uploaded artifacts --------------------------------------------------------------------
     def upload(
@@ -444,19 +471,19 @@ class Client:
         dag_id: str,
         date: str,
         run_id: str,
-        path: Union[str, Path],
+        path: str | Path,
         *,
-        name: Optional[str] = None,
+        name: str | None = None,
         artifact_type: str = "file",
-        content_type: Optional[str] = None,
-        phase: Optional[str] = None,
-        attempt: Optional[int] = None,
+        content_type: str | None = None,
+        phase: str | None = None,
+        attempt: int | None = None,
         is_primary_deliverable: bool = False,
-        derived_from: Optional[list[str]] = None,
-        metadata: Optional[dict[str, Any]] = None,
-        ttl_days: Optional[int] = None,
-        inline: Optional[bool] = None,
-        idempotency_key: Optional[str] = None,
+        derived_from: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        ttl_days: int | None = None,
+        inline: bool | None = None,
+        idempotency_key: str | None = None,
         on_bytes: Callable[[int], None] = lambda _: None,
     ) -> ArtifactRecord:
         """Attach a file to a run: SHA-256 streamed from disk, create, presigned PUT, complete.
@@ -491,7 +518,11 @@ class Client:
             body["content_base64"] = base64.b64encode(file.read_bytes()).decode("ascii")
         headers = {"Idempotency-Key": idempotency_key or f"etl-artifacts-client-{uuid.uuid4()}"}
         response = self.transport.request(
-            "POST", self.run_path(dag_id, date, run_id) + "/artifacts", json=body, headers=headers, ok=(200, 201)
+            "POST",
+            self.run_path(dag_id, date, run_id) + "/artifacts",
+            json=body,
+            headers=headers,
+            ok=(200, 201),
         )
         record = ArtifactRecord.from_json(self.transport.json_of(response))
         if record.status == "active":
@@ -528,7 +559,9 @@ class Client:
             if response is not None and response.status_code < 500:
                 # S3 refuses bytes that do not match the signed length/type/SHA-256, or an expired URL.
                 raise ApiError(
-                    response.status_code, "upload_refused", "the storage refused the upload (expired URL or other bytes)"
+                    response.status_code,
+                    "upload_refused",
+                    "the storage refused the upload (expired URL or other bytes)",
                 )
             if attempts > self.transport.retries:
                 raise ClientError("the upload failed: the storage could not be reached")
@@ -541,10 +574,10 @@ class Client:
     def artifact(self, artifact_id: str) -> ArtifactRecord:
         return ArtifactRecord.from_json(self.transport.get_json(f"/artifacts/{quote(artifact_id, safe='')}"))
 
-    def uploaded_artifacts(self, dag_id: Optional[str] = None, **filters: Any) -> Iterator[ArtifactRecord]:
+    def uploaded_artifacts(self, dag_id: str | None = None, **filters: Any) -> Iterator[ArtifactRecord]:
         """Uploaded artifacts (of one DAG, or of every DAG of the tenant), following ``next_cursor``."""
         path = f"/dags/{quote(str(dag_id), safe='')}/artifacts" if dag_id else "/artifacts"
-        cursor: Optional[str] = None
+        cursor: str | None = None
         seen: set[str] = set()
         while True:
             body = self.transport.get_json(path, **filters, cursor=cursor)
@@ -558,18 +591,18 @@ class Client:
             seen.add(str(next_cursor))
             cursor = str(next_cursor)
 
-    def download_artifact(self, artifact_id: str, dest: Union[str, Path, IO[bytes]]) -> ArtifactRecord:
-        """An uploaded artifact's bytes, verified against its recorded size and SHA-256."""
+    def download_artifact(self, artifact_id: str, dest: str | Path) -> ArtifactRecord:
+        """An uploaded artifact's bytes to ``dest``, verified against its recorded size and SHA-256
+        (written as ``dest.part`` first; never read past the recorded size)."""
         record = self.artifact(artifact_id)
         if not record.url:
             raise ClientError(f"artifact is {record.status}, not active: nothing to download")
+        final = Path(dest)
+        part = final.with_name(final.name + ".part")
         digest = hashlib.sha256()
         size = 0
-        target: Any = dest if not isinstance(dest, (str, Path)) else None
-        part = None if target is not None else Path(f"{dest}.part")
-        handle: Any = target if target is not None else open(part, "wb")  # noqa: SIM115
         try:
-            with self.transport.stream_storage(record.url, {}) as response:
+            with part.open("wb") as handle, self.transport.stream_storage(record.url, {}) as response:
                 if response.status_code != 200:
                     raise ApiError(response.status_code, "storage_error", "the storage refused the download")
                 for block in response.iter_bytes(HASH_BLOCK):
@@ -578,18 +611,17 @@ class Client:
                         raise VerificationError("the storage sent more bytes than the artifact holds")
                     digest.update(block)
                     handle.write(block)
-        finally:
-            if target is None:
-                handle.close()
-        if size != record.size_bytes or digest.hexdigest() != record.sha256:
-            if part is not None:
-                part.unlink()
-            raise VerificationError("the downloaded bytes do not match the artifact's size and SHA-256")
-        if part is not None:
-            os.replace(part, Path(dest))  # type: ignore[arg-type]
+            if size != record.size_bytes or digest.hexdigest() != record.sha256:
+                raise VerificationError("the downloaded bytes do not match the artifact's size and SHA-256")
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        os.replace(part, final)
         return record
 
-    def share(self, artifact_id: str, *, expires_in: Optional[int] = None, max_downloads: Optional[int] = None) -> Link:
+    def share(
+        self, artifact_id: str, *, expires_in: int | None = None, max_downloads: int | None = None
+    ) -> Link:
         """A link anyone can open without a token (its ``url`` is shown once)."""
         body: dict[str, Any] = {"max_downloads": max_downloads}
         if expires_in is not None:
@@ -610,7 +642,9 @@ class Client:
     # -- seals ---------------------------------------------------------------------------------
     def seal(self, dag_id: str, date: str, run_id: str) -> RunSeal:
         """Seal the run (irreversible; sealing again returns the same seal)."""
-        response = self.transport.request("POST", self.run_path(dag_id, date, run_id) + "/seal", ok=(200, 201))
+        response = self.transport.request(
+            "POST", self.run_path(dag_id, date, run_id) + "/seal", ok=(200, 201)
+        )
         return RunSeal.from_json(self.transport.json_of(response))
 
     def manifest(self, dag_id: str, date: str, run_id: str) -> RunSeal:
@@ -622,20 +656,22 @@ class Client:
 
         return keys_from_json(self.transport.get_json("/manifest-keys"))
 
-    def verify_seal(self, seal: RunSeal, keys: Optional[dict[str, str]] = None) -> str:
+    def verify_seal(self, seal: RunSeal, keys: dict[str, str] | None = None) -> str:
         """Check the seal's signature (with the API's keys unless given); returns the key id."""
         from etl_artifacts_client.manifest import verify
 
         return verify(seal, keys if keys is not None else self.manifest_keys())
 
 
-def read_seal(source: Union[str, Path, IO[str]]) -> RunSeal:
+def read_seal(source: str | Path | IO[str]) -> RunSeal:
     """A ``RunSeal`` saved as JSON (a path, or an open text file)."""
     text = Path(source).read_text("utf-8") if isinstance(source, (str, Path)) else source.read()
     try:
         return RunSeal.from_json(json.loads(text))
     except (ValueError, KeyError, TypeError):
-        raise VerificationError("not a sealed manifest (expected {\"manifest\": ..., \"signature\": ...})") from None
+        raise VerificationError(
+            'not a sealed manifest (expected {"manifest": ..., "signature": ...})'
+        ) from None
 
 
 __all__ = ["Client", "read_seal", "run_id_of", "sha256_of"]

@@ -17,12 +17,11 @@ import hashlib
 import os
 import re
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable
 
 import httpx
 
@@ -56,7 +55,7 @@ class DownloadReport:
     outcomes: list[Outcome] = field(default_factory=list)
     listed: int = 0
     selected: int = 0
-    listing_error: Optional[ClientError] = None
+    listing_error: ClientError | None = None
     interrupted: bool = False
 
     def of(self, *statuses: str) -> list[Outcome]:
@@ -154,7 +153,7 @@ class RunDownload:
         """Transfers in flight end at their next block; queued ones do not start."""
         self._stop.set()
 
-    def run(self, pages: Optional[Iterable[list[Artifact]]] = None) -> DownloadReport:
+    def run(self, pages: Iterable[list[Artifact]] | None = None) -> DownloadReport:
         """Download what the listing pages select. On Ctrl-C: stop cleanly, then re-raise."""
         if pages is None:
             pages = self.client.artifact_pages(*self.run_ref)
@@ -189,7 +188,9 @@ class RunDownload:
         try:
             outcome = self.fetch(artifact)
         except UnsafeKey as exc:
-            outcome = Outcome(artifact.key, "failed", reason=f"refused: {exc} (it would be written outside DEST)")
+            outcome = Outcome(
+                artifact.key, "failed", reason=f"refused: {exc} (it would be written outside DEST)"
+            )
         except ClientError as exc:
             outcome = Outcome(artifact.key, "failed", reason=str(exc))
         with self._lock:
@@ -205,7 +206,9 @@ class RunDownload:
         check_md5 = is_plain_md5(artifact.etag)
         if final.exists():
             size = final.stat().st_size
-            if _matches(artifact, size, _md5_of(final) if check_md5 and size == artifact.size_bytes else None):
+            if _matches(
+                artifact, size, _md5_of(final) if check_md5 and size == artifact.size_bytes else None
+            ):
                 self.on_bytes(size)
                 return Outcome(artifact.key, "skipped", size=size)
             if size < artifact.size_bytes:
@@ -227,7 +230,11 @@ class RunDownload:
             reported = offset
             try:
                 now = dt.datetime.now(dt.timezone.utc)
-                if not fresh_url and artifact.expires_at is not None and now + URL_MARGIN >= artifact.expires_at:
+                if (
+                    not fresh_url
+                    and artifact.expires_at is not None
+                    and now + URL_MARGIN >= artifact.expires_at
+                ):
                     raise _Expired()
                 if offset < artifact.size_bytes or artifact.size_bytes == 0:
                     got = self._stream(artifact, part, offset, digest)
@@ -248,7 +255,9 @@ class RunDownload:
             except _TooLong as exc:
                 part.unlink()
                 self.on_bytes(-(reported + exc.args[0]))
-                reason = f"the server sent more than the listed {artifact.size_bytes} bytes (stopped at size + 1)"
+                reason = (
+                    f"the server sent more than the listed {artifact.size_bytes} bytes (stopped at size + 1)"
+                )
                 return Outcome(artifact.key, "failed", fetched=fetched + exc.args[0], reason=reason)
             except (_Expired, _Changed) as exc:
                 if isinstance(exc, _Changed):
@@ -256,7 +265,9 @@ class RunDownload:
                     if part.exists():
                         part.unlink()
                     if failures > self.retries:
-                        return Outcome(artifact.key, "failed", fetched=fetched, reason="the object keeps changing")
+                        return Outcome(
+                            artifact.key, "failed", fetched=fetched, reason="the object keeps changing"
+                        )
                 else:
                     refreshes += 1
                     if refreshes > MAX_REFRESHES:
@@ -305,7 +316,9 @@ class RunDownload:
                 if status == 200 and offset:  # the range was ignored: start the file over
                     part.unlink()
                     raise _Transient("range not honoured")
-                if status == 206 and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+                if status == 206 and not response.headers.get("Content-Range", "").startswith(
+                    f"bytes {offset}-"
+                ):
                     raise _Changed()
                 with part.open("ab") as handle:
                     for block in _blocks(response):

@@ -6,7 +6,7 @@ a query string.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 
 class ClientError(Exception):
@@ -26,9 +26,9 @@ class ApiError(ClientError):
         code: str,
         detail: str,
         *,
-        request_id: Optional[str] = None,
-        retry_after: Optional[float] = None,
-        body: Optional[dict[str, Any]] = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        body: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {detail}")
         self.status = status

@@ -19,7 +19,9 @@ def canonical_json(value: Any) -> bytes:
     try:
         import rfc8785
     except ImportError:  # pragma: no cover - depends on the installed extras
-        raise ClientError("verifying needs the verify extra: pip install 'etl-artifacts-client[verify]'") from None
+        raise ClientError(
+            "verifying needs the verify extra: pip install 'etl-artifacts-client[verify]'"
+        ) from None
     return rfc8785.dumps(value)
 
 
@@ -44,7 +46,9 @@ def verify(seal: RunSeal, keys: dict[str, str]) -> str:
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
     except ImportError:  # pragma: no cover - depends on the installed extras
-        raise ClientError("verifying needs the verify extra: pip install 'etl-artifacts-client[verify]'") from None
+        raise ClientError(
+            "verifying needs the verify extra: pip install 'etl-artifacts-client[verify]'"
+        ) from None
     if seal.algorithm != ALGORITHM:
         raise VerificationError(f"unsupported signature algorithm {seal.algorithm!r} (expected {ALGORITHM})")
     pem = keys.get(seal.key_id)
@@ -63,5 +67,7 @@ def verify(seal: RunSeal, keys: dict[str, str]) -> str:
     try:
         public_key.verify(signature, canonical_json(seal.manifest), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
-        raise VerificationError("the signature does not match the manifest: it was altered or signed by another key") from None
+        raise VerificationError(
+            "the signature does not match the manifest: it was altered or signed by another key"
+        ) from None
     return seal.key_id

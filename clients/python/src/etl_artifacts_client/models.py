@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 PHASES = ("extract", "transform", "load")
 
 
-def parse_time(value: Optional[str]) -> Optional[dt.datetime]:
+def parse_time(value: str | None) -> dt.datetime | None:
     """An ISO-8601 instant (``Z`` or an offset) as an aware datetime; None stays None."""
     if not value:
         return None
@@ -22,7 +22,7 @@ def parse_time(value: Optional[str]) -> Optional[dt.datetime]:
 class WhoAmI:
     id_company: str
     sub: str
-    expires_at: Optional[dt.datetime]
+    expires_at: dt.datetime | None
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> WhoAmI:
@@ -31,18 +31,22 @@ class WhoAmI:
 
 @dataclass(frozen=True)
 class PhaseSummary:
-    status: Optional[str]
-    message: Optional[str]
-    total: Optional[int]
-    attempt: Optional[int]
-    s3_data_path: Optional[str]
+    status: str | None
+    message: str | None
+    total: int | None
+    attempt: int | None
+    s3_data_path: str | None
 
     @classmethod
-    def from_json(cls, body: Optional[dict[str, Any]]) -> Optional[PhaseSummary]:
+    def from_json(cls, body: dict[str, Any] | None) -> PhaseSummary | None:
         if body is None:
             return None
         return cls(
-            body.get("status"), body.get("message"), body.get("total"), body.get("attempt"), body.get("s3_data_path")
+            body.get("status"),
+            body.get("message"),
+            body.get("total"),
+            body.get("attempt"),
+            body.get("s3_data_path"),
         )
 
 
@@ -53,9 +57,9 @@ class Run:
     dag_id: str
     date: str
     run_id: str
-    created_at: Optional[dt.datetime]
-    updated_at: Optional[dt.datetime]
-    phases: dict[str, Optional[PhaseSummary]]
+    created_at: dt.datetime | None
+    updated_at: dt.datetime | None
+    phases: dict[str, PhaseSummary | None]
     raw: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
@@ -84,15 +88,15 @@ class Artifact:
     size_bytes: int
     etag: str
     url: str
-    expires_at: Optional[dt.datetime]
-    artifact_kind: Optional[str]
-    phase: Optional[str]
-    attempt: Optional[int]
-    chunk: Optional[int]
-    page_cursor: Optional[str] = None  # the cursor of the listing page that held it
+    expires_at: dt.datetime | None
+    artifact_kind: str | None
+    phase: str | None
+    attempt: int | None
+    chunk: int | None
+    page_cursor: str | None = None  # the cursor of the listing page that held it
 
     @classmethod
-    def from_json(cls, body: dict[str, Any], page_cursor: Optional[str] = None) -> Artifact:
+    def from_json(cls, body: dict[str, Any], page_cursor: str | None = None) -> Artifact:
         return cls(
             key=str(body["key"]),
             size_bytes=int(body["size_bytes"]),
@@ -114,7 +118,7 @@ class UploadTarget:
     method: str
     url: str
     headers: dict[str, str]
-    expires_at: Optional[dt.datetime]
+    expires_at: dt.datetime | None
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> UploadTarget:
@@ -135,14 +139,14 @@ class ArtifactRecord:
     status: str
     size_bytes: int
     sha256: str
-    content_type: Optional[str]
-    artifact_type: Optional[str]
-    dag_id: Optional[str]
-    date: Optional[str]
-    run_id: Optional[str]
-    expires_at: Optional[dt.datetime]
-    url: Optional[str]
-    upload: Optional[UploadTarget]
+    content_type: str | None
+    artifact_type: str | None
+    dag_id: str | None
+    date: str | None
+    run_id: str | None
+    expires_at: dt.datetime | None
+    url: str | None
+    upload: UploadTarget | None
     raw: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
@@ -171,9 +175,9 @@ class Link:
     """A share link; ``url`` (with its token) is shown once, at creation."""
 
     link_id: str
-    url: Optional[str]
-    expires_at: Optional[dt.datetime]
-    max_downloads: Optional[int]
+    url: str | None
+    expires_at: dt.datetime | None
+    max_downloads: int | None
     downloads: int
     raw: dict[str, Any] = field(repr=False, compare=False)
 
