@@ -58,6 +58,10 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
 
 
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)  # looked up at each call: tests replace time.sleep
+
+
 def error_from(response: httpx.Response) -> ApiError:
     """The API's error answer as an exception (ErrorResponse or a validation ``detail`` list)."""
     try:
@@ -98,13 +102,13 @@ class Transport:
         retries: int = 4,
         max_wait: float = 60.0,
         timeout: float = READ_TIMEOUT_S,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.api_url = api_root(api_url)
         self.retries = retries
         self.max_wait = max_wait
-        self.sleep = sleep
+        self.sleep = sleep if sleep is not None else _sleep
         timeouts = httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_S)
         self._api = httpx.Client(
             headers={"Authorization": f"Bearer {token.strip()}", "User-Agent": USER_AGENT},

@@ -215,6 +215,9 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 
 # -- runs ---------------------------------------------------------------------------------------
 def cmd_runs(args: argparse.Namespace) -> int:
+    span = dt.date.fromisoformat(args.date_to) - dt.date.fromisoformat(args.date_from)
+    if not 0 <= span.days <= 366:
+        raise UsageError("--from must be on or before --to, at most 366 days apart")
     client = _client(args)
     statuses = dict(args.status or [])
     shown = 0

@@ -90,10 +90,15 @@ class Client:
         sleep: Callable[[float], None] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"retries": retries, "max_wait": max_wait, "timeout": timeout}
-        if sleep is not None:
-            kwargs["sleep"] = sleep
-        self.transport = Transport(api_url, token, transport=transport, **kwargs)
+        self.transport = Transport(
+            api_url,
+            token,
+            retries=retries,
+            max_wait=max_wait,
+            timeout=timeout,
+            sleep=sleep,
+            transport=transport,
+        )
 
     @property
     def api_url(self) -> str:

@@ -9,6 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 
+# 422 codes that say the request was asked wrongly (not that the work failed).
+USAGE_CODES = frozenset({"validation_error", "invalid_date_range", "unknown_column", "unknown_artifact_kind"})
+
+
 class ClientError(Exception):
     """Base class of everything this package raises on purpose."""
 
@@ -45,8 +49,8 @@ class ApiError(ClientError):
 
     @property
     def is_usage(self) -> bool:
-        """A parameter the API refused as malformed (FastAPI-shaped 422)."""
-        return self.code == "validation_error"
+        """A parameter the API refused (a malformed one, a date range, an unknown column or kind)."""
+        return self.code in USAGE_CODES
 
 
 class ConnectionFailed(ClientError):
