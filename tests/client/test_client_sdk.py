@@ -8,7 +8,8 @@ import json
 import subprocess
 import sys
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pyarrow as pa

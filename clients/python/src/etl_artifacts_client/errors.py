@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 # 422 codes that say the request was asked wrongly (not that the work failed).
 USAGE_CODES = frozenset({"validation_error", "invalid_date_range", "unknown_column", "unknown_artifact_kind"})
 
