@@ -165,6 +165,9 @@ def test_ctrl_c_while_following_is_clean(gateway_url, make_token, running, monke
     assert len(captured.out.splitlines()) == 10
 
 
+LOGS_ARGS = ["3f2b8c1e-5d4a-4c7b-9e1f-0a2b3c4d5e6f", "2026-11-20", "r", "load", "--api", "http://x"]
+
+
 def test_help_and_missing_token(monkeypatch: Any):
     helped = subprocess.run(
         [sys.executable, "-m", "etl_artifacts_client.cli", "logs", "--help"], capture_output=True, text=True
@@ -172,8 +175,7 @@ def test_help_and_missing_token(monkeypatch: Any):
     assert helped.returncode == 0 and "--follow" in helped.stdout and "latest" in helped.stdout
     env = {"PATH": "", "PYTHONPATH": ":".join(sys.path)}
     refused = subprocess.run(
-        [sys.executable, "-m", "etl_artifacts_client.cli", "logs", "3f2b8c1e-5d4a-4c7b-9e1f-0a2b3c4d5e6f"]
-        + ["2026-11-20", "r", "load", "--api", "http://x"],
+        [sys.executable, "-m", "etl_artifacts_client.cli", "logs", *LOGS_ARGS],
         capture_output=True,
         text=True,
         env=env,
