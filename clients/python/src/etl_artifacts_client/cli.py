@@ -165,10 +165,11 @@ def _say(command: str, message: str) -> None:
     print(f"etl-artifacts {command}: {message}", file=sys.stderr, flush=True)
 
 
-def _console() -> Any:
-    from rich.console import Console
+def _bar(quiet: bool, **options: Any) -> Any:
+    """A progress bar on stderr (tqdm: light, thread-safe); none with --quiet."""
+    from tqdm import tqdm
 
-    return Console(stderr=True, soft_wrap=True)
+    return tqdm(disable=quiet, file=sys.stderr, dynamic_ncols=True, **options)
 
 
 @contextmanager
@@ -264,32 +265,18 @@ def cmd_data(args: argparse.Namespace) -> int:
         return EXIT_OK
     output = Path(args.output)
     part = output.with_name(output.name + ".part")
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=_console(),
-        disable=args.quiet,
-    )
     rows = 0
+    bar = _bar(args.quiet, desc=f"{args.kind} of {args.phase} attempt {attempt}", unit=" rows")
+
+    def shown(total: int) -> None:
+        bar.update(total - bar.n)
+
     try:
-        with progress:
-            task = progress.add_task(f"{args.kind} of {args.phase} attempt {attempt}: 0 rows")
+        with bar:
             if output.suffix == ".parquet":
-                rows = _write_parquet(
-                    client, ref, options, part, lambda n: progress.update(task, description=f"{n} rows")
-                )
+                rows = _write_parquet(client, ref, options, part, shown)
             else:
-                rows = _write_text(
-                    client,
-                    ref,
-                    options,
-                    part,
-                    output.suffix,
-                    lambda n: progress.update(task, description=f"{n} rows"),
-                )
+                rows = _write_text(client, ref, options, part, output.suffix, shown)
         os.replace(part, output)
     except BaseException:
         part.unlink(missing_ok=True)
@@ -401,47 +388,40 @@ def _size(n: float) -> str:
 
 def cmd_download(args: argparse.Namespace) -> int:
     import itertools
+    import threading
     import time
-
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
 
     from etl_artifacts_client.download import Outcome, RunDownload
 
     client = _client(args)
-    console = _console()
     pages = client.artifact_pages(args.dag_id, args.date, args.run_id)
     # The first page before any bar: a bad token or an unreachable API prints one line, no bar.
     first = next(pages)
     started = time.monotonic()
-    progress = Progress(
-        TextColumn("[bold]download"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[files]}"),
-        console=console,
-        disable=args.quiet,
-    )
-    task = progress.add_task("download", total=0, files="")
+    bar = _bar(args.quiet, desc="download", total=0, unit="B", unit_scale=True, unit_divisor=1000)
+    lock = threading.Lock()
     counts = {"selected": 0, "verified": 0}
 
+    def files() -> None:
+        bar.set_postfix_str(f"{counts['verified']}/{counts['selected']} files", refresh=False)
+        bar.refresh()
+
     def selected(artifact: Any) -> None:
-        counts["selected"] += 1
-        progress.update(task, total=(progress.tasks[0].total or 0) + artifact.size_bytes)
-        progress.update(task, files=f"{counts['verified']}/{counts['selected']} files")
+        with lock:
+            counts["selected"] += 1
+            bar.total += artifact.size_bytes
+            files()
 
     def done(outcome: Outcome) -> None:
-        if outcome.status in ("downloaded", "skipped"):
-            counts["verified"] += 1  # the bar counts files verified on disk, nothing else
-        progress.update(task, files=f"{counts['verified']}/{counts['selected']} files")
+        with lock:
+            if outcome.status in ("downloaded", "skipped"):
+                counts["verified"] += 1  # the bar counts files verified on disk, nothing else
+            files()
+
+    def advance(n: int) -> None:
+        if n:
+            with lock:
+                bar.update(n)
 
     def select(artifact: Any) -> bool:
         if args.phase is not None and artifact.phase != args.phase:
@@ -458,39 +438,38 @@ def cmd_download(args: argparse.Namespace) -> int:
         retries=args.retries,
         select=select,
         on_selected=selected,
-        on_bytes=lambda n: progress.advance(task, n) if n else None,
+        on_bytes=advance,
         on_done=done,
     )
     try:
-        with progress:
+        with bar:
             report = job.run(itertools.chain([first], pages))
     except KeyboardInterrupt:
         report = job.report
         partial = len(report.of("stopped"))
-        console.print(
-            f"interrupted: {report.verified} of {report.selected} files verified on disk"
-            f"{f', {partial} partial (.part) kept' if partial else ''}; run the command again to resume",
-            markup=False,
-            highlight=False,
+        kept = f", {partial} partial (.part) kept" if partial else ""
+        _say(
+            "download",
+            f"interrupted: {report.verified} of {report.selected} files verified on disk{kept}; "
+            "run the command again to resume",
         )
         return EXIT_INTERRUPTED
-    return _download_summary(console, report, time.monotonic() - started)
+    return _download_summary(report, time.monotonic() - started)
 
 
-def _download_summary(console: Any, report: Any, elapsed: float) -> int:
+def _download_summary(report: Any, elapsed: float) -> int:
     downloaded, skipped, failed = report.of("downloaded"), report.of("skipped"), report.of("failed")
     fetched = sum(o.fetched for o in report.outcomes)
     rate = f", {_size(fetched / elapsed)}/s" if elapsed > 0 and fetched else ""
     if report.selected:
-        console.print(
+        _say(
+            "download",
             f"{report.verified} of {report.selected} files verified "
             f"({len(downloaded)} downloaded, {len(skipped)} already complete), {len(failed)} failed; "
             f"{_size(fetched)} fetched in {elapsed:.1f} s{rate}",
-            markup=False,
-            highlight=False,
         )
     for outcome in sorted(failed, key=lambda o: o.key):
-        console.print(f"  failed: {outcome.key}: {outcome.reason}", markup=False, highlight=False)
+        print(f"  failed: {outcome.key}: {outcome.reason}", file=sys.stderr)
     if report.listing_error is not None:
         message, status = _describe(report.listing_error)
         _say("download", f"listing the run's artifacts failed: {message}")
@@ -507,8 +486,6 @@ def _download_summary(console: Any, report: Any, elapsed: float) -> int:
 
 # -- upload, share, seal, verify-manifest -------------------------------------------------------
 def cmd_upload(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{args.file}: no such file")
@@ -520,16 +497,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
             raise UsageError("--metadata must be a JSON object") from None
     client = _client(args)
     client.whoami()  # a refused token or an unreachable API: one line, before any bar
-    progress = Progress(
-        TextColumn("[bold]upload"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=_console(),
-        disable=args.quiet,
+    bar = _bar(
+        args.quiet, desc="upload", total=path.stat().st_size, unit="B", unit_scale=True, unit_divisor=1000
     )
-    with progress:
-        task = progress.add_task("upload", total=path.stat().st_size)
+    with bar:
         record = client.upload(
             args.dag_id,
             args.date,
@@ -543,7 +514,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
             is_primary_deliverable=args.primary,
             metadata=metadata,
             ttl_days=args.ttl_days,
-            on_bytes=lambda n: progress.advance(task, n),
+            on_bytes=bar.update,
         )
     print(json.dumps(record.raw, ensure_ascii=False) if args.json else record.artifact_id)
     _say("upload", f"{record.name}: {record.status}, {record.size_bytes} bytes, sha256 {record.sha256}")
