@@ -170,3 +170,19 @@ def test_upload_share_and_seal_against_the_stack(gateway_url, make_token, tmp_pa
     assert client.share(record.artifact_id).url
     seal = client.seal(*ref)
     assert client.verify_seal(seal) == seal.key_id
+
+
+def test_a_missing_extra_is_named_with_exit_2(client, tmp_path):
+    import subprocess
+    import sys
+
+    _dump(tmp_path / "seal.json", client.seal(DAG, *RUN).raw)
+    (tmp_path / "key.pem").write_text("-")
+    code = (
+        "import sys; sys.modules['cryptography'] = None; from etl_artifacts_client.cli import main; "
+        f"sys.exit(main(['verify-manifest', {str(tmp_path / 'seal.json')!r}, '--public-key', "
+        f"{str(tmp_path / 'key.pem')!r}]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "pip install 'etl-artifacts-client[verify]'" in done.stderr and "Traceback" not in done.stderr

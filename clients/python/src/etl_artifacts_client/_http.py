@@ -31,6 +31,7 @@ READ_TIMEOUT_S = 60.0
 RETRY_STATUSES = frozenset({429, 503})
 GET_RETRY_STATUSES = frozenset({502, 504})
 BACKOFF_S = 0.25
+CONNECT_RETRIES = 2
 
 
 def api_root(url: str) -> str:
@@ -128,9 +129,9 @@ class Transport:
     def url(self, path: str) -> str:
         return self.api_url + path
 
-    def _wait(self, attempt: int, error: ApiError | None) -> bool:
+    def _wait(self, attempt: int, error: ApiError | None, limit: int | None = None) -> bool:
         """Sleep before try ``attempt + 1``; False when no try is left (or the wait is too long)."""
-        if attempt >= self.retries:
+        if attempt >= min(self.retries, limit if limit is not None else self.retries):
             return False
         delay = BACKOFF_S * 2**attempt
         if error is not None and error.retry_after is not None:
@@ -157,7 +158,8 @@ class Transport:
             try:
                 response = self._api.request(method, self.url(path), params=query, headers=headers, json=json)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if self._wait(attempt, None):
+                # Nothing listens there: a couple of quick tries, then say so (fail fast).
+                if self._wait(attempt, None, limit=CONNECT_RETRIES):
                     attempt += 1
                     continue
                 raise ConnectionFailed(self._unreachable(exc)) from None

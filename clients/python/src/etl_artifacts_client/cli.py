@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from etl_artifacts_client._version import __version__
-from etl_artifacts_client.errors import ApiError, ClientError, ConnectionFailed
+from etl_artifacts_client.errors import ApiError, ClientError, ConnectionFailed, MissingExtra
 
 API_ENV = "ETL_ARTIFACTS_API"
 TOKEN_ENV = "ETL_ARTIFACTS_TOKEN"  # noqa: S105 - the variable's name, not a secret
@@ -135,7 +135,7 @@ def _client(args: argparse.Namespace) -> Any:
 
 def _describe(exc: BaseException) -> tuple[str, int]:
     """One line naming the fix, and the exit status."""
-    if isinstance(exc, UsageError):
+    if isinstance(exc, (UsageError, MissingExtra)):
         return str(exc), EXIT_UNUSABLE
     if isinstance(exc, ConnectionFailed):
         return f"{exc}: is the API running and --api / ${API_ENV} its root?", EXIT_UNUSABLE

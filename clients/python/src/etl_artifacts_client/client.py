@@ -22,6 +22,7 @@ from etl_artifacts_client.errors import (
     ApiError,
     ClientError,
     ListingError,
+    MissingExtra,
     UnexpectedResponse,
     VerificationError,
 )
@@ -58,6 +59,18 @@ def run_id_of(text: str) -> str:
     if not RUN_ID.match(value):
         raise ValueError("a run id is 1..250 characters of A-Z a-z 0-9 . _ : + ~ -")
     return value
+
+
+def _arrow_module(name: str) -> Any:
+    """``pyarrow`` (an extra), or ``MissingExtra`` naming how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise MissingExtra(
+            "Arrow tables need the pyarrow extra: pip install 'etl-artifacts-client[pyarrow]'"
+        ) from None
 
 
 def sha256_of(path: Path, on_bytes: Callable[[int], None] = lambda _: None) -> tuple[str, int]:
@@ -268,8 +281,7 @@ class Client:
         page_size: int = 1000,
     ) -> Iterator[pyarrow.Table]:
         """Each page as an Arrow table with its parquet types (read through the Arrow IPC format)."""
-        import pyarrow.ipc
-
+        ipc = _arrow_module("pyarrow.ipc")
         path = f"{self._phase_path(dag_id, date, run_id, phase)}/{kind}"
         params = self._params(kind, attempt, keyword, columns, level, order, page_size)
         page = 0
@@ -279,7 +291,7 @@ class Client:
             )
             if not response.headers.get("Content-Type", "").startswith(ARROW_STREAM):
                 raise UnexpectedResponse("the API did not answer an Arrow stream")
-            yield pyarrow.ipc.open_stream(response.content).read_all()
+            yield ipc.open_stream(response.content).read_all()
             if response.headers.get("X-Has-More", "false").lower() != "true":
                 return
             page += 1
@@ -288,8 +300,7 @@ class Client:
         self, dag_id: str, date: str, run_id: str, phase: str, kind: str = "data", **options: Any
     ) -> pyarrow.Table:
         """Every page of the attempt's data, errors or logs as one Arrow table (``pyarrow`` extra)."""
-        import pyarrow
-
+        pyarrow = _arrow_module("pyarrow")
         tables = list(self.arrow_batches(dag_id, date, run_id, phase, kind, **options))
         return pyarrow.concat_tables(tables, promote_options="default")
 

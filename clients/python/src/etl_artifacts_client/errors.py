@@ -70,3 +70,7 @@ class ListingError(ClientError):
 
 class VerificationError(ClientError):
     """Bytes or a signature that do not match what they claim (size, MD5, SHA-256, ECDSA)."""
+
+
+class MissingExtra(ClientError):
+    """An optional dependency this call needs is not installed; ``str()`` names the extra."""

@@ -8,7 +8,7 @@ import base64
 import binascii
 from typing import Any
 
-from etl_artifacts_client.errors import ClientError, VerificationError
+from etl_artifacts_client.errors import MissingExtra, VerificationError
 from etl_artifacts_client.models import RunSeal
 
 ALGORITHM = "ECDSA_SHA_256"
@@ -19,7 +19,7 @@ def canonical_json(value: Any) -> bytes:
     try:
         import rfc8785
     except ImportError:  # pragma: no cover - depends on the installed extras
-        raise ClientError(
+        raise MissingExtra(
             "verifying needs the verify extra: pip install 'etl-artifacts-client[verify]'"
         ) from None
     return rfc8785.dumps(value)
@@ -46,7 +46,7 @@ def verify(seal: RunSeal, keys: dict[str, str]) -> str:
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
     except ImportError:  # pragma: no cover - depends on the installed extras
-        raise ClientError(
+        raise MissingExtra(
             "verifying needs the verify extra: pip install 'etl-artifacts-client[verify]'"
         ) from None
     if seal.algorithm != ALGORITHM:
