@@ -276,3 +276,50 @@ def test_the_client_imports_nothing_of_the_server():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+class _EntryPoint:
+    def __init__(self, name: str, add: Callable[[Any], None]) -> None:
+        self.name = name
+        self._add = add
+
+    def load(self) -> Callable[[Any], None]:
+        return self._add
+
+
+def test_plugins_add_commands_but_never_replace_the_clients(monkeypatch, capsys):
+    from etl_artifacts_client import cli
+
+    def server(sub: Any) -> None:
+        sub.add_parser("verify-manifest", help="the server's own").set_defaults(func=lambda _: 99)
+        sub.add_parser("serve-x", help="a server command").set_defaults(func=lambda _: 7)
+
+    def broken(sub: Any) -> None:
+        raise ImportError("No module named 'pyarrow'")
+
+    monkeypatch.setattr(
+        cli, "_plugins", lambda: [_EntryPoint("server", server), _EntryPoint("broken", broken)]
+    )
+
+    assert cli.main(["serve-x"]) == 7
+    assert "etl-artifacts broken: commands not available (ImportError" in capsys.readouterr().err
+    parser = cli.build_parser()
+    assert parser.parse_args(["verify-manifest", "x"]).func is cli.cmd_verify_manifest
+
+
+def test_the_dev_install_offers_the_server_commands():
+    done = subprocess.run(
+        [sys.executable, "-m", "etl_artifacts_client.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for command in ("serve", "dev", "migrate", "seed", "token", "index", "invoke", "download", "logs"):
+        assert f"    {command} " in done.stdout, command
+    version = subprocess.run(
+        [sys.executable, "-m", "etl_artifacts_client.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert version.stdout.startswith("etl-artifacts-client ") and "etl-artifacts " in version.stdout

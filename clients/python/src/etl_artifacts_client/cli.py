@@ -742,6 +742,25 @@ example:
     p.set_defaults(func=cmd_verify_manifest)
 
 
+class _PluginCommands:
+    """The sub-parsers as a plugin sees them: a command name the client (or an earlier plugin)
+    already has stays theirs, and the plugin's parser for it is left detached, never reachable."""
+
+    def __init__(self, sub: Any) -> None:
+        self._sub = sub
+        self._taken = set(sub.choices)
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if name in self._taken:
+            return argparse.ArgumentParser(prog=f"etl-artifacts {name}", add_help=False)
+        self._taken.add(name)
+        parser: argparse.ArgumentParser = self._sub.add_parser(name, **kwargs)
+        return parser
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sub, name)
+
+
 def _plugins() -> list[Any]:
     from importlib.metadata import entry_points
 
@@ -765,7 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     _consumer_commands(sub)
     for plugin in _plugins():
         try:
-            plugin.load()(sub)
+            plugin.load()(_PluginCommands(sub))
         except Exception as exc:  # a broken plugin must not take the consumer commands down
             _say(plugin.name, f"commands not available ({type(exc).__name__}: {exc})")
             continue
