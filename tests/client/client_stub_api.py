@@ -41,6 +41,7 @@ class StubState:
         shown = dict(record)
         if record["status"] == "active":
             shown["url"] = f"{self.url}/s3/{record['artifact_id']}"
+            shown["url_expires_at"] = "2099-01-01T00:00:00Z"
         elif record["status"] == "pending":
             shown["upload"] = {
                 "method": "PUT",
@@ -114,6 +115,10 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
             elif path.startswith("/api/v1/artifacts/") and path.count("/") == 4:
                 record = state.records.get(path.rsplit("/", 1)[-1])
                 self._send(200, state.view(record)) if record else self._error(404, "artifact_not_found")
+            elif path.endswith("/artifacts") and "/runs/" in path:
+                self._send(200, {"artifacts": [], "count": 0, "next_cursor": None})  # no parquet here
+            elif path.endswith("/artifacts") and path.startswith("/api/v1/dags/"):
+                self._list(path.split("/")[4])
             elif path.endswith("/manifest"):
                 run = path.removesuffix("/manifest")
                 self._send(200, state.seals[run]) if run in state.seals else self._error(
@@ -121,6 +126,24 @@ def _handler(state: StubState) -> type[BaseHTTPRequestHandler]:
                 )
             else:
                 self._error(404, "not_found")
+
+        def _list(self, dag_id: str) -> None:
+            """One active record a page (so cursors are followed), filtered by date and run_id."""
+            from urllib.parse import parse_qs, quote, urlsplit
+
+            query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            found = [
+                r
+                for r in state.records.values()
+                if r["dag_id"] == dag_id
+                and r["status"] == "active"
+                and r["date"] == query.get("date", r["date"])
+                and r["run_id"] == quote(query.get("run_id", ""), safe="")
+            ]
+            start = int(query.get("cursor", "0"))
+            items = [state.view(r) for r in found[start : start + 1]]
+            more = start + 1 < len(found)
+            self._send(200, {"items": items, "next_cursor": str(start + 1) if more else None})
 
         def do_POST(self) -> None:
             path = self.path.split("?")[0]

@@ -186,3 +186,28 @@ def test_a_missing_extra_is_named_with_exit_2(client, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 2
     assert "pip install 'etl-artifacts-client[verify]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_whole_run_download_takes_the_attached_files_verified_by_sha256(client, stub, tmp_path, capsys):
+    # Given two files attached to the run, one whose name cannot be a file name on every OS
+    (tmp_path / "src").mkdir()
+    data = write(tmp_path / "src" / "report.pdf", 3000)
+    first = client.upload(DAG, *RUN, tmp_path / "src" / "report.pdf", inline=False)
+    other = write(tmp_path / "src" / "x", 10)
+    second = client.upload(DAG, *RUN, tmp_path / "src" / "x", name="C:notes.txt")
+    dest = tmp_path / "run"
+    argv = ["download", DAG, *RUN, "--dest", str(dest), "--api", stub.url, "--token", "t", "--quiet"]
+
+    assert main([*argv, "--retries", "0"]) == 0
+    assert (dest / "uploads" / first.artifact_id / "report.pdf").read_bytes() == data
+    assert (dest / "uploads" / second.artifact_id / second.artifact_id).read_bytes() == other
+    assert "2 of 2 files verified" in capsys.readouterr().err
+
+    # And bytes that no longer match the recorded SHA-256 fail, and leave nothing behind
+    (dest / "uploads" / first.artifact_id / "report.pdf").unlink()
+    stub.state.objects[first.artifact_id] = b"y" * 3000
+    assert main([*argv, "--retries", "0"]) == 1
+    err = capsys.readouterr().err
+    assert f"failed: uploads/{first.artifact_id}/report.pdf: checksum mismatch" in err
+    assert not (dest / "uploads" / first.artifact_id / "report.pdf").exists()
+    assert main([*argv, "--no-uploads"]) == 1  # the stand-in has no parquet: nothing to download

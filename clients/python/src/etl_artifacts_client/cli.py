@@ -440,6 +440,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         on_selected=selected,
         on_bytes=advance,
         on_done=done,
+        uploads=not args.no_uploads,
     )
     try:
         with bar:
@@ -658,9 +659,10 @@ def _consumer_commands(sub: Any) -> None:
         parents=[common],
         formatter_class=raw,
         help="download every artifact of a run, verified and resumable",
-        description="Download every artifact of a run through the API, in parallel with a progress bar; "
-        "verify each file's size and MD5 (where the ETag is a plain MD5); resume partial files; skip "
-        "complete ones.",
+        description="Download every artifact of a run through the API, in parallel with a progress bar: "
+        "its parquet objects (size and, where the ETag is a plain MD5, MD5 verified) and the files "
+        "attached to it (to DEST/uploads/<artifact id>/<name>, SHA-256 verified); resume partial files; "
+        "skip complete ones.",
         epilog=f"""\
 Files are written to DEST/<key> (e.g. DEST/extract/attempt=1/data_000.parquet), first as
 <key>.part, renamed once verified. Run the command again to resume. Keys that could land outside
@@ -684,6 +686,9 @@ example:
         "--attempt", type=_positive, metavar="N", help="only attempt N of each phase (event files are kept)"
     )
     p.add_argument("--jobs", type=_positive, default=8, metavar="N", help="parallel downloads (default 8)")
+    p.add_argument(
+        "--no-uploads", action="store_true", help="only the parquet objects, not the files tenants attached"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
     p.set_defaults(func=cmd_download)
 

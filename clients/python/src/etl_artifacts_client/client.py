@@ -35,6 +35,7 @@ from etl_artifacts_client.models import (
     RunSeal,
     UploadTarget,
     WhoAmI,
+    uploaded_as_artifact,
 )
 
 if TYPE_CHECKING:
@@ -422,6 +423,14 @@ class Client:
 
     def refresh_artifact(self, dag_id: str, date: str, run_id: str, artifact: Artifact) -> Artifact | None:
         """``artifact`` with a fresh URL (and its current size and ETag); None when it is gone."""
+        if artifact.artifact_id is not None:
+            try:
+                record = self.artifact(artifact.artifact_id)
+            except ApiError as exc:
+                if exc.status in (404, 410):
+                    return None
+                raise
+            return uploaded_as_artifact(record) if record.url else None
         if artifact.artifact_kind is not None:
             try:
                 fresh = self.presign(
@@ -468,8 +477,10 @@ class Client:
         attempt: int | None = None,
         jobs: int = 8,
         retries: int = 5,
+        uploads: bool = True,
     ) -> DownloadReport:
-        """Every artifact of the run (or of ``phase`` / ``attempt``) to ``dest/<key>``, verified."""
+        """Every artifact of the run (or of ``phase`` / ``attempt``) to ``dest/<key>``, verified; with
+        ``uploads``, the attached files too, to ``dest/uploads/<artifact id>/<name>``."""
         from etl_artifacts_client.download import RunDownload
 
         def select(artifact: Artifact) -> bool:
@@ -478,7 +489,7 @@ class Client:
             return attempt is None or artifact.attempt is None or artifact.attempt == attempt
 
         return RunDownload(
-            self, dag_id, date, run_id, Path(dest), jobs=jobs, retries=retries, select=select
+            self, dag_id, date, run_id, Path(dest), jobs=jobs, retries=retries, select=select, uploads=uploads
         ).run()
 
     # -- uploaded artifacts --------------------------------------------------------------------
@@ -606,6 +617,17 @@ class Client:
                 raise ListingError("the listing repeats a cursor: it cannot be trusted")
             seen.add(str(next_cursor))
             cursor = str(next_cursor)
+
+    def run_uploads(self, dag_id: str, date: str, run_id: str) -> Iterator[ArtifactRecord]:
+        """The run's active uploaded artifacts, each with a presigned ``url``. A server without the
+        upload routes (404 ``not_found``: an unknown route) has none."""
+        try:
+            yield from self.uploaded_artifacts(
+                dag_id, date=date, run_id=run_id, include_urls="true", limit=200
+            )
+        except ApiError as exc:
+            if exc.status != 404 or exc.code != "not_found":
+                raise
 
     def download_artifact(self, artifact_id: str, dest: str | Path) -> ArtifactRecord:
         """An uploaded artifact's bytes to ``dest``, verified against its recorded size and SHA-256

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import httpx
 
 from etl_artifacts_client.errors import ClientError, UnsafeKey
-from etl_artifacts_client.models import Artifact
+from etl_artifacts_client.models import Artifact, uploaded_as_artifact
 from etl_artifacts_client.paths import local_path
 
 if TYPE_CHECKING:
@@ -104,18 +104,30 @@ def is_plain_md5(etag: str) -> bool:
     return PLAIN_MD5.match(etag) is not None
 
 
-def _md5_of(path: Path) -> Any:
-    digest = hashlib.md5()  # noqa: S324 - S3's ETag, an integrity check, not security
-    with path.open("rb") as handle:
-        while block := handle.read(4 * BLOCK):
-            digest.update(block)
+def _new_digest(artifact: Artifact) -> Any:
+    """What verifies the bytes: SHA-256 for uploaded artifacts, MD5 where the ETag is one, else
+    nothing but the size."""
+    if artifact.sha256:
+        return hashlib.sha256()
+    if is_plain_md5(artifact.etag):
+        return hashlib.md5()  # noqa: S324 - S3's ETag, an integrity check, not security
+    return None
+
+
+def _digest_of(artifact: Artifact, path: Path, size: int) -> Any:
+    """The digest state of the first ``size`` bytes of ``path`` (None: nothing to hash)."""
+    digest = _new_digest(artifact)
+    if digest is not None and size:
+        with path.open("rb") as handle:
+            while block := handle.read(4 * BLOCK):
+                digest.update(block)
     return digest
 
 
 def _matches(artifact: Artifact, size: int, digest: Any) -> bool:
     if size != artifact.size_bytes:
         return False
-    return digest is None or digest.hexdigest() == artifact.etag
+    return digest is None or digest.hexdigest() == (artifact.sha256 or artifact.etag)
 
 
 class RunDownload:
@@ -135,6 +147,7 @@ class RunDownload:
         on_selected: Callable[[Artifact], None] = lambda _: None,
         on_bytes: Callable[[int], None] = lambda _: None,
         on_done: Callable[[Outcome], None] = lambda _: None,
+        uploads: bool = True,
     ) -> None:
         self.client = client
         self.run_ref = (dag_id, date, run_id)
@@ -145,6 +158,7 @@ class RunDownload:
         self.on_selected = on_selected
         self.on_bytes = on_bytes
         self.on_done = on_done
+        self.uploads = uploads
         self.report = DownloadReport()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -162,13 +176,11 @@ class RunDownload:
         try:
             try:
                 for page in pages:
-                    self.report.listed += len(page)
                     for artifact in page:
-                        if not self.select(artifact) or self._stop.is_set():
-                            continue
-                        self.report.selected += 1
-                        self.on_selected(artifact)
-                        futures.append(pool.submit(self._one, artifact))
+                        self._submit(pool, futures, artifact)
+                if self.uploads:  # the files tenants attached, verified by their SHA-256
+                    for record in self.client.run_uploads(*self.run_ref):
+                        self._submit(pool, futures, uploaded_as_artifact(record))
             except ClientError as exc:
                 self.report.listing_error = exc
             for future in futures:
@@ -183,6 +195,13 @@ class RunDownload:
         if self._stop.is_set():
             self.report.interrupted = True
         return self.report
+
+    def _submit(self, pool: ThreadPoolExecutor, futures: list[Future[Outcome]], artifact: Artifact) -> None:
+        self.report.listed += 1
+        if self.select(artifact) and not self._stop.is_set():
+            self.report.selected += 1
+            self.on_selected(artifact)
+            futures.append(pool.submit(self._one, artifact))
 
     def _one(self, artifact: Artifact) -> Outcome:
         try:
@@ -203,12 +222,9 @@ class RunDownload:
         final = local_path(self.dest, artifact.key)
         part = final.with_name(final.name + PART_SUFFIX)
         final.parent.mkdir(parents=True, exist_ok=True)
-        check_md5 = is_plain_md5(artifact.etag)
         if final.exists():
             size = final.stat().st_size
-            if _matches(
-                artifact, size, _md5_of(final) if check_md5 and size == artifact.size_bytes else None
-            ):
+            if size == artifact.size_bytes and _matches(artifact, size, _digest_of(artifact, final, size)):
                 self.on_bytes(size)
                 return Outcome(artifact.key, "skipped", size=size)
             if size < artifact.size_bytes:
@@ -225,7 +241,7 @@ class RunDownload:
             if offset > artifact.size_bytes:
                 part.unlink()
                 offset = 0
-            digest = (_md5_of(part) if offset else hashlib.md5()) if check_md5 else None  # noqa: S324
+            digest = _digest_of(artifact, part, offset)
             self.on_bytes(offset - reported)  # the bar shows what is on disk for this file
             reported = offset
             try:
@@ -279,7 +295,6 @@ class RunDownload:
                 if (fresh.etag, fresh.size_bytes) != (artifact.etag, artifact.size_bytes) and part.exists():
                     part.unlink()  # another object now: what we have belongs to the old one
                 artifact, fresh_url = fresh, True
-                check_md5 = is_plain_md5(artifact.etag)
             except _Gone:
                 return Outcome(artifact.key, "failed", fetched=fetched, reason="no longer in the run (404)")
             except _Transient as exc:

@@ -94,6 +94,8 @@ class Artifact:
     attempt: int | None
     chunk: int | None
     page_cursor: str | None = None  # the cursor of the listing page that held it
+    sha256: str | None = None  # uploaded artifacts: verified by SHA-256 (their ETag is no MD5)
+    artifact_id: str | None = None  # uploaded artifacts: fresh URLs come from their record
 
     @classmethod
     def from_json(cls, body: dict[str, Any], page_cursor: str | None = None) -> Artifact:
@@ -146,7 +148,10 @@ class ArtifactRecord:
     run_id: str | None
     expires_at: dt.datetime | None
     url: str | None
+    url_expires_at: dt.datetime | None
     upload: UploadTarget | None
+    phase: str | None
+    attempt: int | None
     raw: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
@@ -165,9 +170,37 @@ class ArtifactRecord:
             run_id=body.get("run_id"),
             expires_at=parse_time(body.get("expires_at")),
             url=body.get("url"),
+            url_expires_at=parse_time(body.get("url_expires_at")),
             upload=UploadTarget.from_json(upload) if isinstance(upload, dict) else None,
+            phase=body.get("phase"),
+            attempt=body.get("attempt"),
             raw=body,
         )
+
+
+def uploaded_as_artifact(record: ArtifactRecord) -> Artifact:
+    """An active uploaded artifact as a file of the run's download: ``uploads/<id>/<name>``."""
+    from etl_artifacts_client.errors import UnsafeKey
+    from etl_artifacts_client.paths import check_key
+
+    name = record.name
+    try:
+        check_key(name)
+    except UnsafeKey:
+        name = record.artifact_id  # a name that cannot be a file name here: the id stands in
+    return Artifact(
+        key=f"uploads/{record.artifact_id}/{name}",
+        size_bytes=record.size_bytes,
+        etag="",
+        url=record.url or "",
+        expires_at=record.url_expires_at,
+        artifact_kind=None,
+        phase=record.phase,
+        attempt=record.attempt,
+        chunk=None,
+        sha256=record.sha256,
+        artifact_id=record.artifact_id,
+    )
 
 
 @dataclass(frozen=True)
