@@ -168,6 +168,8 @@ def test_upload_share_and_seal_against_the_stack(gateway_url, make_token, tmp_pa
     client.download_artifact(record.artifact_id, tmp_path / "copy.bin")
     assert (tmp_path / "copy.bin").read_bytes() == data
     assert client.share(record.artifact_id).url
+    report = client.download_run(*ref, tmp_path / "run")
+    assert report.ok and (tmp_path / "run" / "uploads" / record.artifact_id / "big.bin").read_bytes() == data
     seal = client.seal(*ref)
     assert client.verify_seal(seal) == seal.key_id
 
