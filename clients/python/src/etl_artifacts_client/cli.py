@@ -252,31 +252,40 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 # -- data ---------------------------------------------------------------------------------------
 def cmd_data(args: argparse.Namespace) -> int:
+    import itertools
+
+    output = Path(args.output) if args.output else None
+    parquet = output is not None and output.suffix == ".parquet"
+    if parquet:
+        try:
+            import pyarrow.parquet  # noqa: F401 - checked before any request
+        except ImportError:
+            raise MissingExtra(
+                "writing parquet needs pyarrow: pip install 'etl-artifacts-client[pyarrow]'"
+            ) from None
     client = _client(args)
     attempt = _attempt(client, args, args.phase)
     ref = (args.dag_id, args.date, args.run_id, args.phase, args.kind)
     options: dict[str, Any] = {"attempt": attempt, "keyword": args.keyword}
     if args.columns:
         options["columns"] = [name.strip() for name in args.columns.split(",") if name.strip()]
-    if args.output is None:
+    pages = client.arrow_batches(*ref, **options) if parquet else client.rows(*ref, **options)
+    # The first answer before any bar or file: a refused token or an unreachable API is one line.
+    first = list(itertools.islice(pages, 1))
+    items = itertools.chain(first, pages)
+    if output is None:
         with _stdout_pipe():
-            for row in client.rows(*ref, **options):
+            for row in items:
                 print(json.dumps(row, ensure_ascii=False))
         return EXIT_OK
-    output = Path(args.output)
     part = output.with_name(output.name + ".part")
-    rows = 0
     bar = _bar(args.quiet, desc=f"{args.kind} of {args.phase} attempt {attempt}", unit=" rows")
-
-    def shown(total: int) -> None:
-        bar.update(total - bar.n)
-
     try:
         with bar:
-            if output.suffix == ".parquet":
-                rows = _write_parquet(client, ref, options, part, shown)
+            if parquet:
+                rows = _write_parquet(items, part, bar.update)
             else:
-                rows = _write_text(client, ref, options, part, output.suffix, shown)
+                rows = _write_text(items, part, output.suffix, bar.update)
         os.replace(part, output)
     except BaseException:
         part.unlink(missing_ok=True)
@@ -285,24 +294,19 @@ def cmd_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _write_parquet(
-    client: Any, ref: tuple[str, ...], options: dict[str, Any], part: Path, shown: Callable[[int], None]
-) -> int:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise UsageError(
-            "writing parquet needs pyarrow: pip install 'etl-artifacts-client[pyarrow]'"
-        ) from None
+def _write_parquet(tables: Iterator[Any], part: Path, advance: Callable[[int], Any]) -> int:
+    """Arrow pages appended to one parquet file: memory holds one page."""
+    import pyarrow.parquet as pq
+
     writer = None
     rows = 0
     try:
-        for table in client.arrow_batches(*ref, **options):
+        for table in tables:
             if writer is None:
                 writer = pq.ParquetWriter(str(part), table.schema)
             writer.write_table(table.cast(writer.schema) if table.schema != writer.schema else table)
             rows += table.num_rows
-            shown(rows)
+            advance(table.num_rows)
     finally:
         if writer is not None:
             writer.close()
@@ -312,19 +316,15 @@ def _write_parquet(
 
 
 def _write_text(
-    client: Any,
-    ref: tuple[str, ...],
-    options: dict[str, Any],
-    part: Path,
-    suffix: str,
-    shown: Callable[[int], None],
+    items: Iterator[dict[str, Any]], part: Path, suffix: str, advance: Callable[[int], Any]
 ) -> int:
+    """Rows as CSV (nested values as compact JSON) or NDJSON."""
     import csv
 
     rows = 0
     with part.open("w", encoding="utf-8", newline="") as handle:
         writer: Any = None
-        for row in client.rows(*ref, **options):
+        for row in items:
             if suffix == ".csv":
                 if writer is None:
                     writer = csv.DictWriter(handle, fieldnames=list(row), extrasaction="ignore")
@@ -335,9 +335,7 @@ def _write_text(
             else:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             rows += 1
-            if rows % 1000 == 0:
-                shown(rows)
-    shown(rows)
+            advance(1)
     return rows
 
 
