@@ -109,7 +109,7 @@ def _connection_options() -> argparse.ArgumentParser:
         type=_non_negative,
         default=4,
         metavar="N",
-        help="retries of a request on 429/503/network errors",
+        help="retries of a request (and of a file) on 429/503/network errors (default 4)",
     )
     return common
 
@@ -657,10 +657,10 @@ def _consumer_commands(sub: Any) -> None:
         parents=[common],
         formatter_class=raw,
         help="download every artifact of a run, verified and resumable",
-        description="Download every artifact of a run through the API, in parallel with a progress bar: "
-        "its parquet objects (size and, where the ETag is a plain MD5, MD5 verified) and the files "
-        "attached to it (to DEST/uploads/<artifact id>/<name>, SHA-256 verified); resume partial files; "
-        "skip complete ones.",
+        description="Download every artifact of a run through the API, in parallel with a progress bar:\n"
+        "its parquet objects (size and, where the ETag is a plain MD5, MD5 verified) and the files\n"
+        "attached to it (to DEST/uploads/<artifact id>/<name>, SHA-256 verified). Partial files are\n"
+        "resumed, complete ones skipped.",
         epilog=f"""\
 Files are written to DEST/<key> (e.g. DEST/extract/attempt=1/data_000.parquet), first as
 <key>.part, renamed once verified. Run the command again to resume. Keys that could land outside
