@@ -135,6 +135,17 @@ class DeadlineExceeded(ApiError):
         self.retry_after = retry_after
 
 
+class TooExpensive(ApiError):
+    """The data would decode to more than ``DECODE_MAX_BYTES`` (docs/limits.md): not retried."""
+
+    status = 422
+    code = "too_expensive"
+    default_detail = (
+        "The data decodes to more memory than one request may use; download the artifact "
+        "instead (GET .../artifacts/{artifact_kind}/download)."
+    )
+
+
 class InvalidCursor(ApiError):
     status = 422
     code = "invalid_cursor"
