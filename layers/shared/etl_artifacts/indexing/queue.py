@@ -33,9 +33,8 @@ def index_build_message(bucket: str, metadata_key: str) -> str:
     )
 
 
-#: Attempts queued lately (most recent last): their data chunks as listed, and until when a build
-#: for exactly those chunks is not queued again (``INDEX_QUEUE_DEDUP_S``). Bounded: a warm
-#: function sees a few hundred attempts at most between two builds.
+#: Attempts queued lately (most recent last): their data chunks as listed and when the build was
+#: queued; one for exactly those chunks is not queued again within ``INDEX_QUEUE_DEDUP_S``.
 _MAX_QUEUED = 1_024
 _queued: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
 _queued_lock = threading.Lock()
@@ -46,9 +45,9 @@ def _first_in_window(objects: AttemptObjects, window_s: int) -> bool:
     key, sources, now = (objects.bucket, objects.prefix), objects.sources_json(), time.monotonic()
     with _queued_lock:
         seen = _queued.get(key)
-        if seen is not None and seen[0] == sources and seen[1] > now:
+        if seen is not None and seen[0] == sources and now - seen[1] < window_s:
             return False
-        _queued[key] = (sources, now + window_s)
+        _queued[key] = (sources, now)
         _queued.move_to_end(key)
         while len(_queued) > _MAX_QUEUED:
             _queued.popitem(last=False)
