@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import re
@@ -25,14 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import requests
-from bounded_helpers import bomb_parquet, nested_parquet
 from conftest import REPO_ROOT
 from etl_artifacts.config import get_settings
 from etl_artifacts.deadline import invocation_deadline
 from etl_artifacts.errors import DeadlineExceeded
 from etl_artifacts.layout import AttemptLocation, RunRef, single_file
+from etl_artifacts.local.hostile_parquet import bomb_parquet, nested_parquet
 from phases_helpers import logs_table, new_run, phase_path, put_bytes, put_chunks, put_metadata
 
 pytestmark = pytest.mark.usefixtures("base_env")
@@ -203,16 +205,14 @@ def test_a_tiny_nested_file_is_503_before_the_timeout_not_500(make_token, tmp_pa
 # -- decompression bombs -------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["dictionary", "plain"])
-def bomb(request: pytest.FixtureRequest) -> RunRef:
-    """A completed attempt whose one data chunk is ~1-10 KB that decodes to 256 MiB."""
+@pytest.fixture
+def bomb() -> RunRef:
+    """A completed attempt whose one data chunk is ~1 KB that decodes to 256 MiB."""
     from etl_artifacts.attempts import clear_cache
 
     clear_cache()
     run = new_run()
-    put_bytes(
-        run, "extract/attempt=1/data_000.parquet", bomb_parquet(dictionary=request.param == "dictionary")
-    )
+    put_bytes(run, "extract/attempt=1/data_000.parquet", bomb_parquet())
     put_metadata(run, rows=64, chunks=1)
     return run
 
@@ -234,6 +234,26 @@ def test_a_page_of_the_bombs_other_columns_is_answered(api, bomb: RunRef) -> Non
     answer = api.get(phase_path(bomb, "extract", "/data"), params={"columns": "id", "limit": 64})
     assert answer.status_code == 200
     assert [row["id"] for row in answer.json()["rows"]] == list(range(64))
+
+
+def test_a_compression_bomb_is_refused_from_its_footer(api, via_proxy: Any, monkeypatch) -> None:
+    # Given a chunk whose plain-encoded column compresses 2 MiB to a few bytes, with a bound of 1 MiB
+    run = new_run()
+    sink = io.BytesIO()
+    table = pa.table({"blob": ["y" * (64 * 1024)] * 32})
+    pq.write_table(table, sink, compression="zstd", use_dictionary=False)
+    put_bytes(run, "extract/attempt=1/data_000.parquet", sink.getvalue())
+    put_metadata(run, rows=32, chunks=1)
+    monkeypatch.setenv("DECODE_MAX_BYTES", str(1024 * 1024))
+    get_settings.cache_clear()
+    via_proxy.clear()
+
+    # When a page is asked for
+    answer = api.get(phase_path(run, "extract", "/data"), params={"limit": 1})
+
+    # Then the footer's uncompressed sizes refuse it: its column chunks were never fetched
+    assert answer.status_code == 422 and answer.json()["code"] == "too_expensive"
+    assert via_proxy.traffic().by_file["data_*"][0] == 1  # the footer's GET only
 
 
 def test_the_indexer_refuses_a_bomb_once_without_retry(bomb: RunRef, caplog) -> None:

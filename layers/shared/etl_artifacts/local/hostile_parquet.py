@@ -1,10 +1,10 @@
-"""Generators of the files that used to make a request run away (docs/limits.md), made at test
-time (no committed binaries):
+"""Generators of hostile parquet files (docs/limits.md), made when needed by the tests and the
+benchmarks (no committed binaries):
 
 - ``nested_parquet``: 2.5 M rows of list<struct> values in 50 row groups, ~50 KB with zstd. Its
   searchable text is rendered value by value: tens of seconds of work behind a tiny file.
-- ``bomb_parquet``: 64 copies of one 4 MiB string, ~1 KB: dictionary-encoded (one dictionary page
-  of 4 MiB, 64 indices) or plain (a 256 MiB run that zstd compresses to almost nothing).
+- ``bomb_parquet``: 64 copies of one 4 MiB string, dictionary-encoded, ~1 KB that decodes to
+  256 MiB.
 """
 
 from __future__ import annotations
@@ -36,14 +36,17 @@ def nested_parquet(rows: int = NESTED_ROWS, row_groups: int = NESTED_ROW_GROUPS)
     return sink.getvalue()
 
 
-def bomb_parquet(dictionary: bool = True) -> bytes:
-    """``id`` and ``blob``: 64 rows holding the same 4 MiB string."""
-    table = pa.table(
-        {
-            "id": pa.array(range(BOMB_COPIES), pa.int64()),
-            "blob": pa.repeat(pa.scalar("x" * BOMB_VALUE_BYTES, pa.string()), BOMB_COPIES),
-        }
+def bomb_parquet() -> bytes:
+    """``id`` and ``blob``: 64 rows holding the same 4 MiB string, dictionary-encoded (one
+    dictionary page of 4 MiB, 64 indices), zstd: ~1 KB.
+
+    Built as an Arrow dictionary (4 MiB in memory, not 256 MiB) and written without the Arrow
+    schema, so a reader sees a plain ``string`` column and must choose itself how to read it.
+    """
+    blob = pa.DictionaryArray.from_arrays(
+        pa.array([0] * BOMB_COPIES, pa.int32()), pa.array(["x" * BOMB_VALUE_BYTES], pa.string())
     )
+    table = pa.table({"id": pa.array(range(BOMB_COPIES), pa.int64()), "blob": blob})
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd", use_dictionary=dictionary)
+    pq.write_table(table, sink, compression="zstd", store_schema=False)
     return sink.getvalue()
