@@ -56,14 +56,13 @@ def read_row_groups(
         if not dictionaries:
             subset = entry.fragment.subset(row_group_ids=groups)
             return subset.to_table(columns=None if columns is None else list(columns), use_threads=True)
-        # The fragment's own file (its size known: no HEAD) and the cached footer (no footer GET).
-        with entry.fragment.open() as source:
-            parquet = pq.ParquetFile(
-                source, metadata=entry.metadata, read_dictionary=dictionaries, pre_buffer=True
-            )
-            return parquet.read_row_groups(
-                groups, columns=None if columns is None else list(columns), use_threads=True
-            )
+        # The entry's open file (one HEAD per warm entry) and its cached footer (no footer GET).
+        parquet = pq.ParquetFile(
+            entry.source(), metadata=entry.metadata, read_dictionary=dictionaries, pre_buffer=True
+        )
+        return parquet.read_row_groups(
+            groups, columns=None if columns is None else list(columns), use_threads=True
+        )
     except DRIVER_ERRORS as exc:
         raise storage_error(exc, "row_groups") from exc
 

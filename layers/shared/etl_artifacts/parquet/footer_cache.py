@@ -11,6 +11,7 @@ per file), and one wide file with many row groups can weigh megabytes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,6 +58,16 @@ class Footer:
         )
         # String columns read as Arrow dictionaries (memory bounded by decoded size, decoded.py).
         self.dictionary_columns: tuple[str, ...] = tuple(dictionary_columns(self.metadata, self.schema))
+        self._source: pa.NativeFile | None = None
+        self._source_lock = threading.Lock()
+
+    def source(self) -> pa.NativeFile:
+        """The object opened for random access, once per entry: opening it costs a HEAD (pyarrow
+        asks S3 for the size), so it is kept with the footer. Reads at offsets are thread-safe."""
+        with self._source_lock:
+            if self._source is None:
+                self._source = self.fragment.open()
+            return self._source
 
     @property
     def memory_bytes(self) -> int:

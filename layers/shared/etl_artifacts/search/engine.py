@@ -115,10 +115,11 @@ def index_files_current(attempt: AttemptObjects) -> bool:
     return index_format.trigram_file_is_current(metadata, index_metadata, attempt.sources())
 
 
-#: Uncompressed bytes (and rows) of index row groups fetched by one read. The index's ``chunk``/``row`` column
-#: chunks are tiny, so the ``_searchable`` chunks of consecutive row groups are adjacent and one
-#: coalesced range request fetches them all: few requests, bounded memory per read.
-INDEX_READ_BYTES = 16 * 1024 * 1024
+#: Uncompressed bytes (and rows) of index row groups fetched by one read (64 MiB of text is about
+#: 16 MiB of zstd). The index's ``chunk``/``row`` column chunks are tiny, so the ``_searchable``
+#: chunks of consecutive row groups are adjacent and one coalesced range request fetches them all:
+#: few requests, bounded memory per read.
+INDEX_READ_BYTES = 64 * 1024 * 1024
 INDEX_READ_ROWS = 262_144
 #: Up to this many batches of trigram candidates are read at once.
 CANDIDATE_READS_AT_ONCE = 12
