@@ -35,7 +35,7 @@ from etl_artifacts.deadline import invocation_deadline
 from etl_artifacts.errors import DeadlineExceeded
 from etl_artifacts.layout import AttemptLocation, RunRef, single_file
 from etl_artifacts.local.hostile_parquet import bomb_parquet, nested_parquet
-from phases_helpers import logs_table, new_run, phase_path, put_bytes, put_chunks, put_metadata
+from phases_helpers import logs_table, new_run, phase_path, put_bytes, put_chunks, put_metadata, run_path
 
 pytestmark = pytest.mark.usefixtures("base_env")
 
@@ -227,6 +227,15 @@ def test_a_decompression_bomb_is_422_too_expensive(api, bomb: RunRef, params: di
     body = answer.json()
     assert (body["code"], body["status"]) == ("too_expensive", 422)
     assert "download" in body["detail"]
+
+
+def test_an_event_file_bomb_is_422_too_expensive(api) -> None:
+    run = new_run()
+    put_bytes(run, "event/event.parquet", bomb_parquet())
+
+    answer = api.get(run_path(run, "/event"))
+
+    assert answer.status_code == 422 and answer.json()["code"] == "too_expensive"
 
 
 def test_a_page_of_the_bombs_other_columns_is_answered(api, bomb: RunRef) -> None:

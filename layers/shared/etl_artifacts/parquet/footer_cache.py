@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -47,7 +48,9 @@ class Footer:
     """One object's footer, as a dataset fragment that knows its size and metadata: reading its
     row groups later costs only the GETs of their column chunks."""
 
-    def __init__(self, obj: S3Object, fragment: ds.ParquetFileFragment) -> None:
+    def __init__(
+        self, obj: S3Object, fragment: ds.ParquetFileFragment, opening: Future[pa.NativeFile] | None = None
+    ) -> None:
         self.obj = obj
         self.fragment = fragment
         self.metadata: pq.FileMetaData = fragment.metadata
@@ -58,15 +61,18 @@ class Footer:
         )
         # String columns read as Arrow dictionaries (memory bounded by decoded size, decoded.py).
         self.dictionary_columns: tuple[str, ...] = tuple(dictionary_columns(self.metadata, self.schema))
+        self._opening = opening
         self._source: pa.NativeFile | None = None
         self._source_lock = threading.Lock()
 
     def source(self) -> pa.NativeFile:
-        """The object opened for random access, once per entry: opening it costs a HEAD (pyarrow
-        asks S3 for the size), so it is kept with the footer. Reads at offsets are thread-safe."""
+        """The object opened for random access (reads at offsets are thread-safe), kept with the
+        footer: opening costs a HEAD (pyarrow asks S3 for the size), made alongside the footer's
+        GET when the footer was read, so it adds no round trip."""
         with self._source_lock:
             if self._source is None:
-                self._source = self.fragment.open()
+                self._source = self._opening.result() if self._opening is not None else self.fragment.open()
+                self._opening = None
             return self._source
 
     @property
@@ -79,6 +85,20 @@ class Footer:
         """Uncompressed bytes of each row group (all its column chunks): what reading it holds
         (dictionary-encoded strings as dictionaries), never the compressed size."""
         return [stored_bytes(self.metadata, [group], None) for group in range(self.metadata.num_row_groups)]
+
+
+_opener_lock = threading.Lock()
+_OPENER: ThreadPoolExecutor | None = None
+
+
+def _opener() -> ThreadPoolExecutor:
+    """Threads that open objects (one HEAD each) while their footers are read. Their own pool:
+    the shared one may be busy with tasks that wait for these."""
+    global _OPENER
+    with _opener_lock:
+        if _OPENER is None:
+            _OPENER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="parquet-open")
+        return _OPENER
 
 
 class FooterCache:
@@ -109,8 +129,9 @@ class FooterCache:
     def _load(self, obj: S3Object) -> Footer:
         try:
             fragment = _FORMAT.make_fragment(arrow_path(obj), filesystem=arrow_s3(), file_size=obj.size)
+            opening = _opener().submit(fragment.open)
             fragment.ensure_complete_metadata()
-            entry = Footer(obj, fragment)
+            entry = Footer(obj, fragment, opening)
         except DRIVER_ERRORS as exc:
             raise storage_error(exc, "footer") from exc
         self._entries.put(self._key(obj), entry, entry.memory_bytes)
