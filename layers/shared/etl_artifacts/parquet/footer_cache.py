@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -48,9 +47,7 @@ class Footer:
     """One object's footer, as a dataset fragment that knows its size and metadata: reading its
     row groups later costs only the GETs of their column chunks."""
 
-    def __init__(
-        self, obj: S3Object, fragment: ds.ParquetFileFragment, opening: Future[pa.NativeFile] | None = None
-    ) -> None:
+    def __init__(self, obj: S3Object, fragment: ds.ParquetFileFragment) -> None:
         self.obj = obj
         self.fragment = fragment
         self.metadata: pq.FileMetaData = fragment.metadata
@@ -61,18 +58,18 @@ class Footer:
         )
         # String columns read as Arrow dictionaries (memory bounded by decoded size, decoded.py).
         self.dictionary_columns: tuple[str, ...] = tuple(dictionary_columns(self.metadata, self.schema))
-        self._opening = opening
         self._source: pa.NativeFile | None = None
         self._source_lock = threading.Lock()
 
     def source(self) -> pa.NativeFile:
         """The object opened for random access (reads at offsets are thread-safe), kept with the
-        footer: opening costs a HEAD (pyarrow asks S3 for the size), made alongside the footer's
-        GET when the footer was read, so it adds no round trip."""
+        footer: opening costs a HEAD (pyarrow asks S3 for the size), once per warm entry. Opened
+        on first use, not with the footer: most footers are read for their row counts only, and
+        ten HEADs beside ten footer GETs lengthen the chain more than the one HEAD of the chunk
+        read (measured with bench/bench_s3model.py, cold footers)."""
         with self._source_lock:
             if self._source is None:
-                self._source = self._opening.result() if self._opening is not None else self.fragment.open()
-                self._opening = None
+                self._source = self.fragment.open()
             return self._source
 
     @property
@@ -85,20 +82,6 @@ class Footer:
         """Uncompressed bytes of each row group (all its column chunks): what reading it holds
         (dictionary-encoded strings as dictionaries), never the compressed size."""
         return [stored_bytes(self.metadata, [group], None) for group in range(self.metadata.num_row_groups)]
-
-
-_opener_lock = threading.Lock()
-_OPENER: ThreadPoolExecutor | None = None
-
-
-def _opener() -> ThreadPoolExecutor:
-    """Threads that open objects (one HEAD each) while their footers are read. Their own pool:
-    the shared one may be busy with tasks that wait for these."""
-    global _OPENER
-    with _opener_lock:
-        if _OPENER is None:
-            _OPENER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="parquet-open")
-        return _OPENER
 
 
 class FooterCache:
@@ -129,9 +112,8 @@ class FooterCache:
     def _load(self, obj: S3Object) -> Footer:
         try:
             fragment = _FORMAT.make_fragment(arrow_path(obj), filesystem=arrow_s3(), file_size=obj.size)
-            opening = _opener().submit(fragment.open)
             fragment.ensure_complete_metadata()
-            entry = Footer(obj, fragment, opening)
+            entry = Footer(obj, fragment)
         except DRIVER_ERRORS as exc:
             raise storage_error(exc, "footer") from exc
         self._entries.put(self._key(obj), entry, entry.memory_bytes)
