@@ -185,7 +185,8 @@ def test_a_tiny_nested_file_is_503_before_the_timeout_not_500(make_token, tmp_pa
     put_bytes(run, "extract/attempt=1/data_000.parquet", nested_parquet())
     put_metadata(run, rows=2_500_000, chunks=1)
     env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"}
-    with _serving(["--timeout", "6", "--instances", "1"], env, tmp_path / "stderr.log") as url:
+    # 10 s: room for the first request's lazy imports on a loaded machine; the scan needs far more
+    with _serving(["--timeout", "10", "--instances", "1"], env, tmp_path / "stderr.log") as url:
         search = url + phase_path(run, "extract", "/data")
         headers = {"Authorization": f"Bearer {make_token()}"}
         # A warm function (imports done, footer cached): the deadline, not the cold start, is tested
