@@ -17,7 +17,6 @@ from functools import cached_property
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_artifacts.deadline import check_deadline
 from etl_artifacts.parquet.decoded import PAGE_COPIES, check_decoded, decoded_bytes, stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS, storage_error
 from etl_artifacts.parquet.footer_cache import FOOTERS, Footer
@@ -42,9 +41,9 @@ def read_row_groups(
     Dictionary-encoded string columns come back as Arrow dictionaries (``parquet.decoded``): what
     they would decode to is checked against ``DECODE_MAX_BYTES`` before anything decodes them
     (``conform``, ``decoded.check_decoded``). ``TooExpensive`` when the uncompressed column chunks
-    alone would pass it; ``DeadlineExceeded`` when the invocation has no time left for a read.
+    alone would pass it. (The deadline is checked by the loops that call it, not here: one read of
+    a page is not refused while it may still finish in time.)
     """
-    check_deadline()
     entry = FOOTERS.get(obj)
     if columns is not None:
         present = set(entry.schema.names)
