@@ -237,6 +237,17 @@ def test_a_decompression_bomb_is_422_too_expensive(api, bomb: RunRef, params: di
     assert "download" in body["detail"]
 
 
+@pytest.mark.parametrize("params", [{}, {"keyword": "x"}, {"level": "INFO", "keyword": "x"}])
+def test_a_logs_bomb_is_422_too_expensive(api, params: dict[str, Any]) -> None:
+    run = new_run()
+    put_bytes(run, "extract/attempt=1/logs_000.parquet", bomb_parquet("message"))
+    put_metadata(run)
+
+    answer = api.get(phase_path(run, "extract", "/logs"), params=params)
+
+    assert answer.status_code == 422 and answer.json()["code"] == "too_expensive"
+
+
 def test_an_event_file_bomb_is_422_too_expensive(api) -> None:
     run = new_run()
     put_bytes(run, "event/event.parquet", bomb_parquet())

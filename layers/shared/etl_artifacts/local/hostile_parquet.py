@@ -36,8 +36,8 @@ def nested_parquet(rows: int = NESTED_ROWS, row_groups: int = NESTED_ROW_GROUPS)
     return sink.getvalue()
 
 
-def bomb_parquet() -> bytes:
-    """``id`` and ``blob``: 64 rows holding the same 4 MiB string, dictionary-encoded (one
+def bomb_parquet(column: str = "blob") -> bytes:
+    """``id`` and ``column``: 64 rows holding the same 4 MiB string, dictionary-encoded (one
     dictionary page of 4 MiB, 64 indices), zstd: ~1 KB.
 
     Built as an Arrow dictionary (4 MiB in memory, not 256 MiB) and written without the Arrow
@@ -46,7 +46,7 @@ def bomb_parquet() -> bytes:
     blob = pa.DictionaryArray.from_arrays(
         pa.array([0] * BOMB_COPIES, pa.int32()), pa.array(["x" * BOMB_VALUE_BYTES], pa.string())
     )
-    table = pa.table({"id": pa.array(range(BOMB_COPIES), pa.int64()), "blob": blob})
+    table = pa.table({"id": pa.array(range(BOMB_COPIES), pa.int64()), column: blob})
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd", store_schema=False)
     return sink.getvalue()

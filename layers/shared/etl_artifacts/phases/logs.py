@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from etl_artifacts.deadline import check_deadline
 from etl_artifacts.parquet.byte_lru import ByteLRU
 from etl_artifacts.parquet.chunkset import ChunkSet, conform
+from etl_artifacts.parquet.decoded import TEXT_COPIES, check_decoded, decoded_bytes
 from etl_artifacts.parquet.paging import Ref, RowLayout, group_starts, newest_first, page_window
 from etl_artifacts.parquet.pool import ordered_map, submit
 from etl_artifacts.parquet.render import dumps_row, render_rows
@@ -86,6 +87,8 @@ class LogFilter:
 
     def mask(self, table: pa.Table) -> pa.Array:
         """Rows of ``table`` that match (never null)."""
+        # Matching decodes the level/message dictionaries and lower-cases the messages.
+        check_decoded(decoded_bytes(table), TEXT_COPIES)
         result: Any = pa.scalar(True)
         if self.level is not None:
             level = _strings(table, "level")
