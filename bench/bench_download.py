@@ -83,7 +83,7 @@ def local_api() -> Iterator[str]:
 
 def download_once(api: str, run: RunRef, token: str, dest: Path, jobs: int) -> float:
     """Wall-clock milliseconds of one ``etl-artifacts download``; raises unless it exits 0."""
-    from etl_artifacts.local.cli import main
+    from etl_artifacts_client.cli import main
 
     argv = [
         "download",
