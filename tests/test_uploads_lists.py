@@ -107,6 +107,7 @@ def test_each_filter_selects_exactly_its_artifacts_newest_first(
         (dag_a, {"name_prefix": "report%"}, []),
         ("/api/v1/artifacts", {"dag_id": str(catalogue["dag_b"])}, ids("b1-csv")),
         ("/api/v1/artifacts", {"date": "2026-11-20", "run_id": "run-1"}, ids("b1-csv")),
+        ("/api/v1/artifacts", {"run_id": "run-1"}, ids("b1-csv", "a1-shot", "a1-report")),
     ]
     for path, query, expected in cases:
         assert _ids(uploads.get(f"{path}?{urlencode(query)}")) == expected, query
@@ -171,7 +172,7 @@ def test_include_urls_adds_a_url_to_active_items_only(uploads: Uploads, catalogu
     [
         ("date_from=2026-11-10&date_to=2026-11-01", "invalid_date_range"),
         ("date_from=2025-01-01&date_to=2026-11-01", "invalid_date_range"),
-        ("run_id=run-1", None),
+        ("run_id=..", None),
         ("date=2026-11-01&run_id=bad%2Frun", None),
         ("limit=0", None),
         ("limit=201", None),
