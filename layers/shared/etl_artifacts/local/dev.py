@@ -1,15 +1,18 @@
 """``etl-artifacts dev``: the whole stack on one machine, without Docker or an AWS account.
 
 An embedded Postgres (data kept under ``.local/`` in the repository, which git ignores) and
-moto's S3 server start as child services; this process gets the CONTRACT §6 environment pointing
-at them, creates the bucket, migrates, seeds the demo data (and indexes it when the indexer
-exists), then serves the API with the local gateway until Ctrl-C / SIGTERM, and stops
-everything it started.
+the strict local S3 (LocalStack's S3 on the host: it checks presigned uploads as AWS does, see
+docs/local-stack.md) start as child services; this process gets the settings (docs/api.md,
+"Configuration") pointing at them, creates the bucket, migrates, seeds the demo data (and
+indexes it when the indexer exists), then serves the API with the local gateway until Ctrl-C /
+SIGTERM, and stops everything it started. One ``dev`` per data directory: a lock file refuses a
+second.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.util
 import json
 import logging
@@ -32,7 +35,8 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from etl_artifacts.local.seed_scenarios import SeedOptions, SeedResult
-from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server
+from etl_artifacts.local.services import EmbeddedPostgres
+from etl_artifacts.local.strict_s3 import StrictS3NotInstalled, StrictS3Server
 from etl_artifacts.local.template import TemplateSpec, default_template_path
 
 DEV_BUCKET = "etl-artifacts-dev"
@@ -90,15 +94,75 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def _configure_environment(database_url: str, s3_endpoint: str, bucket: str, jwt_secret: str) -> None:
+class DataDirInUse(RuntimeError):
+    """Another ``etl-artifacts dev`` runs on this data directory."""
+
+
+class DataDirLock:
+    """``<data_dir>/dev.lock``, held with ``flock`` by the ``dev`` that uses the data directory (its PID
+    inside, for the message). The kernel drops the lock when that process ends, however it ends, so a
+    crashed stack never leaves a stale lock; the file itself stays (unlinking a lock file races)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "dev.lock"
+        self._fd: int | None = None
+
+    def holder(self) -> str | None:
+        """The PID of the process holding the lock (or ``"?"``), ``None`` when free. Creates nothing."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+        finally:
+            os.close(fd)  # also releases the probe's shared lock
+        return None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise DataDirInUse(_in_use_message(self.path.parent, holder)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _in_use_message(data_dir: Path, pid: str) -> str:
+    return (
+        f"{_shown(data_dir)} is in use by another `etl-artifacts dev` (PID {pid}): use that stack, stop it "
+        "(Ctrl-C in its terminal), or start this one with another --data-dir and --port."
+    )
+
+
+def _shown(path: Path) -> str:
+    """PATH relative to the working directory when under it (the usual `make dev` case)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _configure_environment(database_url: str, aws_environment: dict[str, str], jwt_secret: str) -> None:
     from etl_artifacts.clients import reset_clients
     from etl_artifacts.config import get_settings
     from etl_artifacts.db import reset_database
-    from etl_artifacts.local.services import local_aws_environment
 
     for name in _FOREIGN_VARIABLES:
         os.environ.pop(name, None)
-    os.environ.update(local_aws_environment(s3_endpoint, bucket))
+    os.environ.update(aws_environment)
     os.environ["DATABASE_URL"] = database_url
     os.environ["JWT_SECRET"] = jwt_secret
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -110,7 +174,7 @@ def _configure_environment(database_url: str, s3_endpoint: str, bucket: str, jwt
 
 def stack_variables() -> dict[str, str]:
     """The variables of the running stack, as this process has them after configuration: the
-    contract's settings that are set, the AWS ones of the local S3 server and Powertools' switches."""
+    API's settings that are set, the AWS ones of the local S3 server and Powertools' switches."""
     from etl_artifacts.config import Settings
 
     names = [field.alias for field in Settings.model_fields.values() if field.alias]
@@ -233,7 +297,7 @@ def _signals_raise_interrupt() -> Iterator[None]:
 
 
 def _ignore_signals() -> None:
-    # A second Ctrl-C must not cut the shutdown short and leave Postgres or moto behind.
+    # A second Ctrl-C must not cut the shutdown short and leave Postgres or S3 behind.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
 
@@ -244,7 +308,7 @@ class DevStack:
 
     data_dir: Path
     postgres: EmbeddedPostgres | None = None
-    s3: MotoS3Server | None = None
+    s3: StrictS3Server | None = None
     server: Any = None
     invoker: Any = None
     template: TemplateSpec | None = None
@@ -260,10 +324,11 @@ class DevStack:
         _say("starting Postgres (embedded) ...")
         self.postgres = EmbeddedPostgres(pg_dir)
         database_url = self.postgres.start()
-        _say("starting S3 (moto server) ...")
-        self.s3 = MotoS3Server(port=s3_port)
-        endpoint = self.s3.start()
-        _configure_environment(database_url, endpoint, DEV_BUCKET, dev_jwt_secret(self.data_dir))
+        _say("starting S3 (LocalStack's, strict on presigned uploads) ...")
+        self.s3 = StrictS3Server(self.data_dir / "s3", port=s3_port)
+        self.s3.start()
+        aws_environment = self.s3.aws_environment(DEV_BUCKET)
+        _configure_environment(database_url, aws_environment, dev_jwt_secret(self.data_dir))
 
     def prepare(self, options: SeedOptions) -> None:
         """Bucket, migrations, demo data and (when the indexer exists) its indexes."""
@@ -318,11 +383,12 @@ class DevStack:
         base_url = f"http://{host}:{self.server.server_port}"
         token = issue_token(tenant, "local-dev", DEV_TOKEN_TTL_S)
         self.write_env_file(f"{base_url}/api/v1", token)
-        env_file = self._shown(self.env_file)
+        env_file = _shown(self.env_file)
         _say()
         _say(f"ETL Run Artifacts API (local development stack) ready on {base_url}/api/v1")
         _say(f"  docs:    {base_url}/api/v1/docs")
         _say(f"  S3:      {self.s3.endpoint}  bucket {DEV_BUCKET}  (dummy credentials)")
+        _say(f"           log {_shown(self.s3.log_path)}")
         _say(f"  tenants: {', '.join(self.result.companies)}")
         _say()
         _say("In another terminal, this stack's variables (S3, DATABASE_URL, JWT_SECRET, API, TOKEN):")
@@ -339,14 +405,6 @@ class DevStack:
             _say("  " + line)
         _say()
         _say("Press Ctrl-C to stop.")
-
-    @staticmethod
-    def _shown(path: Path) -> str:
-        # Relative to the working directory when under it (the usual `make dev` case).
-        try:
-            return str(path.relative_to(Path.cwd()))
-        except ValueError:
-            return str(path)
 
     def shutdown(self) -> None:
         from etl_artifacts.db import reset_database
@@ -400,16 +458,41 @@ def run_dev(
 ) -> int:
     """Start everything, serve until Ctrl-C / SIGTERM, stop everything. Returns the exit status."""
     stack = DevStack((data_dir or default_data_dir()).resolve())
+    # Refusals come before anything is touched: a second `dev` on a data directory in use would attach
+    # to the first one's Postgres, then stop it and delete its env file on the way out.
+    lock = DataDirLock(stack.data_dir)
     try:
+        holder = lock.holder()
+        if holder is not None:
+            raise DataDirInUse(_in_use_message(stack.data_dir, holder))
         check_port_free(host, port)
-    except PortInUse as exc:
+        lock.acquire()
+    except (DataDirInUse, PortInUse) as exc:
         _say(f"error: {exc}", sys.stderr)
         return 2
+    try:
+        return _run_stack(
+            stack, host, port, fresh=fresh, s3_port=s3_port, options=seed_options, company=company
+        )
+    finally:
+        lock.release()
+
+
+def _run_stack(
+    stack: DevStack,
+    host: str,
+    port: int,
+    *,
+    fresh: bool,
+    s3_port: int,
+    options: SeedOptions | None,
+    company: str | None,
+) -> int:
     serving = False
     with _signals_raise_interrupt():
         try:
             stack.start_services(fresh, s3_port)
-            stack.prepare(seed_options or SeedOptions())
+            stack.prepare(options or SeedOptions())
             thread = stack.serve(host, port)
             serving = True
             stack.print_ready(host, company)
@@ -419,6 +502,9 @@ def run_dev(
         except KeyboardInterrupt:
             _say("\nshutting down ...")
             return 0 if serving else 130
+        except StrictS3NotInstalled as exc:
+            _say(f"error: {exc}", sys.stderr)
+            return 2
         finally:
             _ignore_signals()
             stack.shutdown()
