@@ -48,7 +48,7 @@ MAX_INT32 = 2_147_483_647
 ARTIFACT_TYPE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 _ARTIFACT_TYPE_RE = re.compile(r"\A[a-z0-9][a-z0-9_.-]{0,63}\Z")
 _SHA256_RE = re.compile(r"\A[0-9a-fA-F]{64}\Z")
-# RFC 9110 §8.3.1: type "/" subtype *( OWS ";" OWS parameter ), tokens of tchar, values token or
+# RFC 9110, section 8.3.1: type "/" subtype *( OWS ";" OWS parameter ), tokens of tchar, values token or
 # quoted-string.
 _TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"(?:[\t !#-\[\]-~]|\\[\t !-~])*"'
