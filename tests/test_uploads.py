@@ -209,3 +209,20 @@ def test_create_needs_the_tenants_run(uploads: Uploads) -> None:
     run = new_run("globex")
     answer = uploads.post(run_path(run), create_body(b"x", content="x"))
     assert answer.status_code == 404 and answer.json()["code"] == "run_not_found"
+
+
+def test_the_authorizer_passes_the_tokens_scopes(
+    base_env: dict[str, str], make_token: Callable[..., str]
+) -> None:
+    from etl_artifacts.auth import authorizer_response
+
+    def context(**claims: Any) -> Any:
+        token = make_token("acme", **claims)
+        answer = authorizer_response({"headers": {"authorization": f"Bearer {token}"}})
+        assert answer["isAuthorized"] is True
+        return answer["context"]["scopes"]
+
+    assert context(scope="openid  artifacts:write") == "openid artifacts:write"
+    assert context() == ""
+    # A scope claim that is not a space-separated string grants nothing (the token still reads)
+    assert context(scope=["artifacts:write"]) == ""
