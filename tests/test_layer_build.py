@@ -215,7 +215,6 @@ def test_sam_build_builds_every_function_and_the_pruned_layer(
     arrow = python / "pyarrow"
     assert (python / "etl_artifacts" / "api").is_dir()
     assert not (python / "etl_artifacts" / "local").exists(), "the dev server/CLI must not ship"
-    assert not (python / "etl_artifacts" / "downloader").exists(), "the download command must not ship"
     for name in RUNTIME_PROVIDED:
         assert not (python / name).exists(), f"{name} comes with the Lambda runtime"
     for pruned in ("tests", "include", "flight.py", "libarrow_flight.so.2600", "libarrow_python.so"):

@@ -230,9 +230,9 @@ def test_a_row_larger_than_any_response_is_omitted_and_the_stream_goes_on(api):
 
 
 def test_the_logs_command_prints_an_omitted_row_as_such():
-    from etl_artifacts.local.logs_command import format_row
+    from etl_artifacts_client.cli import format_log
 
-    line = format_row(_omitted(4, 7_000_092, 2, "load"))
+    line = format_log(_omitted(4, 7_000_092, 2, "load"))
     assert line == "[row 4 of chunk 2 of load-logs omitted: 7000092 bytes; download the chunk to read it]"
 
 

@@ -201,6 +201,7 @@ def render_env_file(variables: dict[str, str], *, api_url: str, token: str) -> s
         f"export API={shlex.quote(api_url)}",
         f"export TOKEN={shlex.quote(token)}",
         'export ETL_ARTIFACTS_TOKEN="$TOKEN"',
+        'export ETL_ARTIFACTS_API="$API"',  # what the client's commands read
     ]
     return "\n".join(lines) + "\n"
 
