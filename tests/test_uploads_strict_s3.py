@@ -110,3 +110,20 @@ def test_a_fresh_upload_url_after_a_refused_complete(uploads: Uploads, on_strict
     assert again["status"] == "pending"
     assert _put(again["upload"], BODY).status_code == 200
     assert uploads.post(f"/api/v1/artifacts/{record['artifact_id']}/complete").json()["status"] == "active"
+
+
+def test_the_client_uploads_and_downloads_through_the_stack(
+    uploads: Uploads, gateway_url: str, make_token: Callable[..., str], tmp_path: Any
+) -> None:
+    from etl_artifacts_client import Client
+
+    run = new_run("acme")
+    client = Client(gateway_url, make_token("acme", scope="artifacts:write"))
+    ref = (str(run.dag_id), run.run_date.isoformat(), run.run_id)
+    data = bytes(range(256)) * 4100  # past the client's inline size: the presigned PUT
+    (tmp_path / "big.bin").write_bytes(data)
+    record = client.upload(*ref, tmp_path / "big.bin", inline=False)
+    assert record.status == "active"
+    client.download_artifact(record.artifact_id, tmp_path / "copy.bin")
+    assert (tmp_path / "copy.bin").read_bytes() == data
+    assert [item.artifact_id for item in client.uploaded_artifacts(str(run.dag_id))] == [record.artifact_id]
