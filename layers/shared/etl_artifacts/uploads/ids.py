@@ -15,8 +15,10 @@ ARTIFACT_ID_PREFIX = "art_"
 ARTIFACT_ID_RE = re.compile(r"\Aart_[0-7][0-9A-HJKMNP-TV-Z]{25}\Z")
 
 
-def new_artifact_id(now_ms: int | None = None) -> str:
-    value = ((time.time_ns() // 1_000_000 if now_ms is None else now_ms) << 80) | secrets.randbits(80)
+def new_artifact_id(now_ms: int | None = None, randomness: int | None = None) -> str:
+    """A new id for ``now_ms`` (default: now); ``randomness`` (80 bits) only for fixed demo data."""
+    random_part = secrets.randbits(80) if randomness is None else randomness & ((1 << 80) - 1)
+    value = ((time.time_ns() // 1_000_000 if now_ms is None else now_ms) << 80) | random_part
     chars = [_CROCKFORD[(value >> shift) & 31] for shift in range(125, -5, -5)]
     return ARTIFACT_ID_PREFIX + "".join(chars)
 
