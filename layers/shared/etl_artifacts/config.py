@@ -46,6 +46,10 @@ class Settings(BaseModel):
     s3_max_attempts: int = Field(default=3, alias="S3_MAX_ATTEMPTS", ge=1, le=10)
     # Indexer queue: a keyword search that runs out of time queues an index build there (§9).
     index_queue_url: str | None = Field(default=None, alias="INDEX_QUEUE_URL")
+    # A build queued for an attempt is not queued again for this many seconds (docs/limits.md).
+    index_queue_dedup_s: int = Field(default=300, alias="INDEX_QUEUE_DEDUP_S", ge=0)
+    # Decoded bytes a read may hold, counting the copies made of them (docs/limits.md).
+    decode_max_bytes: int = Field(default=512 * 1024 * 1024, alias="DECODE_MAX_BYTES", ge=1)
     # Key for HMAC-signed continuation tokens; falls back to JWT_SECRET when unset.
     cursor_secret: str | None = Field(default=None, alias="CURSOR_SECRET")
     # In AWS: the Secrets Manager secret holding that key, read at run time.

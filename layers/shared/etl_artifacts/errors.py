@@ -158,6 +158,17 @@ class DeadlineExceeded(ApiError):
         self.retry_after = retry_after
 
 
+class TooExpensive(ApiError):
+    """The data would decode to more than ``DECODE_MAX_BYTES`` (docs/limits.md): not retried."""
+
+    status = 422
+    code = "too_expensive"
+    default_detail = (
+        "The data decodes to more memory than one request may use; download the artifact "
+        "instead (GET .../artifacts/{artifact_kind}/download)."
+    )
+
+
 class RateLimited(ApiError):
     """The tenant is over one of its limits (docs/limits.md); retry after ``retry_after`` seconds."""
 

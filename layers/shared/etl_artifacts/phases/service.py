@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
-from etl_artifacts.attempts import AttemptObjects, completed_attempt, list_attempt
+from etl_artifacts.attempts import AttemptObjects, as_listed_now, list_attempt
 from etl_artifacts.config import get_settings
-from etl_artifacts.errors import PhaseNotFound, StorageError, UnknownColumn
+from etl_artifacts.errors import PhaseNotFound, UnknownColumn
 from etl_artifacts.layout import RunRef
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.footer_cache import FOOTERS
@@ -82,17 +82,12 @@ def data_page(
     keyword: str | None,
     columns: Sequence[str] | None = None,
 ) -> DataPage:
-    # A completed attempt's data chunks no longer change: a warm page reuses its listing. Should
-    # the attempt have been rewritten all the same, reading through the old listing fails (other
-    # sizes and footers), and the page is read again from a fresh listing.
-    objects, cached = completed_attempt(run, phase, attempt, indexed=keyword is not None)
-    try:
+    # A warm page starts from the kept listing of a completed attempt, validated by a LIST that
+    # runs alongside its reads: the answer is always the one a fresh listing gives.
+    def work(objects: AttemptObjects) -> DataPage:
         return _data_page(objects, page=page, limit=limit, keyword=keyword, columns=columns)
-    except StorageError:
-        if not cached:
-            raise
-    objects, _ = completed_attempt(run, phase, attempt, indexed=keyword is not None, fresh=True)
-    return _data_page(objects, page=page, limit=limit, keyword=keyword, columns=columns)
+
+    return as_listed_now(run, phase, attempt, work, indexed=keyword is not None)
 
 
 def _data_page(
