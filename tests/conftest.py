@@ -44,6 +44,18 @@ hypothesis.settings.load_profile("robust")
 TEST_JWT_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 
 
+# A test needing none of these (directly or through its fixtures) and not marked slow is `fast`:
+# `make check` runs those (`pytest -m fast`), whatever file they are in, new ones included.
+SERVER_FIXTURES = frozenset({"postgres", "s3_server", "strict_s3", "base_env", "gateway_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        needs = set(getattr(item, "fixturenames", ()))
+        if not needs & SERVER_FIXTURES and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)
+
+
 def reset_caches() -> None:
     get_settings.cache_clear()
     reset_clients()
