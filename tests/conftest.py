@@ -49,6 +49,7 @@ TEST_JWT_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 SERVER_FIXTURES = frozenset({"postgres", "s3_server", "strict_s3", "base_env", "gateway_url"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         needs = set(getattr(item, "fixturenames", ()))
