@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 import uuid
@@ -55,6 +56,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         needs = set(getattr(item, "fixturenames", ()))
         if not needs & SERVER_FIXTURES and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.fast)
+
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    # A test id must not carry a value drawn at import (a fresh uuid4 per process): each xdist
+    # worker collects on its own and refuses to run when the ids differ. Such values show as
+    # their argument's name (pytest numbers the duplicates).
+    if isinstance(val, uuid.UUID) or (isinstance(val, str) and UUID_RE.search(val)):
+        return argname
+    return None
 
 
 def reset_caches() -> None:
