@@ -7,7 +7,7 @@ S3RVER_STAMP := .local/s3rver/.installed-lock
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test check lint format build clean bench bench-smoke s3rver strict-s3
+.PHONY: help install dev test check lint format build clean bench bench-smoke s3rver strict-s3 dist
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,10 +19,12 @@ PYTHON ?= $(shell '$(PYTHON313)' -c 'import sys; sys.exit(sys.version_info[:2] !
 
 install: $(STAMP) ## Create .venv (Python 3.13 when present, else python3) with the dev dependencies (idempotent)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# Second, so the client's `etl-artifacts` script replaces the one an older server install owned.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e './clients/python[all]'
 	@touch $(STAMP)
 
 PORT ?= 3000
@@ -106,5 +108,12 @@ $(LOCALSTACK_STAMP): $(LOCALSTACK_REQUIREMENTS)
 	OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT=$(LOCALSTACK_VENV)/fs $(LOCALSTACK_VENV)/bin/python -m localstack.aws.spec
 	@touch $@
 
+# Wheels (and sdists) of the client and the server into dist/; each version is written in one place
+# (clients/python/src/etl_artifacts_client/_version.py, layers/shared/etl_artifacts/__init__.py).
+dist: install ## Build the client's and the server's wheels into dist/ (python -m build)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist clients/python
+	$(BIN)/python -m build --outdir dist .
+
 clean: ## Remove build output and local state (keeps .venv)
-	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache dist

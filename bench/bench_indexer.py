@@ -7,6 +7,12 @@ peak RSS with ``resource.getrusage(RUSAGE_SELF).ru_maxrss``. A child that only i
 modules gives the baseline (interpreter + pyarrow + boto3), so the table also shows the memory
 the indexing itself added. Target (issue 7): peak RSS at 1M rows <= 1.3x that at 100k rows.
 
+The decompression bomb of docs/limits.md (``etl_artifacts.local.hostile_parquet``: ~1 KB of
+parquet, 64 copies of one 4 MiB string, dictionary-encoded) gives two more rows, each measured
+in a fresh child the same way: the indexer's peak RSS on it (the Lambda's ``index_object``: a
+refused build, logged, not retried; target < 1 GB), and how much a warm Phases worker grows on a
+data page of it (peak RSS minus the RSS before the request; target < 300 MB).
+
 ``python -m bench.bench_indexer`` runs the full sizes alone; the runner calls ``run(smoke)``.
 """
 
@@ -122,7 +128,65 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             trigram_share[large] <= 0.15,
         ),
     ]
-    return {"rows": rows_out, "targets": targets}
+    bomb_rows, bomb_targets = _bomb(baseline)
+    return {"rows": rows_out + bomb_rows, "targets": targets + bomb_targets}
+
+
+BOMB_INDEXER_RSS_MAX = 1024**3
+BOMB_PAGE_GROWTH_MAX = 300 * 1024**2
+
+
+def _bomb(baseline_kb: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The indexer and a Phases data page on the decompression bomb, each in a fresh child."""
+    from etl_artifacts.clients import s3_client
+    from etl_artifacts.layout import RunRef, chunk_file, single_file
+    from etl_artifacts.local.contract_parquet import parquet_bytes
+    from etl_artifacts.local.hostile_parquet import BOMB_COPIES, bomb_parquet
+
+    from bench.dataset import metadata_table
+
+    progress("indexer: decompression bomb")
+    run = RunRef(BENCH_COMPANY, uuid.uuid5(uuid.NAMESPACE_URL, "bomb"), date(2026, 11, 20), "bomb")
+    data = bomb_parquet()
+    client = s3_client()
+    client.put_object(Bucket=BENCH_BUCKET, Key=run.prefix() + chunk_file("extract", 1, "data", 0), Body=data)
+    key = run.prefix() + single_file("extract", 1, "metadata")
+    metadata = parquet_bytes(metadata_table(DatasetSpec(BOMB_COPIES, 1, BOMB_COPIES)))
+    client.put_object(Bucket=BENCH_BUCKET, Key=key, Body=metadata)
+    indexer = _child(["--bomb-index", key])
+    page = _child(["--bomb-page", key])
+    indexer_rss, growth = indexer["maxrss_kb"] * 1024, page["growth_kb"] * 1024
+    rows = [
+        row(
+            SCENARIO,
+            f"indexer on a {len(data):,}-byte bomb (decodes to 256 MiB)",
+            None,
+            f"{indexer['outcome']}; peak RSS {fmt_bytes(indexer_rss)} "
+            f"(+{fmt_bytes(max(indexer_rss - baseline_kb * 1024, 0))} over the import baseline)",
+        ),
+        row(
+            SCENARIO,
+            "Phases worker, data page of the bomb",
+            None,
+            f"answer {page['status']} {page['code']}; RSS growth {fmt_bytes(growth)} "
+            f"(peak {fmt_bytes(page['maxrss_kb'] * 1024)})",
+        ),
+    ]
+    targets = [
+        target(
+            SCENARIO,
+            "indexer peak RSS on the decompression bomb < 1 GB",
+            fmt_bytes(indexer_rss),
+            indexer_rss < BOMB_INDEXER_RSS_MAX,
+        ),
+        target(
+            SCENARIO,
+            "Phases worker RSS growth on a data page of the bomb < 300 MB",
+            fmt_bytes(growth),
+            growth < BOMB_PAGE_GROWTH_MAX,
+        ),
+    ]
+    return rows, targets
 
 
 # -- child process ------------------------------------------------------------------------------
@@ -131,6 +195,55 @@ def _maxrss_kb() -> int:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak // 1024 if sys.platform == "darwin" else peak)  # bytes on macOS, KiB on Linux
+
+
+def _rss_kb() -> int:
+    """The resident set now (Linux: /proc), for growth figures; the peak where /proc is absent."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return _maxrss_kb()
+
+
+def _bomb_index(key: str) -> dict[str, Any]:
+    """What the indexer Lambda does with the bomb's build message."""
+    from etl_artifacts.config import get_settings
+    from etl_artifacts.indexing.events import ObjectRef
+    from etl_artifacts.indexing.handler import index_object
+
+    try:
+        indexed = index_object(ObjectRef(get_settings().artifacts_bucket, key))
+        outcome = "indexed" if indexed else "refused (logged, not retried)"
+    except Exception as exc:  # the figure is the point: report how it failed
+        outcome = f"failed with {type(exc).__name__} (retried by SQS)"
+    return {"outcome": outcome, "maxrss_kb": _maxrss_kb()}
+
+
+def _bomb_page(key: str) -> dict[str, Any]:
+    """A warm Phases worker (one page of the bomb's ``id`` column served) asked for a data page."""
+    from etl_artifacts.config import get_settings
+    from etl_artifacts.layout import parse_metadata_key
+
+    from bench.handler_calls import HandlerResponse, lambda_context, load_function_handler, phase_data_event
+
+    location = parse_metadata_key(key, get_settings().artifacts_prefix)
+    assert location is not None
+    handler = load_function_handler("PhasesFunction")
+
+    def page(query: dict[str, Any]) -> HandlerResponse:
+        event = phase_data_event(location.run, "extract", query)
+        return HandlerResponse.from_result(handler(event, lambda_context("PhasesFunction")))
+
+    assert page({"columns": "id", "limit": 1}).status == 200
+    before = _rss_kb()
+    answer = page({})
+    peak = _maxrss_kb()
+    growth = max(peak - before, 0)
+    return {"status": answer.status, "code": answer.error_code, "growth_kb": growth, "maxrss_kb": peak}
 
 
 def _child_main(argv: list[str]) -> int:
@@ -144,7 +257,13 @@ def _child_main(argv: list[str]) -> int:
 
         print(json.dumps({"maxrss_kb": _maxrss_kb()}))
         return 0
+    if argv[0] == "--bomb-page":
+        print(json.dumps(_bomb_page(argv[1])))
+        return 0
     use_indexer_memory_pool()  # as the Lambda handler and the CLI do
+    if argv[0] == "--bomb-index":
+        print(json.dumps(_bomb_index(argv[1])))
+        return 0
     settings = get_settings()
     location = parse_metadata_key(argv[1], settings.artifacts_prefix)
     assert location is not None
@@ -166,7 +285,7 @@ def _child_main(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if argv and argv[0] in ("--baseline", "--index"):
+    if argv and argv[0] in ("--baseline", "--index", "--bomb-index", "--bomb-page"):
         return _child_main(argv)
     result = run(smoke="--smoke" in argv)
     for item in result["rows"] + result["targets"]:

@@ -140,8 +140,10 @@ def test_token_at_the_default_largest_lifetime_is_minted():
 
 def test_version():
     from etl_artifacts import __version__
+    from etl_artifacts_client import __version__ as client_version
 
     proc = run_cli("--version")
 
+    # The console script is the client's; it names the server commands' distribution too.
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == f"etl-artifacts {__version__}"
+    assert proc.stdout.strip() == f"etl-artifacts-client {client_version}, etl-artifacts {__version__}"

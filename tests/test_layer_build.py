@@ -215,7 +215,6 @@ def test_sam_build_builds_every_function_and_the_pruned_layer(
     arrow = python / "pyarrow"
     assert (python / "etl_artifacts" / "api").is_dir()
     assert not (python / "etl_artifacts" / "local").exists(), "the dev server/CLI must not ship"
-    assert not (python / "etl_artifacts" / "downloader").exists(), "the download command must not ship"
     for name in RUNTIME_PROVIDED:
         assert not (python / name).exists(), f"{name} comes with the Lambda runtime"
     for pruned in ("tests", "include", "flight.py", "libarrow_flight.so.2600", "libarrow_python.so"):
@@ -342,6 +341,6 @@ def test_built_authorizer_verifies_tokens_under_python313(
     report = _probe(python313, host_build, spec, "AuthorizerFunction", tmp_path, libraries=False)
     assert report["authorizer"]["allowed"]["isAuthorized"] is True
     assert report["authorizer"]["allowed"]["context"]["id_company"] == "probe-co"
-    assert report["authorizer"]["refused"] == {"isAuthorized": False}
+    assert report["authorizer"]["refused"]["isAuthorized"] is False
     # The authorizer runs before every uncached request: it never loads pyarrow or the AWS SDK.
     assert not {"pyarrow", "boto3", "botocore"} & set(report["imported"])

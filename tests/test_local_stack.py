@@ -393,6 +393,9 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
 
         whoami = requests.get(f"http://127.0.0.1:{port}/api/v1/whoami", headers=headers, timeout=30)
         assert whoami.status_code == 200
+        # The per-tenant limits run locally too, on the table dev created (docs/limits.md).
+        assert "limits:  100 requests/s per tenant, burst 200" in out
+        assert whoami.headers["X-RateLimit-Limit"] == "200"
         assert whoami.json()["id_company"] == "acme"
         secret_file = data_dir / "jwt_secret"  # kept owner-only, so more tokens can be minted
         assert secret_file.stat().st_mode & 0o077 == 0
@@ -448,7 +451,8 @@ def _commands_work_from_another_shell_after_sourcing_the_env_file(env_file: Path
 
     assert env_file.stat().st_mode & 0o077 == 0  # holds JWT_SECRET and a token
     text = env_file.read_text()
-    for name in ("AWS_ENDPOINT_URL_S3", "ARTIFACTS_BUCKET", "DATABASE_URL", "JWT_SECRET", "API", "TOKEN"):
+    names = ("AWS_ENDPOINT_URL_S3", "ARTIFACTS_BUCKET", "DATABASE_URL", "JWT_SECRET", "API", "TOKEN")
+    for name in (*names, "ETL_ARTIFACTS_API", "ETL_ARTIFACTS_TOKEN"):
         assert re.search(rf"^export {name}=", text, re.M), f"{name} missing from the env file"
     day = dt.date(2026, 11, 20)
     metadata = f"{DEMO_COMPANY}/{DEMO_DAG_ID}/{day}/{demo_run_id(day)}/extract/attempt=1/metadata.parquet"
@@ -465,6 +469,7 @@ def _commands_work_from_another_shell_after_sourcing_the_env_file(env_file: Path
         {cli} index "s3://$ARTIFACTS_BUCKET/{metadata}"
         {cli} invoke RunsFunction -e events/runs_get.json | {python} -m json.tool > {out}/runs_get.json
         {cli} invoke AuthorizerFunction -e events/authorizer_request.json | {python} -m json.tool
+        {cli} whoami --json > {out}/whoami.json
     """
     # Only what a new terminal has: none of this test session's variables.
     clean = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "PYTHONPATH") if k in os.environ}
@@ -484,6 +489,7 @@ def _commands_work_from_another_shell_after_sourcing_the_env_file(env_file: Path
     assert secret
     token = (workdir / "token.txt").read_text().strip()
     assert jwt.decode(token, shlex.split(secret.group(1))[0], algorithms=["HS256"])["id_company"] == "globex"
+    assert json.loads((workdir / "whoami.json").read_text())["id_company"] == "acme"  # the client's command
     runs_get = json.loads((workdir / "runs_get.json").read_text())
     assert runs_get["statusCode"] == 200, runs_get
     assert json.loads(runs_get["body"])["run_id"] == demo_run_id(day)

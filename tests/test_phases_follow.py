@@ -1,21 +1,18 @@
 """Following a running attempt's logs (CONTRACT §10), tokens bound to the chunks they passed
-(issue 12 item 3), NDJSON counted as Lambda's payload (issue 14 item 2) and ``etl-artifacts
-logs --follow``: over HTTP through the local gateway, real S3 server."""
+(issue 12 item 3) and NDJSON counted as Lambda's payload (issue 14 item 2): over HTTP through the
+local gateway, real S3 server. The ``etl-artifacts logs`` command is the client's
+(tests/client/test_client_logs.py)."""
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
-import subprocess
-import sys
 
 import pytest
 import requests
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import RunRef, chunk_file
-from etl_artifacts.local import logs_command
+from etl_artifacts.phases.service import NDJSON_ENVELOPE_BYTES
 from phases_helpers import data_table, logs_table, new_run, phase_path, put_chunks, put_metadata, put_table
 
 NDJSON = {"Accept": "application/x-ndjson"}
@@ -118,7 +115,8 @@ def test_following_with_a_filter_and_a_body_limit(api, running, monkeypatch):
 def test_rewriting_a_passed_chunk_invalidates_the_token(api, running, monkeypatch):
     put_logs(running, 1, 10, 10)
     put_metadata(running)
-    max_bytes(monkeypatch, 300)
+    # A body of 150 bytes: one line per response (a line alone larger than that would be omitted).
+    max_bytes(monkeypatch, NDJSON_ENVELOPE_BYTES + 150)
     first = get(api, running)
     token = first.headers["X-Continuation-Token"]
     rows = len(lines(first))
@@ -197,107 +195,3 @@ def test_awkward_ndjson_fits_the_payload_limit_and_delivers_every_row_once(api, 
         if token is None:
             break
     assert seen == messages
-
-
-# -- etl-artifacts logs --------------------------------------------------------------------------
-def _args(gateway_url: str, run: RunRef, **changes: object) -> argparse.Namespace:
-    values = {
-        "api": gateway_url + "/api/v1",
-        "dag_id": str(run.dag_id),
-        "date": run.run_date.isoformat(),
-        "run_id": run.run_id,
-        "phase": "extract",
-        "attempt": 1,
-        "level": None,
-        "keyword": None,
-        "order": "asc",
-        "follow": True,
-        "interval": 0.01,
-        "json": True,
-        "token": None,
-    }
-    values.update(changes)
-    return argparse.Namespace(**values)
-
-
-def test_logs_command_follows_a_running_attempt_until_it_completes(gateway_url, make_token, running):
-    # The writer's progress is driven by the command's own pauses: no timing involved.
-    script = [
-        lambda: put_logs(running, 1, 10, 5),
-        lambda: None,
-        lambda: put_logs(running, 1, 10, 9),
-        lambda: (put_logs(running, 2, 19, 6), put_metadata(running)),
-    ]
-    pauses: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        pauses.append(seconds)
-        if len(pauses) > 20:
-            raise AssertionError("the command did not stop after the attempt completed")
-        if script:
-            script.pop(0)()
-
-    out = io.StringIO()
-    status = logs_command.stream(_args(gateway_url, running), make_token("acme"), out, sleep=sleep)
-    assert status == 0
-    assert [json.loads(line)["message"] for line in out.getvalue().splitlines()] == expected(0, 25)
-    assert not script and all(p == 0.01 for p in pauses)
-
-
-def test_logs_command_without_follow_prints_what_exists_and_stops(gateway_url, make_token, running):
-    out = io.StringIO()
-    args = _args(gateway_url, running, follow=False, json=False, order="desc")
-    assert logs_command.stream(args, make_token("acme"), out, sleep=lambda _: pytest.fail("slept")) == 0
-    printed = out.getvalue().splitlines()
-    assert len(printed) == 10 and printed[0].endswith("etl.extract: line 9")
-    assert printed[0].startswith("2026-11-20T10:00:09+00:00 ")
-
-
-def test_logs_command_reports_api_errors(gateway_url, make_token, running, capsys):
-    args = _args(gateway_url, running, follow=False, attempt=3)
-    assert logs_command.stream(args, make_token("acme"), io.StringIO()) == 1
-    assert "404 phase_not_found" in capsys.readouterr().err
-    assert logs_command.stream(args, "not-a-jwt", io.StringIO()) == 1
-    assert "401" in capsys.readouterr().err
-
-
-def test_logs_command_ctrl_c_is_clean(gateway_url, make_token, running, monkeypatch, capsys):
-    from etl_artifacts.local import cli
-
-    def interrupted(_: float) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(logs_command.time, "sleep", interrupted)
-    monkeypatch.setenv("ETL_ARTIFACTS_TOKEN", make_token("acme"))
-    args = _args(gateway_url, running)
-    argv = ["logs", args.dag_id, args.date, args.run_id, "extract", "--api", args.api, "--follow"]
-    assert cli.main(argv) == 130
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    assert len(captured.out.splitlines()) == 10
-
-
-def test_logs_command_help_and_missing_token():
-    helped = subprocess.run(
-        [sys.executable, "-m", "etl_artifacts.local.cli", "logs", "--help"], capture_output=True, text=True
-    )
-    assert helped.returncode == 0 and "--follow" in helped.stdout and "--interval" in helped.stdout
-    env = {"PATH": "", "PYTHONPATH": ":".join(sys.path)}
-    refused = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "etl_artifacts.local.cli",
-            "logs",
-            "d",
-            "2026-11-20",
-            "r",
-            "load",
-            "--api",
-            "http://x",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert refused.returncode == 2 and "ETL_ARTIFACTS_TOKEN" in refused.stderr

@@ -69,6 +69,15 @@ def test_row_group_batches_cut_consecutive_groups_at_the_budget() -> None:
     assert row_group_batches(sizes, [], budget=8) == []
 
 
+def test_row_group_batches_cut_at_the_row_budget_whatever_the_bytes() -> None:
+    # 50 row groups of 417 bytes and 50,000 rows each (2.5 M nested rows in 40 KB): one batch
+    # by bytes, one row group per batch by rows
+    sizes, rows = [417] * 50, [50_000] * 50
+    assert row_group_batches(sizes, range(50), budget=8 << 20) == [list(range(50))]
+    batches = row_group_batches(sizes, range(50), budget=8 << 20, group_rows=rows, max_rows=65_536)
+    assert batches == [[group] for group in range(50)]
+
+
 def test_page_collector_keeps_only_the_window() -> None:
     collector = PageCollector(offset=3, limit=4)
     asked: list[tuple[int, int]] = []

@@ -1,10 +1,11 @@
 """What a phase attempt holds in S3 right now: one LIST of its prefix, classified by the layout.
 Shared by the phases logic (pages, search) and the indexer (the sources of an index).
 
-``completed_attempt`` keeps the listing of a completed attempt for a short while: once
-``metadata.parquet`` exists the ETL writer adds nothing to the attempt (CONTRACT §2: it is
-written LAST), so a warm data page or search costs no LIST round trip. The time bound is how
-long a rewritten attempt or a newly written index can go unseen.
+``as_listed_now`` keeps the listing of a completed attempt for a short while and answers from it
+at once, while a fresh LIST runs alongside the answer's first storage reads: a warm data page or
+search waits for no LIST before reading (the round-trip depth stays that of its reads), yet its
+answer is always the one a fresh LIST gives. Should the fresh listing differ (a chunk rewritten,
+an index written since), the answer is made again from it (docs/limits.md "Answers as listed now").
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
+from etl_artifacts.errors import DeadlineExceeded
 from etl_artifacts.layout import CHUNKED_NAMES, RunRef, attempt_dir, parse_chunk_name
 from etl_artifacts.s3_listing import S3Object, list_prefix, strip_etag
 
@@ -95,11 +98,13 @@ def list_attempt(run: RunRef, phase: str, attempt: int) -> AttemptObjects:
     return list_attempt_at(require_bucket(settings), prefix)
 
 
-#: Seconds a completed attempt's listing is reused (and how stale it may be).
+#: Seconds a completed attempt's listing is kept to start answers from (each one validated).
 LISTING_TTL_S = 30.0
 _MAX_LISTINGS = 256
 _listings: OrderedDict[tuple[Any, ...], tuple[float, AttemptObjects]] = OrderedDict()
 _listings_lock = threading.Lock()
+
+T = TypeVar("T")
 
 
 def _is_indexed(objects: AttemptObjects) -> bool:
@@ -108,34 +113,61 @@ def _is_indexed(objects: AttemptObjects) -> bool:
     return objects.index is not None and TRIGRAM_FILE in objects.extra
 
 
-def completed_attempt(
-    run: RunRef, phase: str, attempt: int, *, indexed: bool = False, fresh: bool = False
-) -> tuple[AttemptObjects, bool]:
-    """``list_attempt``, reusing a completed attempt's listing for up to ``LISTING_TTL_S``;
-    ``(objects, True)`` when the listing came from the cache.
+def _signature(objects: AttemptObjects) -> tuple[tuple[str, str, int], ...]:
+    """Every object of the listing (key, ETag, size): two listings give the same answers when equal."""
+    found = [objects.metadata, objects.index, *objects.extra.values()]
+    found += [obj for chunks in objects.chunks.values() for obj in chunks]
+    return tuple(sorted((obj.key, obj.etag, obj.size) for obj in found if obj is not None))
 
-    ``indexed``: the caller searches, so a cached listing without the index files is listed
-    again (the indexer writes them after the attempt completes). ``fresh``: list again (a read
-    through the cached listing failed: the attempt was rewritten).
+
+def _remember(key: tuple[Any, ...], objects: AttemptObjects) -> None:
+    if objects.metadata is None:
+        return  # a running attempt still changes: never kept
+    with _listings_lock:
+        _listings[key] = (time.monotonic() + LISTING_TTL_S, objects)
+        _listings.move_to_end(key)
+        while len(_listings) > _MAX_LISTINGS:
+            _listings.popitem(last=False)
+
+
+def as_listed_now(
+    run: RunRef, phase: str, attempt: int, work: Callable[[AttemptObjects], T], *, indexed: bool = False
+) -> T:
+    """``work(list_attempt(run, phase, attempt))``, started from a kept listing when there is one.
+
+    ``work`` must depend on the listing alone. With a kept listing of the completed attempt, a
+    fresh LIST runs concurrently with ``work``; when it lists the same objects, ``work``'s answer
+    (or error) stands, else ``work`` runs again on the fresh listing. ``indexed``: the caller
+    searches, so a kept listing without the index files is not used (the indexer writes them
+    after the attempt completes).
     """
+    from etl_artifacts.parquet.pool import submit
+
     settings = get_settings()
     bucket = require_bucket(settings)
     prefix = run.prefix(settings.artifacts_prefix) + attempt_dir(phase, attempt)
     # The client is part of the key, as for footers: another endpoint is another store.
     key = (id(s3_client()), bucket, prefix)
-    now = time.monotonic()
     with _listings_lock:
-        cached = None if fresh else _listings.get(key)
-    if cached is not None and cached[0] > now and (_is_indexed(cached[1]) or not indexed):
-        return cached[1], True
-    objects = list_attempt_at(bucket, prefix)
-    if objects.metadata is not None:
-        with _listings_lock:
-            _listings[key] = (now + LISTING_TTL_S, objects)
-            _listings.move_to_end(key)
-            while len(_listings) > _MAX_LISTINGS:
-                _listings.popitem(last=False)
-    return objects, False
+        kept = _listings.get(key)
+    if kept is None or kept[0] <= time.monotonic() or (indexed and not _is_indexed(kept[1])):
+        objects = list_attempt_at(bucket, prefix)
+        _remember(key, objects)
+        return work(objects)
+    cached = kept[1]
+    fresh = submit(list_attempt_at, bucket, prefix)
+    try:
+        answer = work(cached)
+    except Exception as exc:
+        # A read through a stale listing may fail (other sizes, footers): the fresh one decides.
+        current = fresh.result()
+        _remember(key, current)
+        if _signature(current) == _signature(cached) or isinstance(exc, DeadlineExceeded):
+            raise
+        return work(current)
+    current = fresh.result()
+    _remember(key, current)
+    return answer if _signature(current) == _signature(cached) else work(current)
 
 
 def clear_cache() -> None:

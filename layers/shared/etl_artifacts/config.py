@@ -46,12 +46,23 @@ class Settings(BaseModel):
     s3_max_attempts: int = Field(default=3, alias="S3_MAX_ATTEMPTS", ge=1, le=10)
     # Indexer queue: a keyword search that runs out of time queues an index build there (§9).
     index_queue_url: str | None = Field(default=None, alias="INDEX_QUEUE_URL")
+    # A build queued for an attempt is not queued again for this many seconds (docs/limits.md).
+    index_queue_dedup_s: int = Field(default=300, alias="INDEX_QUEUE_DEDUP_S", ge=0)
+    # Decoded bytes a read may hold, counting the copies made of them (docs/limits.md).
+    decode_max_bytes: int = Field(default=512 * 1024 * 1024, alias="DECODE_MAX_BYTES", ge=1)
     # Key for HMAC-signed continuation tokens; falls back to JWT_SECRET when unset.
     cursor_secret: str | None = Field(default=None, alias="CURSOR_SECRET")
     # In AWS: the Secrets Manager secret holding that key, read at run time.
     cursor_secret_arn: str | None = Field(default=None, alias="CURSOR_SECRET_ARN")
     # In AWS: the role whose sessions sign presigned URLs (artifacts/presign_credentials.py).
     presign_role_arn: str | None = Field(default=None, alias="PRESIGN_ROLE_ARN")
+    # Per-tenant limits (docs/limits.md): the DynamoDB table of counters and scan leases; off when unset.
+    rate_limit_table: str | None = Field(default=None, alias="RATE_LIMIT_TABLE")
+    rate_limit_rps: float = Field(default=100.0, alias="RATE_LIMIT_RPS", gt=0)
+    rate_limit_burst: int = Field(default=200, alias="RATE_LIMIT_BURST", ge=1)
+    tenant_max_scans: int = Field(default=4, alias="TENANT_MAX_SCANS", ge=1, le=100)
+    # Connect and read timeout of each DynamoDB call: past it the limiter fails open.
+    rate_limit_timeout_s: float = Field(default=0.5, alias="RATE_LIMIT_TIMEOUT_S", gt=0, le=10)
 
     @field_validator(
         "aws_endpoint_url_s3",
@@ -67,6 +78,7 @@ class Settings(BaseModel):
         "index_queue_url",
         "cursor_secret_arn",
         "presign_role_arn",
+        "rate_limit_table",
         mode="before",
     )
     @classmethod

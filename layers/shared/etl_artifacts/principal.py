@@ -13,5 +13,7 @@ class Principal(BaseModel):
     expires_at: datetime
 
     def as_context(self) -> dict[str, str]:
-        """Authorizer context (API Gateway passes string values to the functions)."""
-        return {"id_company": self.id_company, "sub": self.sub, "expires_at": self.expires_at.isoformat()}
+        """Authorizer context (API Gateway passes string values to the functions); ``expires_at``
+        written exactly as whoami writes it (pydantic's form: ``2026-11-20T10:00:00Z``)."""
+        expires_at = self.model_dump(mode="json", include={"expires_at"})["expires_at"]
+        return {"id_company": self.id_company, "sub": self.sub, "expires_at": expires_at}

@@ -64,6 +64,7 @@ SHARED_ENUMS: dict[str, tuple[str, str]] = {
     "load_status": ("StatusFilter", "`all`, or the status a phase must have."),
     "level": ("LogLevel", "A log row's level."),
     "order": ("LogsOrder", "`asc`: oldest row first; `desc`: newest row first."),
+    "csv_formulas": ("CsvFormulas", "`escape`: formula-like text cells get a leading `'`; `raw`: as stored."),
 }
 
 

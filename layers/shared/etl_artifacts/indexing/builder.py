@@ -28,13 +28,16 @@ import pyarrow.parquet as pq
 
 from etl_artifacts.attempts import AttemptObjects, list_attempt_at
 from etl_artifacts.clients import s3_client
+from etl_artifacts.deadline import check_deadline
 from etl_artifacts.errors import StorageError
 from etl_artifacts.layout import AttemptLocation
 from etl_artifacts.observability import logger
+from etl_artifacts.parquet.decoded import check_decoded, dictionary_columns, stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.paging import group_starts
 from etl_artifacts.parquet.pool import ordered_map
 from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.search.engine import index_files_current
 from etl_artifacts.search.index_format import (
     INDEX_FILE,
     TRIGRAM_FILE,
@@ -58,6 +61,7 @@ class IndexResult:
     index_bytes: int
     trigram_bytes: int
     seconds: float
+    skipped: bool = False  # the index files were current already: nothing was built or written
 
     @property
     def bytes_written(self) -> int:
@@ -186,8 +190,16 @@ def _units(obj: S3Object, path: Path) -> Iterator[_Unit]:
 
 
 def _texts_of(unit: _Unit) -> pa.Array:
+    check_deadline()
+    # Memory bounded by decoded size (parquet.decoded): the row group's uncompressed column
+    # chunks before the read, dictionary-encoded strings read as dictionaries, and the text's
+    # size checked before it is built (searchable_text).
+    check_decoded(stored_bytes(unit.metadata, [unit.row_group], None))
     try:
-        parquet = pq.ParquetFile(str(unit.path), metadata=unit.metadata)
+        schema = unit.metadata.schema.to_arrow_schema()
+        parquet = pq.ParquetFile(
+            str(unit.path), metadata=unit.metadata, read_dictionary=dictionary_columns(unit.metadata, schema)
+        )
         table = parquet.read_row_group(unit.row_group, use_threads=False)
     except DRIVER_ERRORS as exc:
         logger.warning("data row group is not readable", extra={"error_type": type(exc).__name__})
@@ -228,6 +240,7 @@ def build_index(
     # Row groups are rendered two at a time across chunk boundaries, so memory depends on the
     # row-group size only: the same pipeline depth for small and large attempts.
     for unit, texts in ordered_map(render, units(), workers=2, lookahead=1):
+        check_deadline()
         writer.add(unit.obj.chunk or 0, unit.first_row, texts)
         if unit.last:
             unit.path.unlink()  # every row group of this chunk has been rendered
@@ -260,6 +273,10 @@ def index_attempt(
     if attempt.metadata is None:
         logger.info("metadata.parquet missing: attempt not complete, nothing to index")
         return None
+    if index_files_current(attempt):
+        # A build queued twice, or S3's event delivered again: the files already match the chunks.
+        logger.info("index is current: nothing to build")
+        return IndexResult(prefix, len(attempt.data), 0, 0, 0, 0, time.perf_counter() - started, skipped=True)
     with tempfile.TemporaryDirectory(prefix="etl-index-") as tmp:
         index_path, trigram_path, rows, row_groups = build_index(attempt, Path(tmp), row_group_rows)
         index_bytes, trigram_bytes = index_path.stat().st_size, trigram_path.stat().st_size

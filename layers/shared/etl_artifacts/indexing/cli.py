@@ -66,6 +66,8 @@ def _use_bucket(bucket: str | None) -> str | None:
 
 
 def _describe(result: Any) -> str:
+    if result.skipped:
+        return "index already current, nothing built"
     return (
         f"{result.rows} rows in {result.chunks} chunks, {result.row_groups} row groups, "
         f"index {result.index_bytes} B + trigrams {result.trigram_bytes} B, {result.seconds:.2f}s"

@@ -8,6 +8,10 @@ after ``maxReceiveCount``, moves them to the dead-letter queue. Outcomes per obj
 - attempt without metadata.parquet: a no-op with a log line (not an error);
 - key outside a tenant run's ``…/attempt=N/metadata.parquet``, or another bucket than
   ``ARTIFACTS_BUCKET``: refused with a warning and never retried (it can only fail again);
+- index already current (a build queued twice, an event delivered again): skipped, a log line;
+- data that would decode past ``DECODE_MAX_BYTES`` (a decompression bomb, docs/limits.md): a
+  logged permanent failure (metric ``IndexRefusedTooExpensive``), reported as processed: retrying
+  can only fail again;
 - S3 failure or an unreadable data chunk: the message fails (retried, then DLQ).
 
 A direct S3 notification event (no SQS) is processed the same way; a failure raises so the
@@ -23,6 +27,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from etl_artifacts.config import get_settings, require_bucket
+from etl_artifacts.deadline import invocation_deadline
+from etl_artifacts.errors import TooExpensive
 from etl_artifacts.indexing.events import ObjectRef, UnreadableEvent, is_sqs_batch, objects_in, parse_body
 from etl_artifacts.layout import parse_metadata_key
 from etl_artifacts.observability import logger, metrics
@@ -44,6 +50,12 @@ def index_object(ref: ObjectRef) -> bool:
     """Index the attempt whose metadata.parquet ``ref`` names; ``False`` when refused or no-op."""
     try:
         return _index_object(ref)
+    except TooExpensive:
+        logger.error(
+            "indexing refused: the data decodes past DECODE_MAX_BYTES", extra={"error_type": "TooExpensive"}
+        )
+        metrics.add_metric(name="IndexRefusedTooExpensive", unit=MetricUnit.Count, value=1)
+        return False
     except Exception as exc:
         # Type only: driver messages name the bucket and key.
         logger.error("indexing failed", extra={"error_type": type(exc).__name__})
@@ -69,7 +81,7 @@ def _index_object(ref: ObjectRef) -> bool:
         result = index_attempt(ref.bucket, location)
     finally:
         logger.remove_keys(["phase", "attempt"])
-    if result is None:
+    if result is None or result.skipped:
         return False
     metrics.add_metric(name="RowsIndexed", unit=MetricUnit.Count, value=result.rows)
     metrics.add_metric(name="IndexBytesWritten", unit=MetricUnit.Bytes, value=result.bytes_written)
@@ -94,6 +106,13 @@ def record_handler(record: SQSRecord) -> int:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _configure_once()
     metrics.add_metric(name="IndexerInvocations", unit=MetricUnit.Count, value=1)
+    # A build that cannot finish stops at a deadline check (a failed message, retried) before
+    # Lambda would kill the whole batch.
+    with invocation_deadline(context):
+        return _handle(event, context)
+
+
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if is_sqs_batch(event):
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

@@ -1,4 +1,9 @@
-"""``etl-artifacts``: the project's command line (the commands are listed in docs/getting-started.md)."""
+"""The server commands of ``etl-artifacts`` (serve, dev, migrate, seed, token, index, invoke, docs;
+listed in docs/getting-started.md).
+
+The console script belongs to the client package (``clients/python``, docs/client.md), which finds
+these commands through the ``etl_artifacts.commands`` entry point (``add_commands``); the consumer
+commands such as ``download`` and ``logs`` live there."""
 
 from __future__ import annotations
 
@@ -250,6 +255,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The server commands alone (``python -m etl_artifacts.local.cli``; the tests)."""
     parser = argparse.ArgumentParser(
         prog="etl-artifacts",
         description="ETL Run Artifacts API: local stack, migrations, demo data, tokens, indexer and invoke.",
@@ -257,8 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     from etl_artifacts import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return parser
 
+
+def add_commands(sub: Any) -> None:
+    """Add the server commands to ``sub``: the ``etl_artifacts.commands`` entry point through which
+    the client's ``etl-artifacts`` offers them beside its consumer commands."""
+    os.environ.setdefault("POWERTOOLS_DEV", "false")
     p = sub.add_parser(
         "serve",
         help="run the API locally (development server)",
@@ -373,16 +385,6 @@ def build_parser() -> argparse.ArgumentParser:
     configure_parser(p)
     p.set_defaults(func=_cmd_index)
     p = sub.add_parser(
-        "logs",
-        help="print a phase attempt's log lines through the API; --follow a running one",
-        description="Print a phase attempt's log lines through the API (NDJSON with continuation "
-        "tokens). With --follow, keep polling a running attempt and print the lines written since, "
-        "until it completes or Ctrl-C. Token from --token or ETL_ARTIFACTS_TOKEN.",
-    )
-    from etl_artifacts.local import logs_command
-
-    logs_command.configure_parser(p)
-    p = sub.add_parser(
         "docs",
         help="write docs/api.md, the API reference, from the OpenAPI document and the code",
         description="Render docs/api.md from the OpenAPI document, the error taxonomy, the settings "
@@ -391,17 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     from etl_artifacts.local.api_docs import configure_parser as configure_docs_parser
 
     configure_docs_parser(p)
-    from etl_artifacts.downloader import command as download
-
-    p = sub.add_parser(
-        "download", help="download every artifact of a run through the API", description=download.DESCRIPTION
-    )
-    download.configure_parser(p)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("POWERTOOLS_DEV", "false")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -17,6 +17,7 @@ from functools import cached_property
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from etl_artifacts.parquet.decoded import PAGE_COPIES, check_decoded, decoded_bytes, stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS, storage_error
 from etl_artifacts.parquet.footer_cache import FOOTERS, Footer
 from etl_artifacts.parquet.paging import Ref, RowLayout, plan_take
@@ -36,20 +37,39 @@ def read_row_groups(
 
     The one function that reads row data. Only those row groups' column chunks are fetched. Names
     in ``columns`` that the file lacks are skipped (absent from the result).
+
+    Dictionary-encoded string columns come back as Arrow dictionaries (``parquet.decoded``): what
+    they would decode to is checked against ``DECODE_MAX_BYTES`` before anything decodes them
+    (``conform``, ``decoded.check_decoded``). ``TooExpensive`` when the uncompressed column chunks
+    alone would pass it. (The deadline is checked by the loops that call it, not here: one read of
+    a page is not refused while it may still finish in time.)
     """
     entry = FOOTERS.get(obj)
     if columns is not None:
         present = set(entry.schema.names)
         columns = [name for name in columns if name in present]
+    groups = list(row_groups)
+    check_decoded(stored_bytes(entry.metadata, groups, columns))
+    dictionaries = [name for name in entry.dictionary_columns if columns is None or name in columns]
     try:
-        subset = entry.fragment.subset(row_group_ids=list(row_groups))
-        return subset.to_table(columns=None if columns is None else list(columns), use_threads=True)
+        if not dictionaries:
+            subset = entry.fragment.subset(row_group_ids=groups)
+            return subset.to_table(columns=None if columns is None else list(columns), use_threads=True)
+        # The entry's open file (one HEAD per warm entry) and its cached footer (no footer GET).
+        parquet = pq.ParquetFile(
+            entry.source(), metadata=entry.metadata, read_dictionary=dictionaries, pre_buffer=True
+        )
+        return parquet.read_row_groups(
+            groups, columns=None if columns is None else list(columns), use_threads=True
+        )
     except DRIVER_ERRORS as exc:
         raise storage_error(exc, "row_groups") from exc
 
 
-def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with exactly ``schema``'s columns: missing ones null, types cast where needed."""
+def conform(table: pa.Table, schema: pa.Schema, copies: int = PAGE_COPIES) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns: missing ones null, types cast where needed
+    (dictionaries decoded, once their decoded size, held ``copies`` times, is known to fit)."""
+    check_decoded(decoded_bytes(table), copies)
     if table.schema.equals(schema, check_metadata=False):
         return table
     try:
@@ -164,14 +184,16 @@ class ChunkSet:
             lambda item: self.read_row_groups(by_chunk[item[0]], item[1][0], columns),
             list(zip(chunks, plans, strict=True)),
         )
-        base: dict[int, int] = {}
-        position = 0
-        for chunk, table in zip(chunks, tables, strict=True):
-            base[chunk] = position
-            position += table.num_rows
-        positions = {chunk: plan[1] for chunk, plan in zip(chunks, plans, strict=True)}
-        indices = [base[chunk] + positions[chunk][row] for chunk, row in refs]
-        combined = concat(tables, schema)
+        # Only the wanted rows of each read are kept before anything decodes them (conform).
+        parts: list[pa.Table] = []
+        where: dict[Ref, int] = {}
+        for chunk, table, (_, positions) in zip(chunks, tables, plans, strict=True):
+            rows = sorted(positions)
+            for row in rows:
+                where[(chunk, row)] = len(where)
+            parts.append(table.take(pa.array([positions[row] for row in rows], pa.int64())))
+        indices = [where[ref] for ref in refs]
+        combined = concat(parts, schema)
         try:
             return combined.take(pa.array(indices, type=pa.int64()))
         except DRIVER_ERRORS as exc:

@@ -11,6 +11,7 @@ per file), and one wide file with many row groups can weigh megabytes.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 from etl_artifacts.clients import arrow_s3
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.parquet.byte_lru import ByteLRU
+from etl_artifacts.parquet.decoded import dictionary_columns, stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS, storage_error
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.s3_listing import S3Object
@@ -54,6 +56,21 @@ class Footer:
         self.row_counts: tuple[int, ...] = tuple(
             self.metadata.row_group(group).num_rows for group in range(self.metadata.num_row_groups)
         )
+        # String columns read as Arrow dictionaries (memory bounded by decoded size, decoded.py).
+        self.dictionary_columns: tuple[str, ...] = tuple(dictionary_columns(self.metadata, self.schema))
+        self._source: pa.NativeFile | None = None
+        self._source_lock = threading.Lock()
+
+    def source(self) -> pa.NativeFile:
+        """The object opened for random access (reads at offsets are thread-safe), kept with the
+        footer: opening costs a HEAD (pyarrow asks S3 for the size), once per warm entry. Opened
+        on first use, not with the footer: most footers are read for their row counts only, and
+        ten HEADs beside ten footer GETs lengthen the chain more than the one HEAD of the chunk
+        read (measured with bench/bench_s3model.py, cold footers)."""
+        with self._source_lock:
+            if self._source is None:
+                self._source = self.fragment.open()
+            return self._source
 
     @property
     def memory_bytes(self) -> int:
@@ -62,12 +79,9 @@ class Footer:
 
     @property
     def group_bytes(self) -> list[int]:
-        """Compressed bytes of each row group (all its column chunks)."""
-        out = []
-        for group in range(self.metadata.num_row_groups):
-            row_group = self.metadata.row_group(group)
-            out.append(sum(row_group.column(i).total_compressed_size for i in range(row_group.num_columns)))
-        return out
+        """Uncompressed bytes of each row group (all its column chunks): what reading it holds
+        (dictionary-encoded strings as dictionaries), never the compressed size."""
+        return [stored_bytes(self.metadata, [group], None) for group in range(self.metadata.num_row_groups)]
 
 
 class FooterCache:

@@ -8,7 +8,8 @@ readers (``chunkset``, the search modes, the logs filters) take their numbers fr
 - ``RowLayout``: where each (chunk, row group) starts among the rows numbered across chunks,
   and which row groups cover a window ``[start, stop)``;
 - ``plan_take``: which row groups of one chunk hold given rows, and where each row lands;
-- ``row_group_batches``: consecutive row groups cut at a byte budget (one coalesced read each);
+- ``row_group_batches``: consecutive row groups cut at a decoded-byte and a row budget (one
+  coalesced read each);
 - ``PageCollector``: counts matches in order and keeps the refs of one page.
 """
 
@@ -121,18 +122,28 @@ def plan_take(row_counts: Sequence[int], rows: Iterable[int]) -> tuple[list[int]
     return ordered, {row: row + offsets[bisect.bisect_right(starts, row) - 1] for row in wanted}
 
 
-def row_group_batches(group_bytes: Sequence[int], groups: Sequence[int], budget: int) -> list[list[int]]:
-    """Consecutive runs of ``groups`` (ascending) cut at ``budget`` bytes each;
-    ``group_bytes[g]`` is the compressed size of row group ``g``."""
+def row_group_batches(
+    group_bytes: Sequence[int],
+    groups: Sequence[int],
+    budget: int,
+    group_rows: Sequence[int] | None = None,
+    max_rows: int | None = None,
+) -> list[list[int]]:
+    """Consecutive runs of ``groups`` (ascending) cut at ``budget`` bytes and ``max_rows`` rows
+    each; ``group_bytes[g]`` is the uncompressed size of row group ``g`` (what reading it holds:
+    a compressed size says nothing of the work), ``group_rows[g]`` its rows."""
     batches: list[list[int]] = []
-    size = 0
+    size = rows = 0
     for group in groups:
-        if batches and batches[-1][-1] == group - 1 and size + group_bytes[group] <= budget:
+        more_rows = group_rows[group] if group_rows is not None else 0
+        fits = size + group_bytes[group] <= budget and (max_rows is None or rows + more_rows <= max_rows)
+        if batches and batches[-1][-1] == group - 1 and fits:
             batches[-1].append(group)
             size += group_bytes[group]
+            rows += more_rows
         else:
             batches.append([group])
-            size = group_bytes[group]
+            size, rows = group_bytes[group], more_rows
     return batches
 
 

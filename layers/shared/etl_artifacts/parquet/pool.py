@@ -1,11 +1,16 @@
 """The one I/O thread pool of a warm function (pyarrow releases the GIL while it waits on S3).
 
+Tasks run in a copy of the submitting thread's context, so the invocation's deadline
+(``etl_artifacts.deadline``) is checked inside them too: a task the caller left behind stops at
+its next check instead of running on into the next invocation.
+
 ``map_concurrently`` runs a handful of independent reads at once; ``ordered_map`` streams many
 items through the same pool with a bounded number in flight, so memory does not grow with them.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -33,6 +38,12 @@ def executor() -> ThreadPoolExecutor:
     return _executor
 
 
+def submit(function: Callable[..., R], *args: Any) -> Future[R]:
+    """``executor().submit`` in a copy of the caller's context (one copy per task: a context
+    cannot be entered by two threads at once)."""
+    return executor().submit(contextvars.copy_context().run, function, *args)
+
+
 def map_concurrently(function: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
     """``[function(item) for item in items]``, on the pool when there is more than one item.
 
@@ -40,7 +51,12 @@ def map_concurrently(function: Callable[[Any], T], items: Sequence[Any]) -> list
     """
     if len(items) <= 1:
         return [function(item) for item in items]
-    return list(executor().map(function, items))
+    futures = [submit(function, item) for item in items]
+    try:
+        return [future.result() for future in futures]
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 def ordered_map(
@@ -57,7 +73,6 @@ def ordered_map(
     is false: a caller answering before its deadline leaves the running calls behind). ``items``
     is consumed in the calling thread (it may itself be an ``ordered_map``); ``fn`` must not wait on the pool.
     """
-    pool = executor()
     slots = threading.BoundedSemaphore(workers)
     pending_max = max(1, lookahead if lookahead is not None else 2 * workers)
     pending: list[Future[R]] = []
@@ -71,7 +86,7 @@ def ordered_map(
     try:
         for item in items:
             slots.acquire()
-            pending.append(pool.submit(run, item))
+            pending.append(submit(run, item))
             if len(pending) > pending_max:
                 yield pending.pop(0).result()
         while pending:

@@ -11,6 +11,13 @@ from etl_artifacts.clients import arrow_s3
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.errors import ArtifactNotFound
 from etl_artifacts.layout import EVENT_KINDS, RunRef
+from etl_artifacts.parquet.decoded import (
+    PAGE_COPIES,
+    check_decoded,
+    decoded_bytes,
+    dictionary_columns,
+    stored_bytes,
+)
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS, storage_error
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.parquet.render import render_rows
@@ -24,11 +31,17 @@ def _read(key: str) -> list[dict[str, Any]] | None:
         # instead of a range GET for the footer and more for the column chunks.
         with arrow_s3().open_input_file(key) as handle:
             data = handle.read()
-        table = pq.read_table(pa.BufferReader(data))
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        metadata = parquet.metadata
+        # Small on disk is not small decoded (parquet.decoded): bounded before and after reading.
+        check_decoded(stored_bytes(metadata, range(metadata.num_row_groups), None))
+        dictionaries = dictionary_columns(metadata, parquet.schema_arrow)
+        table = pq.ParquetFile(pa.BufferReader(data), metadata=metadata, read_dictionary=dictionaries).read()
     except FileNotFoundError:
         return None
     except DRIVER_ERRORS as exc:
         raise storage_error(exc, "event") from exc
+    check_decoded(decoded_bytes(table), PAGE_COPIES)
     return render_rows(table)
 
 

@@ -16,7 +16,9 @@ NDJSON: all matching rows in order, read row group by row group (the next one pr
 the current one is rendered), until the next line's payload cost (``payload.body_cost``: JSON-escaped, as
 Lambda counts it, CONTRACT §9) would not fit in the budget; the position of that line is returned
 for the continuation token (``continuation_tokens.Position``, bound to the chunks passed). A
-single line larger than the budget is still sent alone, so a stream always makes progress.
+row whose line alone is larger than the budget could never be sent: it is replaced by an
+``{"_omitted": {...}}`` line naming it (reason, row, bytes, artifact kind, chunk; the row is read
+through the artifact download), and the stream goes on with the rows after it.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from etl_artifacts.deadline import check_deadline
 from etl_artifacts.parquet.byte_lru import ByteLRU
 from etl_artifacts.parquet.chunkset import ChunkSet, conform
+from etl_artifacts.parquet.decoded import TEXT_COPIES, check_decoded, decoded_bytes
 from etl_artifacts.parquet.paging import Ref, RowLayout, group_starts, newest_first, page_window
-from etl_artifacts.parquet.pool import executor, map_concurrently
+from etl_artifacts.parquet.pool import ordered_map, submit
 from etl_artifacts.parquet.render import dumps_row, render_rows
 from etl_artifacts.payload import body_cost
 from etl_artifacts.phases.continuation_tokens import Order, Position, position
@@ -85,6 +89,8 @@ class LogFilter:
 
     def mask(self, table: pa.Table) -> pa.Array:
         """Rows of ``table`` that match (never null)."""
+        # Matching decodes the level/message dictionaries and lower-cases the messages.
+        check_decoded(decoded_bytes(table), TEXT_COPIES)
         result: Any = pa.scalar(True)
         if self.level is not None:
             level = _strings(table, "level")
@@ -155,9 +161,12 @@ def matching_log_rows(chunks: ChunkSet, flt: LogFilter) -> list[pa.Array]:
         table = chunks.read_row_groups(index, [group], columns=flt.columns)
         return pc.add(pc.indices_nonzero(flt.mask(table)).cast(pa.int64()), start)
 
-    found = map_concurrently(scan, groups)
     per_chunk: list[list[pa.Array]] = [[] for _ in objects]
+    check_deadline()
+    # Leaving early (the deadline) must not wait for the reads still running.
+    found = ordered_map(scan, groups, finish_started=False)
     for (index, _, _), rows in zip(groups, found, strict=True):
+        check_deadline()  # between row groups: a filter over many chunks stops in time (503)
         per_chunk[index].append(rows)
     result = [pa.concat_arrays(parts) if parts else pa.array([], pa.int64()) for parts in per_chunk]
     _matches.put(key, result, sum(rows.nbytes for rows in result))
@@ -239,15 +248,14 @@ def _prefetched(chunks: ChunkSet, visits: list[_Visit]) -> Generator[tuple[_Visi
     When the caller stops early (the body is full), the read in flight is cancelled if it has
     not started.
     """
-    pool = executor()
     pending: Future[pa.Table] | None = None
     try:
         for position, visit in enumerate(visits):
-            current = pending or pool.submit(chunks.read_row_groups, visit.index, [visit.group])
+            current = pending or submit(chunks.read_row_groups, visit.index, [visit.group])
             pending = None
             if position + 1 < len(visits):
                 following = visits[position + 1]
-                pending = pool.submit(chunks.read_row_groups, following.index, [following.group])
+                pending = submit(chunks.read_row_groups, following.index, [following.group])
             yield visit, current.result()
     finally:
         if pending is not None:
@@ -262,10 +270,12 @@ def ndjson_body(
     resume: Position | None,
     follow: bool,
     max_bytes: int,
+    artifact_kind: str,
 ) -> NdjsonBody:
     """The matching rows after ``resume`` as NDJSON lines, while their payload cost (``payload.body_cost``)
     fits in ``max_bytes``; ``stop`` says where the next response goes on.
 
+    ``artifact_kind`` (``{phase}-logs``) is named by the line that replaces a row too large to send.
     ``resume`` must have been checked against ``objects`` (``continuation_tokens.verify``). With
     ``follow`` (an ascending stream of an attempt still running) a stream that has sent every row
     still gets a position: the end of the last chunk, so new chunks and rows appended to the last
@@ -275,7 +285,7 @@ def ndjson_body(
     schema = chunks.schema
     tables = _prefetched(chunks, _visits(chunks, flt, order, resume))
     with closing(tables):
-        body = _lines(chunks, tables, flt, schema, order, resume, max_bytes)
+        body = _lines(chunks, tables, flt, schema, order, resume, max_bytes, artifact_kind)
     if body.stop is None and follow and order == "asc":
         body.stop = _end_of(chunks, resume)
     return body
@@ -301,6 +311,7 @@ def _lines(
     order: Order,
     resume: Position | None,
     max_bytes: int,
+    artifact_kind: str,
 ) -> NdjsonBody:
     parts: list[str] = []
     used = 0
@@ -308,6 +319,7 @@ def _lines(
     # desc: the newest chunk when the stream began bounds the chunks it has passed.
     top = resume.top if resume is not None else (chunks.objects[-1].chunk or 0) if chunks.objects else 0
     for visit, table in tables:
+        check_deadline()
         number = chunks.objects[visit.index].chunk or 0
         selected = pc.indices_nonzero(flt.mask(table)) if flt.active else pa.array(range(table.num_rows))
         selected = pc.add(selected.cast(pa.int64()), visit.start)  # rows within the chunk
@@ -320,12 +332,16 @@ def _lines(
         conformed = conform(table, schema)
         in_table = pc.subtract(selected, visit.start)
         for offset in range(0, len(in_table), _RENDER_BATCH):
+            check_deadline()
             batch = in_table.slice(offset, _RENDER_BATCH)
             for index, row in enumerate(render_rows(conformed.take(batch))):
+                row_number = rows_in_chunk[offset + index]
                 line = dumps_row(row) + "\n"
                 cost = body_cost(line)
+                if cost > max_bytes:
+                    line = _omitted_line(row_number, len(line.encode()) - 1, artifact_kind, number)
+                    cost = body_cost(line)
                 if sent and used + cost > max_bytes:
-                    row_number = rows_in_chunk[offset + index]
                     # asc: the rows before this one are behind; desc: this one and those before it remain.
                     stop = (
                         position("asc", chunks.objects, number, row_number)
@@ -337,3 +353,15 @@ def _lines(
                 used += cost
                 sent += 1
     return NdjsonBody("".join(parts), sent, None)
+
+
+def _omitted_line(row: int, size: int, artifact_kind: str, chunk: int) -> str:
+    """The line sent instead of a row too large for any response: where to download it from."""
+    omitted = {
+        "reason": "row_too_large",
+        "row": row,
+        "bytes": size,
+        "artifact_kind": artifact_kind,
+        "chunk": chunk,
+    }
+    return dumps_row({"_omitted": omitted}) + "\n"

@@ -6,11 +6,12 @@ and shapes the response. Each lists the attempt (one LIST), then reads through
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
-from etl_artifacts.attempts import AttemptObjects, completed_attempt, list_attempt
+from etl_artifacts.attempts import AttemptObjects, as_listed_now, list_attempt
 from etl_artifacts.config import get_settings
-from etl_artifacts.errors import PhaseNotFound, StorageError, UnknownColumn
+from etl_artifacts.errors import PhaseNotFound, UnknownColumn
 from etl_artifacts.layout import RunRef
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.footer_cache import FOOTERS
@@ -21,6 +22,7 @@ from etl_artifacts.phases.event import read_event
 from etl_artifacts.phases.logs import LogFilter, filtered_page, ndjson_body
 from etl_artifacts.phases.models import EventResponse, ParquetPageResponse
 from etl_artifacts.phases.pages import Page, page_of, page_of_refs
+from etl_artifacts.ratelimit.tenant_gate import scan_lease
 from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.search import SearchMode, search_data
 
@@ -80,17 +82,12 @@ def data_page(
     keyword: str | None,
     columns: Sequence[str] | None = None,
 ) -> DataPage:
-    # A completed attempt's data chunks no longer change: a warm page reuses its listing. Should
-    # the attempt have been rewritten all the same, reading through the old listing fails (other
-    # sizes and footers), and the page is read again from a fresh listing.
-    objects, cached = completed_attempt(run, phase, attempt, indexed=keyword is not None)
-    try:
+    # A warm page starts from the kept listing of a completed attempt, validated by a LIST that
+    # runs alongside its reads: the answer is always the one a fresh listing gives.
+    def work(objects: AttemptObjects) -> DataPage:
         return _data_page(objects, page=page, limit=limit, keyword=keyword, columns=columns)
-    except StorageError:
-        if not cached:
-            raise
-    objects, _ = completed_attempt(run, phase, attempt, indexed=keyword is not None, fresh=True)
-    return _data_page(objects, page=page, limit=limit, keyword=keyword, columns=columns)
+
+    return as_listed_now(run, phase, attempt, work, indexed=keyword is not None)
 
 
 def _data_page(
@@ -128,7 +125,13 @@ def logs_page(
 ) -> Page:
     objects = _existing_attempt(run, phase, attempt)
     flt = LogFilter(level, keyword)
-    return filtered_page(objects.chunks["logs"], flt, page=page, limit=limit, order=order)
+    with _expensive(flt, objects.chunks["logs"]):
+        return filtered_page(objects.chunks["logs"], flt, page=page, limit=limit, order=order)
+
+
+def _expensive(flt: LogFilter, logs: Sequence[S3Object]) -> AbstractContextManager[None]:
+    """A filter over more than one chunk reads them all: one of the tenant's few concurrent scans."""
+    return scan_lease() if flt.active and len(logs) > 1 else nullcontext()
 
 
 def _row_count(obj: S3Object) -> int:
@@ -163,13 +166,16 @@ def logs_ndjson(
     logs = objects.chunks["logs"]
     if resume is not None:
         continuation_tokens.verify(resume, logs, _row_count)
-    result = ndjson_body(
-        logs,
-        LogFilter(level, keyword),
-        order=order,
-        resume=resume,
-        follow=objects.metadata is None,
-        max_bytes=max(max_bytes - NDJSON_ENVELOPE_BYTES, 1),
-    )
+    flt = LogFilter(level, keyword)
+    with _expensive(flt, logs):
+        result = ndjson_body(
+            logs,
+            flt,
+            order=order,
+            resume=resume,
+            follow=objects.metadata is None,
+            max_bytes=max(max_bytes - NDJSON_ENVELOPE_BYTES, 1),
+            artifact_kind=f"{phase}-logs",
+        )
     token = None if result.stop is None else continuation_tokens.encode(scope, result.stop, key)
     return NdjsonPage(result.text, token)

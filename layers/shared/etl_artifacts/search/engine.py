@@ -38,9 +38,12 @@ from etl_artifacts.search.text import SEARCHABLE_COLUMN, match_positions, search
 # --------------------------------------------------------------------------- scan
 
 
-#: Compressed bytes of data row groups read (and rendered) at once in scan mode: consecutive
-#: row groups of a chunk are contiguous, so one coalesced range request fetches them.
+#: Uncompressed bytes and rows of data row groups read (and rendered) at once in scan mode:
+#: consecutive row groups of a chunk are contiguous, so one coalesced range request fetches them.
+#: Cut by what the batch decodes to, never by its compressed size: 56 KB of zstd can hold
+#: millions of nested rows, and the deadline is checked between batches.
 SCAN_READ_BYTES = 8 * 1024 * 1024
+SCAN_READ_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ def data_batches(data: ChunkSet, budget: int = SCAN_READ_BYTES) -> list[DataBatc
     units: list[DataBatch] = []
     for index, (obj, footer) in enumerate(zip(data.objects, data.footers, strict=True)):
         starts = group_starts(footer.row_counts)
-        for batch in row_group_batches(footer.group_bytes, range(len(footer.row_counts)), budget):
+        groups = range(len(footer.row_counts))
+        for batch in row_group_batches(footer.group_bytes, groups, budget, footer.row_counts, SCAN_READ_ROWS):
             units.append(DataBatch(index, obj.chunk or 0, tuple(batch), starts[batch[0]]))
     return units
 
@@ -78,8 +82,7 @@ def scan(attempt: AttemptObjects, needle: str, offset: int, limit: int) -> tuple
     for number, (unit, positions) in enumerate(zip(units, batches, strict=True), start=1):
         # Stop (503) while there is still time to answer, if the next batch may not finish in time.
         slowest, last = max(slowest, time.monotonic() - last), time.monotonic()
-        if number < len(units):
-            deadline.check(needed_s=slowest)
+        deadline.check(needed_s=slowest if number < len(units) else 0.0)
 
         def refs_between(
             a: int, b: int, positions: pa.Array = positions, unit: DataBatch = unit
@@ -101,10 +104,23 @@ def current_index(attempt: AttemptObjects) -> pq.FileMetaData | None:
     return metadata if index_format.index_is_current(metadata, attempt.sources()) else None
 
 
-#: Compressed bytes of index row groups fetched by one read. The index's ``chunk``/``row`` column
-#: chunks are tiny, so the ``_searchable`` chunks of consecutive row groups are adjacent and one
-#: coalesced range request fetches them all: few requests, bounded memory per read.
-INDEX_READ_BYTES = 16 * 1024 * 1024
+def index_files_current(attempt: AttemptObjects) -> bool:
+    """True when ``index.parquet`` and ``index_trigrams.parquet`` were both built from the data
+    chunks listed now (the indexer then has nothing to do). Reads the two footers."""
+    index_metadata = current_index(attempt)
+    obj = attempt.extra.get(index_format.TRIGRAM_FILE)
+    if index_metadata is None or obj is None:
+        return False
+    metadata = ChunkSet([obj]).metadata[0]
+    return index_format.trigram_file_is_current(metadata, index_metadata, attempt.sources())
+
+
+#: Uncompressed bytes (and rows) of index row groups fetched by one read (64 MiB of text is about
+#: 16 MiB of zstd). The index's ``chunk``/``row`` column chunks are tiny, so the ``_searchable``
+#: chunks of consecutive row groups are adjacent and one coalesced range request fetches them all:
+#: few requests, bounded memory per read.
+INDEX_READ_BYTES = 64 * 1024 * 1024
+INDEX_READ_ROWS = 262_144
 #: Up to this many batches of trigram candidates are read at once.
 CANDIDATE_READS_AT_ONCE = 12
 _INDEX_COLUMNS = ["chunk", "row", SEARCHABLE_COLUMN]
@@ -125,11 +141,17 @@ def index_search(
         return chunks, table.column("row").take(positions).combine_chunks()
 
     collector = PageCollector(offset, limit)
-    batches = row_group_batches(footer.group_bytes, groups, INDEX_READ_BYTES)
+    batches = row_group_batches(
+        footer.group_bytes, groups, INDEX_READ_BYTES, footer.row_counts, INDEX_READ_ROWS
+    )
+    deadline = current_deadline()
+    deadline.check()
     # A few trigram candidates are read all at once (one round trip, not one per READ_WORKERS);
     # many (a common word) stream through the usual bounded number, which bounds memory.
     few = row_groups is not None and len(batches) <= CANDIDATE_READS_AT_ONCE
-    for chunks, rows in ordered_map(matches, batches, workers=max(1, len(batches)) if few else READ_WORKERS):
+    workers = max(1, len(batches)) if few else READ_WORKERS
+    for chunks, rows in ordered_map(matches, batches, workers=workers, finish_started=False):
+        deadline.check()  # between batches of index entries: an answer in time, or a 503
 
         def refs_between(a: int, b: int, chunks: pa.Array = chunks, rows: pa.Array = rows) -> list[Ref]:
             return list(zip(chunks[a:b].to_pylist(), rows[a:b].to_pylist(), strict=True))

@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from etl_artifacts.deadline import check_deadline
 from etl_artifacts.observability import logger
 from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.search.text import SEARCHABLE_COLUMN, SEPARATOR
@@ -232,6 +233,7 @@ class PostingsBuilder:
         schema = TRIGRAM_SCHEMA.with_metadata(metadata)
         with pq.ParquetWriter(str(path), schema, compression="zstd", use_dictionary=False) as writer:
             for low, high in self._passes():
+                check_deadline()
                 table = self._read_range(low << 16, high << 16)
                 if table.num_rows:
                     writer.write_table(_group(table, schema), row_group_size=TRIGRAM_ROW_GROUP_ROWS)

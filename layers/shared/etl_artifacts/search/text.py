@@ -39,6 +39,8 @@ import unicodedata
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl_artifacts.deadline import check_deadline
+from etl_artifacts.parquet.decoded import TEXT_COPIES, check_decoded, decoded_bytes
 from etl_artifacts.parquet.render import duration_seconds, time_text, timestamp_text
 
 SEPARATOR = "\x1f"
@@ -124,11 +126,21 @@ def _find_loop(texts: pa.Array, needle: bytes) -> list[int] | None:
 # --------------------------------------------------------------------------- columns
 
 
+#: Values rendered one by one per slice: bounds the Python objects alive at once, and the time
+#: between two deadline checks (millions of nested values take tens of seconds).
+PER_VALUE_SLICE = 4_096
+
+
 def _per_value(array: pa.Array) -> pa.Array:
     """Value by value through the page renderer (binary, nested and exotic types)."""
     from etl_artifacts.parquet.render import render_array, render_value_text
 
-    return pa.array([render_value_text(value) for value in render_array(array)], pa.string())
+    parts = []
+    for start in range(0, len(array), PER_VALUE_SLICE):
+        check_deadline()
+        values = render_array(array.slice(start, PER_VALUE_SLICE))
+        parts.append(pa.array([render_value_text(value) for value in values], pa.string()))
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
 
 
 def _float_text(numbers: pa.Array) -> pa.Array:
@@ -172,7 +184,9 @@ def column_text(array: pa.Array) -> pa.Array | None:
     if types.is_null(typ) or len(array) == array.null_count:
         return None
     if types.is_dictionary(typ):
-        return column_text(array.dictionary_decode())
+        # The text of each distinct value once, then spread by the indices.
+        text = column_text(array.dictionary)
+        return None if text is None else pc.take(text, array.indices)
     if isinstance(typ, pa.ExtensionType):
         return column_text(array.storage)
     if types.is_run_end_encoded(typ):
@@ -200,6 +214,8 @@ def searchable_text(batch: pa.RecordBatch | pa.Table) -> pa.Array:
     """The lower-cased ``_searchable`` text of every row of ``batch`` (a ``string`` array)."""
     if isinstance(batch, pa.Table):
         batch = _table_to_batch(batch)
+    # The text is about as large as the decoded values; checked before any of it is made.
+    check_decoded(decoded_bytes(batch), TEXT_COPIES)
     columns = [text for text in (column_text(col) for col in batch.columns) if text is not None]
     if not columns:
         return pa.repeat(pa.scalar("", pa.string()), batch.num_rows)
