@@ -555,7 +555,9 @@ def test_openapi_document_describes_the_runs_routes(api):
     params = {p["name"]: p for p in search_op["parameters"]}
     assert params["date_from"]["required"] and params["date_to"]["required"]
     assert params["date_from"]["schema"]["format"] == "date"
-    assert params["extract_status"]["schema"]["enum"] == ["all", "success", "error", "running", "skipped"]
+    assert params["extract_status"]["schema"]["$ref"] == "#/components/schemas/StatusFilter"
+    status_filter = document["components"]["schemas"]["StatusFilter"]
+    assert status_filter["enum"] == ["all", "success", "error", "running", "skipped"]
     assert params["load_keyword"]["schema"]["anyOf"][0]["maxLength"] == 200
     assert (params["limit"]["schema"]["minimum"], params["limit"]["schema"]["maximum"]) == (1, 100)
     assert params["page"]["schema"]["minimum"] == 0
