@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 import uuid
@@ -42,6 +43,31 @@ hypothesis.settings.register_profile(
 )
 hypothesis.settings.load_profile("robust")
 TEST_JWT_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+# A test needing none of these (directly or through its fixtures) and not marked slow is `fast`:
+# `make check` runs those (`pytest -m fast`), whatever file they are in, new ones included.
+SERVER_FIXTURES = frozenset({"postgres", "s3_server", "strict_s3", "base_env", "gateway_url"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        needs = set(getattr(item, "fixturenames", ()))
+        if not needs & SERVER_FIXTURES and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)
+
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    # A test id must not carry a value drawn at import (a fresh uuid4 per process): each xdist
+    # worker collects on its own and refuses to run when the ids differ. Such values show as
+    # their argument's name (pytest numbers the duplicates).
+    if isinstance(val, uuid.UUID) or (isinstance(val, str) and UUID_RE.search(val)):
+        return argname
+    return None
 
 
 def reset_caches() -> None:
