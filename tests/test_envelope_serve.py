@@ -223,7 +223,8 @@ def test_a_scan_slower_than_the_timeout_is_503_and_queues_an_index_build(
 
             answer = _get(search, make_token(), params={"keyword": "needle"})
 
-            # A scan of 40 x 2 s reads (at most four at a time) cannot finish in 10 s: the function stopped in time.
+            # A scan of 40 x 2 s reads (at most four at a time) cannot finish in 10 s: the function
+            # stopped in time.
             assert answer.status_code == 503, answer.text
             assert answer.json()["code"] == "deadline_exceeded"
             assert int(answer.headers["Retry-After"]) > 0
