@@ -52,6 +52,15 @@ class Settings(BaseModel):
     cursor_secret_arn: str | None = Field(default=None, alias="CURSOR_SECRET_ARN")
     # In AWS: the role whose sessions sign presigned URLs (artifacts/presign_credentials.py).
     presign_role_arn: str | None = Field(default=None, alias="PRESIGN_ROLE_ARN")
+    # The artifact lifecycle (docs/lifecycle.md): TTL bound, restore window, signing key, events.
+    artifact_max_ttl_days: int = Field(default=400, alias="ARTIFACT_MAX_TTL_DAYS", ge=1)
+    artifact_restore_days: int = Field(default=30, alias="ARTIFACT_RESTORE_DAYS", ge=0)
+    manifest_signing_key_id: str | None = Field(default=None, alias="MANIFEST_SIGNING_KEY_ID")
+    # Keys that signed earlier seals (comma-separated): still published so old manifests verify.
+    manifest_previous_key_ids: str | None = Field(default=None, alias="MANIFEST_PREVIOUS_KEY_IDS")
+    event_bus_name: str | None = Field(default=None, alias="EVENT_BUS_NAME")
+    # Share links a tenant may hold at once (not revoked, expired or used up).
+    link_max_active: int = Field(default=1000, alias="LINK_MAX_ACTIVE", ge=1)
 
     @field_validator(
         "aws_endpoint_url_s3",
@@ -67,6 +76,9 @@ class Settings(BaseModel):
         "index_queue_url",
         "cursor_secret_arn",
         "presign_role_arn",
+        "manifest_signing_key_id",
+        "manifest_previous_key_ids",
+        "event_bus_name",
         mode="before",
     )
     @classmethod
