@@ -52,8 +52,14 @@ class Settings(BaseModel):
     cursor_secret_arn: str | None = Field(default=None, alias="CURSOR_SECRET_ARN")
     # In AWS: the role whose sessions sign presigned URLs (artifacts/presign_credentials.py).
     presign_role_arn: str | None = Field(default=None, alias="PRESIGN_ROLE_ARN")
-    # The artifact lifecycle (docs/lifecycle.md): TTL bound, restore window, signing key, events.
+    # Uploaded artifacts (docs/uploads.md).
+    jwt_write_scope: str = Field(default="artifacts:write", alias="JWT_WRITE_SCOPE", min_length=1)
+    upload_url_ttl: int = Field(default=900, alias="UPLOAD_URL_TTL", ge=1, le=604_800)
+    upload_max_bytes: int = Field(default=5 * 1024**3, alias="UPLOAD_MAX_BYTES", ge=0, le=5 * 1024**3)
+    run_max_artifacts: int = Field(default=1000, alias="RUN_MAX_ARTIFACTS", ge=1)
+    artifact_default_ttl_days: int = Field(default=90, alias="ARTIFACT_DEFAULT_TTL_DAYS", ge=1)
     artifact_max_ttl_days: int = Field(default=400, alias="ARTIFACT_MAX_TTL_DAYS", ge=1)
+    # The artifact lifecycle (docs/lifecycle.md): restore window, signing key, events.
     artifact_restore_days: int = Field(default=30, alias="ARTIFACT_RESTORE_DAYS", ge=0)
     manifest_signing_key_id: str | None = Field(default=None, alias="MANIFEST_SIGNING_KEY_ID")
     # Keys that signed earlier seals (comma-separated): still published so old manifests verify.
@@ -97,6 +103,8 @@ class Settings(BaseModel):
     def _ttl_bounds(self) -> Settings:
         if self.presign_default_ttl > self.presign_max_ttl:
             raise ValueError("PRESIGN_DEFAULT_TTL must not exceed PRESIGN_MAX_TTL")
+        if self.artifact_default_ttl_days > self.artifact_max_ttl_days:
+            raise ValueError("ARTIFACT_DEFAULT_TTL_DAYS must not exceed ARTIFACT_MAX_TTL_DAYS")
         return self
 
     @property

@@ -1,0 +1,244 @@
+"""Pydantic models of uploaded artifacts (docs/uploads.md): the record, the create body, the
+upload instructions and the list page.
+
+The create body is validated here, field by field, with pydantic's error shape (a 422 whose ``loc``
+names the field). What depends on configuration (``UPLOAD_MAX_BYTES``, ``ARTIFACT_MAX_TTL_DAYS``)
+or on the database (``derived_from`` ids of the tenant) is checked by the service.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import re
+import unicodedata
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+from etl_artifacts.uploads.ids import ARTIFACT_ID_PREFIX
+
+ArtifactStatus = Literal["pending", "active", "deleted", "expired"]
+STATUSES: tuple[str, ...] = ("pending", "active", "deleted", "expired")
+Phase = Literal["extract", "transform", "load"]
+
+MAX_NAME_CHARS = 255
+MAX_METADATA_BYTES = 8 * 1024
+MAX_DERIVED_FROM = 100
+MAX_KEY_BYTES = 1024
+INLINE_MAX_BYTES = 4 * 1024 * 1024
+MAX_INT32 = 2_147_483_647
+ARTIFACT_TYPE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+_ARTIFACT_TYPE_RE = re.compile(r"\A[a-z0-9][a-z0-9_.-]{0,63}\Z")
+_SHA256_RE = re.compile(r"\A[0-9a-fA-F]{64}\Z")
+# RFC 9110 §8.3.1: type "/" subtype *( OWS ";" OWS parameter ), tokens of tchar, values token or
+# quoted-string.
+_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[\t !#-\[\]-~]|\\[\t !-~])*"'
+_MEDIA_TYPE_RE = re.compile(rf"\A{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t]*{_TCHARS}=(?:{_TCHARS}|{_QUOTED}))*\Z")
+MAX_CONTENT_TYPE_CHARS = 255
+
+
+def is_media_type(value: str) -> bool:
+    return len(value) <= MAX_CONTENT_TYPE_CHARS and _MEDIA_TYPE_RE.match(value) is not None
+
+
+def _check_name(value: str) -> str:
+    if "/" in value or "\\" in value:
+        raise ValueError("name must not contain '/' or '\\'")
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
+        raise ValueError("name must not contain control characters")
+    return value
+
+
+def check_derived_key(value: str) -> str:
+    """A key relative to the run prefix: no absolute path, no dot segment, no control character."""
+    segments = value.split("/")
+    if (
+        not value
+        or len(value.encode()) > MAX_KEY_BYTES
+        or value.startswith("/")
+        or any(segment in ("", ".", "..") for segment in segments)
+        or any(unicodedata.category(char) in ("Cc", "Cs") for char in value)
+    ):
+        raise ValueError(f"each entry must be a key under the run prefix or an {ARTIFACT_ID_PREFIX} id")
+    return value
+
+
+class CreateArtifactRequest(BaseModel):
+    """The writable fields of a record and, for small files, the bytes inline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+    artifact_type: Annotated[StrictStr, Field(pattern=ARTIFACT_TYPE_PATTERN, examples=["report"])]
+    content_type: Annotated[StrictStr, Field(max_length=MAX_CONTENT_TYPE_CHARS, examples=["text/markdown"])]
+    size_bytes: Annotated[StrictInt, Field(ge=0, description="At most `UPLOAD_MAX_BYTES` (5 GiB).")]
+    sha256: Annotated[StrictStr, Field(description="64 hex digits: the SHA-256 of the bytes.")]
+    phase: Phase | None = None
+    attempt: Annotated[StrictInt, Field(ge=1, le=MAX_INT32)] | None = None
+    is_primary_deliverable: StrictBool = False
+    derived_from: Annotated[list[StrictStr], Field(max_length=MAX_DERIVED_FROM)] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="A JSON object of at most 8 KiB.")
+    ttl_days: (
+        Annotated[StrictInt, Field(ge=1, description="At most `ARTIFACT_MAX_TTL_DAYS` (400).")] | None
+    ) = None
+    content: StrictStr | None = Field(default=None, description="The bytes as UTF-8 text (at most 4 MiB).")
+    content_base64: StrictStr | None = Field(default=None, description="The bytes in base64 (at most 4 MiB).")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value)
+
+    @field_validator("content_type")
+    @classmethod
+    def _content_type(cls, value: str) -> str:
+        if not is_media_type(value):
+            raise ValueError("content_type must be a media type: type/subtype with optional parameters")
+        return value
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256(cls, value: str) -> str:
+        if not _SHA256_RE.match(value):
+            raise ValueError("sha256 must be 64 hexadecimal digits")
+        return value.lower()
+
+    @field_validator("derived_from")
+    @classmethod
+    def _derived_from(cls, value: list[str]) -> list[str]:
+        return [check_derived_key(entry) for entry in value]
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(canonical_json(value)) > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata must be at most {MAX_METADATA_BYTES} bytes of JSON")
+        return value
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode("utf-8", "surrogatepass")) > INLINE_MAX_BYTES:
+            raise ValueError("inline content is at most 4 MiB; upload larger files with the presigned URL")
+        return value
+
+    @field_validator("content_base64")
+    @classmethod
+    def _content_base64(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        # 4 MiB decoded is at most this much base64 (checked before decoding anything).
+        if len(value) > (INLINE_MAX_BYTES + 2) // 3 * 4:
+            raise ValueError("inline content is at most 4 MiB; upload larger files with the presigned URL")
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("content_base64 must be standard base64") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_inline_form(self) -> CreateArtifactRequest:
+        if self.content is not None and self.content_base64 is not None:
+            raise ValueError("send either content or content_base64, not both")
+        return self
+
+    def inline_bytes(self) -> bytes | None:
+        if self.content is not None:
+            return self.content.encode("utf-8", "surrogatepass")
+        if self.content_base64 is not None:
+            return base64.b64decode(self.content_base64, validate=True)
+        return None
+
+    @property
+    def derived_ids(self) -> list[str]:
+        return [entry for entry in self.derived_from if entry.startswith(ARTIFACT_ID_PREFIX)]
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def request_fingerprint(run_path: list[str], body: CreateArtifactRequest) -> str:
+    """What an Idempotency-Key is bound to: the run and the body's values (not their spelling)."""
+    digest = hashlib.sha256(canonical_json(run_path))
+    digest.update(b"\x00")
+    digest.update(canonical_json(body.model_dump(mode="json")))
+    return digest.hexdigest()
+
+
+class ArtifactRecord(BaseModel):
+    """An uploaded artifact as every route returns it."""
+
+    artifact_id: str = Field(examples=["art_01JEXAMPLE0000000000000000"])
+    dag_id: uuid.UUID
+    date: dt.date
+    run_id: str
+    phase: str | None
+    attempt: int | None
+    name: str
+    artifact_type: str
+    content_type: str
+    size_bytes: int
+    sha256: str = Field(description="64 lower-case hex digits.")
+    digest: str = Field(description="`sha256:<hex>`.")
+    status: ArtifactStatus
+    is_primary_deliverable: bool
+    derived_from: list[str]
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    created_by: str = Field(description="The `sub` of the token that created it.")
+    expires_at: dt.datetime | None
+    deleted_at: dt.datetime | None
+    restorable_until: dt.datetime | None
+
+
+class UploadInstructions(BaseModel):
+    """How to send the bytes: a SigV4 presigned PUT that S3 accepts only with exactly these headers."""
+
+    method: Literal["PUT"] = "PUT"
+    url: str
+    headers: dict[str, str] = Field(
+        description="Send exactly these: `Content-Type`, `Content-Length`, `x-amz-checksum-sha256` (base64)."
+    )
+    expires_at: dt.datetime
+
+
+class ArtifactView(ArtifactRecord):
+    """A record plus, when active, a presigned GET ``url``; while pending, a fresh ``upload``."""
+
+    url: str | None = None
+    url_expires_at: dt.datetime | None = None
+    upload: UploadInstructions | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body: the record's fields always, ``url``/``url_expires_at``/``upload`` when set."""
+        data = self.model_dump(mode="json")
+        for name in ("url", "url_expires_at", "upload"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
+
+
+class ArtifactListResponse(BaseModel):
+    items: list[ArtifactView]
+    next_cursor: str | None = Field(
+        default=None, description="Send back as `cursor` (same filters) for the next page; null at the end."
+    )
+
+    def body(self) -> dict[str, Any]:
+        return {"items": [item.body() for item in self.items], "next_cursor": self.next_cursor}
