@@ -150,3 +150,10 @@ def reset_clients() -> None:
     presign_credentials = sys.modules.get("etl_artifacts.artifacts.presign_credentials")
     if presign_credentials is not None:
         presign_credentials.reset_signing_identities()
+    # The lifecycle's KMS and EventBridge clients, likewise only where they were loaded.
+    kms_signer = sys.modules.get("etl_artifacts.lifecycle.kms_signer")
+    if kms_signer is not None:
+        kms_signer.reset_kms()
+    outbox = sys.modules.get("etl_artifacts.lifecycle.outbox")
+    if outbox is not None:
+        outbox.events_client.cache_clear()

@@ -267,4 +267,4 @@ class RunSealed(ApiError):
 class LinkLimit(ApiError):
     status = 409
     code = "link_limit"
-    default_detail = "The tenant holds as many active share links as allowed (LINK_MAX_ACTIVE); revoke one first."
+    default_detail = "The tenant holds as many active share links as allowed; revoke one first."

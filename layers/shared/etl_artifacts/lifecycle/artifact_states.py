@@ -24,7 +24,8 @@ from etl_artifacts.layout import RunRef
 from etl_artifacts.lifecycle import outbox
 from etl_artifacts.lifecycle.seal import ensure_not_sealed
 from etl_artifacts.migrations import UPLOADS_TABLE
-from etl_artifacts.uploads.dal import SELECT_COLUMNS, StoredArtifact, stored_from_row
+from etl_artifacts.uploads.dal import SELECT_COLUMNS, StoredArtifact
+from etl_artifacts.uploads.dal import _stored as stored_from_row
 from etl_artifacts.uploads.ids import is_artifact_id
 
 
@@ -36,7 +37,9 @@ def is_expired(stored: StoredArtifact, now: datetime) -> bool:
     record = stored.record
     if record.status == "expired":
         return True
-    return record.status in ("active", "pending") and record.expires_at is not None and record.expires_at <= now
+    return (
+        record.status in ("active", "pending") and record.expires_at is not None and record.expires_at <= now
+    )
 
 
 def raise_if_gone(stored: StoredArtifact, now: datetime | None = None) -> None:

@@ -23,7 +23,8 @@ from etl_artifacts.lifecycle import outbox
 from etl_artifacts.lifecycle.artifact_states import raise_if_gone
 from etl_artifacts.lifecycle.models import CreatedLink, CreateLinkRequest, LinkRecord, LinksResponse
 from etl_artifacts.migrations import UPLOADS_TABLE
-from etl_artifacts.uploads.dal import ArtifactStore, stored_from_row, SELECT_COLUMNS
+from etl_artifacts.uploads.dal import SELECT_COLUMNS, ArtifactStore
+from etl_artifacts.uploads.dal import _stored as stored_from_row
 from etl_artifacts.uploads.ids import is_artifact_id, new_artifact_id
 
 LINK_ID_PREFIX = "lnk_"
@@ -52,7 +53,9 @@ def _status(row: dict[str, Any], now: datetime) -> str:
     return "active"
 
 
-def create_link(id_company: str, sub: str, artifact_id: str, request: CreateLinkRequest, api_root: str) -> CreatedLink:
+def create_link(
+    id_company: str, sub: str, artifact_id: str, request: CreateLinkRequest, api_root: str
+) -> CreatedLink:
     """A new link to an active artifact (201); the URL holds the token, which is not kept."""
     if not is_artifact_id(artifact_id):
         raise ArtifactNotFound()
@@ -91,8 +94,10 @@ def create_link(id_company: str, sub: str, artifact_id: str, request: CreateLink
             raise LinkLimit()
         db.run(
             """INSERT INTO etl.artifact_links
-                 (link_id, id_company, artifact_id, token_sha256, expires_at, max_downloads, created_at, created_by)
-               VALUES (:link_id, :company, :artifact_id, :token_sha256, :expires_at, :max_downloads, :now, :sub)""",
+                 (link_id, id_company, artifact_id, token_sha256, expires_at, max_downloads,
+                  created_at, created_by)
+               VALUES (:link_id, :company, :artifact_id, :token_sha256, :expires_at, :max_downloads,
+                       :now, :sub)""",
             link_id=link_id,
             company=id_company,
             artifact_id=artifact_id,
@@ -102,7 +107,9 @@ def create_link(id_company: str, sub: str, artifact_id: str, request: CreateLink
             now=now,
             sub=sub,
         )
-        event = outbox.record_event(db, id_company, "link.created", {"link_id": link_id, "artifact_id": artifact_id})
+        event = outbox.record_event(
+            db, id_company, "link.created", {"link_id": link_id, "artifact_id": artifact_id}
+        )
     outbox.publish_soon([event])
     return CreatedLink(
         link_id=link_id,
@@ -118,7 +125,8 @@ def list_links(id_company: str, artifact_id: str) -> LinksResponse:
     if not is_artifact_id(artifact_id) or ArtifactStore().get(id_company, artifact_id) is None:
         raise ArtifactNotFound()
     rows, columns = get_database().read(
-        """SELECT link_id, artifact_id, expires_at, max_downloads, downloads, created_at, created_by, revoked_at
+        """SELECT link_id, artifact_id, expires_at, max_downloads, downloads, created_at, created_by,
+                  revoked_at
            FROM etl.artifact_links WHERE id_company = :company AND artifact_id = :artifact_id
            ORDER BY created_at DESC, link_id DESC""",
         company=id_company,
@@ -146,8 +154,8 @@ def revoke_link(id_company: str, link_id: str) -> None:
         raise LinkNotFound()
 
 
-def use_link(token: str) -> tuple[str, str, str, str]:
-    """Count one use of the link; its artifact's (tenant, S3 key, name, content type), or 404."""
+def use_link(token: str) -> tuple[str, str, str]:
+    """Count one use of the link; its artifact's (tenant, S3 key, name), or 404 ``link_not_found``."""
     if not TOKEN_RE.match(token):
         raise LinkNotFound()
     rows, _ = get_database().read(
@@ -157,10 +165,10 @@ def use_link(token: str) -> tuple[str, str, str, str]:
               AND (l.max_downloads IS NULL OR l.downloads < l.max_downloads)
               AND a.id_company = l.id_company AND a.artifact_id = l.artifact_id
               AND a.status = 'active' AND (a.expires_at IS NULL OR a.expires_at > now())
-            RETURNING a.id_company, a.s3_key, a.name, a.content_type""",  # noqa: S608 - constants only
+            RETURNING a.id_company, a.s3_key, a.name""",  # noqa: S608 - constants only
         token_sha256=token_hash(token),
     )
     if not rows:
         raise LinkNotFound()
-    company, key, name, content_type = rows[0]
-    return str(company), str(key), str(name), str(content_type)
+    company, key, name = rows[0]
+    return str(company), str(key), str(name)

@@ -14,7 +14,9 @@ LINK_MAX_EXPIRES_S = 30 * 86_400
 class SealSignature(BaseModel):
     algorithm: Literal["ECDSA_SHA_256"] = "ECDSA_SHA_256"
     key_id: str
-    value: str = Field(description="Base64 of the DER-encoded ECDSA signature over the manifest's RFC 8785 form.")
+    value: str = Field(
+        description="Base64 of the DER-encoded ECDSA signature over the manifest's RFC 8785 form."
+    )
 
 
 class RunSeal(BaseModel):
@@ -52,7 +54,10 @@ class CreateLinkRequest(BaseModel):
         description="Seconds the link works: default 7 days, at most 30 days.",
     )
     max_downloads: int | None = Field(
-        default=None, ge=1, le=2_147_483_647, description="Uses before the link stops working; null: no limit."
+        default=None,
+        ge=1,
+        le=2_147_483_647,
+        description="Uses before the link stops working; null: no limit.",
     )
 
 

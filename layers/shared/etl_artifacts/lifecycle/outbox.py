@@ -52,7 +52,8 @@ def events_enabled() -> bool:
 
 
 def record_event(db: Database, id_company: str, detail_type: str, detail: dict[str, Any]) -> int | None:
-    """Queue one event in the caller's open transaction (ids and the tenant only: never a URL or a token); its outbox id."""
+    """Queue one event in the caller's open transaction; its outbox id. The detail holds ids and the
+    tenant only: never a URL or a token."""
     if detail_type not in DETAIL_TYPES:
         raise ValueError(f"unknown event type {detail_type}")
     if not events_enabled():
@@ -114,9 +115,7 @@ def _send_batch(db: Database, ids: list[int] | None, result: DrainResult) -> boo
         if not rows:
             return False
         try:
-            answer = events_client().put_events(
-                Entries=[_entry(bus, row[1], row[2], row[3]) for row in rows]
-            )
+            answer = events_client().put_events(Entries=[_entry(bus, row[1], row[2], row[3]) for row in rows])
         except (BotoCoreError, ClientError) as exc:
             # Left in the outbox (counted, so a stuck row is visible); the next drain sends it.
             db.run(
@@ -125,7 +124,9 @@ def _send_batch(db: Database, ids: list[int] | None, result: DrainResult) -> boo
             )
             result.failed += len(rows)
             result.errors.append(type(exc).__name__)
-            logger.warning("events not sent yet", extra={"error_type": type(exc).__name__, "events": len(rows)})
+            logger.warning(
+                "events not sent yet", extra={"error_type": type(exc).__name__, "events": len(rows)}
+            )
             return False
         entries = answer.get("Entries") or []
         sent = [row[0] for row, entry in zip(rows, entries, strict=False) if not entry.get("ErrorCode")]

@@ -50,7 +50,9 @@ def _seal_of(rows: list[list[Any]]) -> RunSeal | None:
     if not rows:
         return None
     manifest, key_id, value = rows[0]
-    return RunSeal.model_validate({"manifest": json.loads(manifest), "signature": {"key_id": key_id, "value": value}})
+    return RunSeal.model_validate(
+        {"manifest": json.loads(manifest), "signature": {"key_id": key_id, "value": value}}
+    )
 
 
 _SELECT_SEAL = f"SELECT manifest, key_id, signature FROM etl.run_seals WHERE {_WHERE_RUN}"  # noqa: S608
@@ -69,7 +71,11 @@ def _parquet_objects(run: RunRef) -> list[dict[str, Any]]:
     settings = get_settings()
     prefix = run.prefix(settings.artifacts_prefix)
     return [
-        {"key": item["Key"][len(prefix) :], "size_bytes": int(item["Size"]), "etag": strip_etag(item.get("ETag"))}
+        {
+            "key": item["Key"][len(prefix) :],
+            "size_bytes": int(item["Size"]),
+            "etag": strip_etag(item.get("ETag")),
+        }
         for item in list_prefix(require_bucket(settings), prefix)
         if item["Key"].endswith(".parquet")
     ]

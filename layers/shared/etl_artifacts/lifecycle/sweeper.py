@@ -154,7 +154,8 @@ def _sweep_batch(db: Database, kind: _Due, now: datetime, batch: int) -> tuple[i
         db.run(
             """UPDATE etl.artifact_links AS l SET revoked_at = :now
                FROM unnest(CAST(:companies AS text[]), CAST(:ids AS text[])) AS d (id_company, artifact_id)
-               WHERE l.id_company = d.id_company AND l.artifact_id = d.artifact_id AND l.revoked_at IS NULL""",
+               WHERE l.id_company = d.id_company AND l.artifact_id = d.artifact_id
+                 AND l.revoked_at IS NULL""",
             companies=companies,
             ids=ids,
             now=now,

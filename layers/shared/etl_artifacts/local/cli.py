@@ -348,6 +348,24 @@ def build_parser() -> argparse.ArgumentParser:
     from etl_artifacts.local.api_docs import configure_parser as configure_docs_parser
 
     configure_docs_parser(p)
+    from etl_artifacts.lifecycle import commands as lifecycle_commands
+
+    p = sub.add_parser(
+        "verify-manifest",
+        help="verify a sealed run's manifest offline with a public key",
+        description="Verify FILE (a RunSeal: GET .../manifest saved to a file) with the PEM public key "
+        "from /api/v1/manifest-keys: the signature must cover the manifest's RFC 8785 canonical JSON. "
+        "Exit 0 verified, 1 not verified, 2 unreadable input.",
+    )
+    lifecycle_commands.configure_verify_parser(p)
+    p = sub.add_parser(
+        "sweep",
+        help="run the scheduled sweeper once (expired, deleted and abandoned uploads)",
+        description="What the scheduled sweeper does, once: remove the objects of expired artifacts, of "
+        "deletions past their restore window and of pending uploads older than 24 h; then send queued "
+        "events. Never touches the writer's parquet. Prints a JSON report.",
+    )
+    lifecycle_commands.configure_sweep_parser(p)
     from etl_artifacts.downloader import command as download
 
     p = sub.add_parser(

@@ -1,0 +1,65 @@
+"""``etl-artifacts verify-manifest`` and ``etl-artifacts sweep``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from etl_artifacts.lifecycle.manifest_signature import ManifestInvalid, verify_seal
+
+    try:
+        seal = json.loads(Path(args.file).read_bytes())
+        pem = Path(args.key).read_bytes()
+    except (OSError, ValueError) as exc:
+        print(f"cannot read the seal or the key: {type(exc).__name__}", file=sys.stderr)
+        return 2
+    try:
+        verify_seal(seal, pem)
+    except ManifestInvalid as exc:
+        print(f"NOT VERIFIED: {exc}", file=sys.stderr)
+        return 1
+    manifest = seal["manifest"]
+    print(
+        f"verified: run {manifest.get('dag_id')} {manifest.get('date')} {manifest.get('run_id')}, "
+        f"sealed {manifest.get('sealed_at')} by key {seal['signature'].get('key_id')}"
+    )
+    return 0
+
+
+def configure_verify_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="a RunSeal document (GET .../manifest saved to a file)")
+    p.add_argument(
+        "--key", required=True, metavar="PEM", help="public key file (PEM) from /api/v1/manifest-keys"
+    )
+    p.set_defaults(func=_verify)
+
+
+def _instant(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from etl_artifacts.lifecycle.sweeper import sweep
+
+    report = sweep(args.now, dry_run=args.dry_run, batch=args.batch)
+    print(json.dumps(report.as_dict(), indent=2))
+    return 0 if not report.failures else 1
+
+
+def configure_sweep_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--now",
+        type=_instant,
+        default=None,
+        metavar="ISO-8601",
+        help="judge expiry at this instant instead of the clock (e.g. 2027-01-01T00:00:00Z)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="count what is due; remove and change nothing")
+    p.add_argument("--batch", type=int, default=200, help="rows per transaction (default 200)")
+    p.set_defaults(func=_sweep)
