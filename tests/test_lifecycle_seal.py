@@ -153,7 +153,7 @@ def test_a_manifest_larger_than_kms_raw_limit_is_signed_as_a_digest() -> None:
             signature = private.sign(kwargs["Message"], ec.ECDSA(utils.Prehashed(hashes.SHA256())))
             return {"KeyId": "arn:aws:kms:us-east-1:1:key/k1", "Signature": signature}
 
-        def get_public_key(self, KeyId: str):  # type: ignore[no-untyped-def]  # noqa: N803
+        def get_public_key(self, KeyId: str):  # type: ignore[no-untyped-def]
             return {"KeyId": "arn:aws:kms:us-east-1:1:key/k1", "PublicKey": der}
 
     manifest = {

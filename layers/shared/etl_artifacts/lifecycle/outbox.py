@@ -73,7 +73,7 @@ def record_event(db: Database, id_company: str, detail_type: str, detail: dict[s
 
 @lru_cache(maxsize=1)
 def events_client() -> Any:
-    """EventBridge (AWS_ENDPOINT_URL_EVENTS points it at a local server): one quick attempt, since
+    """EventBridge (AWS_ENDPOINT_URL_EVENTBRIDGE points it at a local server): one quick attempt, since
     a failed send is simply left in the outbox for the next drain."""
     import boto3
     from botocore.config import Config
