@@ -215,6 +215,7 @@ def sweep(
     return report
 
 
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The scheduled function: a sweep within the invocation's time (a minute spared), or with
     ``{"task": "publish-events"}`` only a drain of the event outbox."""
