@@ -3,4 +3,4 @@
 from etl_artifacts.api.common import lambda_entry
 from etl_artifacts.api.seal_routes import app
 
-lambda_handler = lambda_entry(app)
+lambda_handler = lambda_entry(app, writes=True)

@@ -51,6 +51,10 @@ class ApiError(Exception):
             detail=self.detail, code=self.code, status=self.status, request_id=request_id
         ).model_dump()
 
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries besides the common ones (e.g. ``WWW-Authenticate``)."""
+        return {}
+
 
 class Unauthorized(ApiError):
     status = 401
@@ -180,9 +184,8 @@ class InsufficientScope(ApiError):
         super().__init__(detail or f"This operation needs the scope {scope!r} in the token's scope claim.")
         self.scope = scope
 
-    @property
-    def www_authenticate(self) -> str:
-        return f'Bearer error="insufficient_scope", scope="{self.scope}"'
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.scope}"'}
 
 
 class ArtifactAlreadyExists(ApiError):

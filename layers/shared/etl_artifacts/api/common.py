@@ -26,12 +26,13 @@ from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from etl_artifacts.api.envelope import begin_invocation, fit_result
-from etl_artifacts.config import ConfigurationError
+from etl_artifacts.config import ConfigurationError, get_settings
 from etl_artifacts.deadline import invocation_deadline
 from etl_artifacts.errors import (
     ApiError,
     DeadlineExceeded,
     ErrorResponse,
+    InsufficientScope,
     InternalError,
     NotFound,
     TooLargeResponse,
@@ -205,6 +206,45 @@ def tenant(app: APIGatewayHttpResolver) -> str:
     return company
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who calls, from the authorizer context: the tenant and the token's ``sub``."""
+
+    id_company: str
+    sub: str
+
+
+def caller(app: APIGatewayHttpResolver) -> Caller:
+    context = app.current_event.request_context.authorizer.get_lambda or {}
+    sub = context.get("sub")
+    return Caller(id_company=tenant(app), sub=sub if isinstance(sub, str) else "")
+
+
+# Requests that change something: they need the write scope (see ``lambda_entry``).
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _missing_write_scope(event: dict[str, Any]) -> InsufficientScope | None:
+    """A write whose token lacks ``JWT_WRITE_SCOPE`` (the authorizer passes the token's scopes)."""
+    context = event.get("requestContext") or {}
+    if str((context.get("http") or {}).get("method", "")).upper() not in WRITE_METHODS:
+        return None
+    scopes = str(((context.get("authorizer") or {}).get("lambda") or {}).get("scopes") or "").split(" ")
+    scope = get_settings().jwt_write_scope
+    return None if scope in scopes else InsufficientScope(scope)
+
+
+def _refusal(event: dict[str, Any], exc: ApiError) -> dict[str, Any]:
+    """An error answer made before routing, in the shape the exception handlers give."""
+    request = str((event.get("requestContext") or {}).get("requestId") or uuid.uuid4())
+    return {
+        "statusCode": exc.status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **exc.headers()},
+        "body": json.dumps(exc.body(request), separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
 def run_ref(app: APIGatewayHttpResolver, dag_id: uuid.UUID, date: dt.date, run_id: str) -> RunRef:
     return RunRef(id_company=tenant(app), dag_id=dag_id, run_date=date, run_id=check_run_id(run_id))
 
@@ -225,8 +265,8 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
     def _api_error(exc: ApiError) -> Response:
         # A deadline's Retry-After depends on what was queued; the others' is fixed per class.
         retry = exc.retry_after if isinstance(exc, DeadlineExceeded) else exc.retry_after_s
-        headers = {"Retry-After": str(retry)} if retry else None
-        return _json_error(exc.status, exc.body(request_id(app)), headers)
+        headers = {"Retry-After": str(retry)} if retry else {}
+        return _json_error(exc.status, exc.body(request_id(app)), {**headers, **exc.headers()} or None)
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(exc: RequestValidationError) -> Response:
@@ -314,9 +354,16 @@ def routing_event(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "rawPath": path}
 
 
-def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def lambda_entry(
+    app: APIGatewayHttpResolver, *, writes: bool = False
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler of a family: Powertools logging context, metrics and tracing around resolve,
-    the invocation's deadline, and the one response path every answer takes."""
+    the invocation's deadline, and the one response path every answer takes.
+
+    With ``writes``, a write request (``WRITE_METHODS``) whose token lacks the write scope is
+    answered 403 ``insufficient_scope`` before routing: authorization comes before validation, as
+    at API Gateway, so a bad parameter never answers before the missing scope does.
+    """
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @metrics.log_metrics
@@ -324,7 +371,9 @@ def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any],
         started = time.perf_counter()
         begin_invocation()
         with invocation_deadline(context):
-            result = fit_result(event, _traced(app)(routing_event(event), context), _too_large(app))
+            refused = _missing_write_scope(event) if writes else None
+            answer = _refusal(event, refused) if refused else _traced(app)(routing_event(event), context)
+            result = fit_result(event, answer, _too_large(app))
         _log_request(event, int(result.get("statusCode", 500)), started)
         return result
 

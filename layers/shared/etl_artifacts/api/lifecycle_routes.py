@@ -10,8 +10,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from etl_artifacts.api.common import API_PREFIX, BEARER_SECURITY, configure, error_responses, tenant
-from etl_artifacts.api.lifecycle_common import api_root, caller_sub, require_write_scope
+from etl_artifacts.api.common import API_PREFIX, BEARER_SECURITY, caller, configure, error_responses, tenant
 from etl_artifacts.lifecycle.models import CreatedLink, CreateLinkRequest, ExtendTtlRequest, LinksResponse
 from etl_artifacts.uploads.models import ArtifactRecord
 
@@ -38,6 +37,15 @@ _GONE = (
 )
 
 
+def api_root(app: APIGatewayHttpResolver) -> str:
+    """``https://<host>/api/v1`` as the caller reached it (API Gateway sends ``X-Forwarded-Proto``):
+    share link URLs start with it."""
+    event = app.current_event
+    host = event.request_context.domain_name or event.headers.get("host", "")
+    scheme = event.headers.get("x-forwarded-proto", "https").split(",")[0].strip() or "https"
+    return f"{scheme}://{host}{API_PREFIX}"
+
+
 def _no_content() -> Response[None]:
     return Response(status_code=HTTPStatus.NO_CONTENT, headers={"Cache-Control": "no-store"})
 
@@ -58,7 +66,6 @@ def _no_content() -> Response[None]:
 )
 def delete_artifact(artifact_id: ArtifactIdPath) -> Response[None]:
     company = tenant(app)
-    require_write_scope(app)
     from etl_artifacts.lifecycle.artifact_states import delete_artifact as soft_delete
 
     soft_delete(company, artifact_id)
@@ -80,7 +87,6 @@ def delete_artifact(artifact_id: ArtifactIdPath) -> Response[None]:
 )
 def restore_artifact(artifact_id: ArtifactIdPath) -> ArtifactRecord:
     company = tenant(app)
-    require_write_scope(app)
     from etl_artifacts.lifecycle.artifact_states import restore_artifact as restore
 
     return restore(company, artifact_id).record
@@ -98,7 +104,6 @@ def restore_artifact(artifact_id: ArtifactIdPath) -> ArtifactRecord:
 )
 def extend_ttl(artifact_id: ArtifactIdPath, body: Annotated[ExtendTtlRequest, Body()]) -> ArtifactRecord:
     company = tenant(app)
-    require_write_scope(app)
     from etl_artifacts.lifecycle.artifact_states import extend_ttl as extend
 
     return extend(company, artifact_id, body.ttl_days).record
@@ -124,10 +129,9 @@ def create_link(
     artifact_id: ArtifactIdPath, body: Annotated[CreateLinkRequest, Body()]
 ) -> Response[CreatedLink]:
     company = tenant(app)
-    require_write_scope(app)
     from etl_artifacts.lifecycle.links import create_link as create
 
-    link = create(company, caller_sub(app), artifact_id, body, api_root(app))
+    link = create(company, caller(app).sub, artifact_id, body, api_root(app))
     return Response(
         status_code=HTTPStatus.CREATED,
         content_type=content_types.APPLICATION_JSON,
@@ -171,7 +175,6 @@ _REVOKE_RESPONSES: dict[int, Any] = {
 )
 def revoke_link(link: LinkIdPath) -> Response[None]:
     company = tenant(app)
-    require_write_scope(app)
     from etl_artifacts.lifecycle.links import revoke_link as revoke
 
     revoke(company, link)

@@ -12,11 +12,11 @@ from etl_artifacts.api.common import (
     DagIdPath,
     RunDatePath,
     RunIdPath,
+    caller,
     configure,
     error_responses,
     run_ref,
 )
-from etl_artifacts.api.lifecycle_common import caller_sub, require_write_scope
 from etl_artifacts.lifecycle.models import ManifestKey, ManifestKeysResponse, RunSeal
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -39,10 +39,9 @@ TAGS = ["seal"]
 )
 def seal_run(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> RunSeal:
     run = run_ref(app, dag_id, date, run_id)
-    require_write_scope(app)
     from etl_artifacts.lifecycle.seal import seal_run as seal
 
-    return seal(run, caller_sub(app))
+    return seal(run, caller(app).sub)
 
 
 @app.get(

@@ -39,10 +39,11 @@ def lock_run(db: Database, run: RunRef) -> None:
 
 
 def ensure_not_sealed(db: Database, run: RunRef) -> None:
-    """Inside a transaction, for create, delete and restore: lock the run, then 409 if it is sealed."""
+    """Inside a transaction, for delete and restore: lock the run, then 409 if it is sealed."""
+    from etl_artifacts.uploads.dal import run_is_sealed
+
     lock_run(db, run)
-    rows, _ = db.run(f"SELECT 1 FROM etl.run_seals WHERE {_WHERE_RUN}", **_run_params(run))  # noqa: S608
-    if rows:
+    if run_is_sealed(db, run):
         raise RunSealed()
 
 

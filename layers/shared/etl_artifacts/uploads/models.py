@@ -22,10 +22,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StrictBool,
     StrictInt,
     StrictStr,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -221,17 +223,31 @@ class UploadInstructions(BaseModel):
 class ArtifactView(ArtifactRecord):
     """A record plus, when active, a presigned GET ``url``; while pending, a fresh ``upload``."""
 
-    url: str | None = None
+    url: str | None = Field(default=None, description="Presigned GET of the bytes (active only).")
     url_expires_at: dt.datetime | None = None
-    upload: UploadInstructions | None = None
+    upload: UploadInstructions | None = Field(
+        default=None, description="Where to PUT the bytes (pending only)."
+    )
 
-    def body(self) -> dict[str, Any]:
-        """The JSON body: the record's fields always, ``url``/``url_expires_at``/``upload`` when set."""
-        data = self.model_dump(mode="json")
-        for name in ("url", "url_expires_at", "upload"):
+    @model_serializer(mode="wrap")
+    def _only_present_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The record's fields always (null included); url, url_expires_at and upload only when set.
+        data: dict[str, Any] = handler(self)
+        for name in _VIEW_EXTRAS:
             if data.get(name) is None:
                 data.pop(name, None)
         return data
+
+
+_VIEW_EXTRAS = ("url", "url_expires_at", "upload")
+
+
+class DownloadRedirect(BaseModel):
+    """The body of the download's 302 (its ``Location`` is ``url``)."""
+
+    url: str
+    expires_in: int
+    expires_at: dt.datetime
 
 
 class ArtifactListResponse(BaseModel):
@@ -239,6 +255,3 @@ class ArtifactListResponse(BaseModel):
     next_cursor: str | None = Field(
         default=None, description="Send back as `cursor` (same filters) for the next page; null at the end."
     )
-
-    def body(self) -> dict[str, Any]:
-        return {"items": [item.body() for item in self.items], "next_cursor": self.next_cursor}
