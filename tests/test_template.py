@@ -39,6 +39,14 @@ CONTRACT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", f"{RUN}/artifacts"): "ArtifactsFunction",
     ("GET", f"{RUN}/artifacts/{{artifact_kind}}"): "ArtifactsFunction",
     ("GET", f"{RUN}/artifacts/{{artifact_kind}}/download"): "ArtifactsFunction",
+    # Uploaded artifacts (docs/uploads.md).
+    ("POST", f"{RUN}/artifacts"): "UploadsFunction",
+    ("POST", "/api/v1/artifacts/{artifact_id}/complete"): "UploadsFunction",
+    ("GET", "/api/v1/artifacts/{artifact_id}"): "UploadsFunction",
+    ("GET", "/api/v1/artifacts/{artifact_id}/content"): "UploadsFunction",
+    ("GET", "/api/v1/artifacts/{artifact_id}/download"): "UploadsFunction",
+    ("GET", "/api/v1/dags/{dag_id}/artifacts"): "UploadsFunction",
+    ("GET", "/api/v1/artifacts"): "UploadsFunction",
     # The artifact lifecycle (docs/lifecycle.md).
     ("DELETE", "/api/v1/artifacts/{artifact_id}"): "LifecycleFunction",
     ("POST", "/api/v1/artifacts/{artifact_id}/restore"): "LifecycleFunction",
@@ -59,7 +67,14 @@ PUBLIC_ROUTES = {
     ("GET", "/api/v1/links/{link}"),
 }
 # Functions that reach the database (DB_SECRET_ARN): the runs search and the artifact lifecycle.
-DATABASE_FUNCTIONS = {"RunsFunction", "LifecycleFunction", "LinksFunction", "SealFunction", "SweeperFunction"}
+DATABASE_FUNCTIONS = {
+    "RunsFunction",
+    "UploadsFunction",
+    "LifecycleFunction",
+    "LinksFunction",
+    "SealFunction",
+    "SweeperFunction",
+}
 API_FUNCTIONS = {"MetaFunction", "RunsFunction", "PhasesFunction", "ArtifactsFunction"}
 S3_WRITE_ACTIONS = re.compile(
     r"^s3:(\*|Put.*|Delete.*|Restore.*|Replicate.*|AbortMultipartUpload|Create.*)$", re.I
@@ -395,7 +410,11 @@ def test_only_the_indexer_writes_and_only_index_files(resources: dict[str, Any])
             if statement["Effect"] == "Allow" and any(S3_WRITE_ACTIONS.match(a) for a in _actions(statement)):
                 writes_by_function.setdefault(logical_id, []).append(statement)
 
-    assert set(writes_by_function) == {"IndexerFunction", "SweeperFunction"}
+    assert set(writes_by_function) == {"IndexerFunction", "UploadsFunction", "SweeperFunction"}
+    # Uploads presigns PUTs of, checks and removes only uploaded artifacts' objects.
+    for statement in writes_by_function["UploadsFunction"]:
+        for resource in _resource_texts(statement):
+            assert resource.endswith("/uploads/*"), resource
     for statement in writes_by_function["IndexerFunction"]:
         for resource in _resource_texts(statement):
             assert re.search(r"/attempt=\*/index(_\*)?\.parquet$", resource), resource
@@ -636,15 +655,20 @@ def test_presigned_urls_are_signed_by_a_get_only_role_the_artifacts_function_ass
     # Assumed from the function's own session (role chaining): one hour at most.
     assert role["MaxSessionDuration"] == 3600
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    # The artifacts function and the public share link redirect sign GET URLs.
+    # The artifacts and uploads functions and the public share link redirect sign GET URLs.
     assert [_getatt(p) for p in trust["Principal"]["AWS"]] == [
         ["ArtifactsFunctionRole", "Arn"],
+        ["UploadsFunctionRole", "Arn"],
         ["LinksFunctionRole", "Arn"],
     ]
     actions = {a for st in _statements(role["Policies"]) for a in _actions(st)}
     assert actions <= {"s3:GetObject", "kms:Decrypt"}
     assume = resources["ArtifactsAssumePresignRole"]["Properties"]
-    assert assume["Roles"] == [{"Ref": "ArtifactsFunctionRole"}, {"Ref": "LinksFunctionRole"}]
+    assert assume["Roles"] == [
+        {"Ref": "ArtifactsFunctionRole"},
+        {"Ref": "UploadsFunctionRole"},
+        {"Ref": "LinksFunctionRole"},
+    ]
     (statement,) = assume["PolicyDocument"]["Statement"]
     assert statement["Action"] == "sts:AssumeRole"
     assert _getatt(statement["Resource"]) == ["PresignRole", "Arn"]
