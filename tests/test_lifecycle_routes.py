@@ -227,7 +227,7 @@ def test_one_uniform_404_for_every_dead_link(api_of: Callable[[], Api]) -> None:
     revoked_art, deleted_art, expired_art, used_art = (api.create(run, f"{n}.md") for n in "abcd")
     make = lambda a, body=None: api.call(
         "POST", f"/api/v1/artifacts/{a['artifact_id']}/links", body or {}
-    ).json()  # noqa: E731
+    ).json()
     revoked, deleted, expired, used = (
         make(revoked_art),
         make(deleted_art),

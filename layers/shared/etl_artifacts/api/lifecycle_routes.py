@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from etl_artifacts.api.common import API_PREFIX, BEARER_SECURITY, caller, configure, error_responses, tenant
+from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse
 from etl_artifacts.lifecycle.models import CreatedLink, CreateLinkRequest, ExtendTtlRequest, LinksResponse
 from etl_artifacts.uploads.models import ArtifactRecord
 
@@ -35,6 +36,13 @@ _GONE = (
     (410, "`artifact_deleted` (with `restorable_until`) or `artifact_expired`"),
     (403, "`insufficient_scope`: the token lacks the write scope"),
 )
+
+
+_EXTEND_RESPONSES: dict[int, Any] = error_responses(*_GONE)
+_EXTEND_RESPONSES[422] = {
+    "description": "Invalid parameters (validation shape), or `ttl_exceeds_limit` (ErrorResponse)",
+    "content": {"application/json": {"model": ValidationErrorResponse | ErrorResponse}},
+}
 
 
 def api_root(app: APIGatewayHttpResolver) -> str:
@@ -100,7 +108,7 @@ def restore_artifact(artifact_id: ArtifactIdPath) -> ArtifactRecord:
     "expires stays so. 422 `ttl_exceeds_limit` past `ARTIFACT_MAX_TTL_DAYS` (400). Allowed on sealed runs.",
     tags=TAGS,
     security=BEARER_SECURITY,
-    responses=error_responses(*_GONE, (422, "`ttl_exceeds_limit`, or invalid parameters")),
+    responses=_EXTEND_RESPONSES,
 )
 def extend_ttl(artifact_id: ArtifactIdPath, body: Annotated[ExtendTtlRequest, Body()]) -> ArtifactRecord:
     company = tenant(app)

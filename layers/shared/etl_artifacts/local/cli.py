@@ -82,6 +82,11 @@ _INVOKE_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "ArtifactsFunction": (("ARTIFACTS_BUCKET",),),
     "IndexerFunction": (("ARTIFACTS_BUCKET",),),
     "AuthorizerFunction": (("JWT_SECRET", "JWT_JWKS_URL"),),
+    "UploadsFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
+    "LifecycleFunction": (("DATABASE_URL", "DB_SECRET_ARN"),),
+    "LinksFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
+    "SealFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
+    "SweeperFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
 }
 
 
