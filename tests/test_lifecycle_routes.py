@@ -225,9 +225,11 @@ def test_one_uniform_404_for_every_dead_link(api_of: Callable[[], Api]) -> None:
     api = api_of()
     run = new_run(api.company)
     revoked_art, deleted_art, expired_art, used_art = (api.create(run, f"{n}.md") for n in "abcd")
-    make = lambda a, body=None: api.call(
-        "POST", f"/api/v1/artifacts/{a['artifact_id']}/links", body or {}
-    ).json()
+
+    def make(artifact: dict[str, Any], body: dict[str, Any] | None = None) -> dict[str, Any]:
+        answer = api.call("POST", f"/api/v1/artifacts/{artifact['artifact_id']}/links", body or {})
+        return dict(answer.json())
+
     revoked, deleted, expired, used = (
         make(revoked_art),
         make(deleted_art),
@@ -267,9 +269,11 @@ def test_two_concurrent_uses_of_a_one_download_link_give_exactly_one_redirect(
         barrier = threading.Barrier(2)
         statuses: list[int] = []
 
-        def follow(url: str = link["url"], gate: threading.Barrier = barrier) -> None:
+        def follow(
+            url: str = link["url"], gate: threading.Barrier = barrier, out: list[int] = statuses
+        ) -> None:
             gate.wait()
-            statuses.append(requests.get(url, allow_redirects=False, timeout=60).status_code)
+            out.append(requests.get(url, allow_redirects=False, timeout=60).status_code)
 
         threads = [threading.Thread(target=follow) for _ in range(2)]
         for thread in threads:
