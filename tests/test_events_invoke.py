@@ -27,6 +27,7 @@ FUNCTION_BY_PREFIX = {
     "runs": "RunsFunction",
     "phases": "PhasesFunction",
     "artifacts": "ArtifactsFunction",
+    "uploads": "UploadsFunction",
     "authorizer": "AuthorizerFunction",
     "indexer": "IndexerFunction",
     "lifecycle": "LifecycleFunction",
@@ -54,6 +55,14 @@ EXPECTED_STATUS: dict[str, set[int]] = {
     "artifacts_list.json": {200},
     "artifacts_get.json": {200},
     "artifacts_download.json": {302},
+    # The create replays its Idempotency-Key (201 each time); the others read the demo upload.
+    "uploads_create.json": {201},
+    "uploads_complete.json": {200},
+    "uploads_get.json": {200},
+    "uploads_content.json": {200},
+    "uploads_download.json": {302},
+    "uploads_list_dag.json": {200},
+    "uploads_list.json": {200},
     # The lifecycle events name an artifact, a link and a seal the demo data does not have.
     "lifecycle_list_links.json": {404},
     "links_follow.json": {404},
@@ -104,8 +113,11 @@ def demo_run(base_env: dict[str, str]) -> Any:
     from etl_artifacts.layout import RunRef
     from etl_artifacts.local.seed import demo_run_id, seed_run
     from etl_artifacts.local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
+    from etl_artifacts.local.seed_uploads import seed_demo_upload
 
-    return seed_run(RunRef(DEMO_COMPANY, DEMO_DAG_ID, DEMO_DATE, demo_run_id(DEMO_DATE)))
+    seeded = seed_run(RunRef(DEMO_COMPANY, DEMO_DAG_ID, DEMO_DATE, demo_run_id(DEMO_DATE)))
+    seed_demo_upload(RunRef(DEMO_COMPANY, DEMO_DAG_ID, DEMO_DATE, demo_run_id(DEMO_DATE)))
+    return seeded
 
 
 def test_every_event_has_an_expectation_and_a_function():
@@ -141,6 +153,8 @@ def test_api_event_answers_expected_status(event_file: Path, demo_run):
     assert status != 500, result.get("body")
     assert status in EXPECTED_STATUS[event_file.name], result.get("body")
     if status == 200 and event_file.name in ("runs_get.json", "artifacts_list.json"):
+        assert json.loads(result["body"])["run_id"] == demo_run.run_id
+    if status == 200 and event_file.name == "uploads_get.json":
         assert json.loads(result["body"])["run_id"] == demo_run.run_id
     if status == 200 and event_file.name == "meta_whoami.json":
         assert json.loads(result["body"])["id_company"] == demo_run.id_company

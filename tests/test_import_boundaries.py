@@ -31,6 +31,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "RunsFunction": PYARROW | AWS_SDK,
     "AuthorizerFunction": PYARROW | AWS_SDK,
     "ArtifactsFunction": PYARROW,
+    "UploadsFunction": PYARROW,
     "PhasesFunction": set(),
     "IndexerFunction": set(),
 }

@@ -75,7 +75,7 @@ DATABASE_FUNCTIONS = {
     "SealFunction",
     "SweeperFunction",
 }
-API_FUNCTIONS = {"MetaFunction", "RunsFunction", "PhasesFunction", "ArtifactsFunction"}
+API_FUNCTIONS = {"MetaFunction", "RunsFunction", "PhasesFunction", "ArtifactsFunction", "UploadsFunction"}
 S3_WRITE_ACTIONS = re.compile(
     r"^s3:(\*|Put.*|Delete.*|Restore.*|Replicate.*|AbortMultipartUpload|Create.*)$", re.I
 )
@@ -150,6 +150,7 @@ def test_every_routes_module_is_deployed(spec: TemplateSpec, monkeypatch: pytest
 def test_no_catch_all_routes(spec: TemplateSpec, resources: dict[str, Any]) -> None:
     for route in spec.routes:
         assert "+}" not in route.path and "$default" not in route.path, route
+        # No ANY: reads are GET, writes POST or DELETE.
         assert route.method in ("GET", "POST", "DELETE"), route
     for resource in resources.values():
         for event in (resource.get("Properties", {}).get("Events") or {}).values():
@@ -263,7 +264,7 @@ def test_secrets_reach_only_the_functions_that_use_them(spec: TemplateSpec) -> N
     assert env("AuthorizerFunction")["JWT_SECRET_ARN"] == {"Ref": "JwtSecretArn"}
     assert "JWT_JWKS_URL" in env("AuthorizerFunction")
     # Continuation tokens and cursors are signed with a dedicated key, so the JWT key stays in the authorizer.
-    for logical_id in ("PhasesFunction", "ArtifactsFunction"):
+    for logical_id in ("PhasesFunction", "ArtifactsFunction", "UploadsFunction"):
         assert env(logical_id)["CURSOR_SECRET_ARN"] == {"Ref": "CursorSecret"}, logical_id
     for logical_id in spec.functions:
         assert not {"JWT_SECRET", "CURSOR_SECRET"} & set(env(logical_id)), logical_id
@@ -324,6 +325,7 @@ def test_runs_authorizer_and_phases_have_reserved_concurrency_parameters(
         ("RunsFunction", "RunsMaxConcurrency"),
         ("AuthorizerFunction", "AuthorizerReservedConcurrency"),
         ("PhasesFunction", "PhasesMaxConcurrency"),
+        ("UploadsFunction", "UploadsMaxConcurrency"),
     ):
         # 0 means "no reservation" (a reservation of 0 would throttle every call).
         condition, value, otherwise = _reserved(resources, logical_id)["Fn::If"]
@@ -411,14 +413,16 @@ def test_only_the_indexer_writes_and_only_index_files(resources: dict[str, Any])
                 writes_by_function.setdefault(logical_id, []).append(statement)
 
     assert set(writes_by_function) == {"IndexerFunction", "UploadsFunction", "SweeperFunction"}
-    # Uploads presigns PUTs of, checks and removes only uploaded artifacts' objects.
-    for statement in writes_by_function["UploadsFunction"]:
-        for resource in _resource_texts(statement):
-            assert resource.endswith("/uploads/*"), resource
     for statement in writes_by_function["IndexerFunction"]:
         for resource in _resource_texts(statement):
             assert re.search(r"/attempt=\*/index(_\*)?\.parquet$", resource), resource
-    # The sweeper only removes uploaded artifacts' objects: never the writer's parquet.
+    # Uploaded artifacts' bytes live at {run prefix}uploads/{artifact_id}: never the writer's parquet.
+    for statement in writes_by_function["UploadsFunction"]:
+        assert _resource_texts(statement) == [
+            "arn:${AWS::Partition}:s3:::${ArtifactsBucketName}/${ArtifactsPrefix}*/uploads/*"
+        ]
+        assert set(_actions(statement)) <= {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}
+    # The sweeper only removes uploaded artifacts' objects.
     for statement in writes_by_function["SweeperFunction"]:
         assert _actions(statement) == ["s3:DeleteObject"]
         for resource in _resource_texts(statement):
@@ -649,26 +653,21 @@ def test_cors_origins_come_from_each_environment(spec: TemplateSpec) -> None:
 def test_presigned_urls_are_signed_by_a_get_only_role_the_artifacts_function_assumes(
     spec: TemplateSpec, resources: dict[str, Any]
 ) -> None:
-    role_arn = spec.functions["ArtifactsFunction"].environment["PRESIGN_ROLE_ARN"]
-    assert _getatt(role_arn) == ["PresignRole", "Arn"]
+    # The artifacts and uploads functions, and the public share link redirect.
+    signers = ("ArtifactsFunction", "UploadsFunction", "LinksFunction")
+    for logical_id in signers:
+        assert _getatt(spec.functions[logical_id].environment["PRESIGN_ROLE_ARN"]) == ["PresignRole", "Arn"]
     role = resources["PresignRole"]["Properties"]
     # Assumed from the function's own session (role chaining): one hour at most.
     assert role["MaxSessionDuration"] == 3600
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    # The artifacts and uploads functions and the public share link redirect sign GET URLs.
-    assert [_getatt(p) for p in trust["Principal"]["AWS"]] == [
-        ["ArtifactsFunctionRole", "Arn"],
-        ["UploadsFunctionRole", "Arn"],
-        ["LinksFunctionRole", "Arn"],
+    assert [_getatt(principal) for principal in trust["Principal"]["AWS"]] == [
+        [f"{logical_id}Role", "Arn"] for logical_id in signers
     ]
     actions = {a for st in _statements(role["Policies"]) for a in _actions(st)}
     assert actions <= {"s3:GetObject", "kms:Decrypt"}
     assume = resources["ArtifactsAssumePresignRole"]["Properties"]
-    assert assume["Roles"] == [
-        {"Ref": "ArtifactsFunctionRole"},
-        {"Ref": "UploadsFunctionRole"},
-        {"Ref": "LinksFunctionRole"},
-    ]
+    assert assume["Roles"] == [{"Ref": f"{logical_id}Role"} for logical_id in signers]
     (statement,) = assume["PolicyDocument"]["Statement"]
     assert statement["Action"] == "sts:AssumeRole"
     assert _getatt(statement["Resource"]) == ["PresignRole", "Arn"]
@@ -685,7 +684,7 @@ def test_one_s3_call_with_every_retry_fits_inside_each_s3_functions_timeout(
 
     settings = Settings.model_validate({})
     assert settings.s3_max_attempts >= 3
-    readers = {"PhasesFunction", "ArtifactsFunction"}
+    readers = {"PhasesFunction", "ArtifactsFunction", "UploadsFunction"}
     for logical_id in readers:
         timeout = resources[logical_id]["Properties"].get(
             "Timeout", spec.raw["Globals"]["Function"]["Timeout"]

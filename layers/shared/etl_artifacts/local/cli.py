@@ -38,8 +38,9 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def issue_token(company: str, sub: str = "local-user", ttl: int = 3600) -> str:
-    """An HS256 JWT signed with JWT_SECRET (plus JWT_ISSUER/JWT_AUDIENCE when set): `token` and `dev`."""
+def issue_token(company: str, sub: str = "local-user", ttl: int = 3600, scope: str | None = None) -> str:
+    """An HS256 JWT signed with JWT_SECRET (plus JWT_ISSUER/JWT_AUDIENCE when set, and the ``scope``
+    claim when given, e.g. ``artifacts:write`` for writes): `token` and `dev`."""
     import jwt
 
     from etl_artifacts.config import ConfigurationError, get_settings
@@ -59,6 +60,8 @@ def issue_token(company: str, sub: str = "local-user", ttl: int = 3600) -> str:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
+    if scope:
+        claims["scope"] = scope
     return jwt.encode(claims, settings.jwt_key(), algorithm="HS256")
 
 
@@ -66,7 +69,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
     from etl_artifacts.config import ConfigurationError
 
     try:
-        print(issue_token(args.company, args.sub, args.ttl))
+        print(issue_token(args.company, args.sub, args.ttl, args.scope))
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -80,9 +83,13 @@ _INVOKE_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "RunsFunction": (("DATABASE_URL", "DB_SECRET_ARN"),),
     "PhasesFunction": (("ARTIFACTS_BUCKET",), ("CURSOR_SECRET", "JWT_SECRET")),
     "ArtifactsFunction": (("ARTIFACTS_BUCKET",),),
+    "UploadsFunction": (
+        ("DATABASE_URL", "DB_SECRET_ARN"),
+        ("ARTIFACTS_BUCKET",),
+        ("CURSOR_SECRET", "JWT_SECRET"),
+    ),
     "IndexerFunction": (("ARTIFACTS_BUCKET",),),
     "AuthorizerFunction": (("JWT_SECRET", "JWT_JWKS_URL"),),
-    "UploadsFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
     "LifecycleFunction": (("DATABASE_URL", "DB_SECRET_ARN"),),
     "LinksFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
     "SealFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
@@ -280,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=3600,
         help="lifetime in seconds (default 3600; the API refuses more than JWT_MAX_LIFETIME_S: 86400)",
+    )
+    p.add_argument(
+        "--scope",
+        help='the scope claim (space-separated), e.g. "artifacts:write" to upload (JWT_WRITE_SCOPE)',
     )
     p.set_defaults(func=_cmd_token)
 
