@@ -184,3 +184,34 @@ def test_a_manifest_larger_than_kms_raw_limit_is_signed_as_a_digest() -> None:
     with pytest.raises(ManifestInvalid):
         verify_seal({"manifest": tampered, "signature": signature}, pem)
     assert base64.b64decode(signature["value"])
+
+
+def test_the_local_stack_creates_a_signing_key_and_an_event_bus(
+    s3_server, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from etl_artifacts.local.lifecycle_services import configure_lifecycle_services
+    from lifecycle_helpers import aws
+
+    names = (
+        "MANIFEST_SIGNING_KEY_ID",
+        "EVENT_BUS_NAME",
+        "AWS_ENDPOINT_URL_KMS",
+        "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    )
+    for name in (*names, "MANIFEST_SIGN_RAW_MAX_BYTES"):
+        monkeypatch.setenv(name, "")  # restored afterwards, whatever the function sets
+    variables = configure_lifecycle_services(s3_server.endpoint)
+    assert set(names) <= set(variables)
+    [key] = published_keys()
+    assert key.key_id == variables["MANIFEST_SIGNING_KEY_ID"]
+    buses = aws("events", s3_server.endpoint).list_event_buses()["EventBuses"]
+    assert variables["EVENT_BUS_NAME"] in [bus["Name"] for bus in buses]
+    # A manifest far past KMS's RAW limit still signs and verifies locally
+    run = new_run("seal-big")
+    for chunk in range(120):
+        from lifecycle_helpers import put_parquet
+
+        put_parquet(run, f"extract/attempt=1/data_{chunk:03}.parquet")
+    seal = seal_logic.seal_run(run, "alice")
+    assert len(canonical_bytes(seal.manifest)) > 4096
+    verify_seal(seal.model_dump(), key.pem.encode())

@@ -115,6 +115,7 @@ def stack_variables() -> dict[str, str]:
 
     names = [field.alias for field in Settings.model_fields.values() if field.alias]
     names += ["AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    names += ["AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_EVENTBRIDGE", "MANIFEST_SIGN_RAW_MAX_BYTES"]
     names += sorted(
         name for name in os.environ if name.startswith("POWERTOOLS_") and name != "POWERTOOLS_DEV"
     )
@@ -264,6 +265,10 @@ class DevStack:
         self.s3 = MotoS3Server(port=s3_port)
         endpoint = self.s3.start()
         _configure_environment(database_url, endpoint, DEV_BUCKET, dev_jwt_secret(self.data_dir))
+        from etl_artifacts.local.lifecycle_services import configure_lifecycle_services
+
+        _say("creating the seal signing key (KMS) and the event bus (EventBridge) ...")
+        configure_lifecycle_services(endpoint)
 
     def prepare(self, options: SeedOptions) -> None:
         """Bucket, migrations, demo data and (when the indexer exists) its indexes."""
