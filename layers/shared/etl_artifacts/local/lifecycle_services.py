@@ -19,8 +19,9 @@ def configure_lifecycle_services(endpoint: str) -> dict[str, str]:
     from etl_artifacts.clients import reset_clients
     from etl_artifacts.config import get_settings
 
-    def client(service: str) -> object:
-        return boto3.session.Session().client(service, endpoint_url=endpoint, region_name="us-east-1")
+    session = boto3.session.Session()
+    kms = session.client("kms", endpoint_url=endpoint, region_name="us-east-1")
+    events = session.client("events", endpoint_url=endpoint, region_name="us-east-1")
 
     variables = {
         "AWS_ENDPOINT_URL_KMS": endpoint,
@@ -28,12 +29,12 @@ def configure_lifecycle_services(endpoint: str) -> dict[str, str]:
         "MANIFEST_SIGN_RAW_MAX_BYTES": LOCAL_RAW_MAX_BYTES,
     }
     if not os.environ.get("MANIFEST_SIGNING_KEY_ID"):
-        key = client("kms").create_key(  # type: ignore[attr-defined]
+        key = kms.create_key(
             KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description="etl-artifacts dev: signs seals"
         )
         variables["MANIFEST_SIGNING_KEY_ID"] = key["KeyMetadata"]["KeyId"]
     if not os.environ.get("EVENT_BUS_NAME"):
-        client("events").create_event_bus(Name=DEV_EVENT_BUS)  # type: ignore[attr-defined]
+        events.create_event_bus(Name=DEV_EVENT_BUS)
         variables["EVENT_BUS_NAME"] = DEV_EVENT_BUS
     os.environ.update(variables)
     get_settings.cache_clear()
