@@ -407,6 +407,22 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
         assert f"source {data_dir / 'env'}" in out
 
         _commands_work_from_another_shell_after_sourcing_the_env_file(data_dir / "env", port)
+        _the_readme_tour_works_against_it(data_dir / "env")
+
+        # A second dev on the same data directory (another port) is refused at once: the first stack
+        # keeps its database, its env file and its answers.
+        second = subprocess.run(
+            [str(CLI), "dev", "--port", str(free_port()), "--data-dir", str(data_dir)],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 2, second.stdout[-2000:] + second.stderr[-2000:]
+        assert f"PID {proc.pid}" in second.stderr and "starting Postgres" not in second.stdout
+        assert (data_dir / "env").exists() and _pid_alive(pg_pid)
+        assert requests.get(urls[2], headers=headers, timeout=30).status_code == 200
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=120) == 0
@@ -425,7 +441,7 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
 
 
 def _commands_work_from_another_shell_after_sourcing_the_env_file(env_file: Path, port: int) -> None:
-    """CONTRACT §11: a fresh shell that sources the file reaches the running stack with token,
+    """A fresh shell that sources the file reaches the running stack with token,
     migrate, seed, index and invoke (whose stdout pipes into json.tool)."""
     from etl_artifacts.local.seed import demo_run_id
     from etl_artifacts.local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
@@ -473,6 +489,23 @@ def _commands_work_from_another_shell_after_sourcing_the_env_file(env_file: Path
     assert json.loads(runs_get["body"])["run_id"] == demo_run_id(day)
 
 
+def _the_readme_tour_works_against_it(env_file: Path) -> None:
+    """The newcomer's path: `make dev`, then the README's tour in another terminal."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    (tour,) = [block for block in re.findall(r"^```bash\n(.*?)^```", text, re.S | re.M) if "source " in block]
+    script = "set -euo pipefail\n" + tour.replace(
+        "source .local/dev/env", f"source {shlex.quote(str(env_file))}"
+    )
+    clean = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+
+    proc = subprocess.run(
+        ["bash", "-c", script], cwd=REPO_ROOT, env=clean, capture_output=True, text=True, timeout=300
+    )
+
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '"id_company":"acme"' in proc.stdout and "order_id,customer," in proc.stdout
+
+
 @pytest.mark.slow
 def test_dev_refuses_a_busy_port_before_starting_anything(tmp_path):
     """`dev` checks its port first: nothing is started (no Postgres data dir) when it is taken."""
@@ -495,6 +528,49 @@ def test_dev_refuses_a_busy_port_before_starting_anything(tmp_path):
     assert f"127.0.0.1:{port}" in proc.stderr and "--port" in proc.stderr
     assert "starting Postgres" not in proc.stdout
     assert not data_dir.exists()
+
+
+def _tree(root: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under ROOT: its modification time (ns) and content."""
+    return {
+        str(path.relative_to(root)): (path.stat().st_mtime_ns, path.read_bytes())
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_dev_refuses_a_data_dir_in_use_and_touches_nothing(tmp_path):
+    """A second `dev` on a data directory whose lock is held exits 2 at once, naming the holder's PID,
+    before Postgres, the port, the env file or the lock file are touched."""
+    from etl_artifacts.local.dev import DataDirLock
+    from etl_artifacts.local.services import free_port
+
+    data_dir = tmp_path / "dev"
+    (data_dir / "postgres").mkdir(parents=True)
+    (data_dir / "postgres" / "postmaster.pid").write_text("12345\n")
+    (data_dir / "env").write_text("export API=http://127.0.0.1:3000/api/v1\n")
+    lock = DataDirLock(data_dir)
+    lock.acquire()  # this test process plays the running stack
+    try:
+        before = _tree(data_dir)
+        proc = subprocess.run(
+            [str(CLI), "dev", "--port", str(free_port()), "--data-dir", str(data_dir), "--fresh"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+        assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert f"PID {os.getpid()}" in proc.stderr and "--data-dir" in proc.stderr
+        assert "starting Postgres" not in proc.stdout and "--fresh" not in proc.stdout
+        assert _tree(data_dir) == before
+        assert lock.holder() == str(os.getpid())
+    finally:
+        lock.release()
+    assert lock.holder() is None  # the lock dies with its holder's file descriptor
+    lock.acquire()  # and the next dev takes it
+    lock.release()
 
 
 def test_make_dev_passes_port():

@@ -60,3 +60,13 @@ def test_swagger_ui_shows_ndjson_as_text(api):
 
     # Without the interceptor Swagger UI JSON-parses "application/x-ndjson" and shows "can't parse JSON".
     assert "responseInterceptor" in page and "x-ndjson" in page
+
+
+def test_swagger_ui_asks_for_json_first(api):
+    page = api.get("/api/v1/docs", company=None).text
+    data_route = page[page.index('"getPhaseData"') :]
+    media = data_route[data_route.index('"200"') :]
+
+    # Its default Accept is the first media type listed: the API's default, JSON (the published
+    # document lists text/csv first for generated clients).
+    assert media.index('"application/json"') < media.index('"text/csv"')

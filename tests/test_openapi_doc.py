@@ -1,5 +1,6 @@
 """The published OpenAPI document is fit for generating clients: explicit, unique operationIds,
-no spurious 422 answers and no leftover schemas (issue 19)."""
+no spurious 422 answers, no leftover schemas, one component per shared enum, and text before JSON
+where an answer has several media types (tests/test_generated_client.py generates one)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 from etl_artifacts.api.meta_routes import merged_openapi_json
-from etl_artifacts.api.openapi_doc import SCHEMA_REF, operations, tidy
+from etl_artifacts.api.openapi_doc import SCHEMA_REF, SHARED_ENUMS, json_first, operations, tidy
 
 CAMEL_CASE = re.compile(r"^[a-z]+(?:[A-Z][a-z0-9]*)+$")
 
@@ -71,6 +72,54 @@ def test_ndjson_logs_have_their_own_media_type(document):
 
     assert content["application/json"]["schema"] == {"$ref": SCHEMA_REF + "ParquetPageResponse"}
     assert content["application/x-ndjson"]["schema"]["type"] == "string"
+    assert content["application/vnd.apache.arrow.stream"]["schema"]["format"] == "binary"
+
+
+def test_answers_with_several_media_types_do_not_list_json_first(document):
+    # A generator that reads an answer with the first media type it knows must never pick JSON for
+    # an answer that may be CSV, Arrow or NDJSON.
+    pages = 0
+    for method, path, op in operations(document):
+        for status, response in op["responses"].items():
+            media = list(response.get("content") or {})
+            if len(media) > 1:
+                assert media[0] != "application/json", f"{method.upper()} {path} {status}: {media}"
+                pages += media[0] == "text/csv"
+    assert pages >= 3  # data, errors and logs
+
+
+def test_swagger_ui_gets_json_first(document):
+    reordered = json.loads(json_first(json.dumps(document)))
+
+    for _method, _path, op in operations(reordered):
+        for response in op["responses"].values():
+            media = list(response.get("content") or {})
+            if "application/json" in media:
+                assert media[0] == "application/json"
+    assert reordered["components"] == document["components"]
+
+
+def test_no_parameter_holds_an_inline_enum(document):
+    schemas = document["components"]["schemas"]
+    for method, path, op in operations(document):
+        for param in op.get("parameters", []):
+            assert '"enum"' not in json.dumps(param), f"{method.upper()} {path} {param['name']}"
+            if param["name"] in SHARED_ENUMS:
+                name = SHARED_ENUMS[param["name"]][0]
+                assert SCHEMA_REF + name in _refs(param), f"{method.upper()} {path} {param['name']}"
+                assert schemas[name]["type"] == "string" and schemas[name]["enum"]
+    assert schemas["Phase"]["enum"] == ["extract", "transform", "load"]
+    assert schemas["StatusFilter"]["enum"] == ["all", "success", "error", "running", "skipped"]
+
+
+def test_tidy_refuses_two_enums_under_one_name():
+    def op(values: list[str]) -> dict[str, Any]:
+        return {"parameters": [{"name": "phase", "in": "path", "schema": {"type": "string", "enum": values}}]}
+
+    doc = {"paths": {"/a": {"get": op(["extract"])}, "/b": {"get": op(["load"])}}}
+
+    with pytest.raises(ValueError, match="Phase"):
+        tidy(doc)
 
 
 def test_tidy_rewrites_powertools_leftovers():

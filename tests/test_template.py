@@ -483,7 +483,7 @@ def test_indexer_timeout_covers_the_largest_attempt_at_the_benchmarked_rate(
     resources: dict[str, Any],
 ) -> None:
     indexer = resources["IndexerFunction"]["Properties"]
-    # /tmp (EphemeralStorage) holds ~15M rows' index; the bench indexes >= 130k rows/s (README).
+    # /tmp (EphemeralStorage) holds ~15M rows' index; the bench indexes >= 130k rows/s (bench/README.md).
     rows, rows_per_s = 15_000_000, 130_000
     assert indexer["EphemeralStorage"]["Size"] >= 2048
     assert rows / rows_per_s < indexer["Timeout"] <= 900

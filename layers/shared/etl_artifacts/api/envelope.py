@@ -1,5 +1,5 @@
 """The one response path of every function: content negotiation, gzip, caching headers and the
-Lambda response budget (CONTRACT §9).
+Lambda response budget (docs/limits.md).
 
 Lambda returns at most 6,291,456 bytes of response payload: the JSON document it serializes from
 the handler's result (``statusCode``, ``headers``, ``body``, ``isBase64Encoded``). This module counts
@@ -8,7 +8,7 @@ or base64 when compressed -- so no answer ever exceeds it. ``fit_result`` is app
 result in :func:`etl_artifacts.api.common.lambda_entry`; routes never measure anything themselves.
 
 For streaming producers (NDJSON) the cost of one piece of body is :func:`body_cost`, and the room
-left for the body of a response is :func:`body_budget` (see ``ENVELOPE_API`` in the README).
+left for the body of a response is :func:`body_budget` (docs/limits.md, "Inside AWS's limits").
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def _gzip(raw: bytes) -> bytes:
 def fit_result(
     event: dict[str, Any], result: dict[str, Any], too_large: Callable[[ResponseTooLarge], dict[str, Any]]
 ) -> dict[str, Any]:
-    """Headers, compression and the payload limit for one handler result (CONTRACT §4, §9).
+    """Headers, compression and the payload limit for one handler result (docs/api.md, docs/limits.md).
 
     ``too_large`` renders the 413 (the caller owns the error shape and the request id).
     """

@@ -90,7 +90,9 @@ def swagger_ui():  # type: ignore[no-untyped-def]  # a Response annotation break
     from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
     folder = FsPath(assets.__file__).parent
-    spec = merged_openapi_json().replace("</", "<\\/")
+    from etl_artifacts.api.openapi_doc import json_first
+
+    spec = json_first(merged_openapi_json()).replace("</", "<\\/")
     body = generate_swagger_html(
         spec,
         (folder / "swagger-ui-bundle.min.js").read_text(encoding="utf-8") + _SWAGGER_NDJSON_AS_TEXT,

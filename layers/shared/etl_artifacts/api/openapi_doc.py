@@ -1,10 +1,13 @@
-"""The published OpenAPI document: Powertools' merged document with its leftovers removed, so that
-generated clients get clean types (issue 19).
+"""The published OpenAPI document: Powertools' merged document tidied in one pass, so that
+generated clients get clean types (docs/api.md, "Generated clients").
 
-Powertools adds to every validated route a 422 answer with its own ``HTTPValidationError`` (whose
-``ValidationError`` lists ``msg`` as required without defining it) and a ``ResponseValidationError``
-schema that no route uses. Our routes declare their 422 with ``ValidationErrorResponse``; the
-leftovers are rewritten to it or dropped here, in one pass over the finished document.
+- Powertools adds to every validated route a 422 answer with its own ``HTTPValidationError`` (whose
+  ``ValidationError`` lists ``msg`` as required without defining it) and a ``ResponseValidationError``
+  schema that no route uses. Our routes declare their 422 with ``ValidationErrorResponse``; the
+  leftovers are rewritten to it or dropped.
+- An enum that parameters share (the phase, the artifact kind, the status filter) is inlined by
+  pydantic into every parameter; generators then make one class per operation
+  (``GetPhaseDataPhase``, ``GetPhaseLogsPhase``...). Each becomes one component here.
 """
 
 from __future__ import annotations
@@ -51,13 +54,52 @@ def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, A
                 yield method, path, operation
 
 
+# Parameter name -> (component, its description). Every parameter of that name holds the same enum.
+SHARED_ENUMS: dict[str, tuple[str, str]] = {
+    "phase": ("Phase", "A phase of a run that has outputs."),
+    "artifact_kind": ("ArtifactKind", "`{phase}-{name}`, or `event-queue-data`, `event-event`."),
+    "event_status": ("StatusFilter", "`all`, or the status a phase must have."),
+    "extract_status": ("StatusFilter", "`all`, or the status a phase must have."),
+    "transform_status": ("StatusFilter", "`all`, or the status a phase must have."),
+    "load_status": ("StatusFilter", "`all`, or the status a phase must have."),
+    "level": ("LogLevel", "A log row's level."),
+    "order": ("LogsOrder", "`asc`: oldest row first; `desc`: newest row first."),
+}
+
+
+def _share_enums(document: dict[str, Any]) -> None:
+    """Replace each parameter's inline enum by a reference to its one component (SHARED_ENUMS)."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for method, path, operation in operations(document):
+        for param in operation.get("parameters", []):
+            shared = SHARED_ENUMS.get(param.get("name", ""))
+            if shared is None:
+                continue
+            name, description = shared
+            schema = param["schema"]
+            # The enum itself, or the non-null option of `anyOf: [enum, null]` (an optional filter).
+            options = schema.get("anyOf", [schema])
+            holder = next((option for option in options if "enum" in option), None)
+            if holder is None:
+                continue
+            component = {"type": "string", "enum": holder["enum"], "title": name, "description": description}
+            if schemas.setdefault(name, component) != component:
+                raise ValueError(f"{method.upper()} {path}: `{param['name']}` differs from the {name} enum")
+            for key in ("type", "enum", "title"):
+                holder.pop(key, None)
+            holder["$ref"] = SCHEMA_REF + name
+            schema.pop("title", None)
+
+
 def tidy(document: dict[str, Any]) -> dict[str, Any]:
     """Drop the 422 of operations that take no parameter (nothing to validate: health, whoami),
-    point every validation answer at our schema and remove the schemas nothing references."""
+    point every validation answer at our schema, share the parameters' enums as components and
+    remove the schemas nothing references."""
     for _method, _path, operation in operations(document):
         if not operation.get("parameters") and "requestBody" not in operation:
             operation.get("responses", {}).pop("422", None)
     _rewrite_refs(document.get("paths", {}), _POWERTOOLS_VALIDATION_REF, _OUR_VALIDATION_REF)
+    _share_enums(document)
 
     schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
     reachable: set[str] = set()
@@ -76,3 +118,16 @@ def tidy(document: dict[str, Any]) -> dict[str, Any]:
 
 def tidy_json(document_json: str) -> str:
     return json.dumps(tidy(json.loads(document_json)), separators=(",", ":"))
+
+
+def json_first(document_json: str) -> str:
+    """The document with ``application/json`` first among each answer's media types: Swagger UI asks
+    for the first one by default, and JSON is the API's default (the published order puts text first
+    for generated clients, see ``phases_routes``)."""
+    document = json.loads(document_json)
+    for _method, _path, operation in operations(document):
+        for response in operation.get("responses", {}).values():
+            content = response.get("content")
+            if content and "application/json" in content:
+                response["content"] = {"application/json": content.pop("application/json"), **content}
+    return json.dumps(document, separators=(",", ":"))

@@ -1,4 +1,4 @@
-"""PhasesFunction: a run's event payload and its phase attempts' parquet as pages (CONTRACT §4).
+"""PhasesFunction: a run's event payload and its phase attempts' parquet as pages (docs/api.md).
 
 Storage only (never ``etl.logs``). Parameters and their bounds are declared with annotations, so
 validation and the OpenAPI document come from them. Each route calls one logic function of
@@ -114,15 +114,18 @@ ContinuationQuery = Annotated[
 
 _PHASE_404 = (404, "`phase_not_found`: the phase attempt does not exist")
 _PAGE_RESPONSES = error_responses(_PHASE_404)
-# Data, errors and logs pages answer by Accept (CONTRACT §10): JSON, CSV or an Arrow IPC stream.
+# Data, errors and logs pages answer by Accept (docs/api.md): JSON, CSV or an Arrow IPC stream.
+# CSV comes first on purpose: openapi-python-client (0.29) reads every answer of a status with the
+# first media type it knows; text never fails to decode, JSON would raise on a CSV or Arrow body.
+# Swagger UI gets JSON first (openapi_doc.json_first), its default Accept.
 _PAGE_CONTENT: dict[str, Any] = {
-    JSON_MEDIA_TYPE: {"model": ParquetPageResponse},
     CSV_MEDIA_TYPE: {
         "schema": {
             "type": "string",
             "description": "RFC 4180, a header row of column names, values as in the JSON page, null empty",
         }
     },
+    JSON_MEDIA_TYPE: {"model": ParquetPageResponse},
     ARROW_MEDIA_TYPE: {
         "schema": {
             "type": "string",
@@ -164,7 +167,10 @@ _LOGS_RESPONSES[200] = {
         "line; when more rows remain, or the attempt is still running (no `metadata.parquet`, `order=asc`), "
         "the `X-Continuation-Token` header carries the cursor to send back as `continuation_token`"
     ),
-    "content": {**_PAGE_CONTENT, NDJSON: {"schema": {"type": "string"}}},
+    "content": {
+        **_PAGE_CONTENT,
+        NDJSON: {"schema": {"type": "string", "description": "One JSON object per line, a log row each"}},
+    },
     "headers": {
         **_PAGE_HEADERS,
         "X-Continuation-Token": {

@@ -102,7 +102,7 @@ def _index_one(uri: str, row_group_rows: int | None) -> int:
         return 2
     location = parse_metadata_key(key, get_settings().artifacts_prefix)
     if location is None:
-        print("not the metadata.parquet of a phase attempt under a tenant run (CONTRACT §2)", file=sys.stderr)
+        print("not the metadata.parquet of a phase attempt under a tenant run", file=sys.stderr)
         return 2
     try:
         result = index_attempt(bucket, location, row_group_rows or INDEX_ROW_GROUP_ROWS)

@@ -68,9 +68,18 @@ file is stale. -->
 - **NDJSON logs.** `GET .../logs` with `Accept: application/x-ndjson` answers one JSON object per
   line: every matching row, in order, while the body fits `NDJSON_MAX_BYTES`. Beyond that the answer
   ends at a row boundary with an `X-Continuation-Token` header: send it back as `continuation_token`
-  (same filters) for the rest. A client generated from the OpenAPI document parses the JSON page;
-  read NDJSON from the raw response (e.g. `httpx` streaming) rather than its parsed value. Swagger
-  UI shows NDJSON answers as plain text.
+  (same filters) for the rest. Swagger UI shows NDJSON answers as plain text.
+- **Generated clients.** The document is written for generators such as openapi-python-client
+  (0.29.1 is tested: `tests/test_generated_client.py` generates a client and uses it against the
+  local stack). Enums that several parameters share are one schema each (`Phase`, `StatusFilter`,
+  `ArtifactKind`, `LogLevel`, `LogsOrder`). JSON-only routes come back as the generated models.
+  Data, errors and logs pages answer in several media types by `Accept`; a generator that reads an
+  answer with one media type per status (openapi-python-client does) gets their text
+  (`text/csv` is listed first): CSV and NDJSON as `str`, JSON as text for
+  `ParquetPageResponse.from_dict(json.loads(text))`, and an Arrow stream from the raw
+  `response.content` bytes. Set the format with the client's headers, e.g.
+  `client.with_headers({"Accept": "application/vnd.apache.arrow.stream"})`. Errors are JSON and
+  parsed whatever was asked. The live Swagger UI lists JSON first, the API's default.
 - **Limits.** A Lambda answer holds at most 6 MB (6,291,456 bytes) of payload, so a JSON page that
   cannot fit is `413 response_too_large` (pick a smaller `limit`, or download the artifact); work
   that cannot finish before the function's timeout is `503 deadline_exceeded` with `Retry-After`.

@@ -1,4 +1,4 @@
-"""``etl-artifacts``: the project's command line (CONTRACT §7)."""
+"""``etl-artifacts``: the project's command line (the commands are listed in docs/getting-started.md)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+from etl_artifacts.local.cli_errors import (
+    CommandError,
+    one_line_errors,
+    require_environment,
+    require_s3_credentials,
+)
 
+
+@one_line_errors
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from etl_artifacts.config import get_settings
     from etl_artifacts.local.gateway import serve
+
+    settings = get_settings()
+    # Without a key every token would be answered 401, silently: refuse to start instead.
+    if not (settings.has_jwt_secret or settings.jwt_jwks_url):
+        require_environment(("JWT_SECRET", "JWT_JWKS_URL"))
 
     serve(
         args.host,
@@ -25,11 +39,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+@one_line_errors
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from etl_artifacts.config import get_settings
     from etl_artifacts.db import get_database
     from etl_artifacts.migrations import migrate
 
+    require_environment(("DATABASE_URL", "DB_SECRET_ARN"))
     # Index builds on a large table outlast the API's per-statement bound; migrate gets its own.
     os.environ["DB_STATEMENT_TIMEOUT_MS"] = str(args.statement_timeout * 1000)
     get_settings.cache_clear()
@@ -65,14 +81,15 @@ def issue_token(company: str, sub: str = "local-user", ttl: int = 3600, scope: s
     return jwt.encode(claims, settings.jwt_key(), algorithm="HS256")
 
 
+@one_line_errors
 def _cmd_token(args: argparse.Namespace) -> int:
-    from etl_artifacts.config import ConfigurationError
+    from etl_artifacts.config import get_settings
 
-    try:
-        print(issue_token(args.company, args.sub, args.ttl, args.scope))
-    except ConfigurationError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    longest = get_settings().jwt_max_lifetime_s
+    if not 1 <= args.ttl <= longest:
+        # The API refuses a token that lives longer than JWT_MAX_LIFETIME_S; one already expired is useless.
+        raise CommandError(f"--ttl must be 1..{longest} seconds (the API refuses longer: JWT_MAX_LIFETIME_S)")
+    print(issue_token(args.company, args.sub, args.ttl, args.scope))
     return 0
 
 
@@ -106,6 +123,7 @@ def missing_configuration(function: str) -> list[str]:
     ]
 
 
+@one_line_errors
 def _cmd_invoke(args: argparse.Namespace) -> int:
     import contextlib
 
@@ -114,20 +132,15 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
 
     template = load_template(Path(args.template) if args.template else None)
     if args.function not in template.functions:
-        print(
-            f"unknown function {args.function}; one of: {', '.join(sorted(template.functions))}",
-            file=sys.stderr,
-        )
-        return 2
+        known = ", ".join(sorted(template.functions))
+        raise CommandError(f"unknown function {args.function}; one of: {known}")
+    event = _read_event(Path(args.event))
     missing = missing_configuration(args.function)
     if missing:
-        print(
+        raise CommandError(
             f"{args.function} needs {'; '.join(missing)} in the environment. With `etl-artifacts dev` "
-            "running, `source .local/dev/env` in this shell sets them all.",
-            file=sys.stderr,
+            "running, `source .local/dev/env` in this shell sets them all."
         )
-        return 2
-    event = json.loads(Path(args.event).read_text(encoding="utf-8")) if args.event else {}
     # Like `sam local invoke`: only the result on stdout, as one JSON document; the function's log
     # lines and its CloudWatch metrics (EMF, which Powertools prints to stdout) go to stderr.
     from etl_artifacts.observability import logger
@@ -142,6 +155,23 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
             handler.setStream(previous)
     print(json.dumps(result, indent=2, default=str))
     return 0
+
+
+def _read_event(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CommandError(f"no event file {path}: pick one of events/*.json (`ls events`)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CommandError(f"cannot read the event file {path}: {exc}") from None
+
+
+@one_line_errors
+def _cmd_index(args: argparse.Namespace) -> int:
+    from etl_artifacts.indexing.cli import run
+
+    require_s3_credentials()
+    return run(args)
 
 
 def _add_seed_options(p: argparse.ArgumentParser, *, runs: int = 12, companies: int = 3) -> None:
@@ -176,6 +206,7 @@ def _seed_options(args: argparse.Namespace) -> Any:
     )
 
 
+@one_line_errors
 def _cmd_seed(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -186,8 +217,13 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         options = _seed_options(args)
     except ValidationError as exc:
         names = ", ".join("--" + str(e["loc"][0]).replace("_", "-") for e in exc.errors() if e.get("loc"))
-        print(f"invalid option(s): {names}", file=sys.stderr)
-        return 2
+        raise CommandError(f"invalid option(s): {names}") from None
+    # All before the first object is written: a run must not land in S3 without its etl.logs row.
+    require_environment(("ARTIFACTS_BUCKET",), ("DATABASE_URL", "DB_SECRET_ARN"))
+    require_s3_credentials()
+    from etl_artifacts.db import get_database
+
+    get_database().read("SELECT 1")
     if args.create_bucket:
         from etl_artifacts.config import require_bucket
         from etl_artifacts.local.services import create_bucket
@@ -230,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="etl-artifacts",
         description="ETL Run Artifacts API: local stack, migrations, demo data, tokens, indexer and invoke.",
     )
+    from etl_artifacts import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -237,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the API locally (development server)",
         description="Run the API locally: routes read from template.yaml, the authorizer in front "
         "of every protected route, functions in-process. A development server, not for "
-        "production traffic. Configured from the environment (CONTRACT §6).",
+        "production traffic. Configured from the environment (docs/api.md, Configuration): it "
+        "refuses to start without JWT_SECRET or JWT_JWKS_URL.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=3000, help="port (default 3000)")
@@ -303,14 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
         "dev` running, `source .local/dev/env` first.",
     )
     p.add_argument("function", metavar="FUNCTION_LOGICAL_ID", help="e.g. MetaFunction")
-    p.add_argument("-e", "--event", help="event JSON file (e.g. events/meta_health.json)")
+    p.add_argument("-e", "--event", required=True, help="event JSON file (e.g. events/meta_health.json)")
     p.add_argument("--template", help="template.yaml (default: the repository's)")
     p.set_defaults(func=_cmd_invoke)
 
     p = sub.add_parser(
         "seed",
         help="write demo runs (S3 + etl.logs)",
-        description="Write deterministic demo runs following the contract: parquet "
+        description="Write deterministic demo runs in the layout the API reads: parquet "
         "artifacts to ARTIFACTS_BUCKET and one etl.logs row per run "
         "(DATABASE_URL, migrated). The same options rewrite the same runs.",
     )
@@ -325,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="The local stack in one command (development only): an embedded "
         "Postgres (data under .local/ in the repository), moto's S3 server, "
         "migrations, demo data, then the API on HOST:PORT. Prints a token and "
-        "example curl lines; Ctrl-C stops everything.",
+        "example curl lines; Ctrl-C stops everything. One stack per data directory: a second "
+        "`dev` on a data directory in use is refused before it touches anything.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=3000, help="port (default 3000)")
@@ -345,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     from etl_artifacts.indexing.cli import configure_parser
 
     configure_parser(p)
+    p.set_defaults(func=_cmd_index)
     p = sub.add_parser(
         "logs",
         help="print a phase attempt's log lines through the API; --follow a running one",

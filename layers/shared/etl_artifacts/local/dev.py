@@ -1,15 +1,16 @@
 """``etl-artifacts dev``: the whole stack on one machine, without Docker or an AWS account.
 
 An embedded Postgres (data kept under ``.local/`` in the repository, which git ignores) and
-moto's S3 server start as child services; this process gets the CONTRACT §6 environment pointing
-at them, creates the bucket, migrates, seeds the demo data (and indexes it when the indexer
-exists), then serves the API with the local gateway until Ctrl-C / SIGTERM, and stops
-everything it started.
+moto's S3 server start as child services; this process gets the settings (docs/api.md,
+"Configuration") pointing at them, creates the bucket, migrates, seeds the demo data (and indexes
+it when the indexer exists), then serves the API with the local gateway until Ctrl-C / SIGTERM,
+and stops everything it started. One ``dev`` per data directory: a lock file refuses a second.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.util
 import json
 import logging
@@ -90,6 +91,67 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
+class DataDirInUse(RuntimeError):
+    """Another ``etl-artifacts dev`` runs on this data directory."""
+
+
+class DataDirLock:
+    """``<data_dir>/dev.lock``, held with ``flock`` by the ``dev`` that uses the data directory (its PID
+    inside, for the message). The kernel drops the lock when that process ends, however it ends, so a
+    crashed stack never leaves a stale lock; the file itself stays (unlinking a lock file races)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "dev.lock"
+        self._fd: int | None = None
+
+    def holder(self) -> str | None:
+        """The PID of the process holding the lock (or ``"?"``), ``None`` when free. Creates nothing."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+        finally:
+            os.close(fd)  # also releases the probe's shared lock
+        return None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise DataDirInUse(_in_use_message(self.path.parent, holder)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _in_use_message(data_dir: Path, pid: str) -> str:
+    return (
+        f"{_shown(data_dir)} is in use by another `etl-artifacts dev` (PID {pid}): use that stack, stop it "
+        "(Ctrl-C in its terminal), or start this one with another --data-dir and --port."
+    )
+
+
+def _shown(path: Path) -> str:
+    """PATH relative to the working directory when under it (the usual `make dev` case)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _configure_environment(database_url: str, s3_endpoint: str, bucket: str, jwt_secret: str) -> None:
     from etl_artifacts.clients import reset_clients
     from etl_artifacts.config import get_settings
@@ -110,7 +172,7 @@ def _configure_environment(database_url: str, s3_endpoint: str, bucket: str, jwt
 
 def stack_variables() -> dict[str, str]:
     """The variables of the running stack, as this process has them after configuration: the
-    contract's settings that are set, the AWS ones of the local S3 server and Powertools' switches."""
+    API's settings that are set, the AWS ones of the local S3 server and Powertools' switches."""
     from etl_artifacts.config import Settings
 
     names = [field.alias for field in Settings.model_fields.values() if field.alias]
@@ -323,7 +385,7 @@ class DevStack:
         base_url = f"http://{host}:{self.server.server_port}"
         token = issue_token(tenant, "local-dev", DEV_TOKEN_TTL_S)
         self.write_env_file(f"{base_url}/api/v1", token)
-        env_file = self._shown(self.env_file)
+        env_file = _shown(self.env_file)
         _say()
         _say(f"ETL Run Artifacts API (local development stack) ready on {base_url}/api/v1")
         _say(f"  docs:    {base_url}/api/v1/docs")
@@ -344,14 +406,6 @@ class DevStack:
             _say("  " + line)
         _say()
         _say("Press Ctrl-C to stop.")
-
-    @staticmethod
-    def _shown(path: Path) -> str:
-        # Relative to the working directory when under it (the usual `make dev` case).
-        try:
-            return str(path.relative_to(Path.cwd()))
-        except ValueError:
-            return str(path)
 
     def shutdown(self) -> None:
         from etl_artifacts.db import reset_database
@@ -405,16 +459,41 @@ def run_dev(
 ) -> int:
     """Start everything, serve until Ctrl-C / SIGTERM, stop everything. Returns the exit status."""
     stack = DevStack((data_dir or default_data_dir()).resolve())
+    # Refusals come before anything is touched: a second `dev` on a data directory in use would attach
+    # to the first one's Postgres, then stop it and delete its env file on the way out.
+    lock = DataDirLock(stack.data_dir)
     try:
+        holder = lock.holder()
+        if holder is not None:
+            raise DataDirInUse(_in_use_message(stack.data_dir, holder))
         check_port_free(host, port)
-    except PortInUse as exc:
+        lock.acquire()
+    except (DataDirInUse, PortInUse) as exc:
         _say(f"error: {exc}", sys.stderr)
         return 2
+    try:
+        return _run_stack(
+            stack, host, port, fresh=fresh, s3_port=s3_port, options=seed_options, company=company
+        )
+    finally:
+        lock.release()
+
+
+def _run_stack(
+    stack: DevStack,
+    host: str,
+    port: int,
+    *,
+    fresh: bool,
+    s3_port: int,
+    options: SeedOptions | None,
+    company: str | None,
+) -> int:
     serving = False
     with _signals_raise_interrupt():
         try:
             stack.start_services(fresh, s3_port)
-            stack.prepare(seed_options or SeedOptions())
+            stack.prepare(options or SeedOptions())
             thread = stack.serve(host, port)
             serving = True
             stack.print_ready(host, company)

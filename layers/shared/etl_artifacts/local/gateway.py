@@ -5,7 +5,7 @@ AWS sends (path decoded once); the authorizer function runs first exactly as API
 (no Authorization header: 401 without calling anything; denied: 401), then the route's function:
 in this process (tests), or in worker processes, one per concurrent invocation (``serve``, ``dev``).
 
-As strict as AWS (CONTRACT §9): with a ProcessInvoker (``serve``, ``dev``) a function runs in a
+As strict as AWS (docs/limits.md): with a ProcessInvoker (``serve``, ``dev``) a function runs in a
 worker process killed at its template Timeout (the authorizer at 10 s at most); a result over
 Lambda's 6 MB payload, a timeout, a crash or a dead worker is answered as API Gateway answers a
 failed Lambda invocation: 500 ``{"message":"Internal Server Error"}``. The access log names the
@@ -39,7 +39,7 @@ from etl_artifacts.payload import LAMBDA_PAYLOAD_MAX, payload_size
 # API Gateway waits 10 s at most for a Lambda authorizer.
 AUTHORIZER_TIMEOUT_S = 10.0
 # What an HTTP API answers when the Lambda invocation fails (function error, timeout, response
-# payload too large, runtime exit): see the README, "Inside AWS's limits".
+# payload too large, runtime exit): see docs/limits.md.
 AWS_FAILED_INVOCATION = (500, '{"message":"Internal Server Error"}')
 # A request whose event would pass Lambda's 6 MB invocation payload is never delivered.
 AWS_REQUEST_TOO_LARGE = (413, '{"message":"Request Entity Too Large"}')
@@ -115,7 +115,7 @@ class LocalGateway:
         now = datetime.now(UTC)
         raw_query = request.query_string.decode("latin-1")
         # API Gateway HTTP APIs route on the encoded path, then hand the function the path and
-        # the path values decoded once (CONTRACT §9; sources in the README, "Events").
+        # the path values decoded once (sources in docs/limits.md, "Event shape").
         decoded_path = unquote(raw_path)
         request_context: dict[str, Any] = {
             "accountId": "000000000000",

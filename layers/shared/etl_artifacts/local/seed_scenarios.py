@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from etl_artifacts.layout import RunRef
 
-# The run every walkthrough points at (README, `etl-artifacts dev`, events/*.json): the first
+# The run every walkthrough points at (docs/getting-started.md, `etl-artifacts dev`, events/*.json): the first
 # company's "retried" run on the first DAG, on the last seeded date.
 DEMO_COMPANY = "acme"
 DEMO_DAG_ID = uuid.UUID("3f2b8c1e-5d4a-4c7b-9e1f-0a2b3c4d5e6f")
