@@ -1,4 +1,4 @@
-"""Scenario 11: the artifact lifecycle -- sweeper throughput and the share link redirect.
+"""Scenario 12: the artifact lifecycle -- sweeper throughput and the share link redirect.
 
 - Sweeper: ``N`` uploaded artifacts of one tenant, all past ``expires_at``, with their bytes on
   moto's S3 server; one ``sweep`` (batches of 200: claim rows ``FOR UPDATE SKIP LOCKED``, one

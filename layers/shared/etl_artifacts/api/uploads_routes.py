@@ -37,7 +37,7 @@ from etl_artifacts.api.common import (
 )
 from etl_artifacts.config import Settings, get_settings
 from etl_artifacts.errors import ErrorResponse, InvalidDateRange, ValidationErrorResponse
-from etl_artifacts.layout import RUN_ID_PATTERN
+from etl_artifacts.layout import RUN_ID_CHARS
 from etl_artifacts.runs.models import date_range_is_valid
 from etl_artifacts.uploads.models import (
     ARTIFACT_TYPE_PATTERN,
@@ -421,8 +421,6 @@ def _list(
     run_id = filters["run_id"]
     if run_id is not None:
         check_run_id(run_id)
-        if filters["date"] is None:
-            raise validation_error(("query", "date"), "run_id needs date", "missing")
     from etl_artifacts.uploads.dal import ListQuery
     from etl_artifacts.uploads.service import list_artifacts
 
@@ -449,10 +447,13 @@ DateFromQuery = Annotated[PlainDate | None, Query(description="First run date, i
 DateToQuery = Annotated[
     PlainDate | None, Query(description="Last run date, inclusive, at most 366 days after `date_from`.")
 ]
-DateQuery = Annotated[PlainDate | None, Query(description="One run's date (with `run_id`).")]
+DateQuery = Annotated[PlainDate | None, Query(description="Runs of this date (with `run_id`: one run).")]
 RunIdQuery = Annotated[
     str | None,
-    Query(description="One run's id (with `date`).", json_schema_extra={"pattern": RUN_ID_PATTERN}),
+    Query(
+        description="Runs with this id (with `date`: one run).",
+        json_schema_extra={"pattern": rf"^(?!\.{{1,2}}$)[{RUN_ID_CHARS}]{{1,250}}$"},
+    ),
 ]
 PhaseQuery = Annotated[Phase | None, Query(description="Only artifacts attached to this phase.")]
 TypeQuery = Annotated[

@@ -148,9 +148,11 @@ class CreateArtifactRequest(BaseModel):
         if len(value) > (INLINE_MAX_BYTES + 2) // 3 * 4:
             raise ValueError("inline content is at most 4 MiB; upload larger files with the presigned URL")
         try:
-            base64.b64decode(value, validate=True)
+            decoded = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise ValueError("content_base64 must be standard base64") from None
+        if len(decoded) > INLINE_MAX_BYTES:
+            raise ValueError("inline content is at most 4 MiB; upload larger files with the presigned URL")
         return value
 
     @model_validator(mode="after")
