@@ -26,10 +26,11 @@ ArtifactIdPath = Annotated[
     Path(
         description="`art_` + a 26-character ULID. A malformed, unknown or another tenant's id is 404 "
         "`artifact_not_found`.",
-        max_length=64,
     ),
 ]
-LinkIdPath = Annotated[str, Path(description="The link's id (`lnk_...`).", max_length=64)]
+LinkIdPath = Annotated[
+    str, Path(description="The link's id (`lnk_...`); any other value is 404 `link_not_found`.")
+]
 
 _GONE = (
     (404, "`artifact_not_found`"),

@@ -44,7 +44,7 @@ _RESPONSES: dict[int, Any] = {
     responses=_RESPONSES,
 )
 def follow_link(
-    link: Annotated[str, Path(description="The link's token.", max_length=64)],
+    link: Annotated[str, Path(description="The link's token; anything else is 404 `link_not_found`.")],
 ) -> Response[LinkRedirect]:
     from etl_artifacts.artifacts.presign import tenant_presigner
     from etl_artifacts.config import get_settings, require_bucket

@@ -41,7 +41,13 @@ class ManifestKeysResponse(BaseModel):
 class ExtendTtlRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ttl_days: int = Field(ge=1, description="`expires_at` becomes max(current, now + ttl_days).")
+    ttl_days: int = Field(
+        ge=1,
+        description="`expires_at` becomes max(current, now + ttl_days); at most `ARTIFACT_MAX_TTL_DAYS` "
+        "(400 unless configured), else 422 `ttl_exceeds_limit`.",
+        # The bound is configuration, checked per request; the document states the default.
+        json_schema_extra={"maximum": 400},
+    )
 
 
 class CreateLinkRequest(BaseModel):
