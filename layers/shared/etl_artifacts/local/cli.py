@@ -363,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
         "dev",
         help="embedded Postgres + local S3 + migrate + seed + serve on :3000",
         description="The local stack in one command (development only): an embedded "
-        "Postgres (data under .local/ in the repository), moto's S3 server, "
+        "Postgres (data under .local/ in the repository), LocalStack's S3 (strict on "
+        "presigned uploads, installed by `make strict-s3`), "
         "migrations, demo data, then the API on HOST:PORT. Prints a token and "
         "example curl lines; Ctrl-C stops everything. One stack per data directory: a second "
         "`dev` on a data directory in use is refused before it touches anything.",

@@ -1,10 +1,12 @@
 """``etl-artifacts dev``: the whole stack on one machine, without Docker or an AWS account.
 
 An embedded Postgres (data kept under ``.local/`` in the repository, which git ignores) and
-moto's S3 server start as child services; this process gets the settings (docs/api.md,
-"Configuration") pointing at them, creates the bucket, migrates, seeds the demo data (and indexes
-it when the indexer exists), then serves the API with the local gateway until Ctrl-C / SIGTERM,
-and stops everything it started. One ``dev`` per data directory: a lock file refuses a second.
+the strict local S3 (LocalStack's S3 on the host: it checks presigned uploads as AWS does, see
+docs/local-stack.md) start as child services; this process gets the settings (docs/api.md,
+"Configuration") pointing at them, creates the bucket, migrates, seeds the demo data (and
+indexes it when the indexer exists), then serves the API with the local gateway until Ctrl-C /
+SIGTERM, and stops everything it started. One ``dev`` per data directory: a lock file refuses a
+second.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from urllib.parse import quote
 
 from etl_artifacts.local.seed_scenarios import SeedOptions, SeedResult
 from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server
+from etl_artifacts.local.strict_s3 import StrictS3NotInstalled, StrictS3Server
 from etl_artifacts.local.template import TemplateSpec, default_template_path
 
 DEV_BUCKET = "etl-artifacts-dev"
@@ -152,15 +155,14 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _configure_environment(database_url: str, s3_endpoint: str, bucket: str, jwt_secret: str) -> None:
+def _configure_environment(database_url: str, aws_environment: dict[str, str], jwt_secret: str) -> None:
     from etl_artifacts.clients import reset_clients
     from etl_artifacts.config import get_settings
     from etl_artifacts.db import reset_database
-    from etl_artifacts.local.services import local_aws_environment
 
     for name in _FOREIGN_VARIABLES:
         os.environ.pop(name, None)
-    os.environ.update(local_aws_environment(s3_endpoint, bucket))
+    os.environ.update(aws_environment)
     os.environ["DATABASE_URL"] = database_url
     os.environ["JWT_SECRET"] = jwt_secret
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
@@ -296,7 +298,7 @@ def _signals_raise_interrupt() -> Iterator[None]:
 
 
 def _ignore_signals() -> None:
-    # A second Ctrl-C must not cut the shutdown short and leave Postgres or moto behind.
+    # A second Ctrl-C must not cut the shutdown short and leave Postgres or S3 behind.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
 
@@ -307,7 +309,8 @@ class DevStack:
 
     data_dir: Path
     postgres: EmbeddedPostgres | None = None
-    s3: MotoS3Server | None = None
+    s3: StrictS3Server | None = None
+    aws: MotoS3Server | None = None  # KMS and EventBridge
     server: Any = None
     invoker: Any = None
     template: TemplateSpec | None = None
@@ -323,14 +326,17 @@ class DevStack:
         _say("starting Postgres (embedded) ...")
         self.postgres = EmbeddedPostgres(pg_dir)
         database_url = self.postgres.start()
-        _say("starting S3 (moto server) ...")
-        self.s3 = MotoS3Server(port=s3_port)
-        endpoint = self.s3.start()
-        _configure_environment(database_url, endpoint, DEV_BUCKET, dev_jwt_secret(self.data_dir))
+        _say("starting S3 (LocalStack's, strict on presigned uploads) ...")
+        self.s3 = StrictS3Server(self.data_dir / "s3", port=s3_port)
+        self.s3.start()
+        aws_environment = self.s3.aws_environment(DEV_BUCKET)
+        _configure_environment(database_url, aws_environment, dev_jwt_secret(self.data_dir))
+        # KMS (the seal signing key) and EventBridge (events) on moto's server (docs/lifecycle.md).
         from etl_artifacts.local.lifecycle_services import configure_lifecycle_services
 
-        _say("creating the seal signing key (KMS) and the event bus (EventBridge) ...")
-        configure_lifecycle_services(endpoint)
+        _say("starting KMS and EventBridge (moto server): the seal signing key and an event bus ...")
+        self.aws = MotoS3Server()
+        configure_lifecycle_services(self.aws.start())
 
     def prepare(self, options: SeedOptions) -> None:
         """Bucket, migrations, demo data and (when the indexer exists) its indexes."""
@@ -390,6 +396,7 @@ class DevStack:
         _say(f"ETL Run Artifacts API (local development stack) ready on {base_url}/api/v1")
         _say(f"  docs:    {base_url}/api/v1/docs")
         _say(f"  S3:      {self.s3.endpoint}  bucket {DEV_BUCKET}  (dummy credentials)")
+        _say(f"           log {_shown(self.s3.log_path)}")
         _say(f"  tenants: {', '.join(self.result.companies)}")
         _say()
         _say("In another terminal, this stack's variables (S3, DATABASE_URL, JWT_SECRET, API, TOKEN):")
@@ -424,6 +431,9 @@ class DevStack:
         if self.s3 is not None:
             self.s3.stop()
             self.s3 = None
+        if self.aws is not None:
+            self.aws.stop()
+            self.aws = None
         if self.postgres is not None:
             self._stop_postgres(self.postgres)
             self.postgres = None
@@ -503,6 +513,9 @@ def _run_stack(
         except KeyboardInterrupt:
             _say("\nshutting down ...")
             return 0 if serving else 130
+        except StrictS3NotInstalled as exc:
+            _say(f"error: {exc}", sys.stderr)
+            return 2
         finally:
             _ignore_signals()
             stack.shutdown()
