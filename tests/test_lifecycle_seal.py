@@ -131,7 +131,7 @@ def test_verify_manifest_command_passes_the_seal_and_fails_after_one_byte_change
     assert main(["verify-manifest", str(seal_file), "--key", str(key_file)]) == 1
 
 
-def test_a_manifest_larger_than_kms_raw_limit_is_signed_as_a_digest() -> None:
+def test_a_manifest_larger_than_kms_raw_limit_is_signed_as_a_digest(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit: past 4,096 bytes KMS is sent the SHA-256 (MessageType DIGEST); the signature is the
     same ECDSA_SHA_256 over the canonical bytes (a local key stands in for KMS here)."""
     import hashlib
@@ -160,21 +160,14 @@ def test_a_manifest_larger_than_kms_raw_limit_is_signed_as_a_digest() -> None:
         "parquet": [{"key": f"extract/attempt=1/data_{i:03}.parquet", "size_bytes": i} for i in range(200)]
     }
     assert len(canonical_bytes(manifest)) > kms_signer.KMS_RAW_MAX_BYTES
-    kms_signer.reset_kms()
-    original = kms_signer.kms_client
-    try:
-        kms_signer.kms_client = lambda: FakeKms()  # type: ignore[assignment]
-        import os
-
-        os.environ["MANIFEST_SIGNING_KEY_ID"] = "k1"
-        from etl_artifacts.config import get_settings
-
-        get_settings.cache_clear()
-        signature = kms_signer.sign_manifest(manifest)
-    finally:
-        kms_signer.kms_client = original  # type: ignore[assignment]
-        os.environ.pop("MANIFEST_SIGNING_KEY_ID", None)
-        kms_signer.reset_kms()
+    # As in AWS (the test session raises the RAW limit for moto, which lacks DIGEST)
+    use_env(
+        monkeypatch,
+        MANIFEST_SIGN_RAW_MAX_BYTES=str(kms_signer.KMS_RAW_MAX_BYTES),
+        MANIFEST_SIGNING_KEY_ID="k1",
+    )
+    monkeypatch.setattr(kms_signer, "kms_client", lambda: FakeKms())
+    signature = kms_signer.sign_manifest(manifest)
     assert calls[0]["Message"] == hashlib.sha256(canonical_bytes(manifest)).digest()
     pem = serialization.load_der_public_key(der).public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
