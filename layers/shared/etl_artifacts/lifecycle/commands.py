@@ -45,9 +45,19 @@ def _instant(value: str) -> datetime:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from etl_artifacts.lifecycle.sweeper import sweep
+    import logging
 
-    report = sweep(args.now, dry_run=args.dry_run, batch=args.batch)
+    from etl_artifacts.lifecycle.sweeper import sweep
+    from etl_artifacts.observability import logger
+
+    # stdout is the report alone (one JSON document); the sweep's log line goes to stderr.
+    handler = logger.registered_handler
+    previous = handler.setStream(sys.stderr) if isinstance(handler, logging.StreamHandler) else None
+    try:
+        report = sweep(args.now, dry_run=args.dry_run, batch=args.batch)
+    finally:
+        if previous is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(previous)
     print(json.dumps(report.as_dict(), indent=2))
     return 0 if not report.failures else 1
 
