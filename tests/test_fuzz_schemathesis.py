@@ -64,7 +64,7 @@ def schema(gateway_url: str, seeded: uuid.UUID) -> Any:
 @pytest.fixture(scope="module")
 def token(make_token: Any) -> str:
     # Long-lived enough for the whole module.
-    return make_token(COMPANY, ttl=3600, scope="artifacts:write")
+    return make_token(COMPANY, ttl=3600)
 
 
 def _operation(schema: Any, route_key: str) -> Any:

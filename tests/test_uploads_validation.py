@@ -201,3 +201,19 @@ def test_no_answer_echoes_the_input_or_a_url(uploads: Uploads) -> None:
     secret = "s3cr3t-value-\u202e"
     answer = uploads.post(run_path(run), {**create_body(b"x"), "name": "a/" + secret})
     assert answer.status_code == 422 and secret not in answer.text and "input" not in answer.text
+
+
+def test_a_body_that_is_not_utf8_json_is_a_422(uploads: Uploads) -> None:
+    run = new_run("acme")
+    for body in (b"\x81\x01\x08\xd8", b"{not json", b"[1, 2]"):
+        answer = uploads.post(run_path(run), body)
+        assert answer.status_code == 422, (body, answer.text)
+        assert isinstance(answer.json()["detail"], list)
+
+
+def test_json_numbers_without_a_fraction_are_integers(uploads: Uploads) -> None:
+    run = new_run("acme")
+    answer = uploads.post(
+        run_path(run), {**create_body(b"abc", content="abc"), "size_bytes": 3.0, "ttl_days": 2.0}
+    )
+    assert answer.status_code == 201 and answer.json()["size_bytes"] == 3

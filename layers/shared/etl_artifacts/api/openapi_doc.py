@@ -64,9 +64,9 @@ SHARED_ENUMS: dict[str, tuple[str, str]] = {
     "load_status": ("StatusFilter", "`all`, or the status a phase must have."),
     "level": ("LogLevel", "A log row's level."),
     "order": ("LogsOrder", "`asc`: oldest row first; `desc`: newest row first."),
-    "status": ("ArtifactStatus", "An uploaded artifact's state (docs/lifecycle.md)."),
-    "is_primary_deliverable": ("BooleanText", "`true` or `false`."),
-    "include_urls": ("BooleanText", "`true` or `false`."),
+    "status": ("ArtifactStatus", "An uploaded artifact's status."),
+    "is_primary_deliverable": ("Flag", "`true` or `false`."),
+    "include_urls": ("Flag", "`true` or `false`."),
 }
 
 

@@ -53,6 +53,17 @@ from etl_artifacts.uploads.models import (
 app = APIGatewayHttpResolver(enable_validation=True)
 configure(app)
 
+
+@app.exception_handler(UnicodeDecodeError)
+def _body_not_utf8(_: UnicodeDecodeError) -> Response[Any]:
+    # A JSON body that is not UTF-8: the validation shape, as for any other undecodable body.
+    return Response(
+        status_code=HTTPStatus.UNPROCESSABLE_ENTITY,
+        content_type=content_types.APPLICATION_JSON,
+        body={"detail": [{"loc": ["body"], "msg": "The body is not UTF-8 JSON", "type": "json_invalid"}]},
+    )
+
+
 TAGS = ["uploads"]
 ARTIFACT_PATH = API_PREFIX + "/artifacts/<artifact_id>"
 DOWNLOAD_DEFAULT_TTL = 60
@@ -99,6 +110,8 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         alias="idempotency-key",
+        # Documented; check_idempotency_key enforces it (with the validation shape).
+        json_schema_extra={"pattern": "^[!-~]{1,255}$"},
         description=(
             "1..255 visible ASCII characters. The same key with the same body (and run) returns the same "
             "artifact, 201 again; with another body, 422 `idempotency_key_reused`."

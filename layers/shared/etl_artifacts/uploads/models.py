@@ -16,20 +16,22 @@ import json
 import re
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     SerializerFunctionWrapHandler,
     StrictBool,
-    StrictInt,
     StrictStr,
     field_validator,
     model_serializer,
     model_validator,
 )
+from pydantic_core import CoreSchema, core_schema
 
 from etl_artifacts.uploads.ids import ARTIFACT_ID_PREFIX
 
@@ -46,12 +48,47 @@ MAX_INT32 = 2_147_483_647
 ARTIFACT_TYPE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 _ARTIFACT_TYPE_RE = re.compile(r"\A[a-z0-9][a-z0-9_.-]{0,63}\Z")
 _SHA256_RE = re.compile(r"\A[0-9a-fA-F]{64}\Z")
-# RFC 9110 §8.3.1: type "/" subtype *( OWS ";" OWS parameter ), tokens of tchar, values token or
+# RFC 9110, section 8.3.1: type "/" subtype *( OWS ";" OWS parameter ), tokens of tchar, values token or
 # quoted-string.
 _TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _QUOTED = r'"(?:[\t !#-\[\]-~]|\\[\t !-~])*"'
 _MEDIA_TYPE_RE = re.compile(rf"\A{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t]*{_TCHARS}=(?:{_TCHARS}|{_QUOTED}))*\Z")
 MAX_CONTENT_TYPE_CHARS = 255
+
+
+# The same rules as JSON Schema patterns, for the OpenAPI document (the validators above enforce them;
+# pydantic's own regex engine has no surrogate ranges). Control characters: Unicode Cc; lone
+# surrogates cannot be stored as UTF-8.
+_NOT_CONTROL = r"\x00-\x1f\x7f-\x9f\ud800-\udfff"
+MEDIA_TYPE_PATTERN = rf"{_TCHARS}/{_TCHARS}(?:[ \t]*;[ \t]*{_TCHARS}=(?:{_TCHARS}|{_QUOTED}))*"
+NAME_PATTERN = f"^[^/\\\\{_NOT_CONTROL}]+$"
+SHA256_PATTERN = "^[0-9a-fA-F]{64}$"
+BASE64_PATTERN = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+DERIVED_PATTERN = f"^(?!/)(?!.*//)(?!.*/$)(?!(?:.*/)?\\.\\.?(?:/|$))[^{_NOT_CONTROL}]{{1,1024}}$"
+DEFAULT_UPLOAD_MAX_BYTES = 5 * 1024**3
+DEFAULT_MAX_TTL_DAYS = 400
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON number with no fraction (``12.0``) is an integer, as JSON Schema counts it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True)
+class JsonInt:
+    """Annotation of a JSON integer within ``ge``..``le``: never a string or a boolean, and ``12.0``
+    counts as 12. The bounds live on the integer schema itself, so the OpenAPI document states them
+    as ``minimum``/``maximum`` (a bound set around a before-validator is documented as ``ge``)."""
+
+    ge: int | None = None
+    le: int | None = None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(
+            _json_integer, core_schema.int_schema(ge=self.ge, le=self.le, strict=True)
+        )
 
 
 def is_media_type(value: str) -> bool:
@@ -85,21 +122,64 @@ class CreateArtifactRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+    name: Annotated[
+        StrictStr,
+        Field(min_length=1, max_length=MAX_NAME_CHARS, json_schema_extra={"pattern": NAME_PATTERN}),
+    ]
     artifact_type: Annotated[StrictStr, Field(pattern=ARTIFACT_TYPE_PATTERN, examples=["report"])]
-    content_type: Annotated[StrictStr, Field(max_length=MAX_CONTENT_TYPE_CHARS, examples=["text/markdown"])]
-    size_bytes: Annotated[StrictInt, Field(ge=0, description="At most `UPLOAD_MAX_BYTES` (5 GiB).")]
-    sha256: Annotated[StrictStr, Field(description="64 hex digits: the SHA-256 of the bytes.")]
+    content_type: Annotated[
+        StrictStr,
+        Field(
+            max_length=MAX_CONTENT_TYPE_CHARS,
+            examples=["text/markdown"],
+            json_schema_extra={"pattern": f"^{MEDIA_TYPE_PATTERN}$"},
+        ),
+    ]
+    size_bytes: Annotated[
+        int,
+        JsonInt(ge=0),
+        Field(
+            description="At most `UPLOAD_MAX_BYTES` (5 GiB unless configured).",
+            json_schema_extra={"maximum": DEFAULT_UPLOAD_MAX_BYTES},
+        ),
+    ]
+    sha256: Annotated[
+        StrictStr,
+        Field(
+            description="64 hex digits: the SHA-256 of the bytes.",
+            json_schema_extra={"pattern": SHA256_PATTERN},
+        ),
+    ]
     phase: Phase | None = None
-    attempt: Annotated[StrictInt, Field(ge=1, le=MAX_INT32)] | None = None
+    attempt: Annotated[int, JsonInt(ge=1, le=MAX_INT32)] | None = None
     is_primary_deliverable: StrictBool = False
-    derived_from: Annotated[list[StrictStr], Field(max_length=MAX_DERIVED_FROM)] = Field(default_factory=list)
+    derived_from: Annotated[
+        list[Annotated[StrictStr, Field(json_schema_extra={"pattern": DERIVED_PATTERN})]],
+        Field(max_length=MAX_DERIVED_FROM),
+    ] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict, description="A JSON object of at most 8 KiB.")
     ttl_days: (
-        Annotated[StrictInt, Field(ge=1, description="At most `ARTIFACT_MAX_TTL_DAYS` (400).")] | None
+        Annotated[
+            int,
+            JsonInt(ge=1),
+            Field(
+                description="At most `ARTIFACT_MAX_TTL_DAYS` (400 unless configured).",
+                json_schema_extra={"maximum": DEFAULT_MAX_TTL_DAYS},
+            ),
+        ]
+        | None
     ) = None
     content: StrictStr | None = Field(default=None, description="The bytes as UTF-8 text (at most 4 MiB).")
-    content_base64: StrictStr | None = Field(default=None, description="The bytes in base64 (at most 4 MiB).")
+    content_base64: (
+        Annotated[
+            StrictStr,
+            Field(
+                description="The bytes in base64 (at most 4 MiB).",
+                json_schema_extra={"pattern": BASE64_PATTERN},
+            ),
+        ]
+        | None
+    ) = None
 
     @field_validator("name")
     @classmethod
