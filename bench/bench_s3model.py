@@ -11,6 +11,10 @@ served another attempt first (ours) and a fresh DuckDB connection (DuckDB).
 
 Per case it reports requests, bytes and the depth: the longest chain of requests where each
 starts only after the previous one ended, i.e. the round trips the latency is paid for.
+
+The per-tenant limiter (docs/limits.md) is measured on the same cases: its table is on moto's
+server behind a second proxy with the same latency as S3, and the depth counts the requests of
+both (S3 and DynamoDB); each case is timed warm with the limiter off and on, interleaved.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from etl_artifacts.local.s3_proxy import S3Proxy, Traffic
+from etl_artifacts.local.services import MotoS3Server
 
 from bench.bench_pages import run_cold
 from bench.bench_search import TRIGRAM_FILE, build_index, duck_sql
@@ -87,6 +92,11 @@ GOALS = {
     "common word": Goal(3.0),
     "no match": Goal(20.0),
 }
+
+
+# The limiter's cases: pages, an indexed search, and one answered from warm caches alone.
+LIMITER_CASES = ("page 0", "deep page", "needle", "no match")
+LIMITER_TABLE = "bench-limits"
 
 
 @dataclass
@@ -205,6 +215,139 @@ class Api:
         if response.status_code != 200:
             raise RuntimeError(f"our API answered {response.status_code}")
         return response.json(), {k.lower(): v for k, v in response.headers.items()}
+
+
+# -- the limiter --------------------------------------------------------------------------------------
+@dataclass
+class LimiterMeasured:
+    without: Stats
+    with_limiter: Stats
+    s3_only: Traffic  # the warm call without the limiter: S3 requests
+    both: Traffic  # with the limiter: S3 and DynamoDB requests together
+    dynamodb_requests: int
+
+
+@contextmanager
+def dynamodb_behind_proxy() -> Iterator[S3Proxy]:
+    """moto's server (DynamoDB) behind its own latency proxy, holding the limiter's table."""
+    from etl_artifacts.local.services import create_rate_limit_table
+
+    server = MotoS3Server()
+    progress("starting moto (DynamoDB) for the limiter")
+    server.start()
+    try:
+        local = {**S3RVER_CREDENTIALS, "AWS_REGION": "us-east-1"}
+        local["AWS_ENDPOINT_URL_DYNAMODB"] = server.endpoint
+        with S3Proxy(server.endpoint) as proxy, env_override(**local):
+            create_rate_limit_table(LIMITER_TABLE)
+            yield proxy
+    finally:
+        server.stop()
+
+
+def _limiter(on: bool) -> None:
+    """The limiter on or off for the next call: settings only, so every client stays warm."""
+    import os
+
+    from etl_artifacts.config import get_settings
+
+    if on:
+        os.environ["RATE_LIMIT_TABLE"] = LIMITER_TABLE
+    else:
+        os.environ.pop("RATE_LIMIT_TABLE", None)
+    get_settings.cache_clear()
+
+
+def _measure_limiter(
+    s3: S3Proxy, dynamodb: S3Proxy, cases: dict[str, tuple[Any, Any]], options: BenchOptions
+) -> dict[str, LimiterMeasured]:
+    measured: dict[str, LimiterMeasured] = {}
+    for case in LIMITER_CASES:
+        ours = cases[case][0]
+
+        def without(ours: Callable[[], None] = ours) -> None:
+            _limiter(False)
+            ours()
+
+        def limited(ours: Callable[[], None] = ours) -> None:
+            _limiter(True)
+            ours()
+
+        calls = {"without": without, "with": limited}
+        timed = measure_interleaved(calls, runs=options.runs, warmup=options.warmup)
+        s3_only = warm_traffic(s3, without)
+        limited()
+        s3.clear()
+        dynamodb.clear()
+        limited()
+        both = Traffic.of([*s3.recorded(), *dynamodb.recorded()])
+        measured[case] = LimiterMeasured(
+            timed["without"], timed["with"], s3_only, both, len(dynamodb.recorded())
+        )
+    _limiter(False)
+    return measured
+
+
+def _limiter_lines(results: dict[float, dict[str, LimiterMeasured]]) -> tuple[list[Any], list[Any], Any]:
+    rows: list[dict[str, Any]] = []
+    targets: list[dict[str, Any]] = []
+    table_rows: list[list[str]] = []
+    for latency, cases in results.items():
+        for case, m in cases.items():
+            label = f"{latency:g} ms/request, {case}"
+            rows.append(
+                row(SCENARIO, f"ours without the limiter, {label}", m.without, traffic_summary(m.s3_only))
+            )
+            rows.append(
+                row(
+                    SCENARIO,
+                    f"ours with the limiter, {label}",
+                    m.with_limiter,
+                    f"{traffic_summary(m.both)} (S3 + {m.dynamodb_requests} DynamoDB)",
+                )
+            )
+            table_rows.append(
+                [
+                    f"{latency:g}",
+                    case,
+                    f"{m.without.median_ms:.1f} ({m.without.p95_ms:.1f})",
+                    f"{m.with_limiter.median_ms:.1f} ({m.with_limiter.p95_ms:.1f})",
+                    str(m.s3_only.depth),
+                    str(m.both.depth),
+                    str(m.dynamodb_requests),
+                ]
+            )
+            if latency == TARGET_LATENCY_MS and m.s3_only.depth:
+                targets.append(
+                    target(
+                        SCENARIO,
+                        f"{case}: the limiter adds no round trip in sequence (S3 + DynamoDB depth)",
+                        f"depth {m.s3_only.depth} -> {m.both.depth}",
+                        m.both.depth <= m.s3_only.depth,
+                        f"p50 {m.without.median_ms:.0f} -> {m.with_limiter.median_ms:.0f} ms, "
+                        f"p95 {m.without.p95_ms:.0f} -> {m.with_limiter.p95_ms:.0f} ms",
+                    )
+                )
+    table = {
+        "title": "Per-tenant limiter: warm answers without and with it (DynamoDB behind the same latency)",
+        "columns": [
+            "ms/request",
+            "case",
+            "without: p50 ms (p95)",
+            "with: p50 ms (p95)",
+            "depth without (S3)",
+            "depth with (S3 + DynamoDB)",
+            "DynamoDB requests",
+        ],
+        "rows": table_rows,
+        "notes": [
+            "The limiter counts each request with one conditional UpdateItem started beside the route's "
+            "first S3 request and joined before the answer (docs/limits.md); its table is on moto's server "
+            "behind a proxy adding the same latency per request as S3's. An answer that makes no S3 "
+            "request at all (every read cached while warm) waits for that one DynamoDB request."
+        ],
+    }
+    return rows, targets, table
 
 
 # -- the cases ----------------------------------------------------------------------------------------
@@ -409,19 +552,23 @@ def _table(results: dict[float, dict[str, Measured]], options: BenchOptions) -> 
 def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
     options = options or (BenchOptions.smoke_defaults() if smoke else BenchOptions())
     results: dict[float, dict[str, Measured]] = {}
+    limited: dict[float, dict[str, LimiterMeasured]] = {}
     with (
         s3rver_with_run(options) as (server, uploaded),
         S3Proxy(server.endpoint) as proxy,
-        env_override(**_environment(proxy.endpoint)),
+        dynamodb_behind_proxy() as dynamodb,
+        env_override(**{**_environment(proxy.endpoint), "AWS_ENDPOINT_URL_DYNAMODB": dynamodb.endpoint}),
         api_over_http() as base,
     ):
         api = Api(base, uploaded)
         con = duckdb_connect(proxy.endpoint)
         cases = _cases(uploaded, options, api, con)
         for latency in options.latencies_ms:
-            proxy.latency_s = latency / 1000
+            proxy.latency_s = dynamodb.latency_s = latency / 1000
             progress(f"S3 model: {latency:g} ms per request, ours over HTTP and DuckDB, interleaved")
             results[latency] = _measure_warm(proxy, cases, options)
+            progress(f"S3 model: {latency:g} ms per request, ours without and with the limiter")
+            limited[latency] = _measure_limiter(proxy, dynamodb, cases, options)
             progress(f"S3 model: {latency:g} ms per request, cold footers")
             results[latency][COLD_FOOTERS] = _measure_cold(proxy, uploaded, options)
         con.close()
@@ -439,4 +586,9 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             targets.append(target(SCENARIO, f"{case} (at 20 ms per request)", "n/a", None, "not measured"))
         else:
             targets.extend(_target_lines(case, at_target[case], TARGET_LATENCY_MS))
-    return {"rows": rows, "targets": targets, "tables": [_table(results, options)]}
+    limiter_rows, limiter_targets, limiter_table = _limiter_lines(limited)
+    return {
+        "rows": rows + limiter_rows,
+        "targets": targets + limiter_targets,
+        "tables": [_table(results, options), limiter_table],
+    }

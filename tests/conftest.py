@@ -211,12 +211,24 @@ class ApiClient:
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
+        return self.request("GET", path, company=company, token=token, headers=headers, **kwargs)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        company: str | None = "acme",
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
         all_headers = dict(headers or {})
         if token is None and company is not None:
             token = self.make_token(company)
         if token is not None:
             all_headers.setdefault("Authorization", f"Bearer {token}")
-        return self.session.get(self.base_url + path, headers=all_headers, timeout=60, **kwargs)
+        return self.session.request(method, self.base_url + path, headers=all_headers, timeout=60, **kwargs)
 
 
 @pytest.fixture(scope="session")

@@ -87,7 +87,7 @@ def test_enums_are_shared_components(generated):
     enums = {name for name in dir(models) if isinstance(getattr(models, name), enum.EnumMeta)}
 
     # One class per idea, none per operation (GetPhaseDataPhase, SearchRunsEventStatus...).
-    assert enums == {"Phase", "StatusFilter", "ArtifactKind", "LogLevel", "LogsOrder"}
+    assert enums == {"Phase", "StatusFilter", "ArtifactKind", "LogLevel", "LogsOrder", "CsvFormulas"}
 
 
 def test_a_json_route_is_parsed_into_models(generated, client, demo_run):

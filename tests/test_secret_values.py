@@ -61,7 +61,10 @@ def test_authorizer_verifies_with_the_key_read_from_jwt_secret_arn(secrets_manag
     # Then a token signed with the secret's value is accepted, one signed with another key is not
     answer = _authorize(_token(JWT_KEY))
     assert answer["isAuthorized"] is True and answer["context"]["id_company"] == "acme"
-    assert _authorize(_token(ROTATED_KEY)) == {"isAuthorized": False}
+    assert _authorize(_token(ROTATED_KEY)) == {
+        "isAuthorized": False,
+        "context": {"error_description": "the token signature could not be verified"},
+    }
 
 
 def test_the_secret_is_cached_and_a_rotation_is_seen_once_the_cache_expires(secrets_manager, monkeypatch):

@@ -12,6 +12,7 @@ inside every S3-reading function's Timeout (tests/test_template.py).
 from __future__ import annotations
 
 import sys
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -102,6 +103,33 @@ def sqs_client() -> Any:
     return boto3.session.Session().client("sqs", region_name=settings.aws_region, config=config)
 
 
+# The limiter fails open rather than wait (docs/limits.md): short timeouts (RATE_LIMIT_TIMEOUT_S), one retry.
+DYNAMODB_MAX_ATTEMPTS = 2
+_dynamodb_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _dynamodb_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    settings = get_settings()
+    config = Config(
+        region_name=settings.aws_region,
+        connect_timeout=settings.rate_limit_timeout_s,
+        read_timeout=settings.rate_limit_timeout_s,
+        retries={"total_max_attempts": DYNAMODB_MAX_ATTEMPTS, "mode": "standard"},
+    )
+    # AWS_ENDPOINT_URL_DYNAMODB (botocore reads it) points it at a local server.
+    return boto3.session.Session().client("dynamodb", region_name=settings.aws_region, config=config)
+
+
+def dynamodb_client() -> Any:
+    """DynamoDB client of the per-tenant limiter (created once; it is first called from a pool thread)."""
+    with _dynamodb_lock:
+        return _dynamodb_client()
+
+
 @lru_cache(maxsize=1)
 def arrow_s3() -> S3FileSystem:
     """pyarrow's own S3 client. It ignores AWS_ENDPOINT_URL_S3, so the endpoint is passed explicitly."""
@@ -145,11 +173,16 @@ def reset_clients() -> None:
     s3_client.cache_clear()
     sqs_client.cache_clear()
     sts_client.cache_clear()
+    _dynamodb_client.cache_clear()
     arrow_s3.cache_clear()
     # Role sessions for presigning hold clients too; the module is loaded only where it is used.
     presign_credentials = sys.modules.get("etl_artifacts.artifacts.presign_credentials")
     if presign_credentials is not None:
         presign_credentials.reset_signing_identities()
+    # The limiter's stores hold what they learnt from the old endpoint (full windows).
+    tenant_gate = sys.modules.get("etl_artifacts.ratelimit.tenant_gate")
+    if tenant_gate is not None:
+        tenant_gate.forget_stores()
     # The lifecycle's KMS and EventBridge clients, likewise only where they were loaded.
     kms_signer = sys.modules.get("etl_artifacts.lifecycle.kms_signer")
     if kms_signer is not None:

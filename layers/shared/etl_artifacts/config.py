@@ -59,6 +59,13 @@ class Settings(BaseModel):
     run_max_artifacts: int = Field(default=1000, alias="RUN_MAX_ARTIFACTS", ge=1)
     artifact_default_ttl_days: int = Field(default=90, alias="ARTIFACT_DEFAULT_TTL_DAYS", ge=1)
     artifact_max_ttl_days: int = Field(default=400, alias="ARTIFACT_MAX_TTL_DAYS", ge=1)
+    # Per-tenant limits (docs/limits.md): the DynamoDB table of counters and scan leases; off when unset.
+    rate_limit_table: str | None = Field(default=None, alias="RATE_LIMIT_TABLE")
+    rate_limit_rps: float = Field(default=100.0, alias="RATE_LIMIT_RPS", gt=0)
+    rate_limit_burst: int = Field(default=200, alias="RATE_LIMIT_BURST", ge=1)
+    tenant_max_scans: int = Field(default=4, alias="TENANT_MAX_SCANS", ge=1, le=100)
+    # Connect and read timeout of each DynamoDB call: past it the limiter fails open.
+    rate_limit_timeout_s: float = Field(default=0.5, alias="RATE_LIMIT_TIMEOUT_S", gt=0, le=10)
     # The artifact lifecycle (docs/lifecycle.md): restore window, signing key, events.
     artifact_restore_days: int = Field(default=30, alias="ARTIFACT_RESTORE_DAYS", ge=0)
     manifest_signing_key_id: str | None = Field(default=None, alias="MANIFEST_SIGNING_KEY_ID")
@@ -82,6 +89,7 @@ class Settings(BaseModel):
         "index_queue_url",
         "cursor_secret_arn",
         "presign_role_arn",
+        "rate_limit_table",
         "manifest_signing_key_id",
         "manifest_previous_key_ids",
         "event_bus_name",

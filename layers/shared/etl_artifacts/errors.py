@@ -25,6 +25,12 @@ class TooLargeResponse(ErrorResponse):
     max_limit: int | None = None
 
 
+class ThrottledResponse(ErrorResponse):
+    """429 ``rate_limited`` / ``too_many_scans``: the seconds to wait, as in ``Retry-After``."""
+
+    retry_after_seconds: int
+
+
 class ValidationErrorItem(BaseModel):
     loc: list[str | int]
     msg: str
@@ -57,9 +63,22 @@ class ApiError(Exception):
 
 
 class Unauthorized(ApiError):
+    """401 with the rule the token failed (one of ``auth.TOKEN_RULES``, a fixed text), sent as
+    ``WWW-Authenticate: Bearer error="invalid_token", error_description="..."`` (RFC 6750 section 3)."""
+
     status = 401
     code = "unauthorized"
     default_detail = "Missing or invalid bearer token."
+    # A function's own refusal: the authorizer context lacks a usable claim.
+    default_rule = "a token claim is missing or invalid"
+
+    def __init__(self, rule: str | None = None) -> None:
+        self.rule = rule or self.default_rule
+        super().__init__(f"Missing or invalid bearer token: {self.rule}.")
+
+    @property
+    def challenge(self) -> str:
+        return f'Bearer error="invalid_token", error_description="{self.rule}"'
 
 
 class NotFound(ApiError):
@@ -137,6 +156,31 @@ class DeadlineExceeded(ApiError):
     def __init__(self, detail: str | None = None, *, retry_after: int = 10) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class RateLimited(ApiError):
+    """The tenant is over one of its limits (docs/limits.md); retry after ``retry_after`` seconds."""
+
+    status = 429
+    code = "rate_limited"
+    default_detail = "Too many requests for this tenant; retry after the time in Retry-After."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after)
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        return {**super().body(request_id), "retry_after_seconds": self.retry_after}
+
+
+class TooManyScans(RateLimited):
+    """The tenant's concurrent expensive requests: a limit like the rate, with its own code."""
+
+    code = "too_many_scans"
+    default_detail = (
+        "Too many expensive requests (scans without a current index, filtered logs over several chunks) "
+        "of this tenant are running; retry after the time in Retry-After."
+    )
 
 
 class InvalidCursor(ApiError):

@@ -15,11 +15,13 @@ class Principal(BaseModel):
     scopes: tuple[str, ...] = ()
 
     def as_context(self) -> dict[str, str]:
-        """Authorizer context (API Gateway passes string values to the functions): ``scopes`` is
+        """Authorizer context (API Gateway passes string values to the functions); ``expires_at``
+        written exactly as whoami writes it (pydantic's form: ``2026-11-20T10:00:00Z``); ``scopes``
         space-separated, as in the token."""
+        expires_at = self.model_dump(mode="json", include={"expires_at"})["expires_at"]
         return {
             "id_company": self.id_company,
             "sub": self.sub,
-            "expires_at": self.expires_at.isoformat(),
+            "expires_at": expires_at,
             "scopes": " ".join(self.scopes),
         }

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -35,12 +35,15 @@ from etl_artifacts.errors import (
     InsufficientScope,
     InternalError,
     NotFound,
+    RateLimited,
+    ThrottledResponse,
     TooLargeResponse,
     Unauthorized,
     ValidationErrorResponse,
 )
 from etl_artifacts.layout import RUN_ID_CHARS, RUN_ID_PATTERN, RUN_ID_RE, RunRef
 from etl_artifacts.observability import get_tracer, logger, metrics, tracing_enabled
+from etl_artifacts.ratelimit.tenant_gate import invocation_gate
 
 API_PREFIX = "/api/v1"
 RUN_PATH = API_PREFIX + "/dags/<dag_id>/runs/<date>/<run_id>"
@@ -136,7 +139,13 @@ SECURITY_SCHEMES: dict[str, Any] = {
 }
 ERROR_RESPONSES: dict[int, Any] = {
     401: {
-        "description": "Missing or invalid token",
+        "description": "`unauthorized`: missing or invalid token; `WWW-Authenticate` says which rule failed",
+        "headers": {
+            "WWW-Authenticate": {
+                "description": 'Bearer error="invalid_token", error_description="<the rule that failed>"',
+                "schema": {"type": "string"},
+            }
+        },
         "content": {"application/json": {"model": ErrorResponse}},
     },
     422: {
@@ -147,6 +156,13 @@ ERROR_RESPONSES: dict[int, Any] = {
         "description": "`response_too_large`: the answer does not fit Lambda's 6 MB response payload "
         "even compressed; pages add `max_limit`, the largest `limit` that fits",
         "content": {"application/json": {"model": TooLargeResponse}},
+    },
+    429: {
+        "description": "`rate_limited`: the tenant is over `RATE_LIMIT_RPS` / `RATE_LIMIT_BURST`; "
+        "`too_many_scans`: `TENANT_MAX_SCANS` expensive requests of the tenant are running. Every tenant "
+        "answer carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (Unix seconds)",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+        "content": {"application/json": {"model": ThrottledResponse}},
     },
     502: {
         "description": "Storage or database failure",
@@ -263,10 +279,13 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
 
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        # A deadline's Retry-After depends on what was queued; the others' is fixed per class.
-        retry = exc.retry_after if isinstance(exc, DeadlineExceeded) else exc.retry_after_s
+        # A deadline's or a limit's Retry-After depends on the moment; the others' is fixed per class.
+        retry = exc.retry_after if isinstance(exc, DeadlineExceeded | RateLimited) else exc.retry_after_s
         headers = {"Retry-After": str(retry)} if retry else {}
-        return _json_error(exc.status, exc.body(request_id(app)), {**headers, **exc.headers()} or None)
+        if isinstance(exc, Unauthorized):
+            headers["WWW-Authenticate"] = exc.challenge
+        headers.update(exc.headers())
+        return _json_error(exc.status, exc.body(request_id(app)), headers or None)
 
     @app.exception_handler(RequestValidationError)
     def _validation_error(exc: RequestValidationError) -> Response:
@@ -325,11 +344,16 @@ def _log_request(event: dict[str, Any], status: int, started: float) -> None:
         metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
 
 
-def _too_large(app: APIGatewayHttpResolver) -> Callable[[ApiError], dict[str, Any]]:
+def _error_result(app: APIGatewayHttpResolver) -> Callable[[ApiError], dict[str, Any]]:
+    """Renders an error decided after the route ran (413 by the envelope, 429 by the limiter)."""
+
     def render(exc: ApiError) -> dict[str, Any]:
+        headers = {"Content-Type": content_types.APPLICATION_JSON, "Cache-Control": "no-store"}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
         return {
             "statusCode": exc.status,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON, "Cache-Control": "no-store"},
+            "headers": headers,
             "body": json.dumps(exc.body(request_id(app)), separators=(",", ":")),
             "isBase64Encoded": False,
         }
@@ -361,11 +385,71 @@ def routing_event(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "rawPath": path}
 
 
+class QueryNotUtf8(ValueError):
+    """A query name or value whose percent-decoded bytes are not UTF-8 (``name`` None when the
+    name itself is not)."""
+
+    def __init__(self, name: str | None) -> None:
+        super().__init__("query string is not UTF-8")
+        self.name = name
+
+
+def query_parameters(raw_query: str) -> dict[str, str]:
+    """``rawQueryString`` decoded once, strictly: ``+`` is a space, ``%XX`` a byte, and the bytes of
+    every name and value must be UTF-8 (else QueryNotUtf8: ``%FF`` or an encoded surrogate such
+    as ``%ED%A0%80`` never becomes U+FFFD). A name given twice has its values joined by commas,
+    as API Gateway joins them."""
+    params: dict[str, str] = {}
+    for piece in raw_query.split("&"):
+        if not piece:
+            continue
+        raw_name, _, raw_value = piece.partition("=")
+        try:
+            name = unquote_plus(raw_name, errors="strict")
+        except UnicodeDecodeError:
+            raise QueryNotUtf8(None) from None
+        try:
+            value = unquote_plus(raw_value, errors="strict")
+        except UnicodeDecodeError:
+            raise QueryNotUtf8(name) from None
+        params[name] = f"{params[name]},{value}" if name in params else value
+    return params
+
+
+def strict_query(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with ``queryStringParameters`` decoded from ``rawQueryString`` by
+    :func:`query_parameters`: how API Gateway decodes bytes that are not UTF-8 is not documented,
+    so the functions read the query as the client encoded it (``rawQueryString`` stays encoded)."""
+    if "rawQueryString" not in event:
+        return event
+    params = query_parameters(str(event.get("rawQueryString") or ""))
+    strict = {key: value for key, value in event.items() if key != "queryStringParameters"}
+    if params:
+        strict["queryStringParameters"] = params
+    return strict
+
+
+def _not_utf8(exc: QueryNotUtf8) -> dict[str, Any]:
+    # pydantic's own error for bytes that are not a string; the value is never echoed.
+    loc = ["query"] if exc.name is None else ["query", exc.name]
+    item = {
+        "loc": loc,
+        "msg": "Input should be a valid string, unable to parse raw data as a unicode string",
+        "type": "string_unicode",
+    }
+    return {
+        "statusCode": 422,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"detail": [item]}, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
 def lambda_entry(
     app: APIGatewayHttpResolver, *, writes: bool = False
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler of a family: Powertools logging context, metrics and tracing around resolve,
-    the invocation's deadline, and the one response path every answer takes.
+    the invocation's deadline, the tenant's limits, and the one response path every answer takes.
 
     With ``writes``, a write request (``WRITE_METHODS``) whose token lacks the write scope is
     answered 403 ``insufficient_scope`` before routing: authorization comes before validation, as
@@ -377,10 +461,25 @@ def lambda_entry(
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
         begin_invocation()
-        with invocation_deadline(context):
-            refused = _missing_write_scope(event) if writes else None
-            answer = _refusal(event, refused) if refused else _traced(app)(routing_event(event), context)
-            result = fit_result(event, answer, _too_large(app))
+        render = _error_result(app)
+        # The tenant's count runs beside the route's own storage calls (docs/limits.md).
+        with invocation_deadline(context), invocation_gate(event) as gate:
+            refused = gate.refused() if gate is not None else None
+            missing_scope = _missing_write_scope(event) if writes and refused is None else None
+            if refused is not None:
+                result = render(refused)
+            elif missing_scope is not None:
+                result = fit_result(event, _refusal(event, missing_scope), render)
+            else:
+                try:
+                    routed = routing_event(strict_query(event))
+                except QueryNotUtf8 as exc:
+                    answer = _not_utf8(exc)
+                else:
+                    answer = _traced(app)(routed, context)
+                result = fit_result(event, answer, render)
+            if gate is not None:
+                result = gate.finish(result, render)
         _log_request(event, int(result.get("statusCode", 500)), started)
         return result
 

@@ -150,7 +150,12 @@ def fit_result(
         }
     if payload_size(result) <= LAMBDA_PAYLOAD_MAX:
         return result
-    return too_large(_too_large_error(event, result, gzip_ok, original))
+    answer = too_large(_too_large_error(event, result, gzip_ok, original))
+    if compressible:
+        # Whether the answer fits depended on Accept-Encoding (gzip) and on what was negotiated.
+        answer["headers"] = dict(answer.get("headers") or {})
+        _add_vary(answer["headers"], {"Accept-Encoding", *_negotiated.get()})
+    return answer
 
 
 # -- 413: what would fit -----------------------------------------------------------------------

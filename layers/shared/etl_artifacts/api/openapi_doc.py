@@ -67,6 +67,7 @@ SHARED_ENUMS: dict[str, tuple[str, str]] = {
     "status": ("ArtifactStatus", "An uploaded artifact's status."),
     "is_primary_deliverable": ("Flag", "`true` or `false`."),
     "include_urls": ("Flag", "`true` or `false`."),
+    "csv_formulas": ("CsvFormulas", "`escape`: formula-like text cells get a leading `'`; `raw`: as stored."),
 }
 
 

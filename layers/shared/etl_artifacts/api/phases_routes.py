@@ -100,6 +100,17 @@ OrderQuery = Annotated[
     Literal["asc", "desc"],
     Query(description="`asc`: oldest row first (default); `desc`: newest row first (JSON pages and NDJSON)."),
 ]
+CsvFormulasQuery = Annotated[
+    Literal["escape", "raw"],
+    Query(
+        description=(
+            "CSV only. `escape` (default): a text cell (a string, binary as base64) or column name that "
+            "begins with `=`, `+`, `-`, `@`, TAB or CR is written with a leading `'`, so a spreadsheet "
+            "shows it instead of running it as a formula (numbers, decimals and times are never changed); "
+            "`raw`: every cell exactly as stored, for programs that read the CSV. Other formats ignore it."
+        )
+    ),
+]
 ContinuationQuery = Annotated[
     str | None,
     Query(
@@ -165,7 +176,10 @@ _LOGS_RESPONSES[200] = {
     "description": (
         f"{_FORMATS}; or with `Accept: application/x-ndjson` every matching row as one JSON object per "
         "line; when more rows remain, or the attempt is still running (no `metadata.parquet`, `order=asc`), "
-        "the `X-Continuation-Token` header carries the cursor to send back as `continuation_token`"
+        "the `X-Continuation-Token` header carries the cursor to send back as `continuation_token`. A row "
+        'whose line alone exceeds the NDJSON budget is sent as `{"_omitted": {"reason": "row_too_large", '
+        '"row": N, "bytes": B, "artifact_kind": "{phase}-logs", "chunk": C}}` (row N of chunk C, B bytes '
+        "as one line: download the chunk for it) and the stream goes on"
     ),
     "content": {
         **_PAGE_CONTENT,
@@ -193,8 +207,10 @@ def _accept() -> str | None:
     return app.current_event.headers.get("accept")
 
 
-def _page_answer(page: Page, media: str, headers: dict[str, str] | None = None) -> Response[Any]:
-    """``page`` rendered as ``media`` (one of PAGE_MEDIA_TYPES)."""
+def _page_answer(
+    page: Page, media: str, headers: dict[str, str] | None = None, csv_formulas: str = "escape"
+) -> Response[Any]:
+    """``page`` rendered as ``media`` (one of PAGE_MEDIA_TYPES); ``csv_formulas`` as the query says."""
     headers = {**(headers or {}), "Vary": "Accept"}
     if media == JSON_MEDIA_TYPE:
         body = page.body().model_dump_json()
@@ -204,7 +220,7 @@ def _page_answer(page: Page, media: str, headers: dict[str, str] | None = None) 
     headers["X-Total-Rows"] = str(page.total_rows)
     headers["X-Has-More"] = "true" if page.has_more else "false"
     if media == CSV_MEDIA_TYPE:
-        text = page_formats.csv_text(page.table)
+        text = page_formats.csv_text(page.table, escape_formulas=csv_formulas != "raw")
         return Response(status_code=200, content_type=CSV_CONTENT_TYPE, body=text, headers=headers)
     # bytes: Powertools sends them base64-encoded in the Lambda payload.
     stream = page_formats.arrow_stream(page.table)
@@ -276,6 +292,7 @@ def phase_data(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the forma
     limit: LimitQuery = 50,
     keyword: DataKeywordQuery = None,
     columns: ColumnsQuery = None,
+    csv_formulas: CsvFormulasQuery = "escape",
 ):
     from etl_artifacts.phases import service
 
@@ -284,7 +301,7 @@ def phase_data(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the forma
     media = negotiate(_accept(), PAGE_MEDIA_TYPES)
     result = service.data_page(run, phase, attempt, page=page, limit=limit, keyword=keyword, columns=names)
     headers = None if result.search_mode is None else {"X-Search-Mode": result.search_mode}
-    return _page_answer(result.page, media, headers)
+    return _page_answer(result.page, media, headers, csv_formulas)
 
 
 @app.get(
@@ -303,12 +320,14 @@ def phase_errors(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the for
     attempt: AttemptQuery = 1,
     page: PageQuery = 0,
     limit: LimitQuery = 50,
+    csv_formulas: CsvFormulasQuery = "escape",
 ):
     from etl_artifacts.phases import service
 
     run = run_ref(app, dag_id, date, run_id)
     media = negotiate(_accept(), PAGE_MEDIA_TYPES)
-    return _page_answer(service.errors_page(run, phase, attempt, page=page, limit=limit), media)
+    rows = service.errors_page(run, phase, attempt, page=page, limit=limit)
+    return _page_answer(rows, media, csv_formulas=csv_formulas)
 
 
 @app.get(
@@ -331,6 +350,7 @@ def phase_logs(  # type: ignore[no-untyped-def]  # JSON, CSV, Arrow or NDJSON: t
     keyword: LogKeywordQuery = None,
     order: OrderQuery = "asc",
     continuation_token: ContinuationQuery = None,
+    csv_formulas: CsvFormulasQuery = "escape",
 ):
     from etl_artifacts.phases import service
 
@@ -341,7 +361,7 @@ def phase_logs(  # type: ignore[no-untyped-def]  # JSON, CSV, Arrow or NDJSON: t
         rows = service.logs_page(
             run, phase, attempt, page=page, limit=limit, level=level, keyword=keyword, order=order
         )
-        return _page_answer(rows, media)
+        return _page_answer(rows, media, csv_formulas=csv_formulas)
     result = service.logs_ndjson(
         run,
         phase,

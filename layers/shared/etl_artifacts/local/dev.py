@@ -40,6 +40,8 @@ from etl_artifacts.local.strict_s3 import StrictS3NotInstalled, StrictS3Server
 from etl_artifacts.local.template import TemplateSpec, default_template_path
 
 DEV_BUCKET = "etl-artifacts-dev"
+# The limiter's table, on a moto server of its own (`RATE_LIMIT_TABLE=` empty turns limits off).
+DEV_RATE_LIMIT_TABLE = "etl-artifacts-limits-dev"
 DEV_TOKEN_TTL_S = 8 * 3600
 # Variables that would point this process at something other than the local services.
 _FOREIGN_VARIABLES = (
@@ -165,6 +167,7 @@ def _configure_environment(database_url: str, aws_environment: dict[str, str], j
     os.environ.update(aws_environment)
     os.environ["DATABASE_URL"] = database_url
     os.environ["JWT_SECRET"] = jwt_secret
+    os.environ.setdefault("RATE_LIMIT_TABLE", DEV_RATE_LIMIT_TABLE)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     get_settings.cache_clear()
@@ -178,6 +181,7 @@ def stack_variables() -> dict[str, str]:
     from etl_artifacts.config import Settings
 
     names = [field.alias for field in Settings.model_fields.values() if field.alias]
+    names += ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
     names += ["AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
     names += ["AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_EVENTBRIDGE", "MANIFEST_SIGN_RAW_MAX_BYTES"]
     names += sorted(
@@ -310,6 +314,7 @@ class DevStack:
     data_dir: Path
     postgres: EmbeddedPostgres | None = None
     s3: StrictS3Server | None = None
+    dynamodb: MotoS3Server | None = None  # moto's server, for the rate limit table
     aws: MotoS3Server | None = None  # KMS and EventBridge
     server: Any = None
     invoker: Any = None
@@ -330,23 +335,36 @@ class DevStack:
         self.s3 = StrictS3Server(self.data_dir / "s3", port=s3_port)
         self.s3.start()
         aws_environment = self.s3.aws_environment(DEV_BUCKET)
+        if os.environ.get("RATE_LIMIT_TABLE", DEV_RATE_LIMIT_TABLE):
+            _say("starting DynamoDB (moto server) for the rate limits ...")
+            self.dynamodb = MotoS3Server()
+            aws_environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb.start()
         _configure_environment(database_url, aws_environment, dev_jwt_secret(self.data_dir))
         # KMS (the seal signing key) and EventBridge (events) on moto's server (docs/lifecycle.md).
         from etl_artifacts.local.lifecycle_services import configure_lifecycle_services
 
-        _say("starting KMS and EventBridge (moto server): the seal signing key and an event bus ...")
-        self.aws = MotoS3Server()
-        configure_lifecycle_services(self.aws.start())
+        if self.dynamodb is not None:
+            endpoint = self.dynamodb.endpoint  # one moto server serves every service
+        else:
+            _say("starting KMS and EventBridge (moto server) ...")
+            self.aws = MotoS3Server()
+            endpoint = self.aws.start()
+        _say("creating the seal signing key (KMS) and an event bus (EventBridge) ...")
+        configure_lifecycle_services(endpoint)
 
     def prepare(self, options: SeedOptions) -> None:
         """Bucket, migrations, demo data and (when the indexer exists) its indexes."""
+        from etl_artifacts.config import get_settings
         from etl_artifacts.db import get_database
         from etl_artifacts.local.seed import seed
-        from etl_artifacts.local.services import create_bucket
+        from etl_artifacts.local.services import create_bucket, create_rate_limit_table
         from etl_artifacts.local.template import load_template
         from etl_artifacts.migrations import migrate
 
         create_bucket(DEV_BUCKET)
+        settings = get_settings()
+        if settings.rate_limit_table:
+            create_rate_limit_table(settings.rate_limit_table)
         applied = migrate(get_database())
         _say(f"migrations applied: {applied}" if applied else "schema is up to date")
         total = options.companies * options.runs
@@ -398,6 +416,7 @@ class DevStack:
         _say(f"  S3:      {self.s3.endpoint}  bucket {DEV_BUCKET}  (dummy credentials)")
         _say(f"           log {_shown(self.s3.log_path)}")
         _say(f"  tenants: {', '.join(self.result.companies)}")
+        _say(f"  limits:  {self._limits()}")
         _say()
         _say("In another terminal, this stack's variables (S3, DATABASE_URL, JWT_SECRET, API, TOKEN):")
         _say(f"  source {env_file}")
@@ -413,6 +432,18 @@ class DevStack:
             _say("  " + line)
         _say()
         _say("Press Ctrl-C to stop.")
+
+    @staticmethod
+    def _limits() -> str:
+        from etl_artifacts.config import get_settings
+
+        settings = get_settings()
+        if not settings.rate_limit_table:
+            return "off (RATE_LIMIT_TABLE is empty)"
+        return (
+            f"{settings.rate_limit_rps:g} requests/s per tenant, burst {settings.rate_limit_burst}, "
+            f"{settings.tenant_max_scans} scans at once (DynamoDB table {settings.rate_limit_table})"
+        )
 
     def shutdown(self) -> None:
         from etl_artifacts.db import reset_database
@@ -431,6 +462,9 @@ class DevStack:
         if self.s3 is not None:
             self.s3.stop()
             self.s3 = None
+        if self.dynamodb is not None:
+            self.dynamodb.stop()
+            self.dynamodb = None
         if self.aws is not None:
             self.aws.stop()
             self.aws = None

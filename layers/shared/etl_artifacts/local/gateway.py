@@ -9,7 +9,12 @@ As strict as AWS (docs/limits.md): with a ProcessInvoker (``serve``, ``dev``) a 
 worker process killed at its template Timeout (the authorizer at 10 s at most); a result over
 Lambda's 6 MB payload, a timeout, a crash or a dead worker is answered as API Gateway answers a
 failed Lambda invocation: 500 ``{"message":"Internal Server Error"}``. The access log names the
-method, route template, status and time only: never a query string (keywords, tokens).
+method, route template, status and time only: never a query string (keywords, tokens), and a
+request line the server cannot parse is answered in JSON that echoes nothing of it.
+
+Refusals: where API Gateway answers a bare 401 (no Authorization header) or 403 (the authorizer
+said no), this gateway answers a 401 ``ErrorResponse`` (docs/api.md) with ``WWW-Authenticate``
+naming the rule that failed (the authorizer's ``context.error_description``; docs/security.md).
 """
 
 from __future__ import annotations
@@ -20,15 +25,16 @@ import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from etl_artifacts.auth import MISSING, TOKEN_RULES
 from etl_artifacts.errors import ApiError, Unauthorized
 from etl_artifacts.errors import NotFound as RouteNotFound
 from etl_artifacts.local.lambda_runtime import InvocationFailed, ProcessInvoker, invoke
@@ -111,6 +117,7 @@ class LocalGateway:
         raw_path: str,
         path_params: dict[str, str],
         authorizer_context: dict[str, Any] | None,
+        request_id: str | None = None,
     ) -> dict[str, Any]:
         now = datetime.now(UTC)
         raw_query = request.query_string.decode("latin-1")
@@ -129,7 +136,7 @@ class LocalGateway:
                 "sourceIp": request.remote_addr or "127.0.0.1",
                 "userAgent": request.headers.get("User-Agent", ""),
             },
-            "requestId": str(uuid.uuid4()),
+            "requestId": request_id or str(uuid.uuid4()),
             "routeKey": route.route_key,
             "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
@@ -165,7 +172,7 @@ class LocalGateway:
         """Run the authorizer function; returns its context or raises Unauthorized."""
         authorization = event["headers"].get("authorization")
         if not authorization or self.template.authorizer is None:
-            raise Unauthorized()
+            raise Unauthorized(MISSING)
         auth_event = {
             "version": "2.0",
             "type": "REQUEST",
@@ -182,9 +189,12 @@ class LocalGateway:
         }
         spec = self.template.functions[self.template.authorizer]
         result = self._invoke(spec, auth_event, authorizer=True)
+        context = result.get("context") if isinstance(result, dict) else None
+        context = context if isinstance(context, dict) else {}
         if not isinstance(result, dict) or result.get("isAuthorized") is not True:
-            raise Unauthorized()
-        return dict(result.get("context") or {})
+            rule = context.get("error_description")
+            raise Unauthorized(rule if rule in TOKEN_RULES else None)
+        return dict(context)
 
     def _invoke(self, spec: FunctionSpec, event: dict[str, Any], authorizer: bool = False) -> Any:
         try:
@@ -212,9 +222,14 @@ class LocalGateway:
 
     # -- WSGI -----------------------------------------------------------------------------
     @staticmethod
-    def _error(exc: ApiError) -> Response:
-        body = exc.body(str(uuid.uuid4()))
-        return Response(json.dumps(body), status=exc.status, content_type="application/json")
+    def _error(exc: ApiError, request_id: str) -> Response:
+        # Written as the functions write an ErrorResponse (compact JSON, the event's request id).
+        body = json.dumps(exc.body(request_id), separators=(",", ":"))
+        response = Response(body, status=exc.status, content_type="application/json")
+        if isinstance(exc, Unauthorized):
+            response.headers["WWW-Authenticate"] = exc.challenge
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     @staticmethod
     def _failed_invocation() -> Response:
@@ -252,25 +267,26 @@ class LocalGateway:
         raw_uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
         raw_path = raw_uri.split("?", 1)[0]
         adapter = self.url_map.bind_to_environ(request.environ)
+        # One id per request: the authorizer's event, the function's and any error answer share it.
+        request_id = str(uuid.uuid4())
         try:
             route, matched = adapter.match(raw_path, method=request.method)
-        except (NotFound, MethodNotAllowed):
-            return self._error(RouteNotFound())
-        except Exception:
-            return self._error(RouteNotFound())
+        except Exception:  # NotFound, MethodNotAllowed, or a path werkzeug cannot match at all
+            return self._error(RouteNotFound(), request_id)
         params = {str(name): str(value) for name, value in matched.items()}
         request.environ[ROUTE_KEY] = route.route_key
         try:
             context = None
             if route.authorized:
-                context = self._authorize(self.build_event(request, route, raw_path, params, None))
-            event = self.build_event(request, route, raw_path, params, context)
+                auth_event = self.build_event(request, route, raw_path, params, None, request_id)
+                context = self._authorize(auth_event)
+            event = self.build_event(request, route, raw_path, params, context, request_id)
             if payload_size(event) > LAMBDA_PAYLOAD_MAX:
                 # Lambda takes at most 6 MB of request payload either: API Gateway cannot invoke it.
                 return self._request_too_large()
             return self._to_response(self._invoke(self.template.functions[route.function], event))
         except ApiError as exc:
-            return self._error(exc)
+            return self._error(exc, request_id)
         except FailedInvocation:
             return self._failed_invocation()
 
@@ -282,7 +298,14 @@ class LocalGateway:
 
 
 class AccessLogHandler(WSGIRequestHandler):
-    """werkzeug's request handler, logging method, route template, status and time only."""
+    """werkzeug's request handler, logging method, route template, status and time only.
+
+    The standard library's messages about a request it cannot parse quote the request line (and
+    so its query string) in single or double quotes: they are neither logged nor sent back.
+    """
+
+    # Methods named in the access log; anything else on a request line is logged as "-".
+    _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
     def handle_one_request(self) -> None:
         self._started = time.perf_counter()
@@ -291,13 +314,33 @@ class AccessLogHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         environ = getattr(self, "environ", None) or {}
         elapsed_ms = (time.perf_counter() - getattr(self, "_started", time.perf_counter())) * 1000
-        route = environ.get(ROUTE_KEY) or f"{self.command} (no route)"
+        method = getattr(self, "command", None)
+        method = method if method in self._METHODS else "-"
+        route = environ.get(ROUTE_KEY) or f"{method} (no route)"
         status = getattr(code, "value", code)
         self.log("info", "%s %s %.1f ms", route, status, elapsed_ms)
 
     def log_error(self, format: str, *args: Any) -> None:
-        # BaseHTTPRequestHandler puts the request line (with its query string) in error messages.
-        self.log("error", "%s", "request failed: " + (format % args).split('"', 1)[0].strip())
+        # The status only (send_error passes it first); never the message, which quotes the request.
+        code = args[0] if args and isinstance(args[0], int) else None
+        self.log("error", "%s", "request failed" if code is None else f"request failed: {int(code)}")
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """A request the server cannot parse (request line, headers): JSON in API Gateway's shape,
+        ``{"message": "Bad Request"}``, echoing nothing of the request."""
+        status = HTTPStatus(code)
+        self.log_error("code %d", int(status))
+        body = json.dumps({"message": status.phrase}, separators=(",", ":")).encode()
+        if self.request_version == "HTTP/0.9":
+            # A line too malformed to name its version: still answer with a status line and headers.
+            self.request_version = "HTTP/1.0"
+        self.send_response(int(status), status.phrase)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(body)
 
 
 def make_gateway_server(host: str, port: int, gateway: LocalGateway) -> BaseWSGIServer:

@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from etl_artifacts.local.template import FunctionSpec
+from etl_artifacts.observability import logger
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -67,7 +68,14 @@ def invoke(spec: FunctionSpec, event: dict[str, Any]) -> Any:
     reports the function's Timeout, but nothing stops a handler that overruns it (ProcessInvoker does)."""
     handler = load_handler(spec)
     with _one_at_a_time:
-        return handler(event, LocalLambdaContext(function_name=spec.logical_id, timeout_s=spec.timeout_s))
+        try:
+            return handler(event, LocalLambdaContext(function_name=spec.logical_id, timeout_s=spec.timeout_s))
+        finally:
+            # In Lambda the logger's invocation keys (function name, request id, cold start) end with
+            # the execution environment. Here every function shares this process's logger: they end
+            # with the invocation, or the next line this process logs (the gateway's own, say
+            # about another function's timeout) would name the function that ran last.
+            logger.clear_state()
 
 
 class InvocationFailed(Exception):

@@ -127,6 +127,10 @@ def _describe(exc: urllib.error.HTTPError) -> tuple[str, str | None]:
 
 def format_row(row: dict[str, Any]) -> str:
     """One log row for a person: ``timestamp LEVEL logger: message`` (other columns appended)."""
+    omitted = row.get("_omitted")
+    if isinstance(omitted, dict) and len(row) == 1:  # a row too large for any response
+        where = f"row {omitted.get('row')} of chunk {omitted.get('chunk')} of {omitted.get('artifact_kind')}"
+        return f"[{where} omitted: {omitted.get('bytes')} bytes; download the chunk to read it]"
     known = ("timestamp", "level", "logger", "message")
     extra = {name: value for name, value in row.items() if name not in known}
     level, logger = row.get("level") or "", row.get("logger") or ""

@@ -148,3 +148,23 @@ def create_bucket(bucket: str) -> None:
     client = s3_client()
     with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=bucket)
+
+
+def create_rate_limit_table(table: str) -> None:
+    """The limiter's table as template.yaml declares it (``pk`` string key, on demand, TTL on
+    ``expires_at``), on the server ``AWS_ENDPOINT_URL_DYNAMODB`` names; nothing when it exists."""
+    from etl_artifacts.clients import dynamodb_client
+
+    client = dynamodb_client()
+    try:
+        client.create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except client.exceptions.ResourceInUseException:
+        return
+    client.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )

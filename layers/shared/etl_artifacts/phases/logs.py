@@ -16,7 +16,9 @@ NDJSON: all matching rows in order, read row group by row group (the next one pr
 the current one is rendered), until the next line's payload cost (``payload.body_cost``: JSON-escaped, as
 Lambda counts it, CONTRACT §9) would not fit in the budget; the position of that line is returned
 for the continuation token (``continuation_tokens.Position``, bound to the chunks passed). A
-single line larger than the budget is still sent alone, so a stream always makes progress.
+row whose line alone is larger than the budget could never be sent: it is replaced by an
+``{"_omitted": {...}}`` line naming it (reason, row, bytes, artifact kind, chunk; the row is read
+through the artifact download), and the stream goes on with the rows after it.
 """
 
 from __future__ import annotations
@@ -262,10 +264,12 @@ def ndjson_body(
     resume: Position | None,
     follow: bool,
     max_bytes: int,
+    artifact_kind: str,
 ) -> NdjsonBody:
     """The matching rows after ``resume`` as NDJSON lines, while their payload cost (``payload.body_cost``)
     fits in ``max_bytes``; ``stop`` says where the next response goes on.
 
+    ``artifact_kind`` (``{phase}-logs``) is named by the line that replaces a row too large to send.
     ``resume`` must have been checked against ``objects`` (``continuation_tokens.verify``). With
     ``follow`` (an ascending stream of an attempt still running) a stream that has sent every row
     still gets a position: the end of the last chunk, so new chunks and rows appended to the last
@@ -275,7 +279,7 @@ def ndjson_body(
     schema = chunks.schema
     tables = _prefetched(chunks, _visits(chunks, flt, order, resume))
     with closing(tables):
-        body = _lines(chunks, tables, flt, schema, order, resume, max_bytes)
+        body = _lines(chunks, tables, flt, schema, order, resume, max_bytes, artifact_kind)
     if body.stop is None and follow and order == "asc":
         body.stop = _end_of(chunks, resume)
     return body
@@ -301,6 +305,7 @@ def _lines(
     order: Order,
     resume: Position | None,
     max_bytes: int,
+    artifact_kind: str,
 ) -> NdjsonBody:
     parts: list[str] = []
     used = 0
@@ -322,10 +327,13 @@ def _lines(
         for offset in range(0, len(in_table), _RENDER_BATCH):
             batch = in_table.slice(offset, _RENDER_BATCH)
             for index, row in enumerate(render_rows(conformed.take(batch))):
+                row_number = rows_in_chunk[offset + index]
                 line = dumps_row(row) + "\n"
                 cost = body_cost(line)
+                if cost > max_bytes:
+                    line = _omitted_line(row_number, len(line.encode()) - 1, artifact_kind, number)
+                    cost = body_cost(line)
                 if sent and used + cost > max_bytes:
-                    row_number = rows_in_chunk[offset + index]
                     # asc: the rows before this one are behind; desc: this one and those before it remain.
                     stop = (
                         position("asc", chunks.objects, number, row_number)
@@ -337,3 +345,15 @@ def _lines(
                 used += cost
                 sent += 1
     return NdjsonBody("".join(parts), sent, None)
+
+
+def _omitted_line(row: int, size: int, artifact_kind: str, chunk: int) -> str:
+    """The line sent instead of a row too large for any response: where to download it from."""
+    omitted = {
+        "reason": "row_too_large",
+        "row": row,
+        "bytes": size,
+        "artifact_kind": artifact_kind,
+        "chunk": chunk,
+    }
+    return dumps_row({"_omitted": omitted}) + "\n"

@@ -6,6 +6,7 @@ and shapes the response. Each lists the attempt (one LIST), then reads through
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from etl_artifacts.attempts import AttemptObjects, completed_attempt, list_attempt
@@ -21,6 +22,7 @@ from etl_artifacts.phases.event import read_event
 from etl_artifacts.phases.logs import LogFilter, filtered_page, ndjson_body
 from etl_artifacts.phases.models import EventResponse, ParquetPageResponse
 from etl_artifacts.phases.pages import Page, page_of, page_of_refs
+from etl_artifacts.ratelimit.tenant_gate import scan_lease
 from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.search import SearchMode, search_data
 
@@ -128,7 +130,13 @@ def logs_page(
 ) -> Page:
     objects = _existing_attempt(run, phase, attempt)
     flt = LogFilter(level, keyword)
-    return filtered_page(objects.chunks["logs"], flt, page=page, limit=limit, order=order)
+    with _expensive(flt, objects.chunks["logs"]):
+        return filtered_page(objects.chunks["logs"], flt, page=page, limit=limit, order=order)
+
+
+def _expensive(flt: LogFilter, logs: Sequence[S3Object]) -> AbstractContextManager[None]:
+    """A filter over more than one chunk reads them all: one of the tenant's few concurrent scans."""
+    return scan_lease() if flt.active and len(logs) > 1 else nullcontext()
 
 
 def _row_count(obj: S3Object) -> int:
@@ -163,13 +171,16 @@ def logs_ndjson(
     logs = objects.chunks["logs"]
     if resume is not None:
         continuation_tokens.verify(resume, logs, _row_count)
-    result = ndjson_body(
-        logs,
-        LogFilter(level, keyword),
-        order=order,
-        resume=resume,
-        follow=objects.metadata is None,
-        max_bytes=max(max_bytes - NDJSON_ENVELOPE_BYTES, 1),
-    )
+    flt = LogFilter(level, keyword)
+    with _expensive(flt, logs):
+        result = ndjson_body(
+            logs,
+            flt,
+            order=order,
+            resume=resume,
+            follow=objects.metadata is None,
+            max_bytes=max(max_bytes - NDJSON_ENVELOPE_BYTES, 1),
+            artifact_kind=f"{phase}-logs",
+        )
     token = None if result.stop is None else continuation_tokens.encode(scope, result.stop, key)
     return NdjsonPage(result.text, token)

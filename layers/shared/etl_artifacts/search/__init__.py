@@ -53,8 +53,12 @@ def search_data(attempt: AttemptObjects, keyword: str, offset: int, limit: int) 
             return SearchResult("trigram", total, refs)
         total, refs = engine.index_search(attempt.index, needle, offset, limit)
         return SearchResult("index", total, refs)
+    from etl_artifacts.ratelimit.tenant_gate import scan_lease
+
     try:
-        total, refs = engine.scan(attempt, needle, offset, limit)
+        # A scan reads every data chunk: one of the tenant's few concurrent scans (docs/limits.md).
+        with scan_lease():
+            total, refs = engine.scan(attempt, needle, offset, limit)
     except DeadlineExceeded as exc:
         # No current index and no time to scan: have one built, so that the retry is fast.
         from etl_artifacts.indexing.queue import queue_index_build
