@@ -47,6 +47,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("projection", "9. Column projection", "bench.bench_projection"),
     Scenario("s3-model", "10. S3 cost model", "bench.bench_s3model"),
     Scenario("uploads", "11. Uploads", "bench.bench_uploads"),
+    Scenario("lifecycle", "12. Artifact lifecycle", "bench.bench_lifecycle"),
 )
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "latest.md"
 SMOKE_OUTPUT = REPO_ROOT / "bench" / "results" / "smoke.md.tmp"

@@ -26,8 +26,10 @@ import requests
 from etl_artifacts.clients import reset_clients
 from etl_artifacts.config import get_settings
 from etl_artifacts.db import get_database, reset_database
+from etl_artifacts.local.lifecycle_services import LOCAL_RAW_MAX_BYTES
 from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server, create_bucket, local_aws_environment
 from etl_artifacts.local.strict_s3 import StrictS3NotInstalled, StrictS3Server
+from lifecycle_helpers import create_signing_key
 from security_helpers import InvocationSpy, S3Proxy, SqlSpy, clear_storage_caches
 
 # The suite-wide leak guard wraps every test.
@@ -162,6 +164,10 @@ def on_strict_s3(base_env: dict[str, str], strict_s3: StrictS3Server) -> Iterato
 def base_env(postgres: EmbeddedPostgres, s3_server: MotoS3Server) -> Iterator[dict[str, str]]:
     env = {
         **local_aws_environment(s3_server.endpoint, TEST_BUCKET),
+        # The seal signing key, on the same moto server (KMS): docs/lifecycle.md.
+        "AWS_ENDPOINT_URL_KMS": s3_server.endpoint,
+        "MANIFEST_SIGNING_KEY_ID": create_signing_key(s3_server.endpoint),
+        "MANIFEST_SIGN_RAW_MAX_BYTES": LOCAL_RAW_MAX_BYTES,
         "DATABASE_URL": postgres.url,
         "JWT_SECRET": TEST_JWT_SECRET,
         "POWERTOOLS_TRACE_DISABLED": "true",

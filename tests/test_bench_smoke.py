@@ -26,6 +26,7 @@ SCENARIO_TITLES = (
     "9. Column projection",
     "10. S3 cost model",
     "11. Uploads",
+    "12. Artifact lifecycle",
 )
 # The runner starts its own S3 server and Postgres: nothing of the test session's must leak in.
 _SESSION_VARIABLES = (

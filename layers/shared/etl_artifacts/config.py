@@ -70,6 +70,14 @@ class Settings(BaseModel):
     tenant_max_scans: int = Field(default=4, alias="TENANT_MAX_SCANS", ge=1, le=100)
     # Connect and read timeout of each DynamoDB call: past it the limiter fails open.
     rate_limit_timeout_s: float = Field(default=0.5, alias="RATE_LIMIT_TIMEOUT_S", gt=0, le=10)
+    # The artifact lifecycle (docs/lifecycle.md): restore window, signing key, events.
+    artifact_restore_days: int = Field(default=30, alias="ARTIFACT_RESTORE_DAYS", ge=0)
+    manifest_signing_key_id: str | None = Field(default=None, alias="MANIFEST_SIGNING_KEY_ID")
+    # Keys that signed earlier seals (comma-separated): still published so old manifests verify.
+    manifest_previous_key_ids: str | None = Field(default=None, alias="MANIFEST_PREVIOUS_KEY_IDS")
+    event_bus_name: str | None = Field(default=None, alias="EVENT_BUS_NAME")
+    # Share links a tenant may hold at once (not revoked, expired or used up).
+    link_max_active: int = Field(default=1000, alias="LINK_MAX_ACTIVE", ge=1)
 
     @field_validator(
         "aws_endpoint_url_s3",
@@ -86,6 +94,9 @@ class Settings(BaseModel):
         "cursor_secret_arn",
         "presign_role_arn",
         "rate_limit_table",
+        "manifest_signing_key_id",
+        "manifest_previous_key_ids",
+        "event_bus_name",
         mode="before",
     )
     @classmethod

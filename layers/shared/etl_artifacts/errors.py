@@ -298,3 +298,31 @@ class TtlExceedsLimit(ApiError):
     status = 422
     code = "ttl_exceeds_limit"
     default_detail = "ttl_days is past the longest lifetime allowed (ARTIFACT_MAX_TTL_DAYS)."
+
+
+# -- the artifact lifecycle (docs/lifecycle.md) ----------------------------------------------------
+
+
+class LinkNotFound(NotFound):
+    """One answer for every link that does not lead to bytes: unknown, expired, revoked, used up,
+    or whose artifact is no longer active (nothing tells them apart)."""
+
+    code = "link_not_found"
+    default_detail = "Link not found."
+
+
+class RunNotSealed(NotFound):
+    code = "run_not_sealed"
+    default_detail = "The run is not sealed."
+
+
+class RunSealed(ApiError):
+    status = 409
+    code = "run_sealed"
+    default_detail = "The run is sealed: its artifacts can no longer be created, deleted or restored."
+
+
+class LinkLimit(ApiError):
+    status = 409
+    code = "link_limit"
+    default_detail = "The tenant holds as many active share links as allowed; revoke one first."

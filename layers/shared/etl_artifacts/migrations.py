@@ -192,6 +192,74 @@ MIGRATIONS: tuple[Migration, ...] = (
                                    artifact_id DESC)""",
         ),
     ),
+    Migration(
+        20,
+        "lifecycle: run seals, share links, event outbox",
+        (
+            # One row per sealed run: the manifest exactly as signed (RFC 8785 text) and its signature.
+            """CREATE TABLE IF NOT EXISTS etl.run_seals (
+              id_company  text        NOT NULL,
+              dag_id      uuid        NOT NULL,
+              run_date    date        NOT NULL,
+              run_id      text        NOT NULL,
+              manifest    text        NOT NULL,
+              key_id      text        NOT NULL,
+              signature   text        NOT NULL,
+              sealed_at   timestamptz NOT NULL,
+              PRIMARY KEY (id_company, dag_id, run_date, run_id)
+            )""",
+            # Share links: the token itself is never stored, only its SHA-256.
+            """CREATE TABLE IF NOT EXISTS etl.artifact_links (
+              link_id        text        PRIMARY KEY,
+              id_company     text        NOT NULL,
+              artifact_id    text        NOT NULL,
+              token_sha256   bytea       NOT NULL,
+              expires_at     timestamptz NOT NULL,
+              max_downloads  integer,
+              downloads      integer     NOT NULL DEFAULT 0,
+              created_at     timestamptz NOT NULL DEFAULT now(),
+              created_by     text        NOT NULL,
+              revoked_at     timestamptz
+            )""",
+            # The public route knows nothing but the token: its hash is the one lookup not led by tenant.
+            """CREATE UNIQUE INDEX IF NOT EXISTS artifact_links_token_idx
+               ON etl.artifact_links (token_sha256)""",
+            """CREATE INDEX IF NOT EXISTS artifact_links_tenant_artifact_idx
+               ON etl.artifact_links (id_company, artifact_id, created_at DESC)""",
+            # The per-tenant quota counts the links not revoked and not yet expired.
+            """CREATE INDEX IF NOT EXISTS artifact_links_tenant_live_idx
+               ON etl.artifact_links (id_company, expires_at) WHERE revoked_at IS NULL""",
+            # Events committed with the change that caused them; a publisher deletes them once sent.
+            """CREATE TABLE IF NOT EXISTS etl.event_outbox (
+              id           bigserial   PRIMARY KEY,
+              event_id     uuid        NOT NULL,
+              id_company   text        NOT NULL,
+              detail_type  text        NOT NULL,
+              detail       text        NOT NULL,
+              created_at   timestamptz NOT NULL DEFAULT now(),
+              attempts     integer     NOT NULL DEFAULT 0
+            )""",
+        ),
+    ),
+    Migration(
+        21,
+        "lifecycle: uploaded artifacts' delete, purge and sweeper columns",
+        (
+            # What a restore brings a deleted artifact back to (it may have been pending).
+            f"ALTER TABLE {UPLOADS_TABLE} ADD COLUMN IF NOT EXISTS status_before_delete text",
+            # When the sweeper removed the bytes (expired, abandoned, or deleted past the window).
+            f"ALTER TABLE {UPLOADS_TABLE} ADD COLUMN IF NOT EXISTS purged_at timestamptz",
+            # The sweeper's three questions, each led by the tenant like every index of the table
+            # (a sweep across tenants walks them with a skip scan).
+            f"""CREATE INDEX IF NOT EXISTS uploaded_artifacts_expiry_idx
+               ON {UPLOADS_TABLE} (id_company, expires_at) WHERE status IN ('active', 'pending')""",
+            f"""CREATE INDEX IF NOT EXISTS uploaded_artifacts_pending_idx
+               ON {UPLOADS_TABLE} (id_company, created_at) WHERE status = 'pending'""",
+            f"""CREATE INDEX IF NOT EXISTS uploaded_artifacts_purge_idx
+               ON {UPLOADS_TABLE} (id_company, restorable_until)
+               WHERE status = 'deleted' AND purged_at IS NULL""",
+        ),
+    ),
 )
 
 

@@ -300,6 +300,13 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
         ]
         return _json_error(422, {"detail": items})
 
+    @app.exception_handler(UnicodeDecodeError)
+    def _body_not_utf8(_: UnicodeDecodeError) -> Response:
+        # A JSON body that is not UTF-8: Powertools turns only JSONDecodeError into a validation error.
+        return _json_error(
+            422, {"detail": [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]}
+        )
+
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:
         return _json_error(404, NotFound().body(request_id(app)))

@@ -112,6 +112,10 @@ _INVOKE_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
     ),
     "IndexerFunction": (("ARTIFACTS_BUCKET",),),
     "AuthorizerFunction": (("JWT_SECRET", "JWT_JWKS_URL"),),
+    "LifecycleFunction": (("DATABASE_URL", "DB_SECRET_ARN"),),
+    "LinksFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
+    "SealFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
+    "SweeperFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
 }
 
 
@@ -405,6 +409,16 @@ def add_commands(sub: Any) -> None:
     from etl_artifacts.local.api_docs import configure_parser as configure_docs_parser
 
     configure_docs_parser(p)
+    from etl_artifacts.lifecycle import commands as lifecycle_commands
+
+    p = sub.add_parser(
+        "sweep",
+        help="run the scheduled sweeper once (expired, deleted and abandoned uploads)",
+        description="What the scheduled sweeper does, once: remove the objects of expired artifacts, of "
+        "deletions past their restore window and of pending uploads older than 24 h; then send queued "
+        "events. Never touches the writer's parquet. Prints a JSON report.",
+    )
+    lifecycle_commands.configure_sweep_parser(p)
 
 
 def main(argv: list[str] | None = None) -> int:

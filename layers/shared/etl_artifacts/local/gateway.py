@@ -149,7 +149,8 @@ class LocalGateway:
             "routeKey": route.route_key,
             "rawPath": decoded_path,
             "rawQueryString": raw_query,
-            "headers": self._headers(request),
+            # API Gateway always adds X-Forwarded-Proto (https there; the local server speaks http).
+            "headers": {"x-forwarded-proto": request.scheme, **self._headers(request)},
             "requestContext": request_context,
             "isBase64Encoded": False,
         }

@@ -72,6 +72,7 @@ class StoredArtifact:
 class InsertOutcome(enum.Enum):
     CREATED = "created"
     RUN_NOT_FOUND = "run_not_found"
+    RUN_SEALED = "run_sealed"
     NAME_TAKEN = "name_taken"
     RUN_FULL = "run_full"
     UNKNOWN_DERIVED_IDS = "unknown_derived_ids"
@@ -119,6 +120,16 @@ def run_lock(run: RunRef) -> Statement:
         "SELECT pg_advisory_xact_lock(hashtextextended(CAST(:lock_key AS text), :seed))",
         {"lock_key": key, "seed": _RUN_LOCK_SEED},
     )
+
+
+def run_is_sealed(db: Database, run: RunRef) -> bool:
+    """Inside the run's lock: a sealed run takes no new artifact (docs/lifecycle.md)."""
+    rows, _ = db.run(
+        "SELECT 1 FROM etl.run_seals "
+        "WHERE id_company = :id_company AND dag_id = :dag_id AND run_date = :run_date AND run_id = :run_id",
+        **_run_params(run),
+    )
+    return bool(rows)
 
 
 def _run_params(run: RunRef) -> dict[str, Any]:
@@ -316,6 +327,8 @@ class ArtifactStore:
             run_exists, held, name_taken, known_ids = rows[0]
             if not run_exists:
                 return InsertResult(InsertOutcome.RUN_NOT_FOUND)
+            if run_is_sealed(db, run):
+                return InsertResult(InsertOutcome.RUN_SEALED)
             if name_taken:
                 return InsertResult(InsertOutcome.NAME_TAKEN)
             if int(held) >= run_max:
@@ -344,17 +357,38 @@ class ArtifactStore:
         self, id_company: str, artifact_id: str, status: str, *, from_status: str
     ) -> StoredArtifact | None:
         """Move one artifact from ``from_status`` to ``status``; the row as it is afterwards, or
-        ``None`` when it was not in ``from_status`` (then nothing changed)."""
-        rows, _ = self.db.read(
-            f"UPDATE {UPLOADS_TABLE} SET status = :status, updated_at = now() "  # noqa: S608 - constants only
-            "WHERE id_company = :id_company AND artifact_id = :artifact_id AND status = :from_status "
-            f"RETURNING {SELECT_COLUMNS}",
-            id_company=id_company,
-            artifact_id=artifact_id,
-            status=status,
-            from_status=from_status,
-        )
-        return _stored(rows[0]) if rows else None
+        ``None`` when it was not in ``from_status`` (then nothing changed). Becoming active queues
+        ``artifact.created`` in the same transaction (docs/lifecycle.md, events)."""
+        from etl_artifacts.lifecycle import outbox
+
+        db = self.db
+        event: int | None = None
+        with db.transaction():
+            rows, _ = db.run(
+                f"UPDATE {UPLOADS_TABLE} SET status = :status, updated_at = now() "  # noqa: S608 - constants only
+                "WHERE id_company = :id_company AND artifact_id = :artifact_id AND status = :from_status "
+                f"RETURNING {SELECT_COLUMNS}",
+                id_company=id_company,
+                artifact_id=artifact_id,
+                status=status,
+                from_status=from_status,
+            )
+            changed = _stored(rows[0]) if rows else None
+            if changed is not None and status == "active":
+                record = changed.record
+                event = outbox.record_event(
+                    db,
+                    id_company,
+                    "artifact.created",
+                    {
+                        "artifact_id": artifact_id,
+                        "dag_id": str(record.dag_id),
+                        "date": record.date.isoformat(),
+                        "run_id": record.run_id,
+                    },
+                )
+        outbox.publish_soon([event])
+        return changed
 
     def remove(self, id_company: str, artifact_id: str) -> None:
         """Forget a row whose create failed before the artifact existed for anyone (still pending)."""

@@ -29,6 +29,7 @@ from etl_artifacts.errors import (
     ResponseTooLarge,
     RunArtifactLimit,
     RunNotFound,
+    RunSealed,
     TtlExceedsLimit,
     UploadIncomplete,
 )
@@ -208,6 +209,8 @@ def create_artifact(
     result = store.insert(stored, settings.run_max_artifacts)
     if result.outcome is InsertOutcome.RUN_NOT_FOUND:
         raise RunNotFound()
+    if result.outcome is InsertOutcome.RUN_SEALED:
+        raise RunSealed()
     if result.outcome is InsertOutcome.NAME_TAKEN:
         raise ArtifactAlreadyExists()
     if result.outcome is InsertOutcome.RUN_FULL:
