@@ -1,6 +1,5 @@
 # ETL Run Artifacts API - developer commands. `make help` lists them.
 SHELL := /bin/bash
-PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -8,12 +7,17 @@ S3RVER_STAMP := .local/s3rver/.installed-lock
 export SAM_CLI_TELEMETRY := 0
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint format build clean bench bench-smoke s3rver strict-s3 dist
+.PHONY: help install dev test check lint format build clean bench bench-smoke s3rver strict-s3 dist
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: $(STAMP) ## Create .venv and install the project with its dev dependencies (idempotent)
+# Python 3.13 is the Lambda runtime's version: .venv uses it when present (PYTHON313, found below),
+# 3.11 otherwise. Set PYTHON to choose another; an existing .venv keeps its Python (rm -rf .venv).
+PYTHON ?= $(shell '$(PYTHON313)' -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null \
+	&& echo '$(PYTHON313)' || echo python3)
+
+install: $(STAMP) ## Create .venv (Python 3.13 when present, else python3) with the dev dependencies (idempotent)
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +31,21 @@ PORT ?= 3000
 dev: install strict-s3 ## Embedded Postgres + local S3 + migrate + demo data + API on 127.0.0.1:3000 (PORT=3100 for another port)
 	$(BIN)/etl-artifacts dev --port $(PORT)
 
-test: install s3rver strict-s3 ## Run the whole test suite (what CI runs)
-	$(BIN)/pytest
+# Both cores by default (pytest-xdist; tests sharing a module's servers stay on one worker:
+# --dist loadfile). PYTEST_WORKERS=0 runs serially; without xdist installed the suite runs serially.
+PYTEST_WORKERS ?= 2
+XDIST = $(shell $(BIN)/python -c 'import xdist' 2>/dev/null && [ '$(PYTEST_WORKERS)' != 0 ] \
+	&& echo '-n $(PYTEST_WORKERS) --dist loadfile')
+
+test: install s3rver strict-s3 ## Run the whole test suite (what CI runs), on both cores
+	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
+
+# The inner loop: lint, types, and the tests not marked slow / needing the servers' heavy setups.
+check: install ## ruff, ruff format --check, mypy and the fast tests (unit + contract-level; < 90 s)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest $(XDIST) -m fast -q $(PYTEST_ARGS)
 
 # checkov pins its own boto3/packaging versions, so it lives in a virtualenv of its own.
 CHECKOV_VENV := .local/tools/checkov
@@ -36,7 +53,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
 $(CHECKOV):
-	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
 
 lint: install $(CHECKOV) ## ruff (lint + format check), mypy, sam validate --lint, cfn-lint, checkov

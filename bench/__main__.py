@@ -46,8 +46,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("download", "8. Download", "bench.bench_download"),
     Scenario("projection", "9. Column projection", "bench.bench_projection"),
     Scenario("s3-model", "10. S3 cost model", "bench.bench_s3model"),
-    Scenario("cost", "11. Cost", "bench.bench_cost"),
-    Scenario("scaling", "12. Scaling", "bench.bench_scaling"),
+    Scenario("uploads", "11. Uploads", "bench.bench_uploads"),
+    Scenario("lifecycle", "12. Artifact lifecycle", "bench.bench_lifecycle"),
+    Scenario("cost", "13. Cost", "bench.bench_cost"),
+    Scenario("scaling", "14. Scaling", "bench.bench_scaling"),
 )
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "latest.md"
 SMOKE_OUTPUT = REPO_ROOT / "bench" / "results" / "smoke.md.tmp"

@@ -1,4 +1,4 @@
-"""Scenario 11: what a million requests cost, per route, and the MemorySize each function needs.
+"""Scenario 13: what a million requests cost, per route, and the MemorySize each function needs.
 
 Each function runs in a fresh process, as a SnapStart copy does (import and priming first), and
 serves the bench's request mix for it several times: its peak memory (``VmHWM``) and the
@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.timing import REPO_ROOT, BenchOptions, progress, row, target
 
-SCENARIO = "11. Cost"
+SCENARIO = "13. Cost"
 
 # Public on-demand prices, us-east-1, as published on the AWS pricing pages on 2026-12-04.
 PRICES_DATE = "2026-12-04"

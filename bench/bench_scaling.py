@@ -1,4 +1,4 @@
-"""Scenario 12: what saturates first at 10x, 100x and 1,000x today's bench (docs/scaling.md).
+"""Scenario 14: what saturates first at 10x, 100x and 1,000x today's bench (docs/scaling.md).
 
 Two parts. A simulation of what can be run here: the common-word search's match
 (``search.text.match_positions`` over a ``_searchable`` column, a part that grows with the rows of
@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.timing import BenchOptions, measure, progress, row
 
-SCENARIO = "12. Scaling"
+SCENARIO = "14. Scaling"
 SCALES = (1, 10, 100, 1000)
 
 # Today's bench (1x): bench/README.md. Tenants grow with the scale too, but the load of the busiest

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 import uuid
@@ -25,8 +26,10 @@ import requests
 from etl_artifacts.clients import reset_clients
 from etl_artifacts.config import get_settings
 from etl_artifacts.db import get_database, reset_database
+from etl_artifacts.local.lifecycle_services import LOCAL_RAW_MAX_BYTES
 from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server, create_bucket, local_aws_environment
 from etl_artifacts.local.strict_s3 import StrictS3NotInstalled, StrictS3Server
+from lifecycle_helpers import create_signing_key
 from security_helpers import InvocationSpy, S3Proxy, SqlSpy, clear_storage_caches
 
 # The suite-wide leak guard wraps every test.
@@ -42,6 +45,31 @@ hypothesis.settings.register_profile(
 )
 hypothesis.settings.load_profile("robust")
 TEST_JWT_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+# A test needing none of these (directly or through its fixtures) and not marked slow is `fast`:
+# `make check` runs those (`pytest -m fast`), whatever file they are in, new ones included.
+SERVER_FIXTURES = frozenset({"postgres", "s3_server", "strict_s3", "base_env", "gateway_url"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        needs = set(getattr(item, "fixturenames", ()))
+        if not needs & SERVER_FIXTURES and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)
+
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    # A test id must not carry a value drawn at import (a fresh uuid4 per process): each xdist
+    # worker collects on its own and refuses to run when the ids differ. Such values show as
+    # their argument's name (pytest numbers the duplicates).
+    if isinstance(val, uuid.UUID) or (isinstance(val, str) and UUID_RE.search(val)):
+        return argname
+    return None
 
 
 def reset_caches() -> None:
@@ -136,6 +164,10 @@ def on_strict_s3(base_env: dict[str, str], strict_s3: StrictS3Server) -> Iterato
 def base_env(postgres: EmbeddedPostgres, s3_server: MotoS3Server) -> Iterator[dict[str, str]]:
     env = {
         **local_aws_environment(s3_server.endpoint, TEST_BUCKET),
+        # The seal signing key, on the same moto server (KMS): docs/lifecycle.md.
+        "AWS_ENDPOINT_URL_KMS": s3_server.endpoint,
+        "MANIFEST_SIGNING_KEY_ID": create_signing_key(s3_server.endpoint),
+        "MANIFEST_SIGN_RAW_MAX_BYTES": LOCAL_RAW_MAX_BYTES,
         "DATABASE_URL": postgres.url,
         "JWT_SECRET": TEST_JWT_SECRET,
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -205,12 +237,24 @@ class ApiClient:
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
+        return self.request("GET", path, company=company, token=token, headers=headers, **kwargs)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        company: str | None = "acme",
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
         all_headers = dict(headers or {})
         if token is None and company is not None:
             token = self.make_token(company)
         if token is not None:
             all_headers.setdefault("Authorization", f"Bearer {token}")
-        return self.session.get(self.base_url + path, headers=all_headers, timeout=60, **kwargs)
+        return self.session.request(method, self.base_url + path, headers=all_headers, timeout=60, **kwargs)
 
 
 @pytest.fixture(scope="session")

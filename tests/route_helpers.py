@@ -46,6 +46,10 @@ class Route:
     authorized: bool
 
     @property
+    def method(self) -> str:
+        return self.route_key.split(" ", 1)[0]
+
+    @property
     def is_run_scoped(self) -> bool:
         return "{run_id}" in self.path
 

@@ -1,111 +1,104 @@
-"""CONTRACT §5: every refusal is a 401 ErrorResponse with code ``unauthorized``, decided by the
-authorizer before any function (or parameter validation) runs."""
+"""The token rules of docs/security.md, on ``auth.bearer_token`` and ``auth.verify_token`` (pure:
+no server). Every refusal class is also proven over HTTP once, through the real authorizer in
+front of every route, in test_security_jwt.py; here only what the claim configuration changes
+goes through the gateway."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
+from typing import Any
 
 import jwt
 import pytest
 from conftest import TEST_JWT_SECRET
+from etl_artifacts.auth import bearer_token, verify_token
+from etl_artifacts.config import Settings
+from etl_artifacts.errors import Unauthorized
 
 WHOAMI = "/api/v1/whoami"
 
 
-def _assert_unauthorized(response):
-    assert response.status_code == 401
-    body = response.json()
-    assert body["code"] == "unauthorized"
-    assert body["status"] == 401
-    assert set(body) == {"detail", "code", "status", "request_id"}
+def _settings(**variables: str) -> Settings:
+    return Settings.model_validate({"JWT_SECRET": TEST_JWT_SECRET, **variables})
 
 
-def _b64(data: dict) -> str:
+def _token(claims: dict[str, Any], *, secret: str = TEST_JWT_SECRET, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def _claims(company: Any = "acme", **claims: Any) -> dict[str, Any]:
+    return {"id_company": company, "sub": "tester", "exp": int(time.time()) + 60, **claims}
+
+
+def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def _now() -> int:
-    return int(time.time())
+@pytest.mark.parametrize(
+    "header", [None, "", "Basic abc", "Bearer", "Bearer ", "Token abc", "bearer a b", "abc"]
+)
+def test_malformed_or_non_bearer_header_is_refused(header):
+    with pytest.raises(Unauthorized):
+        bearer_token(header)
 
 
-def test_missing_header(api):
-    _assert_unauthorized(api.get(WHOAMI, company=None))
+def test_bearer_token_is_taken_from_the_header():
+    assert bearer_token("bearer  abc.def.ghi ") == "abc.def.ghi"
 
 
-@pytest.mark.parametrize("header", ["Basic abc", "Bearer", "Bearer ", "Token abc", "bearer a b", "abc"])
-def test_malformed_or_non_bearer_header(api, header):
-    _assert_unauthorized(api.get(WHOAMI, company=None, headers={"Authorization": header}))
+def test_oversized_token_is_refused_before_parsing():
+    with pytest.raises(Unauthorized):
+        bearer_token("Bearer " + "a" * 9000)
 
 
-def test_alg_none_is_refused(api):
-    token = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64({'id_company': 'acme', 'exp': _now() + 60})}."
-    _assert_unauthorized(api.get(WHOAMI, token=token))
+def test_a_valid_token_gives_its_company_and_subject():
+    principal = verify_token(_token(_claims()), _settings())
+    assert (principal.id_company, principal.sub) == ("acme", "tester")
 
 
-def test_wrong_key(api, make_token):
-    _assert_unauthorized(
-        api.get(WHOAMI, token=make_token("acme", secret="another-secret-0123456789abcdefghij"))
-    )
+def test_expired_within_the_leeway_is_accepted():
+    assert verify_token(_token(_claims(exp=int(time.time()) - 5)), _settings()).id_company == "acme"
 
 
-def test_expired_beyond_leeway(api, make_token):
-    _assert_unauthorized(api.get(WHOAMI, token=make_token("acme", ttl=-120)))
-
-
-def test_expired_within_leeway_is_accepted(api, make_token):
-    assert api.get(WHOAMI, token=make_token("acme", ttl=-5)).status_code == 200
-
-
-def test_nbf_in_the_future(api, make_token):
-    _assert_unauthorized(api.get(WHOAMI, token=make_token("acme", nbf=_now() + 600)))
-
-
-def test_no_exp(api):
-    token = jwt.encode({"id_company": "acme", "sub": "x"}, TEST_JWT_SECRET, algorithm="HS256")
-    _assert_unauthorized(api.get(WHOAMI, token=token))
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(lambda: _token(_claims(), secret="another-secret-0123456789abcdefghij"), id="wrong-key"),
+        pytest.param(lambda: _token(_claims(), algorithm="HS512"), id="other-hs-algorithm"),
+        pytest.param(lambda: f"{_b64({'alg': 'none'})}.{_b64(_claims())}.", id="alg-none"),
+        pytest.param(lambda: _token(_claims(exp=int(time.time()) - 120)), id="expired"),
+        pytest.param(lambda: _token(_claims(nbf=int(time.time()) + 600)), id="nbf-future"),
+        pytest.param(lambda: _token({"id_company": "acme", "sub": "x"}), id="no-exp"),
+        pytest.param(lambda: "not.a.jwt", id="garbage"),
+    ],
+)
+def test_bad_tokens_are_refused(token):
+    with pytest.raises(Unauthorized):
+        verify_token(token(), _settings())
 
 
 @pytest.mark.parametrize("company", [None, "", "   ", ["acme"], {"a": 1}, True, 1.5])
-def test_missing_empty_or_non_scalar_company(api, company):
-    now = _now()
-    claims = {"sub": "x", "exp": now + 60}
-    if company is not None:
-        claims["id_company"] = company
-    token = jwt.encode(claims, TEST_JWT_SECRET, algorithm="HS256")
-    _assert_unauthorized(api.get(WHOAMI, token=token))
+def test_missing_empty_or_non_scalar_company_is_refused(company):
+    claims = _claims(company)
+    if company is None:
+        del claims["id_company"]
+    with pytest.raises(Unauthorized):
+        verify_token(_token(claims), _settings())
 
 
-def test_tampered_payload(api, make_token):
-    header, _, signature = make_token("acme").split(".")
-    forged = _b64({"id_company": "other", "exp": _now() + 60})
-    _assert_unauthorized(api.get(WHOAMI, token=f"{header}.{forged}.{signature}"))
-
-
-def test_other_hs_algorithm_is_refused(api):
-    token = jwt.encode({"id_company": "acme", "exp": _now() + 60}, TEST_JWT_SECRET, algorithm="HS512")
-    _assert_unauthorized(api.get(WHOAMI, token=token))
-
-
-def test_garbage_token(api):
-    _assert_unauthorized(api.get(WHOAMI, token="not.a.jwt"))
-
-
-def test_oversized_token(api):
-    _assert_unauthorized(api.get(WHOAMI, token="a" * 9000))
-
-
-def test_issuer_and_audience_when_configured(api, make_token, monkeypatch):
-    monkeypatch.setenv("JWT_ISSUER", "https://issuer.example")
-    monkeypatch.setenv("JWT_AUDIENCE", "etl-artifacts")
-    good = make_token("acme", iss="https://issuer.example", aud="etl-artifacts")
-    assert api.get(WHOAMI, token=good).status_code == 200
-    _assert_unauthorized(
-        api.get(WHOAMI, token=make_token("acme", iss="https://evil.example", aud="etl-artifacts"))
-    )
-    _assert_unauthorized(api.get(WHOAMI, token=make_token("acme", iss="https://issuer.example", aud="other")))
-    _assert_unauthorized(api.get(WHOAMI, token=make_token("acme")))
+def test_issuer_and_audience_when_configured():
+    settings = _settings(JWT_ISSUER="https://issuer.example", JWT_AUDIENCE="etl-artifacts")
+    good = _claims(iss="https://issuer.example", aud="etl-artifacts")
+    assert verify_token(_token(good), settings).id_company == "acme"
+    for bad in (
+        _claims(iss="https://evil.example", aud="etl-artifacts"),
+        _claims(iss="https://issuer.example", aud="other"),
+        _claims(),
+    ):
+        with pytest.raises(Unauthorized):
+            verify_token(_token(bad), settings)
 
 
 def test_custom_company_claim(api, make_token, monkeypatch):
@@ -113,8 +106,3 @@ def test_custom_company_claim(api, make_token, monkeypatch):
     response = api.get(WHOAMI, token=make_token(None, tenant="globex"))
     assert response.status_code == 200
     assert response.json()["id_company"] == "globex"
-
-
-def test_bad_token_is_401_whatever_the_parameters(api):
-    response = api.get("/api/v1/dags/not-a-uuid/runs?limit=99999", token="bad")
-    _assert_unauthorized(response)

@@ -25,8 +25,10 @@ SCENARIO_TITLES = (
     "8. Download",
     "9. Column projection",
     "10. S3 cost model",
-    "11. Cost",
-    "12. Scaling",
+    "11. Uploads",
+    "12. Artifact lifecycle",
+    "13. Cost",
+    "14. Scaling",
 )
 # The runner starts its own S3 server and Postgres: nothing of the test session's must leak in.
 _SESSION_VARIABLES = (

@@ -174,9 +174,9 @@ def test_gzip_q0_is_never_compressed(api_url, big_run, make_token):
 
 # -- deadline ------------------------------------------------------------------------------------
 
-SCAN_CHUNKS = 24
+SCAN_CHUNKS = 40
 ROWS = 5000
-SLOW_READ_S = 1.0
+SLOW_READ_S = 2.0
 
 
 def _data_reads(request: Any) -> bool:
@@ -214,7 +214,8 @@ def test_a_scan_slower_than_the_timeout_is_503_and_queues_an_index_build(
             INDEX_QUEUE_URL=queue_url,
         )
         # One instance: the retry lands on the warm worker.
-        with serving(["--timeout", "4", "--instances", "1"], env, tmp_path / "stderr.log") as url:
+        # 10 s leaves a loaded machine room for the warm-up's cold imports; 40 x 2 s reads do not fit.
+        with serving(["--timeout", "10", "--instances", "1"], env, tmp_path / "stderr.log") as url:
             search = url + phase_path(run, "extract", "/data")
             # A warm function (imports done, footers cached): the deadline, not the cold start, is tested.
             assert _get(search, make_token(), params={"limit": 1}).status_code == 200
@@ -222,7 +223,8 @@ def test_a_scan_slower_than_the_timeout_is_503_and_queues_an_index_build(
 
             answer = _get(search, make_token(), params={"keyword": "needle"})
 
-            # A scan of 24 x 1 s reads (two at a time) cannot finish in 4 s: the function stopped in time.
+            # A scan of 40 x 2 s reads (at most four at a time) cannot finish in 10 s: the function
+            # stopped in time.
             assert answer.status_code == 503, answer.text
             assert answer.json()["code"] == "deadline_exceeded"
             assert int(answer.headers["Retry-After"]) > 0

@@ -27,8 +27,13 @@ FUNCTION_BY_PREFIX = {
     "runs": "RunsFunction",
     "phases": "PhasesFunction",
     "artifacts": "ArtifactsFunction",
+    "uploads": "UploadsFunction",
     "authorizer": "AuthorizerFunction",
     "indexer": "IndexerFunction",
+    "lifecycle": "LifecycleFunction",
+    "links": "LinksFunction",
+    "seal": "SealFunction",
+    "sweeper": "SweeperFunction",
 }
 
 # Statuses each API event may answer. Every family has landed, so each expects its real answer;
@@ -50,6 +55,18 @@ EXPECTED_STATUS: dict[str, set[int]] = {
     "artifacts_list.json": {200},
     "artifacts_get.json": {200},
     "artifacts_download.json": {302},
+    # The create replays its Idempotency-Key (201 each time); the others read the demo upload.
+    "uploads_create.json": {201},
+    "uploads_complete.json": {200},
+    "uploads_get.json": {200},
+    "uploads_content.json": {200},
+    "uploads_download.json": {302},
+    "uploads_list_dag.json": {200},
+    "uploads_list.json": {200},
+    # The lifecycle events name an artifact, a link and a seal the demo data does not have.
+    "lifecycle_list_links.json": {404},
+    "links_follow.json": {404},
+    "seal_manifest.json": {404},
 }
 
 # The run every API event points at (see etl_artifacts.local.seed: the walkthrough run).
@@ -96,15 +113,18 @@ def demo_run(base_env: dict[str, str]) -> Any:
     from etl_artifacts.layout import RunRef
     from etl_artifacts.local.seed import demo_run_id, seed_run
     from etl_artifacts.local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
+    from etl_artifacts.local.seed_uploads import seed_demo_upload
 
-    return seed_run(RunRef(DEMO_COMPANY, DEMO_DAG_ID, DEMO_DATE, demo_run_id(DEMO_DATE)))
+    seeded = seed_run(RunRef(DEMO_COMPANY, DEMO_DAG_ID, DEMO_DATE, demo_run_id(DEMO_DATE)))
+    seed_demo_upload(RunRef(DEMO_COMPANY, DEMO_DAG_ID, DEMO_DATE, demo_run_id(DEMO_DATE)))
+    return seeded
 
 
 def test_every_event_has_an_expectation_and_a_function():
     assert EVENT_FILES, "events/ is empty"
     for event_file in EVENT_FILES:
         function_for(event_file)
-        if not event_file.name.startswith(("authorizer_", "indexer_")):
+        if not event_file.name.startswith(("authorizer_", "indexer_", "sweeper_")):
             assert event_file.name in EXPECTED_STATUS, f"add {event_file.name} to EXPECTED_STATUS"
     assert {name for name in EXPECTED_STATUS if not (EVENTS_DIR / name).exists()} == set()
 
@@ -114,7 +134,7 @@ def test_api_events_point_at_the_demo_run(demo_run):
     (an HTTP API hands over rawPath and pathParameters decoded, CONTRACT §9)."""
     for event_file in EVENT_FILES:
         event = json.loads(event_file.read_text(encoding="utf-8"))
-        if event_file.name.startswith(("runs_get", "phases_", "artifacts_")):
+        if event_file.name.startswith(("runs_get", "phases_", "artifacts_", "seal_")):
             assert f"/{demo_run.dag_id}/runs/{demo_run.date}/{demo_run.run_id}/" in event["rawPath"] + "/"
             assert event["requestContext"]["http"]["path"] == event["rawPath"]
             assert event["pathParameters"]["run_id"] == demo_run.run_id
@@ -133,6 +153,8 @@ def test_api_event_answers_expected_status(event_file: Path, demo_run):
     assert status != 500, result.get("body")
     assert status in EXPECTED_STATUS[event_file.name], result.get("body")
     if status == 200 and event_file.name in ("runs_get.json", "artifacts_list.json"):
+        assert json.loads(result["body"])["run_id"] == demo_run.run_id
+    if status == 200 and event_file.name == "uploads_get.json":
         assert json.loads(result["body"])["run_id"] == demo_run.run_id
     if status == 200 and event_file.name == "meta_whoami.json":
         assert json.loads(result["body"])["id_company"] == demo_run.id_company
@@ -172,6 +194,12 @@ def test_indexer_event_reports_partial_batch_failures(event_file: Path, base_env
 
     # SQS partial batch response: a failed message is listed, never raised.
     assert isinstance(result.get("batchItemFailures"), list)
+
+
+def test_sweeper_event_sweeps_and_reports(base_env):
+    result = invoke("SweeperFunction", EVENTS_DIR / "sweeper_scheduled.json")
+    assert result["dry_run"] is False and result["complete"] is True
+    assert {"expired", "abandoned", "deleted", "objects_removed", "events_sent"} <= set(result)
 
 
 def test_invoke_stdout_pipes_into_json_tool(base_env):

@@ -31,6 +31,12 @@ FORBIDDEN: dict[str, set[str]] = {
     "RunsFunction": PYARROW | AWS_SDK,
     "AuthorizerFunction": PYARROW | AWS_SDK,
     "ArtifactsFunction": PYARROW,
+    "UploadsFunction": PYARROW,
+    # The lifecycle routes reach boto3 (presigning, KMS, EventBridge) only inside a request.
+    "LifecycleFunction": PYARROW | AWS_SDK,
+    "LinksFunction": PYARROW | AWS_SDK,
+    "SealFunction": PYARROW | AWS_SDK,
+    "SweeperFunction": PYARROW,
     "PhasesFunction": set(),
     "IndexerFunction": set(),
 }

@@ -97,8 +97,14 @@ def test_seed_covers_every_status_of_every_phase_and_a_retried_attempt(seeded):
 
 def test_seed_writes_exactly_the_contract_layout(seeded):
     result, _ = seeded
+    from etl_artifacts.local.seed_uploads import demo_artifact_id
+
+    uploads: list[str] = []
     for run in result.runs:
-        keys = list_run(run.ref)
+        listed = list_run(run.ref)
+        # The walkthrough run also holds the demo uploaded artifact, at its server-chosen key.
+        uploads += [key for key in listed if key.startswith("uploads/")]
+        keys = [key for key in listed if not key.startswith("uploads/")]
         expected: set[str] = set()
         if run.phases["event"] in ("success", "error", "running"):
             expected.add("event/queue_data.parquet")
@@ -119,6 +125,8 @@ def test_seed_writes_exactly_the_contract_layout(seeded):
             for a in run.attempts
             if a.complete
         ]
+    assert len(uploads) == 1
+    assert uploads[0] in {f"uploads/{demo_artifact_id(run.ref)}" for run in result.runs}
 
 
 def test_metadata_is_one_row_of_the_exact_schema_and_matches_the_files(seeded):

@@ -423,12 +423,16 @@ def test_template_declares_an_on_demand_table_with_ttl_and_least_privilege():
             granted.setdefault(logical_id, set()).update((a, k) for a in actions for k in keys)
     count = {("dynamodb:UpdateItem", "rate#*")}
     leases = {("dynamodb:UpdateItem", "scan#*"), ("dynamodb:DeleteItem", "scan#*")}
-    # Every tenant route counts; only Phases scans; the authorizer and the indexer get nothing.
+    # Every tenant route counts; only Phases scans; the authorizer, the public link redirect, the
+    # sweeper and the indexer get nothing.
     assert granted == {
         "MetaFunction": count,
         "RunsFunction": count,
         "ArtifactsFunction": count,
         "PhasesFunction": count | leases,
+        "UploadsFunction": count,
+        "LifecycleFunction": count,
+        "SealFunction": count,
     }
     alarm = resources["RateLimitStoreAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("EtlArtifacts", STORE_FAILURE_METRIC)

@@ -16,8 +16,8 @@ import pytest
 from etl_artifacts.config import get_settings
 from etl_artifacts.db import connect, get_database, reset_database
 from etl_artifacts.local.services import free_port
-from etl_artifacts.runs.models import PhaseSummary, RunSearch, parse_run_ids
-from etl_artifacts.runs.query import like_pattern, search_statement
+from etl_artifacts.runs.models import RunSearch
+from etl_artifacts.runs.query import search_statement
 from runs_helpers import delete_dags, fresh_dag, insert_run, phase, run_ids_of, run_path, search_path
 
 DAG = uuid.uuid4()
@@ -434,65 +434,6 @@ def test_database_down_is_502_without_driver_text(api, monkeypatch):
     assert search(api)["total"] == 5  # and the next request reconnects to the real database
 
 
-# -- pure logic (no I/O) -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("keyword", "pattern"),
-    [
-        ("abc", "%abc%"),
-        ("50%", "%50\\%%"),
-        ("a_b", "%a\\_b%"),
-        ("c:\\t", "%c:\\\\t%"),
-        ("\\%_", "%\\\\\\%\\_%"),
-    ],
-)
-def test_like_pattern_escapes_wildcards(keyword, pattern):
-    assert like_pattern(keyword) == pattern
-
-
-def test_parse_run_ids():
-    assert parse_run_ids(None) == ()
-    assert parse_run_ids(" a , b,,a, ") == ("a", "b")
-    assert parse_run_ids(",,") == ()
-    with pytest.raises(ValueError):
-        parse_run_ids("a,b c")
-    with pytest.raises(ValueError):
-        parse_run_ids(",".join(str(i) for i in range(101)))
-
-
-def test_phase_summary_from_log_is_tolerant():
-    assert PhaseSummary.from_log(None) is None
-    assert PhaseSummary.from_log([1]) is None
-    summary = PhaseSummary.from_log(
-        {"status": "success", "total": 5, "attempt": 2, "message": "m", "extra": 1}
-    )
-    assert summary is not None
-    assert summary.model_dump() == {
-        "status": "success",
-        "message": "m",
-        "total": 5,
-        "attempt": 2,
-        "s3_data_path": None,
-    }
-
-
-def test_search_statement_binds_every_value():
-    search = RunSearch(
-        id_company="x' OR '1'='1",
-        dag_id=DAG,
-        date_from=dt.date(2026, 1, 1),
-        date_to=dt.date(2026, 1, 2),
-        statuses={"load": "error"},
-        keywords={"extract": "'; DROP TABLE etl.logs; --"},
-        run_ids=("a",),
-    )
-    statement = search_statement(search)
-    assert "DROP" not in statement.sql and "OR '1'" not in statement.sql
-    assert "(log->'extract')::text ILIKE :extract_keyword" in statement.sql
-    assert statement.params["id_company"] == "x' OR '1'='1"
-
-
 # -- index use -----------------------------------------------------------------------------
 
 
@@ -614,7 +555,9 @@ def test_openapi_document_describes_the_runs_routes(api):
     params = {p["name"]: p for p in search_op["parameters"]}
     assert params["date_from"]["required"] and params["date_to"]["required"]
     assert params["date_from"]["schema"]["format"] == "date"
-    assert params["extract_status"]["schema"]["enum"] == ["all", "success", "error", "running", "skipped"]
+    assert params["extract_status"]["schema"]["$ref"] == "#/components/schemas/StatusFilter"
+    status_filter = document["components"]["schemas"]["StatusFilter"]
+    assert status_filter["enum"] == ["all", "success", "error", "running", "skipped"]
     assert params["load_keyword"]["schema"]["anyOf"][0]["maxLength"] == 200
     assert (params["limit"]["schema"]["minimum"], params["limit"]["schema"]["maximum"]) == (1, 100)
     assert params["page"]["schema"]["minimum"] == 0

@@ -235,7 +235,7 @@ ROUTE_ATTACKS: dict[str, Callable[[], str]] = {
 @pytest.mark.parametrize("attack", sorted(ROUTE_ATTACKS))
 def test_every_route_refuses_before_any_function(api, invocations, route, attack):
     token = ROUTE_ATTACKS[attack]()
-    assert_refused(api.get(sample_path(route.path), token=token), invocations)
+    assert_refused(api.request(route.method, sample_path(route.path), token=token), invocations)
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
@@ -250,12 +250,12 @@ def test_bad_token_wins_over_bad_parameters(api, invocations, route):
         artifact_kind="nope",
     )
     path += ("&" if "?" in path else "?") + "limit=999999&page=-1"
-    assert_refused(api.get(path, token=ROUTE_ATTACKS["wrong-key"]()), invocations)
+    assert_refused(api.request(route.method, path, token=ROUTE_ATTACKS["wrong-key"]()), invocations)
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
 def test_no_authorization_header_invokes_nothing(api, invocations, route):
-    assert_refused(api.get(sample_path(route.path), company=None), invocations)
+    assert_refused(api.request(route.method, sample_path(route.path), company=None), invocations)
     assert invocations.calls == []
 
 
@@ -353,7 +353,7 @@ def test_wrong_issuer_or_audience_on_every_family(api, invocations, make_token, 
             {"iss": "https://issuer.example"},  # no aud at all
         ):
             invocations.clear()
-            assert_refused(api.get(path, token=make_token("acme", **claims)), invocations)
+            assert_refused(api.request(route.method, path, token=make_token("acme", **claims)), invocations)
     good = make_token("acme", iss="https://issuer.example", aud=["other", "etl-artifacts"])
     assert api.get(WHOAMI, token=good).status_code == 200
 
@@ -534,7 +534,7 @@ def test_lone_surrogate_company_on_storage_routes_is_401_without_logging_errors(
     token = _hs(_claims("\ud800"))
     for route in ROUTES:
         invocations.clear()
-        assert_refused(api.get(sample_path(route.path), token=token), invocations)
+        assert_refused(api.request(route.method, sample_path(route.path), token=token), invocations)
     assert "Logging error" not in capfd.readouterr().err
 
 

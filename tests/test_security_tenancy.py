@@ -33,8 +33,16 @@ ONLY_B_RUN_ID = "manual__2026-03-14T08:30:00.5+00:00"
 NOWHERE_RUN_ID = "manual__2026-03-14T09:45:00.25+00:00"
 RUN_DATE = dt.date(2026, 3, 14)
 
-# Every route that reads a tenant's data: the run-scoped ones and the runs search.
-DATA_ROUTES: list[Route] = [r for r in authorized_routes() if "{dag_id}" in r.path]
+# Every route that reads a tenant's data: the run-scoped ones and the runs search. Uploaded
+# artifacts live in their own table and are addressed by id: their isolation (the same 404 for
+# another tenant's id, lists and cursors within the tenant, every plan bound to id_company) is
+# proven in tests/test_uploads*.py; seals and manifests (Postgres records) in
+# tests/test_lifecycle_routes.py and tests/test_lifecycle_seal.py.
+DATA_ROUTES: list[Route] = [
+    r
+    for r in authorized_routes()
+    if "{dag_id}" in r.path and r.function not in ("UploadsFunction", "SealFunction")
+]
 ROUTE_IDS = [
     r.route_key.split(" ", 1)[1].replace("/api/v1/dags/{dag_id}/runs", "") or "/runs" for r in DATA_ROUTES
 ]

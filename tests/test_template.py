@@ -39,9 +39,43 @@ CONTRACT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", f"{RUN}/artifacts"): "ArtifactsFunction",
     ("GET", f"{RUN}/artifacts/{{artifact_kind}}"): "ArtifactsFunction",
     ("GET", f"{RUN}/artifacts/{{artifact_kind}}/download"): "ArtifactsFunction",
+    # Uploaded artifacts (docs/uploads.md).
+    ("POST", f"{RUN}/artifacts"): "UploadsFunction",
+    ("POST", "/api/v1/artifacts/{artifact_id}/complete"): "UploadsFunction",
+    ("GET", "/api/v1/artifacts/{artifact_id}"): "UploadsFunction",
+    ("GET", "/api/v1/artifacts/{artifact_id}/content"): "UploadsFunction",
+    ("GET", "/api/v1/artifacts/{artifact_id}/download"): "UploadsFunction",
+    ("GET", "/api/v1/dags/{dag_id}/artifacts"): "UploadsFunction",
+    ("GET", "/api/v1/artifacts"): "UploadsFunction",
+    # The artifact lifecycle (docs/lifecycle.md).
+    ("DELETE", "/api/v1/artifacts/{artifact_id}"): "LifecycleFunction",
+    ("POST", "/api/v1/artifacts/{artifact_id}/restore"): "LifecycleFunction",
+    ("POST", "/api/v1/artifacts/{artifact_id}/extend-ttl"): "LifecycleFunction",
+    ("POST", "/api/v1/artifacts/{artifact_id}/links"): "LifecycleFunction",
+    ("GET", "/api/v1/artifacts/{artifact_id}/links"): "LifecycleFunction",
+    ("DELETE", "/api/v1/links/{link}"): "LifecycleFunction",
+    ("GET", "/api/v1/links/{link}"): "LinksFunction",
+    ("POST", f"{RUN}/seal"): "SealFunction",
+    ("GET", f"{RUN}/manifest"): "SealFunction",
+    ("GET", "/api/v1/manifest-keys"): "SealFunction",
 }
-PUBLIC_ROUTES = {("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json"), ("GET", "/api/v1/docs")}
-API_FUNCTIONS = {"MetaFunction", "RunsFunction", "PhasesFunction", "ArtifactsFunction"}
+PUBLIC_ROUTES = {
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/docs"),
+    # A share link is the credential itself.
+    ("GET", "/api/v1/links/{link}"),
+}
+# Functions that reach the database (DB_SECRET_ARN): the runs search and the artifact lifecycle.
+DATABASE_FUNCTIONS = {
+    "RunsFunction",
+    "UploadsFunction",
+    "LifecycleFunction",
+    "LinksFunction",
+    "SealFunction",
+    "SweeperFunction",
+}
+API_FUNCTIONS = {"MetaFunction", "RunsFunction", "PhasesFunction", "ArtifactsFunction", "UploadsFunction"}
 S3_WRITE_ACTIONS = re.compile(
     r"^s3:(\*|Put.*|Delete.*|Restore.*|Replicate.*|AbortMultipartUpload|Create.*)$", re.I
 )
@@ -116,7 +150,8 @@ def test_every_routes_module_is_deployed(spec: TemplateSpec, monkeypatch: pytest
 def test_no_catch_all_routes(spec: TemplateSpec, resources: dict[str, Any]) -> None:
     for route in spec.routes:
         assert "+}" not in route.path and "$default" not in route.path, route
-        assert route.method == "GET", route
+        # No ANY: reads are GET, writes POST or DELETE.
+        assert route.method in ("GET", "POST", "DELETE"), route
     for resource in resources.values():
         for event in (resource.get("Properties", {}).get("Events") or {}).values():
             if event.get("Type") == "HttpApi":
@@ -267,13 +302,13 @@ def test_secrets_reach_only_the_functions_that_use_them(spec: TemplateSpec) -> N
     assert env("AuthorizerFunction")["JWT_SECRET_ARN"] == {"Ref": "JwtSecretArn"}
     assert "JWT_JWKS_URL" in env("AuthorizerFunction")
     # Continuation tokens and cursors are signed with a dedicated key, so the JWT key stays in the authorizer.
-    for logical_id in ("PhasesFunction", "ArtifactsFunction"):
+    for logical_id in ("PhasesFunction", "ArtifactsFunction", "UploadsFunction"):
         assert env(logical_id)["CURSOR_SECRET_ARN"] == {"Ref": "CursorSecret"}, logical_id
     for logical_id in spec.functions:
         assert not {"JWT_SECRET", "CURSOR_SECRET"} & set(env(logical_id)), logical_id
         if logical_id != "AuthorizerFunction":
             assert "JWT_SECRET_ARN" not in env(logical_id), logical_id
-        if logical_id != "RunsFunction":
+        if logical_id not in DATABASE_FUNCTIONS:
             assert "DB_SECRET_ARN" not in env(logical_id), logical_id
 
 
@@ -328,6 +363,7 @@ def test_runs_authorizer_and_phases_have_reserved_concurrency_parameters(
         ("RunsFunction", "RunsMaxConcurrency"),
         ("AuthorizerFunction", "AuthorizerReservedConcurrency"),
         ("PhasesFunction", "PhasesMaxConcurrency"),
+        ("UploadsFunction", "UploadsMaxConcurrency"),
     ):
         # 0 means "no reservation" (a reservation of 0 would throttle every call).
         condition, value, otherwise = _reserved(resources, logical_id)["Fn::If"]
@@ -414,10 +450,21 @@ def test_only_the_indexer_writes_and_only_index_files(resources: dict[str, Any])
             if statement["Effect"] == "Allow" and any(S3_WRITE_ACTIONS.match(a) for a in _actions(statement)):
                 writes_by_function.setdefault(logical_id, []).append(statement)
 
-    assert set(writes_by_function) == {"IndexerFunction"}
+    assert set(writes_by_function) == {"IndexerFunction", "UploadsFunction", "SweeperFunction"}
     for statement in writes_by_function["IndexerFunction"]:
         for resource in _resource_texts(statement):
             assert re.search(r"/attempt=\*/index(_\*)?\.parquet$", resource), resource
+    # Uploaded artifacts' bytes live at {run prefix}uploads/{artifact_id}: never the writer's parquet.
+    for statement in writes_by_function["UploadsFunction"]:
+        assert _resource_texts(statement) == [
+            "arn:${AWS::Partition}:s3:::${ArtifactsBucketName}/${ArtifactsPrefix}*/uploads/*"
+        ]
+        assert set(_actions(statement)) <= {"s3:PutObject", "s3:GetObject", "s3:DeleteObject"}
+    # The sweeper only removes uploaded artifacts' objects.
+    for statement in writes_by_function["SweeperFunction"]:
+        assert _actions(statement) == ["s3:DeleteObject"]
+        for resource in _resource_texts(statement):
+            assert resource.endswith("/uploads/art_*"), resource
 
 
 def test_artifact_reads_are_limited_to_the_prefix(resources: dict[str, Any]) -> None:
@@ -436,11 +483,14 @@ def test_artifact_reads_are_limited_to_the_prefix(resources: dict[str, Any]) -> 
         if {"Ref": "ArtifactsReadPolicy"} in (r.get("Properties", {}).get("Policies") or [])
     }  # fmt: skip
     # Meta, Runs and the authorizer never read S3 (storage routes never consult etl.logs, and back).
-    assert readers == {"PhasesFunction", "ArtifactsFunction", "IndexerFunction"}
+    # The Seal function lists a run's parquet objects for the manifest.
+    assert readers == {"PhasesFunction", "ArtifactsFunction", "IndexerFunction", "SealFunction"}
 
 
 def test_no_statement_allows_everything(resources: dict[str, Any]) -> None:
     for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::KMS::Key":
+            continue  # in a key policy, Resource "*" is the key itself
         for statement in _statements(resource.get("Properties", {})):
             assert "*" not in _actions(statement), logical_id
             assert statement.get("Resource") != "*", logical_id
@@ -641,17 +691,21 @@ def test_cors_origins_come_from_each_environment(spec: TemplateSpec) -> None:
 def test_presigned_urls_are_signed_by_a_get_only_role_the_artifacts_function_assumes(
     spec: TemplateSpec, resources: dict[str, Any]
 ) -> None:
-    role_arn = spec.functions["ArtifactsFunction"].environment["PRESIGN_ROLE_ARN"]
-    assert _getatt(role_arn) == ["PresignRole", "Arn"]
+    # The artifacts and uploads functions, and the public share link redirect.
+    signers = ("ArtifactsFunction", "UploadsFunction", "LinksFunction")
+    for logical_id in signers:
+        assert _getatt(spec.functions[logical_id].environment["PRESIGN_ROLE_ARN"]) == ["PresignRole", "Arn"]
     role = resources["PresignRole"]["Properties"]
     # Assumed from the function's own session (role chaining): one hour at most.
     assert role["MaxSessionDuration"] == 3600
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    assert _getatt(trust["Principal"]["AWS"]) == ["ArtifactsFunctionRole", "Arn"]
+    assert [_getatt(principal) for principal in trust["Principal"]["AWS"]] == [
+        [f"{logical_id}Role", "Arn"] for logical_id in signers
+    ]
     actions = {a for st in _statements(role["Policies"]) for a in _actions(st)}
     assert actions <= {"s3:GetObject", "kms:Decrypt"}
     assume = resources["ArtifactsAssumePresignRole"]["Properties"]
-    assert assume["Roles"] == [{"Ref": "ArtifactsFunctionRole"}]
+    assert assume["Roles"] == [{"Ref": f"{logical_id}Role"} for logical_id in signers]
     (statement,) = assume["PolicyDocument"]["Statement"]
     assert statement["Action"] == "sts:AssumeRole"
     assert _getatt(statement["Resource"]) == ["PresignRole", "Arn"]
@@ -668,7 +722,7 @@ def test_one_s3_call_with_every_retry_fits_inside_each_s3_functions_timeout(
 
     settings = Settings.model_validate({})
     assert settings.s3_max_attempts >= 3
-    readers = {"PhasesFunction", "ArtifactsFunction"}
+    readers = {"PhasesFunction", "ArtifactsFunction", "UploadsFunction"}
     for logical_id in readers:
         timeout = resources[logical_id]["Properties"].get(
             "Timeout", spec.raw["Globals"]["Function"]["Timeout"]
@@ -745,3 +799,38 @@ def test_checkov_passes_with_every_skip_explained() -> None:
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+# --- Artifact lifecycle --------------------------------------------------------------------------
+
+
+def test_only_the_seal_function_may_sign_with_the_manifest_key(
+    spec: TemplateSpec, resources: dict[str, Any]
+) -> None:
+    key = resources["ManifestSigningKey"]["Properties"]
+    assert (key["KeySpec"], key["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
+    statements = key["KeyPolicy"]["Statement"]
+    allowed_to_sign = [
+        st
+        for st in statements
+        if st["Effect"] == "Allow" and any(a in ("kms:Sign", "kms:*") for a in _actions(st))
+    ]
+    assert [_getatt(st["Principal"]["AWS"]) for st in allowed_to_sign] == [["SealFunctionRole", "Arn"]]
+    [deny] = [st for st in statements if st["Effect"] == "Deny"]
+    assert _actions(deny) == ["kms:Sign"]
+    assert _getatt(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]) == ["SealFunctionRole", "Arn"]
+    # No other function is granted kms:Sign by IAM either (a key given by ARN goes to Seal only).
+    for logical_id in spec.functions:
+        signs = any("kms:Sign" in _actions(st) for st in _function_statements(resources, logical_id))
+        assert signs == (logical_id == "SealFunction"), logical_id
+    env = spec.functions["SealFunction"].environment["MANIFEST_SIGNING_KEY_ID"]
+    assert env["Fn::If"][0] == "CreateSigningKey"
+
+
+def test_the_sweeper_runs_hourly_and_the_outbox_is_drained_each_minute(resources: dict[str, Any]) -> None:
+    events = resources["SweeperFunction"]["Properties"]["Events"]
+    schedules = {
+        e["Properties"]["ScheduleExpression"]: e for e in events.values() if e["Type"] == "ScheduleV2"
+    }
+    assert set(schedules) == {"rate(1 hour)", "rate(1 minute)"}
+    assert '"publish-events"' in schedules["rate(1 minute)"]["Properties"]["Input"]

@@ -95,7 +95,7 @@ def listing_pages(monkeypatch: pytest.MonkeyPatch, change: Any, page_size: int =
 
 
 @pytest.fixture
-def full_run() -> StoredRun:
+def full_run(base_env: dict[str, str]) -> StoredRun:
     stored = new_run()
     stored.put_many([*ALL_KINDS.values(), "extract/attempt=2/data_000.parquet"])
     stored.put("extract/attempt=1/index_trigrams.parquet", b"PAR1" + b"t" * 70_000 + b"PAR1")

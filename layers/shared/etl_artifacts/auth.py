@@ -177,7 +177,16 @@ def verify_token(token: str, settings: Settings | None = None) -> Principal:
         raise Unauthorized(CLAIM)
     sub_text = "" if sub is None else exact_claim(sub)
     expires_at = _expiry(claims, settings)
-    return Principal(id_company=company_text, sub=sub_text, expires_at=expires_at)
+    return Principal(id_company=company_text, sub=sub_text, expires_at=expires_at, scopes=_scopes(claims))
+
+
+def _scopes(claims: dict[str, Any]) -> tuple[str, ...]:
+    """The ``scope`` claim (a space-separated string, RFC 9068 / RFC 8693); any other shape grants
+    nothing (the token still reads: only writes need a scope)."""
+    scope = claims.get("scope")
+    if not isinstance(scope, str):
+        return ()
+    return tuple(dict.fromkeys(part for part in scope.split(" ") if part))
 
 
 def exact_claim(value: str) -> str:

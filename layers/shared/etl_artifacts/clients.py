@@ -183,3 +183,10 @@ def reset_clients() -> None:
     tenant_gate = sys.modules.get("etl_artifacts.ratelimit.tenant_gate")
     if tenant_gate is not None:
         tenant_gate.forget_stores()
+    # The lifecycle's KMS and EventBridge clients, likewise only where they were loaded.
+    kms_signer = sys.modules.get("etl_artifacts.lifecycle.kms_signer")
+    if kms_signer is not None:
+        kms_signer.reset_kms()
+    outbox = sys.modules.get("etl_artifacts.lifecycle.outbox")
+    if outbox is not None:
+        outbox.events_client.cache_clear()

@@ -56,6 +56,13 @@ class Settings(BaseModel):
     cursor_secret_arn: str | None = Field(default=None, alias="CURSOR_SECRET_ARN")
     # In AWS: the role whose sessions sign presigned URLs (artifacts/presign_credentials.py).
     presign_role_arn: str | None = Field(default=None, alias="PRESIGN_ROLE_ARN")
+    # Uploaded artifacts (docs/uploads.md).
+    jwt_write_scope: str = Field(default="artifacts:write", alias="JWT_WRITE_SCOPE", min_length=1)
+    upload_url_ttl: int = Field(default=900, alias="UPLOAD_URL_TTL", ge=1, le=604_800)
+    upload_max_bytes: int = Field(default=5 * 1024**3, alias="UPLOAD_MAX_BYTES", ge=0, le=5 * 1024**3)
+    run_max_artifacts: int = Field(default=1000, alias="RUN_MAX_ARTIFACTS", ge=1)
+    artifact_default_ttl_days: int = Field(default=90, alias="ARTIFACT_DEFAULT_TTL_DAYS", ge=1)
+    artifact_max_ttl_days: int = Field(default=400, alias="ARTIFACT_MAX_TTL_DAYS", ge=1)
     # Per-tenant limits (docs/limits.md): the DynamoDB table of counters and scan leases; off when unset.
     rate_limit_table: str | None = Field(default=None, alias="RATE_LIMIT_TABLE")
     rate_limit_rps: float = Field(default=100.0, alias="RATE_LIMIT_RPS", gt=0)
@@ -63,6 +70,14 @@ class Settings(BaseModel):
     tenant_max_scans: int = Field(default=4, alias="TENANT_MAX_SCANS", ge=1, le=100)
     # Connect and read timeout of each DynamoDB call: past it the limiter fails open.
     rate_limit_timeout_s: float = Field(default=0.5, alias="RATE_LIMIT_TIMEOUT_S", gt=0, le=10)
+    # The artifact lifecycle (docs/lifecycle.md): restore window, signing key, events.
+    artifact_restore_days: int = Field(default=30, alias="ARTIFACT_RESTORE_DAYS", ge=0)
+    manifest_signing_key_id: str | None = Field(default=None, alias="MANIFEST_SIGNING_KEY_ID")
+    # Keys that signed earlier seals (comma-separated): still published so old manifests verify.
+    manifest_previous_key_ids: str | None = Field(default=None, alias="MANIFEST_PREVIOUS_KEY_IDS")
+    event_bus_name: str | None = Field(default=None, alias="EVENT_BUS_NAME")
+    # Share links a tenant may hold at once (not revoked, expired or used up).
+    link_max_active: int = Field(default=1000, alias="LINK_MAX_ACTIVE", ge=1)
 
     @field_validator(
         "aws_endpoint_url_s3",
@@ -79,6 +94,9 @@ class Settings(BaseModel):
         "cursor_secret_arn",
         "presign_role_arn",
         "rate_limit_table",
+        "manifest_signing_key_id",
+        "manifest_previous_key_ids",
+        "event_bus_name",
         mode="before",
     )
     @classmethod
@@ -97,6 +115,8 @@ class Settings(BaseModel):
     def _ttl_bounds(self) -> Settings:
         if self.presign_default_ttl > self.presign_max_ttl:
             raise ValueError("PRESIGN_DEFAULT_TTL must not exceed PRESIGN_MAX_TTL")
+        if self.artifact_default_ttl_days > self.artifact_max_ttl_days:
+            raise ValueError("ARTIFACT_DEFAULT_TTL_DAYS must not exceed ARTIFACT_MAX_TTL_DAYS")
         return self
 
     @property

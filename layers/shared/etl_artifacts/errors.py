@@ -57,6 +57,10 @@ class ApiError(Exception):
             detail=self.detail, code=self.code, status=self.status, request_id=request_id
         ).model_dump()
 
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries besides the common ones (e.g. ``WWW-Authenticate``)."""
+        return {}
+
 
 class Unauthorized(ApiError):
     """401 with the rule the token failed (one of ``auth.TOKEN_RULES``, a fixed text), sent as
@@ -219,3 +223,106 @@ class InternalError(ApiError):
     status = 500
     code = "internal_error"
     default_detail = "Internal error."
+
+
+# -- The write side: uploaded artifacts (docs/uploads.md) -------------------------------------------
+
+
+class InsufficientScope(ApiError):
+    """The token is valid but lacks the write scope; sent with ``WWW-Authenticate`` (RFC 6750 §3.1)."""
+
+    status = 403
+    code = "insufficient_scope"
+    default_detail = "The token does not carry the scope this operation needs."
+
+    def __init__(self, scope: str, detail: str | None = None) -> None:
+        super().__init__(detail or f"This operation needs the scope {scope!r} in the token's scope claim.")
+        self.scope = scope
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{self.scope}"'}
+
+
+class ArtifactAlreadyExists(ApiError):
+    status = 409
+    code = "artifact_already_exists"
+    default_detail = "The run already has an artifact with this name."
+
+
+class RunArtifactLimit(ApiError):
+    status = 409
+    code = "run_artifact_limit"
+    default_detail = "The run holds the most artifacts it may hold."
+
+
+class UploadIncomplete(ApiError):
+    status = 409
+    code = "upload_incomplete"
+    default_detail = "The artifact's bytes have not been uploaded yet: PUT them to the upload URL first."
+
+
+class ArtifactDeleted(ApiError):
+    status = 410
+    code = "artifact_deleted"
+    default_detail = "The artifact was deleted."
+
+    def __init__(self, detail: str | None = None, *, restorable_until: str | None = None) -> None:
+        super().__init__(detail)
+        self.restorable_until = restorable_until
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        body = super().body(request_id)
+        body["restorable_until"] = self.restorable_until
+        return body
+
+
+class ArtifactExpired(ApiError):
+    status = 410
+    code = "artifact_expired"
+    default_detail = "The artifact has expired."
+
+
+class ChecksumMismatch(ApiError):
+    status = 422
+    code = "checksum_mismatch"
+    default_detail = "The bytes do not match the declared size and SHA-256."
+
+
+class IdempotencyKeyReused(ApiError):
+    status = 422
+    code = "idempotency_key_reused"
+    default_detail = "This Idempotency-Key was used with another request body."
+
+
+class TtlExceedsLimit(ApiError):
+    status = 422
+    code = "ttl_exceeds_limit"
+    default_detail = "ttl_days is past the longest lifetime allowed (ARTIFACT_MAX_TTL_DAYS)."
+
+
+# -- the artifact lifecycle (docs/lifecycle.md) ----------------------------------------------------
+
+
+class LinkNotFound(NotFound):
+    """One answer for every link that does not lead to bytes: unknown, expired, revoked, used up,
+    or whose artifact is no longer active (nothing tells them apart)."""
+
+    code = "link_not_found"
+    default_detail = "Link not found."
+
+
+class RunNotSealed(NotFound):
+    code = "run_not_sealed"
+    default_detail = "The run is not sealed."
+
+
+class RunSealed(ApiError):
+    status = 409
+    code = "run_sealed"
+    default_detail = "The run is sealed: its artifacts can no longer be created, deleted or restored."
+
+
+class LinkLimit(ApiError):
+    status = 409
+    code = "link_limit"
+    default_detail = "The tenant holds as many active share links as allowed; revoke one first."

@@ -1,6 +1,6 @@
-"""Schema migrations for ``etl.logs`` (CONTRACT §3): the table if missing, plus the extensions
-and indexes the queries need. Idempotent; each applied step is recorded in
-``etl.schema_migrations`` and an advisory lock serialises concurrent runs.
+"""Schema migrations for ``etl.logs`` (the table if missing, plus the extensions and indexes the
+queries need) and for the tables the project owns beside it (uploaded artifacts). Idempotent; each
+applied step is recorded in ``etl.schema_migrations`` and an advisory lock serialises concurrent runs.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ _LOCK_ID = 424242001
 # lower(text) whenever the text matches: the keys never miss a match, and ILIKE rechecks each row.
 KEYWORD_KEYS_FUNCTION = "etl.keyword_keys"
 KEYWORD_KEY_CHARS = 3
+# Uploaded artifacts (migration 6).
+UPLOADS_TABLE = "etl.uploaded_artifacts"
 
 
 def keyword_keys_expression(phase: str) -> str:
@@ -131,6 +133,131 @@ MIGRATIONS: tuple[Migration, ...] = (
             ),
             *(f"DROP INDEX IF EXISTS etl.logs_{phase}_dag_trgm_idx" for phase in PHASE_COLUMNS),
             "ANALYZE etl.logs",
+        ),
+    ),
+    Migration(
+        6,
+        "uploaded artifacts",
+        (
+            # One row per artifact a tenant attached to a run (docs/uploads.md). The bytes are in S3
+            # at ``s3_key`` (``{run prefix}uploads/{artifact_id}``), never at a client path.
+            # Every index leads with id_company: a lookup or a list page only ever walks the
+            # caller's own entries, so its cost never depends on another tenant's rows.
+            f"""CREATE TABLE IF NOT EXISTS {UPLOADS_TABLE} (
+              id_company             text        NOT NULL,
+              artifact_id            text        COLLATE "C" NOT NULL,
+              dag_id                 uuid        NOT NULL,
+              run_date               date        NOT NULL,
+              run_id                 text        NOT NULL,
+              phase                  text,
+              attempt                integer,
+              name                   text        NOT NULL,
+              artifact_type          text        NOT NULL,
+              content_type           text        NOT NULL,
+              size_bytes             bigint      NOT NULL CHECK (size_bytes >= 0),
+              sha256                 text        NOT NULL CHECK (sha256 ~ '^[0-9a-f]{{64}}$'),
+              status                 text        NOT NULL
+                CHECK (status IN ('pending', 'active', 'deleted', 'expired')),
+              is_primary_deliverable boolean     NOT NULL DEFAULT false,
+              derived_from           text[]      NOT NULL DEFAULT '{{}}',
+              metadata               jsonb       NOT NULL DEFAULT '{{}}',
+              created_at             timestamptz NOT NULL,
+              created_by             text        NOT NULL,
+              expires_at             timestamptz,
+              deleted_at             timestamptz,
+              restorable_until       timestamptz,
+              updated_at             timestamptz NOT NULL DEFAULT now(),
+              s3_key                 text        NOT NULL,
+              idempotency_key        text,
+              request_sha256         text,
+              PRIMARY KEY (id_company, artifact_id)
+            )""",
+            # A name is unique among the run's artifacts that are not deleted; also what counts a
+            # run's artifacts against RUN_MAX_ARTIFACTS (an index-only scan of the run's entries).
+            f"""CREATE UNIQUE INDEX IF NOT EXISTS uploaded_artifacts_run_name_idx
+               ON {UPLOADS_TABLE} (id_company, dag_id, run_date, run_id, name)
+               WHERE status <> 'deleted'""",
+            # Idempotency-Key is per tenant.
+            f"""CREATE UNIQUE INDEX IF NOT EXISTS uploaded_artifacts_idempotency_idx
+               ON {UPLOADS_TABLE} (id_company, idempotency_key)
+               WHERE idempotency_key IS NOT NULL""",
+            # The lists, in their order (created_at DESC, artifact_id DESC) for keyset pages:
+            # one DAG, every DAG of the tenant, one run.
+            f"""CREATE INDEX IF NOT EXISTS uploaded_artifacts_dag_list_idx
+               ON {UPLOADS_TABLE} (id_company, dag_id, status, created_at DESC, artifact_id DESC)""",
+            f"""CREATE INDEX IF NOT EXISTS uploaded_artifacts_tenant_list_idx
+               ON {UPLOADS_TABLE} (id_company, status, created_at DESC, artifact_id DESC)""",
+            f"""CREATE INDEX IF NOT EXISTS uploaded_artifacts_run_list_idx
+               ON {UPLOADS_TABLE} (id_company, dag_id, run_date, run_id, status, created_at DESC,
+                                   artifact_id DESC)""",
+        ),
+    ),
+    Migration(
+        20,
+        "lifecycle: run seals, share links, event outbox",
+        (
+            # One row per sealed run: the manifest exactly as signed (RFC 8785 text) and its signature.
+            """CREATE TABLE IF NOT EXISTS etl.run_seals (
+              id_company  text        NOT NULL,
+              dag_id      uuid        NOT NULL,
+              run_date    date        NOT NULL,
+              run_id      text        NOT NULL,
+              manifest    text        NOT NULL,
+              key_id      text        NOT NULL,
+              signature   text        NOT NULL,
+              sealed_at   timestamptz NOT NULL,
+              PRIMARY KEY (id_company, dag_id, run_date, run_id)
+            )""",
+            # Share links: the token itself is never stored, only its SHA-256.
+            """CREATE TABLE IF NOT EXISTS etl.artifact_links (
+              link_id        text        PRIMARY KEY,
+              id_company     text        NOT NULL,
+              artifact_id    text        NOT NULL,
+              token_sha256   bytea       NOT NULL,
+              expires_at     timestamptz NOT NULL,
+              max_downloads  integer,
+              downloads      integer     NOT NULL DEFAULT 0,
+              created_at     timestamptz NOT NULL DEFAULT now(),
+              created_by     text        NOT NULL,
+              revoked_at     timestamptz
+            )""",
+            # The public route knows nothing but the token: its hash is the one lookup not led by tenant.
+            """CREATE UNIQUE INDEX IF NOT EXISTS artifact_links_token_idx
+               ON etl.artifact_links (token_sha256)""",
+            """CREATE INDEX IF NOT EXISTS artifact_links_tenant_artifact_idx
+               ON etl.artifact_links (id_company, artifact_id, created_at DESC)""",
+            # The per-tenant quota counts the links not revoked and not yet expired.
+            """CREATE INDEX IF NOT EXISTS artifact_links_tenant_live_idx
+               ON etl.artifact_links (id_company, expires_at) WHERE revoked_at IS NULL""",
+            # Events committed with the change that caused them; a publisher deletes them once sent.
+            """CREATE TABLE IF NOT EXISTS etl.event_outbox (
+              id           bigserial   PRIMARY KEY,
+              event_id     uuid        NOT NULL,
+              id_company   text        NOT NULL,
+              detail_type  text        NOT NULL,
+              detail       text        NOT NULL,
+              created_at   timestamptz NOT NULL DEFAULT now(),
+              attempts     integer     NOT NULL DEFAULT 0
+            )""",
+        ),
+    ),
+    Migration(
+        21,
+        "lifecycle: uploaded artifacts' delete, purge and sweeper columns",
+        (
+            # What a restore brings a deleted artifact back to (it may have been pending).
+            f"ALTER TABLE {UPLOADS_TABLE} ADD COLUMN IF NOT EXISTS status_before_delete text",
+            # When the sweeper removed the bytes (expired, abandoned, or deleted past the window).
+            f"ALTER TABLE {UPLOADS_TABLE} ADD COLUMN IF NOT EXISTS purged_at timestamptz",
+            # The sweeper's three questions, each led by the tenant like every index of the table
+            # (a sweep across tenants walks them with a skip scan).
+            f"""CREATE INDEX IF NOT EXISTS uploaded_artifacts_expiry_idx
+               ON {UPLOADS_TABLE} (id_company, expires_at) WHERE status IN ('active', 'pending')""",
+            f"""CREATE INDEX IF NOT EXISTS uploaded_artifacts_pending_idx
+               ON {UPLOADS_TABLE} (id_company, created_at) WHERE status = 'pending'""",
+            f"""CREATE INDEX IF NOT EXISTS uploaded_artifacts_purge_idx
+               ON {UPLOADS_TABLE} (id_company, restorable_until)
+               WHERE status = 'deleted' AND purged_at IS NULL""",
         ),
     ),
 )

@@ -739,13 +739,15 @@ example:
     p = sub.add_parser(
         "verify-manifest",
         parents=[common],
-        help="verify a sealed manifest's signature (offline with --public-key)",
+        help="verify a sealed manifest's signature (offline with --key)",
         description="Verify a RunSeal JSON file (from `seal` or GET .../manifest): the ECDSA P-256 "
-        "signature over the manifest's RFC 8785 canonical JSON. With --public-key it runs offline; "
+        "signature over the manifest's RFC 8785 canonical JSON. With --key it runs offline; "
         "otherwise the keys come from the API. Needs the verify extra.",
     )
     p.add_argument("file", metavar="FILE", help="the RunSeal JSON ('-' for stdin)")
-    p.add_argument("--public-key", metavar="PEM", help="the PEM public key file (offline)")
+    p.add_argument(
+        "--key", "--public-key", dest="public_key", metavar="PEM", help="the PEM public key file (offline)"
+    )
     p.set_defaults(func=cmd_verify_manifest)
 
 

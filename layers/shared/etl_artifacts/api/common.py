@@ -26,12 +26,13 @@ from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from etl_artifacts.api.envelope import begin_invocation, fit_result
-from etl_artifacts.config import ConfigurationError
+from etl_artifacts.config import ConfigurationError, get_settings
 from etl_artifacts.deadline import invocation_deadline
 from etl_artifacts.errors import (
     ApiError,
     DeadlineExceeded,
     ErrorResponse,
+    InsufficientScope,
     InternalError,
     NotFound,
     RateLimited,
@@ -221,6 +222,45 @@ def tenant(app: APIGatewayHttpResolver) -> str:
     return company
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who calls, from the authorizer context: the tenant and the token's ``sub``."""
+
+    id_company: str
+    sub: str
+
+
+def caller(app: APIGatewayHttpResolver) -> Caller:
+    context = app.current_event.request_context.authorizer.get_lambda or {}
+    sub = context.get("sub")
+    return Caller(id_company=tenant(app), sub=sub if isinstance(sub, str) else "")
+
+
+# Requests that change something: they need the write scope (see ``lambda_entry``).
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _missing_write_scope(event: dict[str, Any]) -> InsufficientScope | None:
+    """A write whose token lacks ``JWT_WRITE_SCOPE`` (the authorizer passes the token's scopes)."""
+    context = event.get("requestContext") or {}
+    if str((context.get("http") or {}).get("method", "")).upper() not in WRITE_METHODS:
+        return None
+    scopes = str(((context.get("authorizer") or {}).get("lambda") or {}).get("scopes") or "").split(" ")
+    scope = get_settings().jwt_write_scope
+    return None if scope in scopes else InsufficientScope(scope)
+
+
+def _refusal(event: dict[str, Any], exc: ApiError) -> dict[str, Any]:
+    """An error answer made before routing, in the shape the exception handlers give."""
+    request = str((event.get("requestContext") or {}).get("requestId") or uuid.uuid4())
+    return {
+        "statusCode": exc.status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **exc.headers()},
+        "body": json.dumps(exc.body(request), separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
 def run_ref(app: APIGatewayHttpResolver, dag_id: uuid.UUID, date: dt.date, run_id: str) -> RunRef:
     return RunRef(id_company=tenant(app), dag_id=dag_id, run_date=date, run_id=check_run_id(run_id))
 
@@ -244,6 +284,7 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
         headers = {"Retry-After": str(retry)} if retry else {}
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = exc.challenge
+        headers.update(exc.headers())
         return _json_error(exc.status, exc.body(request_id(app)), headers or None)
 
     @app.exception_handler(RequestValidationError)
@@ -258,6 +299,13 @@ def configure(app: APIGatewayHttpResolver) -> APIGatewayHttpResolver:
             for err in exc.errors()
         ]
         return _json_error(422, {"detail": items})
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _body_not_utf8(_: UnicodeDecodeError) -> Response:
+        # A JSON body that is not UTF-8: Powertools turns only JSONDecodeError into a validation error.
+        return _json_error(
+            422, {"detail": [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]}
+        )
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:
@@ -397,9 +445,16 @@ def _not_utf8(exc: QueryNotUtf8) -> dict[str, Any]:
     }
 
 
-def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def lambda_entry(
+    app: APIGatewayHttpResolver, *, writes: bool = False
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler of a family: Powertools logging context, metrics and tracing around resolve,
-    the invocation's deadline, the tenant's limits, and the one response path every answer takes."""
+    the invocation's deadline, the tenant's limits, and the one response path every answer takes.
+
+    With ``writes``, a write request (``WRITE_METHODS``) whose token lacks the write scope is
+    answered 403 ``insufficient_scope`` before routing: authorization comes before validation, as
+    at API Gateway, so a bad parameter never answers before the missing scope does.
+    """
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     @metrics.log_metrics
@@ -410,8 +465,11 @@ def lambda_entry(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any],
         # The tenant's count runs beside the route's own storage calls (docs/limits.md).
         with invocation_deadline(context), invocation_gate(event) as gate:
             refused = gate.refused() if gate is not None else None
+            missing_scope = _missing_write_scope(event) if writes and refused is None else None
             if refused is not None:
                 result = render(refused)
+            elif missing_scope is not None:
+                result = fit_result(event, _refusal(event, missing_scope), render)
             else:
                 try:
                     routed = routing_event(strict_query(event))

@@ -64,6 +64,9 @@ SHARED_ENUMS: dict[str, tuple[str, str]] = {
     "load_status": ("StatusFilter", "`all`, or the status a phase must have."),
     "level": ("LogLevel", "A log row's level."),
     "order": ("LogsOrder", "`asc`: oldest row first; `desc`: newest row first."),
+    "status": ("ArtifactStatus", "An uploaded artifact's status."),
+    "is_primary_deliverable": ("Flag", "`true` or `false`."),
+    "include_urls": ("Flag", "`true` or `false`."),
     "csv_formulas": ("CsvFormulas", "`escape`: formula-like text cells get a leading `'`; `raw`: as stored."),
 }
 

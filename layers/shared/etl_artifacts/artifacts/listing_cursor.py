@@ -43,11 +43,11 @@ def _mac(run: RunRef, limit: int, payload: bytes) -> bytes:
     return hmac.new(get_settings().hmac_key, message, hashlib.sha256).digest()
 
 
-def _encode_part(raw: bytes) -> str:
+def encode_part(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _decode_part(text: str) -> bytes:
+def decode_part(text: str) -> bytes:
     """Strict base64url: the alphabet only, no padding, and the one canonical spelling."""
     if not _B64URL_RE.match(text):
         raise InvalidCursor()
@@ -55,14 +55,14 @@ def _decode_part(text: str) -> bytes:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise InvalidCursor() from None
-    if _encode_part(raw) != text:  # e.g. non-zero trailing bits: another spelling of the same bytes
+    if encode_part(raw) != text:  # e.g. non-zero trailing bits: another spelling of the same bytes
         raise InvalidCursor()
     return raw
 
 
 def encode_cursor(run: RunRef, limit: int, after_key: str) -> str:
     payload = json.dumps([_VERSION, after_key], separators=(",", ":"), ensure_ascii=False).encode()
-    return f"{_encode_part(payload)}.{_encode_part(_mac(run, limit, payload))}"
+    return f"{encode_part(payload)}.{encode_part(_mac(run, limit, payload))}"
 
 
 def decode_cursor(run: RunRef, limit: int, cursor: str) -> str:
@@ -70,7 +70,7 @@ def decode_cursor(run: RunRef, limit: int, cursor: str) -> str:
     if len(cursor) > MAX_CURSOR_CHARS or cursor.count(".") != 1:
         raise InvalidCursor()
     payload_text, mac_text = cursor.split(".")
-    payload, mac = _decode_part(payload_text), _decode_part(mac_text)
+    payload, mac = decode_part(payload_text), decode_part(mac_text)
     if len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, _mac(run, limit, payload)):
         raise InvalidCursor()
     try:

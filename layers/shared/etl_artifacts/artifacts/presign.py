@@ -79,6 +79,11 @@ def _parse_amz_date(value: str) -> dt.datetime:
     return dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
 
 
+def signed_url(url: str, expires_in: int) -> SignedUrl:
+    """A presigned URL with the signing time its signature covers."""
+    return SignedUrl(url=url, signed_at=_signed_at(url), expires_in=expires_in)
+
+
 def _signed_at(url: str) -> dt.datetime:
     match = _AMZ_DATE_RE.search(url)
     if match is None:  # not a SigV4 query signature: fall back to the local clock

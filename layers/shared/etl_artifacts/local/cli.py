@@ -59,8 +59,9 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def issue_token(company: str, sub: str = "local-user", ttl: int = 3600) -> str:
-    """An HS256 JWT signed with JWT_SECRET (plus JWT_ISSUER/JWT_AUDIENCE when set): `token` and `dev`."""
+def issue_token(company: str, sub: str = "local-user", ttl: int = 3600, scope: str | None = None) -> str:
+    """An HS256 JWT signed with JWT_SECRET (plus JWT_ISSUER/JWT_AUDIENCE when set, and the ``scope``
+    claim when given, e.g. ``artifacts:write`` for writes): `token` and `dev`."""
     import jwt
 
     from etl_artifacts.config import ConfigurationError, get_settings
@@ -80,6 +81,8 @@ def issue_token(company: str, sub: str = "local-user", ttl: int = 3600) -> str:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
+    if scope:
+        claims["scope"] = scope
     return jwt.encode(claims, settings.jwt_key(), algorithm="HS256")
 
 
@@ -91,7 +94,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
     if not 1 <= args.ttl <= longest:
         # The API refuses a token that lives longer than JWT_MAX_LIFETIME_S; one already expired is useless.
         raise CommandError(f"--ttl must be 1..{longest} seconds (the API refuses longer: JWT_MAX_LIFETIME_S)")
-    print(issue_token(args.company, args.sub, args.ttl))
+    print(issue_token(args.company, args.sub, args.ttl, args.scope))
     return 0
 
 
@@ -102,8 +105,17 @@ _INVOKE_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "RunsFunction": (("DATABASE_URL", "DB_SECRET_ARN"),),
     "PhasesFunction": (("ARTIFACTS_BUCKET",), ("CURSOR_SECRET", "JWT_SECRET")),
     "ArtifactsFunction": (("ARTIFACTS_BUCKET",),),
+    "UploadsFunction": (
+        ("DATABASE_URL", "DB_SECRET_ARN"),
+        ("ARTIFACTS_BUCKET",),
+        ("CURSOR_SECRET", "JWT_SECRET"),
+    ),
     "IndexerFunction": (("ARTIFACTS_BUCKET",),),
     "AuthorizerFunction": (("JWT_SECRET", "JWT_JWKS_URL"),),
+    "LifecycleFunction": (("DATABASE_URL", "DB_SECRET_ARN"),),
+    "LinksFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
+    "SealFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
+    "SweeperFunction": (("DATABASE_URL", "DB_SECRET_ARN"), ("ARTIFACTS_BUCKET",)),
 }
 
 
@@ -328,6 +340,10 @@ def add_commands(sub: Any) -> None:
         default=3600,
         help="lifetime in seconds (default 3600; the API refuses more than JWT_MAX_LIFETIME_S: 86400)",
     )
+    p.add_argument(
+        "--scope",
+        help='the scope claim (space-separated), e.g. "artifacts:write" to upload (JWT_WRITE_SCOPE)',
+    )
     p.set_defaults(func=_cmd_token)
 
     p = sub.add_parser(
@@ -393,6 +409,16 @@ def add_commands(sub: Any) -> None:
     from etl_artifacts.local.api_docs import configure_parser as configure_docs_parser
 
     configure_docs_parser(p)
+    from etl_artifacts.lifecycle import commands as lifecycle_commands
+
+    p = sub.add_parser(
+        "sweep",
+        help="run the scheduled sweeper once (expired, deleted and abandoned uploads)",
+        description="What the scheduled sweeper does, once: remove the objects of expired artifacts, of "
+        "deletions past their restore window and of pending uploads older than 24 h; then send queued "
+        "events. Never touches the writer's parquet. Prints a JSON report.",
+    )
+    lifecycle_commands.configure_sweep_parser(p)
 
 
 def main(argv: list[str] | None = None) -> int:

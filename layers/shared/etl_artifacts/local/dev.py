@@ -182,6 +182,8 @@ def stack_variables() -> dict[str, str]:
 
     names = [field.alias for field in Settings.model_fields.values() if field.alias]
     names += ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    names += ["AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    names += ["AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_EVENTBRIDGE", "MANIFEST_SIGN_RAW_MAX_BYTES"]
     names += sorted(
         name for name in os.environ if name.startswith("POWERTOOLS_") and name != "POWERTOOLS_DEV"
     )
@@ -314,6 +316,7 @@ class DevStack:
     postgres: EmbeddedPostgres | None = None
     s3: StrictS3Server | None = None
     dynamodb: MotoS3Server | None = None  # moto's server, for the rate limit table
+    aws: MotoS3Server | None = None  # KMS and EventBridge
     server: Any = None
     invoker: Any = None
     template: TemplateSpec | None = None
@@ -338,6 +341,17 @@ class DevStack:
             self.dynamodb = MotoS3Server()
             aws_environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb.start()
         _configure_environment(database_url, aws_environment, dev_jwt_secret(self.data_dir))
+        # KMS (the seal signing key) and EventBridge (events) on moto's server (docs/lifecycle.md).
+        from etl_artifacts.local.lifecycle_services import configure_lifecycle_services
+
+        if self.dynamodb is not None:
+            endpoint = self.dynamodb.endpoint  # one moto server serves every service
+        else:
+            _say("starting KMS and EventBridge (moto server) ...")
+            self.aws = MotoS3Server()
+            endpoint = self.aws.start()
+        _say("creating the seal signing key (KMS) and an event bus (EventBridge) ...")
+        configure_lifecycle_services(endpoint)
 
     def prepare(self, options: SeedOptions) -> None:
         """Bucket, migrations, demo data and (when the indexer exists) its indexes."""
@@ -453,6 +467,9 @@ class DevStack:
         if self.dynamodb is not None:
             self.dynamodb.stop()
             self.dynamodb = None
+        if self.aws is not None:
+            self.aws.stop()
+            self.aws = None
         if self.postgres is not None:
             self._stop_postgres(self.postgres)
             self.postgres = None

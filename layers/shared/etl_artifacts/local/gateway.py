@@ -48,12 +48,28 @@ AUTHORIZER_TIMEOUT_S = 10.0
 # What an HTTP API answers when the Lambda invocation fails (function error, timeout, response
 # payload too large, runtime exit): see docs/limits.md.
 AWS_FAILED_INVOCATION = (500, '{"message":"Internal Server Error"}')
+# A request whose event would pass Lambda's 6 MB invocation payload is never delivered.
+AWS_REQUEST_TOO_LARGE = (413, '{"message":"Request Entity Too Large"}')
 # WSGI environ keys the access log reads.
 ROUTE_KEY = "etl_artifacts.route"
 
 
 def _werkzeug_rule(path: str) -> str:
     return path.replace("{", "<").replace("}", ">")
+
+
+# Bodies API Gateway hands over as text; anything else arrives base64-encoded (isBase64Encoded).
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
+
+
+def _event_body(raw: bytes, content_type: str | None) -> tuple[str, bool]:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media.startswith(_TEXT_TYPES) or media.endswith(("+json", "+xml")):
+        try:
+            return raw.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(raw).decode("ascii"), True
 
 
 class FailedInvocation(Exception):
@@ -144,7 +160,8 @@ class LocalGateway:
             "routeKey": route.route_key,
             "rawPath": decoded_path,
             "rawQueryString": raw_query,
-            "headers": self._headers(request),
+            # API Gateway always adds X-Forwarded-Proto (https there; the local server speaks http).
+            "headers": {"x-forwarded-proto": request.scheme, **self._headers(request)},
             "requestContext": request_context,
             "isBase64Encoded": False,
         }
@@ -155,6 +172,11 @@ class LocalGateway:
         cookies = request.headers.get("Cookie")
         if cookies:
             event["cookies"] = [c.strip() for c in cookies.split(";") if c.strip()]
+        raw_body = request.get_data(cache=True)
+        if raw_body:
+            event["body"], event["isBase64Encoded"] = _event_body(
+                raw_body, request.headers.get("Content-Type")
+            )
         return event
 
     def _authorize(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -228,6 +250,13 @@ class LocalGateway:
         return response
 
     @staticmethod
+    def _request_too_large() -> Response:
+        status, body = AWS_REQUEST_TOO_LARGE
+        response = Response(body, status=status, content_type="application/json")
+        response.headers["apigw-requestid"] = str(uuid.uuid4())
+        return response
+
+    @staticmethod
     def _to_response(result: Any) -> Response:
         if not isinstance(result, dict) or "statusCode" not in result:
             return LocalGateway._failed_invocation()
@@ -263,6 +292,9 @@ class LocalGateway:
                 auth_event = self.build_event(request, route, raw_path, params, None, request_id)
                 context = self._authorize(auth_event)
             event = self.build_event(request, route, raw_path, params, context, request_id)
+            if payload_size(event) > LAMBDA_PAYLOAD_MAX:
+                # Lambda takes at most 6 MB of request payload either: API Gateway cannot invoke it.
+                return self._request_too_large()
             return self._to_response(self._invoke(self.template.functions[route.function], event))
         except ApiError as exc:
             return self._error(exc, request_id)

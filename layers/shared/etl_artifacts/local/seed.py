@@ -168,6 +168,12 @@ def seed(
                     f"run {number}/{len(plans)}: {seeded.id_company} {seeded.date} {seeded.run_id} "
                     f"({seeded.scenario}, {seeded.objects} objects)"
                 )
+    for plan in plans:
+        if plan.showcase:
+            from etl_artifacts.local.seed_uploads import seed_demo_upload
+            from etl_artifacts.uploads.dal import ArtifactStore
+
+            seed_demo_upload(plan.run, ArtifactStore(db))
     return SeedResult(
         companies=companies,
         dag_ids=dag_ids,
