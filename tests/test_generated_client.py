@@ -87,7 +87,17 @@ def test_enums_are_shared_components(generated):
     enums = {name for name in dir(models) if isinstance(getattr(models, name), enum.EnumMeta)}
 
     # One class per idea, none per operation (GetPhaseDataPhase, SearchRunsEventStatus...).
-    assert enums == {"Phase", "StatusFilter", "ArtifactKind", "LogLevel", "LogsOrder", "CsvFormulas"}
+    assert enums == {
+        "Phase",
+        "StatusFilter",
+        "ArtifactKind",
+        "LogLevel",
+        "LogsOrder",
+        "CsvFormulas",
+        "ArtifactStatus",  # an uploaded artifact's status: the list filter and the record's field
+        "Flag",
+        "LinkRecordStatus",  # a share link's own states
+    }
 
 
 def test_a_json_route_is_parsed_into_models(generated, client, demo_run):

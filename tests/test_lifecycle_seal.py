@@ -112,7 +112,7 @@ def test_verify_manifest_command_passes_the_seal_and_fails_after_one_byte_change
     seal_file.write_text(text)
     key_file.write_text(published_keys()[0].pem)
     assert client_main(["verify-manifest", str(seal_file), "--key", str(key_file)]) == 0
-    assert "verified" in capsys.readouterr().out
+    assert "signature verified" in capsys.readouterr().err  # the client reports on stderr
     # Each single-byte change inside a value makes it fail (exit 1)
     for position in _value_positions(text, seal["manifest"]):
         original = text[position]

@@ -379,9 +379,9 @@ def test_desc_ndjson_reads_from_the_end(api, logs_run, monkeypatch):
     assert response.headers["X-Continuation-Token"]
     rows = [json.loads(x) for x in response.text.splitlines()]
     assert _messages(rows) == [f"line {i}" for i in range(249, 249 - len(rows), -1)]
-    # The last row group of logs_002 first (rows 30..49), then the one before it (prefetched).
-    assert spy.groups()[:2] == [(2, [1]), (2, [0])]
-    assert len(spy.groups()) <= 2
+    # The last row group of logs_002 (rows 30..49) and the one before it, prefetched alongside (so
+    # which read is recorded first depends on the threads, not on the order asked).
+    assert sorted(spy.groups()) == [(2, [0]), (2, [1])]
 
 
 def test_desc_with_filters(api, logs_run):

@@ -95,6 +95,23 @@ def _share_enums(document: dict[str, Any]) -> None:
             schema.pop("title", None)
 
 
+def _share_property_enums(document: dict[str, Any]) -> None:
+    """A model property named like a shared parameter, holding exactly that enum (a record's `phase`,
+    its `status`), points at the same component: one class per idea in a generated client."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for model in list(schemas.values()):
+        for prop_name, prop in (model.get("properties") or {}).items():
+            shared = SHARED_ENUMS.get(prop_name)
+            if shared is None or shared[0] not in schemas:
+                continue
+            holder = next((option for option in prop.get("anyOf", [prop]) if "enum" in option), None)
+            if holder is None or holder["enum"] != schemas[shared[0]]["enum"]:
+                continue
+            for key in ("type", "enum", "title"):
+                holder.pop(key, None)
+            holder["$ref"] = SCHEMA_REF + shared[0]
+
+
 def tidy(document: dict[str, Any]) -> dict[str, Any]:
     """Drop the 422 of operations that take no parameter (nothing to validate: health, whoami),
     point every validation answer at our schema, share the parameters' enums as components and
@@ -104,6 +121,7 @@ def tidy(document: dict[str, Any]) -> dict[str, Any]:
             operation.get("responses", {}).pop("422", None)
     _rewrite_refs(document.get("paths", {}), _POWERTOOLS_VALIDATION_REF, _OUR_VALIDATION_REF)
     _share_enums(document)
+    _share_property_enums(document)
 
     schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
     reachable: set[str] = set()

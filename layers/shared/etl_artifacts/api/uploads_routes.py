@@ -321,11 +321,11 @@ def get_artifact(artifact_id: ArtifactIdPath) -> Response[ArtifactView]:
     responses={
         **error_responses(_NOT_FOUND, (409, "`upload_incomplete`: still pending"), _GONE),
         200: {
-            "description": "The bytes, as recorded",
+            "description": "The bytes, with the recorded `Content-Type` (declared as octet-stream: any type)",
             "headers": {
                 "Repr-Digest": {"description": "`sha-256=:<base64>:`", "schema": {"type": "string"}},
             },
-            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         },
     },
 )
