@@ -236,40 +236,29 @@ def list_statement(query: ListQuery) -> Statement:
     """
     conditions = ["id_company = :id_company"]
     params: dict[str, Any] = {"id_company": query.id_company, "limit": query.limit + 1}
-    if query.dag_id is not None:
-        conditions.append("dag_id = :dag_id")
-        params["dag_id"] = query.dag_id
-    if query.run_date is not None:
-        conditions.append("run_date = :run_date")
-        params["run_date"] = query.run_date
-    if query.run_id is not None:
-        conditions.append("run_id = :run_id")
-        params["run_id"] = query.run_id
+
+    def where(column: str, operator: str, name: str, value: Any) -> None:
+        if value is not None:
+            conditions.append(f"{column} {operator} :{name}")
+            params[name] = value
+
+    where("dag_id", "=", "dag_id", query.dag_id)
+    where("run_date", "=", "run_date", query.run_date)
+    where("run_id", "=", "run_id", query.run_id)
     if query.status == "expired":
         # Expired: marked so by the sweeper, or active past its expiry and not swept yet.
         conditions.append("(status = 'expired' OR (status = 'active' AND expires_at <= :now))")
         params["now"] = query.now
     else:
-        conditions.append("status = :status")
-        params["status"] = query.status
+        where("status", "=", "status", query.status)
         if query.status == "active":
             conditions.append("(expires_at IS NULL OR expires_at > :now)")
             params["now"] = query.now
-    if query.date_from is not None:
-        conditions.append("run_date >= :date_from")
-        params["date_from"] = query.date_from
-    if query.date_to is not None:
-        conditions.append("run_date <= :date_to")
-        params["date_to"] = query.date_to
-    if query.phase is not None:
-        conditions.append("phase = :phase")
-        params["phase"] = query.phase
-    if query.artifact_type is not None:
-        conditions.append("artifact_type = :artifact_type")
-        params["artifact_type"] = query.artifact_type
-    if query.is_primary_deliverable is not None:
-        conditions.append("is_primary_deliverable = :is_primary_deliverable")
-        params["is_primary_deliverable"] = query.is_primary_deliverable
+    where("run_date", ">=", "date_from", query.date_from)
+    where("run_date", "<=", "date_to", query.date_to)
+    where("phase", "=", "phase", query.phase)
+    where("artifact_type", "=", "artifact_type", query.artifact_type)
+    where("is_primary_deliverable", "=", "is_primary_deliverable", query.is_primary_deliverable)
     if query.name_prefix is not None:
         # A literal prefix (no LIKE wildcards to escape).
         conditions.append("starts_with(name, CAST(:name_prefix AS text))")
@@ -277,8 +266,8 @@ def list_statement(query: ListQuery) -> Statement:
     if query.after is not None:
         conditions.append("(created_at, artifact_id) < (CAST(:after_created_at AS timestamptz), :after_id)")
         params["after_created_at"], params["after_id"] = query.after
-    where = "\n  AND ".join(conditions)
-    sql = f"SELECT {SELECT_COLUMNS}\nFROM {UPLOADS_TABLE}\nWHERE {where}\nORDER BY {ORDER_BY}\nLIMIT :limit"
+    clause = "\n  AND ".join(conditions)
+    sql = f"SELECT {SELECT_COLUMNS}\nFROM {UPLOADS_TABLE}\nWHERE {clause}\nORDER BY {ORDER_BY}\nLIMIT :limit"
     return Statement(sql, params)
 
 
