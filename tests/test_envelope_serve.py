@@ -1,5 +1,5 @@
 """Inside AWS's envelope, through ``etl-artifacts serve`` (a subprocess: worker processes, real
-timeouts), moto's S3 server over HTTP and the session's Postgres (CONTRACT §9, issue 14).
+timeouts), moto's S3 server over HTTP and the session's Postgres (docs/limits.md).
 
 - a page of 1,000 rows x 9 KB is 413 ``response_too_large`` with ``max_limit``, and
   ``limit=max_limit`` is a 200 inside Lambda's 6 MB payload (gzip or not); errors and event likewise;

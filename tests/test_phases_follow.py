@@ -1,6 +1,6 @@
-"""Following a running attempt's logs (CONTRACT §10), tokens bound to the chunks they passed
-(issue 12 item 3) and NDJSON counted as Lambda's payload (issue 14 item 2): over HTTP through the
-local gateway, real S3 server. The ``etl-artifacts logs`` command is the client's
+"""Following a running attempt's logs (docs/api.md), tokens bound to the chunks they passed and
+NDJSON counted as Lambda's payload: over HTTP through the local gateway, real S3 server. The
+``etl-artifacts logs`` command is the client's
 (tests/client/test_client_logs.py)."""
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def test_junk_inserted_into_a_token_is_refused(api, running, where):
 
 # -- NDJSON counted as Lambda's payload -------------------------------------------------------
 def escaped_size(text: str) -> int:
-    """The body as Lambda's payload counts it (CONTRACT §9): JSON-escaped, non-ASCII as \\uXXXX."""
+    """The body as Lambda's payload counts it (docs/limits.md): JSON-escaped, non-ASCII as \\uXXXX."""
     return len(json.dumps(text, ensure_ascii=True)) - 2
 
 

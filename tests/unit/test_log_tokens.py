@@ -1,4 +1,4 @@
-"""Continuation tokens bound to the chunks they passed (CONTRACT §10, issue 12 item 3): unit tests
+"""Continuation tokens bound to the chunks they passed (docs/api.md): unit tests
 of the pure token module, no S3."""
 
 from __future__ import annotations

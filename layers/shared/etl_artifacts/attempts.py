@@ -39,7 +39,7 @@ class AttemptObjects:
 
     @property
     def exists(self) -> bool:
-        """CONTRACT §4: an attempt exists when it has metadata or data."""
+        """docs/api.md: an attempt exists when it has metadata or data."""
         return self.metadata is not None or bool(self.data)
 
     def sources(self) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The one error taxonomy (CONTRACT §4 Errors).
+"""The one error taxonomy (docs/api.md Errors).
 
 Drivers' exceptions are wrapped once, where they happen (``raise StorageError() from exc``);
 ``etl_artifacts.api.common`` maps every ApiError to its HTTP answer in one place. Messages are
@@ -115,7 +115,7 @@ class UnknownArtifactKind(ApiError):
 
 
 class UnknownColumn(ApiError):
-    """A ``columns`` name the attempt's data does not have (CONTRACT §10)."""
+    """A ``columns`` name the attempt's data does not have (docs/api.md)."""
 
     status = 422
     code = "unknown_column"
@@ -129,7 +129,7 @@ class InvalidContinuationToken(ApiError):
 
 
 class ResponseTooLarge(ApiError):
-    """The answer does not fit Lambda's response payload, even compressed (CONTRACT §9)."""
+    """The answer does not fit Lambda's response payload, even compressed (docs/limits.md)."""
 
     status = 413
     code = "response_too_large"
@@ -147,7 +147,7 @@ class ResponseTooLarge(ApiError):
 
 
 class DeadlineExceeded(ApiError):
-    """The work cannot finish before the function's Timeout; ``retry_after`` seconds (CONTRACT §9)."""
+    """The work cannot finish before the function's Timeout; ``retry_after`` seconds (docs/limits.md)."""
 
     status = 503
     code = "deadline_exceeded"

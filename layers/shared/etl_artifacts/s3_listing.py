@@ -24,7 +24,7 @@ class S3Object:
 
 
 def strip_etag(etag: Any) -> str:
-    """The S3 ETag without its quotes (CONTRACT §4 ``etag``)."""
+    """The S3 ETag without its quotes (docs/api.md ``etag``)."""
     return str(etag or "").strip('"')
 
 

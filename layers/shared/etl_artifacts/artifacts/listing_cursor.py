@@ -1,4 +1,4 @@
-"""Cursors of the artifacts listing (CONTRACT §4 Artifacts): opaque, HMAC-SHA256 signed, bound.
+"""Cursors of the artifacts listing (docs/api.md Artifacts): opaque, HMAC-SHA256 signed, bound.
 
 A cursor is ``base64url(payload) "." base64url(mac)`` where the payload is ``[version, key]``:
 the last key (relative to the run prefix) that the previous LIST page returned, which the next

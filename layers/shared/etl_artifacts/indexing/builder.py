@@ -1,6 +1,6 @@
 """Build the search index of one phase attempt, streaming, and upload it.
 
-``index.parquet`` (CONTRACT §2): ``chunk`` int32, ``row`` int64, ``_searchable`` string, one row
+``index.parquet`` (docs/architecture.md): ``chunk`` int32, ``row`` int64, ``_searchable`` string, one row
 per data row in chunk order, schema metadata ``etl_artifacts.sources``. Written with zstd in row
 groups of ``INDEX_ROW_GROUP_ROWS`` rows (the unit the trigram postings point at: small enough that
 a candidate row group is a cheap read, large enough to keep the postings small).

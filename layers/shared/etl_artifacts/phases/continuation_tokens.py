@@ -1,4 +1,4 @@
-"""Continuation tokens of NDJSON logs (CONTRACT §4, §10): signed, request-bound, chunk-bound.
+"""Continuation tokens of NDJSON logs (docs/api.md): signed, request-bound, chunk-bound.
 
 A token is ``base64url(payload) "." base64url(HMAC-SHA256)``, both unpadded. The MAC covers the
 payload AND the request the token belongs to (``TokenScope``: tenant, run, phase, attempt,

@@ -14,7 +14,7 @@ and their row groups from the last one back, never everything then reversing.
 
 NDJSON: all matching rows in order, read row group by row group (the next one prefetched while
 the current one is rendered), until the next line's payload cost (``payload.body_cost``: JSON-escaped, as
-Lambda counts it, CONTRACT §9) would not fit in the budget; the position of that line is returned
+Lambda counts it, docs/limits.md) would not fit in the budget; the position of that line is returned
 for the continuation token (``continuation_tokens.Position``, bound to the chunks passed). A
 row whose line alone is larger than the budget could never be sent: it is replaced by an
 ``{"_omitted": {...}}`` line naming it (reason, row, bytes, artifact kind, chunk; the row is read

@@ -1,8 +1,8 @@
-"""A page of rows numbered across chunks (CONTRACT §4 "Parquet pages"), reading only what it needs.
+"""A page of rows numbered across chunks (docs/api.md "Parquet pages"), reading only what it needs.
 
 ``total_rows`` and the position of every row group come from the footers (cached while the
 function is warm); only the row groups overlapping the page are read, so a deep page costs what
-page 0 costs. With ``columns`` only those column chunks are fetched (CONTRACT §10); with
+page 0 costs. With ``columns`` only those column chunks are fetched (docs/api.md); with
 ``order="desc"`` the page is counted from the last row, so it reads the row groups at the end.
 
 A ``Page`` holds the rows as an arrow table in their parquet types: the route renders it as the

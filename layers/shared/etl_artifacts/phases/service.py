@@ -1,4 +1,4 @@
-"""One logic function per Phases route (CONTRACT §4): the route parses, calls one of these once,
+"""One logic function per Phases route (docs/api.md): the route parses, calls one of these once,
 and shapes the response. Each lists the attempt (one LIST), then reads through
 ``parquet.chunkset.ChunkSet`` or ``search.search_data``.
 """
@@ -28,7 +28,7 @@ from etl_artifacts.search import SearchMode, search_data
 
 # The part of an NDJSON answer's Lambda payload that is not its body: statusCode, the headers
 # (Content-Type, a continuation token of ~150 characters, Cache-Control, Vary, Content-Encoding)
-# and isBase64Encoded come to ~350 bytes; NDJSON_MAX_BYTES bounds the whole payload (CONTRACT §9).
+# and isBase64Encoded come to ~350 bytes; NDJSON_MAX_BYTES bounds the whole payload (docs/limits.md).
 NDJSON_ENVELOPE_BYTES = 512
 
 
@@ -149,7 +149,7 @@ def logs_ndjson(
     max_bytes: int,
     order: Order = "asc",
 ) -> NdjsonPage:
-    """Matching log rows as NDJSON within ``max_bytes`` of Lambda payload (CONTRACT §4, §9, §10).
+    """Matching log rows as NDJSON within ``max_bytes`` of Lambda payload (docs/api.md, docs/limits.md).
 
     An ascending stream of an attempt without ``metadata.parquet`` (still running) always ends
     with a token, so a client can follow it; a token is tied to the chunks it has passed.

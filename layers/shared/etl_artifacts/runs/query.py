@@ -1,6 +1,6 @@
 """SQL of the runs family, built from constants only: every value is a bound parameter.
 
-A keyword filter is ``(log->'<phase>')::text`` ILIKE the literal pattern (the contract's meaning),
+A keyword filter is ``(log->'<phase>')::text`` ILIKE the literal pattern (the API's meaning),
 plus, for keywords of at least ``KEYWORD_KEY_CHARS`` characters, the containment of the keyword's
 tenant-keyed windows in exactly the expression of the GIN indexes of ``migrations``: the planner
 answers it from the caller's own posting lists, and ILIKE rechecks each candidate row. Phase
