@@ -83,7 +83,7 @@ def classify(bucket: str, prefix: str, contents: list[dict[str, Any]]) -> Attemp
         else:
             attempt.extra[name] = obj
     for objects in attempt.chunks.values():
-        objects.sort(key=lambda o: o.chunk or 0)  # numeric: data_1000 after data_999
+        objects.sort(key=lambda o: o.chunk_number)  # numeric: data_1000 after data_999
     return attempt
 
 

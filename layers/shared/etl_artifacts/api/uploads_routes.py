@@ -329,7 +329,7 @@ def get_artifact(artifact_id: ArtifactIdPath) -> Response[ArtifactView]:
         },
     },
 )
-def get_artifact_content(artifact_id: ArtifactIdPath):  # type: ignore[no-untyped-def]  # bytes of any type: see `responses`
+def get_artifact_content(artifact_id: ArtifactIdPath):  # bytes of any type: see `responses`
     company = tenant(app)
     from etl_artifacts.uploads.service import artifact_content
 

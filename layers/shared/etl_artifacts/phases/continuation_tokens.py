@@ -32,12 +32,11 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from etl_artifacts.errors import InvalidContinuationToken
 from etl_artifacts.layout import RunRef
-
-Order = Literal["asc", "desc"]
+from etl_artifacts.phases.models import Order
 
 _VERSION = 2
 _DOMAIN = b"etl-artifacts/logs-ndjson\x00"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+# Rows or lines oldest first (asc) or newest first (desc).
+Order = Literal["asc", "desc"]
 
 # The media types of data, errors and logs pages (docs/api.md); JSON is the default.
 JSON_MEDIA_TYPE = "application/json"

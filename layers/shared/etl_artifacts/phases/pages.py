@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import pyarrow as pa
 
@@ -21,10 +20,8 @@ from etl_artifacts.errors import StorageError
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.paging import Ref, has_more, newest_first, page_window
 from etl_artifacts.parquet.render import columns_of, render_rows
-from etl_artifacts.phases.models import ColumnInfo, ParquetPageResponse
+from etl_artifacts.phases.models import ColumnInfo, Order, ParquetPageResponse
 from etl_artifacts.s3_listing import S3Object
-
-Order = Literal["asc", "desc"]
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,9 @@ from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.footer_cache import FOOTERS
 from etl_artifacts.parquet.paging import page_window
 from etl_artifacts.phases import continuation_tokens
-from etl_artifacts.phases.continuation_tokens import Order
 from etl_artifacts.phases.event import read_event
 from etl_artifacts.phases.logs import LogFilter, filtered_page, ndjson_body
-from etl_artifacts.phases.models import EventResponse, ParquetPageResponse
+from etl_artifacts.phases.models import EventResponse, Order, ParquetPageResponse
 from etl_artifacts.phases.pages import Page, page_of, page_of_refs
 from etl_artifacts.ratelimit.tenant_gate import scan_lease
 from etl_artifacts.s3_listing import S3Object

@@ -25,14 +25,6 @@ _PHASE_COLUMNS = ",\n       ".join(
     f"CASE WHEN jsonb_typeof(l.log->'{p}') = 'object' THEN (l.log->'{p}') - 'data' END AS phase_{p}"
     for p in RUN_PHASES
 )
-RESULT_COLUMNS = (
-    "dag_id",
-    "run_date",
-    "run_id",
-    "created_at",
-    "updated_at",
-    *(f"phase_{p}" for p in RUN_PHASES),
-)
 _SELECT_RESULT = f"l.dag_id, l.run_date, l.run_id, l.created_at, l.updated_at,\n       {_PHASE_COLUMNS}"
 
 ORDER_BY = 'run_date DESC, run_id COLLATE "C" DESC'

@@ -60,7 +60,7 @@ def data_batches(data: ChunkSet, budget: int = SCAN_READ_BYTES) -> list[DataBatc
         starts = group_starts(footer.row_counts)
         groups = range(len(footer.row_counts))
         for batch in row_group_batches(footer.group_bytes, groups, budget, footer.row_counts, SCAN_READ_ROWS):
-            units.append(DataBatch(index, obj.chunk or 0, tuple(batch), starts[batch[0]]))
+            units.append(DataBatch(index, obj.chunk_number, tuple(batch), starts[batch[0]]))
     return units
 
 

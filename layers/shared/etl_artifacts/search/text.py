@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import bisect
 import re
-import unicodedata
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,11 +47,6 @@ SEARCHABLE_COLUMN = "_searchable"
 
 
 # --------------------------------------------------------------------------- keyword
-
-
-def has_control_characters(keyword: str) -> bool:
-    """True when the keyword holds a control character (the route answers 422 for those)."""
-    return any(unicodedata.category(ch) == "Cc" for ch in keyword)
 
 
 def normalize_keyword(keyword: str) -> str:
