@@ -11,6 +11,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from etl_artifacts.errors import ConfigurationError
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -152,10 +154,6 @@ class Settings(BaseModel):
                 "CURSOR_SECRET (or CURSOR_SECRET_ARN, JWT_SECRET) must be set to sign continuation tokens"
             )
         return ("etl-artifacts-cursor:" + secret).encode()
-
-
-class ConfigurationError(RuntimeError):
-    """The environment does not describe a usable configuration."""
 
 
 @lru_cache(maxsize=1)

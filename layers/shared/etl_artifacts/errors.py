@@ -225,6 +225,11 @@ class InternalError(ApiError):
     default_detail = "Internal error."
 
 
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a usable configuration (the deployment's fault, not the
+    request's): never an ``ApiError``, since its message names variables that no answer may carry."""
+
+
 # -- The write side: uploaded artifacts (docs/uploads.md) -------------------------------------------
 
 

@@ -26,10 +26,11 @@ from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from etl_artifacts.api.envelope import begin_invocation, fit_result
-from etl_artifacts.config import ConfigurationError, get_settings
+from etl_artifacts.config import get_settings
 from etl_artifacts.deadline import invocation_deadline
 from etl_artifacts.errors import (
     ApiError,
+    ConfigurationError,
     DeadlineExceeded,
     ErrorResponse,
     InsufficientScope,

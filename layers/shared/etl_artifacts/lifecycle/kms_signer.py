@@ -17,8 +17,8 @@ from functools import lru_cache
 from typing import Any
 
 from etl_artifacts.clients import kms_client
-from etl_artifacts.config import ConfigurationError, get_settings
-from etl_artifacts.errors import InternalError
+from etl_artifacts.config import get_settings
+from etl_artifacts.errors import ConfigurationError, InternalError
 from etl_artifacts.lifecycle.manifest_signature import (
     ALGORITHM,
     ManifestInvalid,
