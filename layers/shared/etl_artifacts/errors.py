@@ -225,6 +225,12 @@ class InternalError(ApiError):
     default_detail = "Internal error."
 
 
+class SigningFailed(InternalError):
+    """KMS could not sign a seal (or give its public key): a 500 the client may retry."""
+
+    default_detail = "The manifest could not be signed; retry later."
+
+
 class ConfigurationError(RuntimeError):
     """The environment does not describe a usable configuration (the deployment's fault, not the
     request's): never an ``ApiError``, since its message names variables that no answer may carry."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from etl_artifacts.clients import kms_client
 from etl_artifacts.config import get_settings
-from etl_artifacts.errors import ConfigurationError, InternalError
+from etl_artifacts.errors import ConfigurationError, SigningFailed
 from etl_artifacts.lifecycle.manifest_signature import (
     ALGORITHM,
     ManifestInvalid,
@@ -29,10 +29,6 @@ from etl_artifacts.lifecycle.manifest_signature import (
 from etl_artifacts.observability import logger
 
 KMS_RAW_MAX_BYTES = 4096
-
-
-class SigningFailed(InternalError):
-    default_detail = "The manifest could not be signed; retry later."
 
 
 @dataclass(frozen=True)
