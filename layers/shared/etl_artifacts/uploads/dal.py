@@ -13,16 +13,16 @@ import datetime as dt
 import enum
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from etl_artifacts.db import Database, get_database
 from etl_artifacts.layout import RunRef
 from etl_artifacts.migrations import UPLOADS_TABLE
 from etl_artifacts.uploads.models import ArtifactRecord
 
-# The record's columns in the order ``_stored`` reads them.
+# The record's columns in the order ``stored_from_row`` reads them.
 COLUMNS = (
     "id_company",
     "artifact_id",
@@ -163,7 +163,7 @@ ON CONFLICT DO NOTHING
 RETURNING artifact_id"""  # noqa: S608 - constants only
 
 
-def _stored(row: Sequence[Any]) -> StoredArtifact:
+def stored_from_row(row: Sequence[Any]) -> StoredArtifact:
     values = dict(zip(COLUMNS, row, strict=True))
     metadata = values["metadata"]
     record = ArtifactRecord(
@@ -271,6 +271,24 @@ def list_statement(query: ListQuery) -> Statement:
     return Statement(sql, params)
 
 
+def select_artifact(
+    query: Callable[..., tuple[list[list[Any]], list[str]]],
+    id_company: str,
+    column: Literal["artifact_id", "idempotency_key"],
+    value: str,
+    lock: Literal["", "FOR UPDATE", "FOR SHARE"] = "",
+) -> StoredArtifact | None:
+    """The tenant's row whose ``column`` is ``value``, through ``query`` (``db.read``, or ``db.run``
+    inside a transaction when the row is locked with ``lock``)."""
+    rows, _ = query(
+        f"SELECT {SELECT_COLUMNS} FROM {UPLOADS_TABLE} "  # noqa: S608 - constants only
+        f"WHERE id_company = :id_company AND {column} = :value {lock}".rstrip(),
+        id_company=id_company,
+        value=value,
+    )
+    return stored_from_row(rows[0]) if rows else None
+
+
 class ArtifactStore:
     """Rows of ``etl.uploaded_artifacts``, always within one tenant."""
 
@@ -282,22 +300,10 @@ class ArtifactStore:
         return self._db or get_database()
 
     def get(self, id_company: str, artifact_id: str) -> StoredArtifact | None:
-        rows, _ = self.db.read(
-            f"SELECT {SELECT_COLUMNS} FROM {UPLOADS_TABLE} "  # noqa: S608 - constants only
-            "WHERE id_company = :id_company AND artifact_id = :artifact_id",
-            id_company=id_company,
-            artifact_id=artifact_id,
-        )
-        return _stored(rows[0]) if rows else None
+        return select_artifact(self.db.read, id_company, "artifact_id", artifact_id)
 
     def find_by_idempotency_key(self, id_company: str, key: str) -> StoredArtifact | None:
-        rows, _ = self.db.read(
-            f"SELECT {SELECT_COLUMNS} FROM {UPLOADS_TABLE} "  # noqa: S608 - constants only
-            "WHERE id_company = :id_company AND idempotency_key = :key",
-            id_company=id_company,
-            key=key,
-        )
-        return _stored(rows[0]) if rows else None
+        return select_artifact(self.db.read, id_company, "idempotency_key", key)
 
     def insert(self, artifact: StoredArtifact, run_max: int) -> InsertResult:
         """Insert a new row if its run exists for the tenant, holds fewer than ``run_max``
@@ -362,7 +368,7 @@ class ArtifactStore:
                 status=status,
                 from_status=from_status,
             )
-            changed = _stored(rows[0]) if rows else None
+            changed = stored_from_row(rows[0]) if rows else None
             if changed is not None and status == "active":
                 record = changed.record
                 event = outbox.record_event(
@@ -392,4 +398,4 @@ class ArtifactStore:
         """The page's rows and whether more follow."""
         statement = list_statement(query)
         rows, _ = self.db.read(statement.sql, **statement.params)
-        return [_stored(row) for row in rows[: query.limit]], len(rows) > query.limit
+        return [stored_from_row(row) for row in rows[: query.limit]], len(rows) > query.limit
