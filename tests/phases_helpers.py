@@ -257,3 +257,26 @@ class CountingFileSystem:
 
     def __call__(self) -> pafs.FileSystem:
         return self.fs
+
+
+# -- a running attempt's logs (following them: the API's NDJSON and the client's ``logs``) -----------
+def put_logs(
+    run: RunRef, number: int, first: int, count: int, *, attempt: int = 1, row_group_size: int | None = None
+) -> None:
+    """``logs_NNN.parquet`` of extract holding ``line <first>`` .. ``line <first + count - 1>``."""
+    messages = [f"line {i}" for i in range(first, first + count)]
+    put_table(
+        run, chunk_file("extract", attempt, "logs", number), logs_table(messages, start=first), row_group_size
+    )
+
+
+def expected_lines(first: int, stop: int) -> list[str]:
+    return [f"line {i}" for i in range(first, stop)]
+
+
+def running_attempt() -> RunRef:
+    """An attempt that is still running: a data chunk and logs_000 (10 lines), no metadata."""
+    run = new_run()
+    put_chunks(run, "data", [data_table(0, 5)])
+    put_logs(run, 0, 0, 10)
+    return run
