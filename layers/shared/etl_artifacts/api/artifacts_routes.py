@@ -24,8 +24,8 @@ from etl_artifacts.api.common import (
     RunIdPath,
     configure,
     error_responses,
+    presign_ttl,
     run_ref,
-    validation_error,
 )
 from etl_artifacts.artifacts.listing_cursor import MAX_CURSOR_CHARS
 from etl_artifacts.artifacts.models import (
@@ -150,19 +150,10 @@ def _presigned(
     run = run_ref(app, *run_args)
     if not is_artifact_kind(artifact_kind):
         raise UnknownArtifactKind()
-    settings = get_settings()
-    # The upper bound is configuration, known only at request time.
-    if expires_in is not None and expires_in > settings.presign_max_ttl:
-        raise validation_error(
-            ("query", "expires_in"),
-            f"Input should be less than or equal to {settings.presign_max_ttl}",
-            "less_than_equal",
-        )
+    ttl = presign_ttl(expires_in, default)
     from etl_artifacts.artifacts.service import presign_run_artifact
 
-    return presign_run_artifact(
-        run, artifact_kind, attempt, chunk, expires_in or min(default, settings.presign_max_ttl)
-    )
+    return presign_run_artifact(run, artifact_kind, attempt, chunk, ttl)
 
 
 @app.get(

@@ -195,6 +195,17 @@ def validation_error(loc: tuple[str | int, ...], msg: str, type_: str) -> Reques
     return RequestValidationError([{"loc": loc, "msg": msg, "type": type_}])
 
 
+def presign_ttl(expires_in: int | None, default: int) -> int:
+    """A presigned URL's lifetime: ``expires_in``, at most ``PRESIGN_MAX_TTL`` (configuration, so
+    known only at request time), else ``default`` within that bound."""
+    maximum = get_settings().presign_max_ttl
+    if expires_in is not None and expires_in > maximum:
+        raise validation_error(
+            ("query", "expires_in"), f"Input should be less than or equal to {maximum}", "less_than_equal"
+        )
+    return expires_in or min(default, maximum)
+
+
 def check_run_id(value: str) -> str:
     """The run id as API Gateway hands it over (decoded once, docs/limits.md), checked against the
     API's pattern. Never decoded again: a ``%`` still in it was encoded twice by the client."""
