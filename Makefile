@@ -41,7 +41,7 @@ test: install s3rver strict-s3 ## Run the whole test suite (what CI runs), on bo
 	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 # The inner loop: lint, types, and the tests not marked slow / needing the servers' heavy setups.
-check: install ## ruff, ruff format --check, mypy and the fast tests (unit + contract-level; < 90 s)
+check: install ## ruff, ruff format --check, mypy and the fast tests (unit + API-level; < 90 s)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -59,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description=(
-            "Benchmarks of the ETL Run Artifacts API against the alternatives (issue 7), on moto's "
-            "S3 server and embedded Postgres, and on s3rver behind a latency proxy (the S3 cost model, "
-            "issue 15). Prints the tables and writes them to the output file."
+            "Benchmarks of the ETL Run Artifacts API against the alternatives, on moto's "
+            "S3 server and embedded Postgres, and on s3rver behind a latency proxy (the S3 cost model). "
+            "Prints the tables and writes them to the output file."
         ),
     )
     names = [s.name for s in SCENARIOS]
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="results file (default bench/results/latest.md; smoke: bench/results/smoke.md.tmp)",
     )
-    sizes = parser.add_argument_group("sizes (scenarios 1, 2, 6 and 10; defaults from issue 7)")
+    sizes = parser.add_argument_group("sizes (scenarios 1, 2, 6 and 10; defaults: full size)")
     sizes.add_argument("--rows", type=int, help="data rows of the benchmark attempt (default 1,000,000)")
     sizes.add_argument("--chunks", type=int, help="data chunks the rows are split into (default 10)")
     sizes.add_argument("--row-group-size", type=int, help="rows per parquet row group (default 10,000)")
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     options = options_from(args)
     if options.runs < 5 and not options.smoke:
-        progress("note: fewer than 5 timed runs per case; issue 7 asks for at least 5")
+        progress("note: fewer than 5 timed runs per case; at least 5 are needed for a stable median")
     # Lambda-like Powertools settings (no per-request log lines on stdout) before any handler import.
     os.environ.update(quiet_powertools_env())
     # Metrics are disabled here on purpose: Powertools' "no metrics to publish" warning is noise.

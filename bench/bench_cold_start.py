@@ -1,4 +1,4 @@
-"""Scenario 6 (issue 7): cold start, the wall time of a fresh process importing each function's
+"""Scenario 6: cold start, the wall time of a fresh process importing each function's
 handler module (template.yaml ``Handler``), median of 10, in a Lambda-like environment; and the
 first request of a fresh process after its SnapStart init against its warm requests.
 

@@ -1,4 +1,4 @@
-"""Scenario 8 (issue 16): ``etl-artifacts download`` of a run with 1,000 artifacts.
+"""Scenario 8: ``etl-artifacts download`` of a run with 1,000 artifacts.
 
 The real command (``etl_artifacts.local.cli.main``) against the local gateway (in this process,
 over HTTP on loopback, the real authorizer in front) and moto's S3 server: it lists the run

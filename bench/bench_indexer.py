@@ -5,7 +5,7 @@ CLI's code) in a FRESH child process against moto's S3 server, on the benchmark 
 ``bench.dataset`` (8 mixed columns, 10 chunks, row groups of 10k rows), and reads the child's
 peak RSS with ``resource.getrusage(RUSAGE_SELF).ru_maxrss``. A child that only imports the same
 modules gives the baseline (interpreter + pyarrow + boto3), so the table also shows the memory
-the indexing itself added. Target (issue 7): peak RSS at 1M rows <= 1.3x that at 100k rows.
+the indexing itself added. Target: peak RSS at 1M rows <= 1.3x that at 100k rows.
 
 The decompression bomb of docs/limits.md (``etl_artifacts.local.hostile_parquet``: ~1 KB of
 parquet, 64 copies of one 4 MiB string, dictionary-encoded) gives two more rows, each measured
@@ -123,7 +123,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
         ),
         target(
             SCENARIO,
-            f"index_trigrams.parquet <= 15% of the data size (issue 9), at {large:,} rows",
+            f"index_trigrams.parquet <= 15% of the data size, at {large:,} rows",
             f"{100 * trigram_share[large]:.2f}%",
             trigram_share[large] <= 0.15,
         ),
@@ -140,7 +140,7 @@ def _bomb(baseline_kb: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     """The indexer and a Phases data page on the decompression bomb, each in a fresh child."""
     from etl_artifacts.clients import s3_client
     from etl_artifacts.layout import RunRef, chunk_file, single_file
-    from etl_artifacts.local.contract_parquet import parquet_bytes
+    from etl_artifacts.local.etl_parquet import parquet_bytes
     from etl_artifacts.local.hostile_parquet import BOMB_COPIES, bomb_parquet
 
     from bench.dataset import metadata_table

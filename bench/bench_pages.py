@@ -1,4 +1,4 @@
-"""Scenario 1 (issue 7): pages of a 1,000,000-row attempt, through the real Phases handler.
+"""Scenario 1: pages of a 1,000,000-row attempt, through the real Phases handler.
 
 Page 0 and the page at row 750,000 (``limit=50``): warm (same process, footers cached) and cold
 (a fresh process importing the handler and serving one request), against DuckDB + httpfs doing
@@ -142,7 +142,7 @@ def run_cold(
     }
 
 
-# -- the response budget (CONTRACT §9) ----------------------------------------------------------
+# -- the response budget (docs/limits.md) ----------------------------------------------------------
 def _budget_rows(uploaded: UploadedRun, options: BenchOptions, page_ms: float | None) -> list[dict[str, Any]]:
     """What the one response path (``envelope.fit_result``: measure, compress, headers) costs on
     a normal page: the handler's result before it, then the check alone, identity and gzip."""

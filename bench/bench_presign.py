@@ -1,4 +1,4 @@
-"""Scenario 4 (issue 7): list + presign a run with 1,000 artifacts.
+"""Scenario 4: list + presign a run with 1,000 artifacts.
 
 Ours (``etl_artifacts.artifacts.service.list_run_artifacts``: one paginated LIST, then every key
 signed by botocore's own signer on a request prepared once) against the same work with a plain

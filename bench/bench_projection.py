@@ -1,4 +1,4 @@
-"""Scenario 9 (issue 18): column projection, a 2-column page against the full page.
+"""Scenario 9: column projection, a 2-column page against the full page.
 
 A page of ``limit=1000`` rows at the deep row of scenario 1 through the real Phases handler,
 warm (footers cached): every column (``SELECT *``) against ``columns=id,amount``; DuckDB doing

@@ -1,4 +1,4 @@
-"""Scenario 3 (issue 7): runs search over >= 1,000,000 ``etl.logs`` rows (50 tenants, 500 DAGs),
+"""Scenario 3: runs search over >= 1,000,000 ``etl.logs`` rows (50 tenants, 500 DAGs),
 with the migrations' indexes and without them, through the real logic function
 (``etl_artifacts.runs.dal.search_runs_in_db``: the SQL, the driver round trip and the models; not HTTP).
 
@@ -9,14 +9,14 @@ keyword indexes are realistically large. The needle is in 10 rows of the whole t
 measured DAG; the common word ("timeout") is in 1% of every DAG's runs.
 
 "Without" means the indexes the migrations add are dropped inside a transaction that is rolled
-back afterwards (DDL is transactional in Postgres): the contract's own UNIQUE btree on
+back afterwards (DDL is transactional in Postgres): the base table's own UNIQUE btree on
 (id_company, dag_id, run_date, run_id) stays, since it is part of the table, not a migration.
 
 Database: ``DATABASE_URL`` from the environment when set (bench rows are written for tenants
 ``bench-t*`` and deleted afterwards; indexes are only dropped inside the rolled-back transaction);
 otherwise an embedded Postgres under the bench data directory, seeded once and reused.
 
-Timing oracle (issue 12): two more tenants share one DAG; tenant B holds a word in
+Timing oracle: two more tenants share one DAG; tenant B holds a word in
 ``ORACLE_B_ROWS`` runs (300,000 at full size), tenant A in none. A's search for that word and for a
 word nobody holds both answer ``total: 0``; their time ratio says whether a search's cost depends
 on another tenant's rows (1.0 when it does not). ``--oracle-only`` measures just that case.
@@ -441,7 +441,7 @@ def without_migration_indexes() -> Iterator[list[str]]:
 
 
 def measure_without_any_index(cases: list[Case], runs: int, warmup: int) -> dict[str, Any]:
-    """Reference only: the same statements on the table with no index at all (the contract's UNIQUE
+    """Reference only: the same statements on the table with no index at all (the base table's UNIQUE
     constraint dropped too, also rolled back), i.e. a full scan. SQL on a long-timeout connection,
     since a scan outlasts the API's timeouts; not through the logic function."""
     from etl_artifacts.runs.query import search_statement
@@ -629,7 +629,7 @@ def report(
                 SCENARIO,
                 f"{case.name}, without migration indexes",
                 without[case.name],
-                "contract UNIQUE btree only" + ("; " + data_note if case is CASES[0] else ""),
+                "base table's UNIQUE btree only" + ("; " + data_note if case is CASES[0] else ""),
             )
         )
         if case.name in no_index:
@@ -667,13 +667,13 @@ def report(
                 + ", ".join(
                     f"{name.removeprefix('keyword, ')} {value:.1f}×" for name, value in speedups.items()
                 )
-                + " against the contract's table (its UNIQUE btree kept); "
+                + " against the base table (its UNIQUE btree kept); "
                 + ", ".join(
                     f"{name.removeprefix('keyword, ')} {value:.0f}×" for name, value in scan_speedups.items()
                 )
                 + " against a table with no index at all",
                 slowest >= KEYWORD_SPEEDUP,
-                "judged against the contract's table: its UNIQUE btree already narrows a search to the "
+                "judged against the base table: its UNIQUE btree already narrows a search to the "
                 f"DAG's {size // (TENANTS * DAGS_PER_TENANT):,} runs, so without the keyword index a keyword "
                 "costs one jsonb-to-text match per run of the range; the gap grows with runs per DAG",
             ),

@@ -1,4 +1,4 @@
-"""Scenario 10 (issue 15): the S3 cost model. The pages and search cases of scenarios 1 and 2,
+"""Scenario 10: the S3 cost model. The pages and search cases of scenarios 1 and 2,
 on an S3 that charges like S3: per request, not per object size.
 
 s3rver (npm; it serves a range from disk, in proportion to the range) holds the same data set
@@ -79,7 +79,7 @@ COLD_FOOTERS = "cold footers, deep page"
 
 @dataclass(frozen=True)
 class Goal:
-    """Issue 15's targets for a case, at 20 ms per request."""
+    """The targets for a case, at 20 ms per request."""
 
     speedup: float
     max_depth: int | None = None
@@ -535,7 +535,7 @@ def _table(results: dict[float, dict[str, Measured]], options: BenchOptions) -> 
                 ]
             )
     return {
-        "title": "S3 cost model (s3rver behind a latency proxy; issue 15)",
+        "title": "S3 cost model (s3rver behind a latency proxy)",
         "columns": columns,
         "rows": rows,
         "notes": [

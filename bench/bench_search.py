@@ -7,7 +7,7 @@ real Phases handler, in each search mode:
 - ``scan``: no index yet, the data chunks are read;
 - ``index``: ``index.parquet`` built by the project's indexer (``etl-artifacts index``), without
   the trigram acceleration file (held aside while measuring);
-- ``trigram``: ``index.parquet`` + ``index_trigrams.parquet`` (issue 9).
+- ``trigram``: ``index.parquet`` + ``index_trigrams.parquet``.
 
 The mode is checked on the ``X-Search-Mode`` header, and every mode must give the same total.
 DuckDB runs ``ILIKE`` over every column cast to text: the first page, and ``count(*)``.
@@ -106,7 +106,7 @@ def _recording(call: Callable[[], T], answers: list[T]) -> Callable[[], None]:
 
 # -- the index, built by the project's own indexer -----------------------------------------------
 def build_index(uploaded: UploadedRun) -> tuple[bool, str]:
-    """``etl-artifacts index s3://…/metadata.parquet`` (CONTRACT §7); (built, note)."""
+    """``etl-artifacts index s3://…/metadata.parquet`` (docs/local-stack.md); (built, note)."""
     command = [
         str(Path(sys.executable).with_name("etl-artifacts")),
         "index",
@@ -361,7 +361,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
                 if moto_share
                 else ""
             )
-            add(f"{case}: trigram >= 10x faster than index mode", value, 10.0, "issue 9", why)
+            add(f"{case}: trigram >= 10x faster than index mode", value, 10.0, "", why)
         else:
             targets.append(
                 target(
@@ -377,7 +377,7 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             timings[("trigram", "common word")].median_ms, timings[("index", "common word")].median_ms
         )
         met = slower is not None and slower <= 1.1
-        common_note = "issue 9"
+        common_note = ""
         if not met:
             t_req, i_req = traffic[("trigram", "common word")], traffic[("index", "common word")]
             common_note += (

@@ -163,11 +163,11 @@ def generate_chunk(spec: DatasetSpec, chunk: int) -> pa.Table:
 
 
 def metadata_table(spec: DatasetSpec, phase: str = "extract", attempt: int = 1) -> pa.Table:
-    """The attempt's metadata.parquet (CONTRACT §2 schema, exactly one row)."""
+    """The attempt's metadata.parquet (docs/architecture.md schema, exactly one row)."""
     from datetime import UTC, datetime
 
     import pyarrow as pa
-    from etl_artifacts.local.contract_parquet import METADATA_SCHEMA
+    from etl_artifacts.local.etl_parquet import METADATA_SCHEMA
 
     started = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
     finished = datetime(2026, 11, 20, 10, 7, tzinfo=UTC)
@@ -217,7 +217,7 @@ def ensure_dataset(spec: DatasetSpec, data_dir: Path = DEFAULT_DATA_DIR) -> Loca
 # -- the uploaded run --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class UploadedRun:
-    """A data set uploaded under a proper run prefix (CONTRACT §2), built with etl_artifacts.layout."""
+    """A data set uploaded under a run prefix (docs/architecture.md), built with etl_artifacts.layout."""
 
     dataset: LocalDataset
     run: RunRef
@@ -290,7 +290,7 @@ def _upload_warmup_attempt(client: Any, uploaded: UploadedRun) -> None:
     """A small second attempt of the same run: a process that served it has done every first-request
     set-up (lazy imports, clients) without caching any footer of the measured attempt."""
     from etl_artifacts.layout import chunk_file, single_file
-    from etl_artifacts.local.contract_parquet import parquet_bytes
+    from etl_artifacts.local.etl_parquet import parquet_bytes
 
     spec = DatasetSpec(rows=100, chunks=1, row_group_size=100)
     prefix = uploaded.run.prefix()

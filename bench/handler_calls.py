@@ -36,7 +36,7 @@ def http_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": f"GET {route_path}",
-        # Decoded once, as API Gateway hands it over (CONTRACT §9).
+        # Decoded once, as API Gateway hands it over (docs/limits.md).
         "rawPath": unquote(raw_path),
         "rawQueryString": raw_query,
         "headers": {"host": "bench.local", "user-agent": "etl-artifacts-bench", **(headers or {})},

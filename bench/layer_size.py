@@ -1,4 +1,4 @@
-"""Scenario 7 of issue 7, layer size: the shared layer unzipped, against the ≤ 130 MB target.
+"""Scenario 7, layer size: the shared layer unzipped, against the ≤ 130 MB target.
 
 Lambda counts function code plus layers unzipped against 250 MB, and pyarrow alone is ~170 MB,
 so the layer's build step prunes what the functions never load (layers/shared/Makefile).

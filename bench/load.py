@@ -1,4 +1,4 @@
-"""Load (issue 8): ``etl-artifacts serve`` in a subprocess, 20 concurrent clients over loopback
+"""Load: ``etl-artifacts serve`` in a subprocess, 20 concurrent clients over loopback
 mixing every route of the API, for a bounded time (at most 60 s) and a bounded request count;
 ``--smoke`` sends a fixed number of requests instead (each client the whole mix once), so what it
 checks does not depend on how fast the machine is.

@@ -25,7 +25,7 @@ DEFAULT_DATA_DIR = REPO_ROOT / ".local" / "bench-data"
 # -- options ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BenchOptions:
-    """Sizes and repetitions; the defaults are issue 7's, ``smoke()`` the tiny ones of make test."""
+    """Sizes and repetitions; the defaults are the full-size ones, ``smoke()`` the tiny ones of make test."""
 
     rows: int = 1_000_000
     chunks: int = 10

@@ -14,11 +14,11 @@ from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import EVENT_KINDS, PHASES, RunRef, chunk_file, single_file
 
-# A run id with every character the contract allows that needs care in a URL.
+# A run id with every character the API allows that needs care in a URL.
 SPECIAL_RUN_ID = "manual__2026-11-20T10:00:00+00:00.v~1"
 RUN_DATE = dt.date(2026, 11, 20)
 
-# Every kind of CONTRACT §4 and the relative key it names at attempt 1, chunk 0.
+# Every kind of docs/api.md and the relative key it names at attempt 1, chunk 0.
 ALL_KINDS: dict[str, str] = {
     **EVENT_KINDS,
     **{

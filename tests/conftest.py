@@ -2,7 +2,7 @@
 local S3 (LocalStack's, for presigned uploads: docs/local-stack.md) and the local gateway serving
 the template's routes with the real authorizer in front.
 
-Every test runs with the CONTRACT §6 variables pointing at these servers; caches of settings
+Every test runs with the docs/operations.md variables pointing at these servers; caches of settings
 and clients are cleared between tests so a test may change the environment with monkeypatch.
 """
 

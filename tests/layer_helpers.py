@@ -112,7 +112,7 @@ class _Context:
 
 def _http_event(method: str, path_template: str) -> dict[str, Any]:
     params = {name: SAMPLE_PATH_VALUES[name] for name in SAMPLE_PATH_VALUES if f"{{{name}}}" in path_template}
-    # Decoded, as API Gateway hands it over (CONTRACT §9).
+    # Decoded, as API Gateway hands it over (docs/limits.md).
     raw_path = path_template.format(**params).replace("%3A", ":").replace("%2B", "+")
     query = {"date_from": "2026-11-01", "date_to": "2026-11-30"} if path_template.endswith("/runs") else {}
     authorizer = {"id_company": "probe-co", "sub": "probe", "expires_at": "2099-01-01T00:00:00+00:00"}

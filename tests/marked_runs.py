@@ -36,11 +36,11 @@ class MarkedRun:
 
 
 def marked_tables(marker: str, phase: str, *, rows_per_chunk: int = 30, chunks: int = 2) -> dict[str, Any]:
-    """The parquet tables of one complete phase attempt (CONTRACT §2 schemas), metadata last."""
+    """The parquet tables of one complete phase attempt (docs/architecture.md schemas), metadata last."""
     import datetime as dt
 
     import pyarrow as pa
-    from etl_artifacts.local.contract_parquet import ERRORS_SCHEMA, LOGS_SCHEMA, METADATA_SCHEMA
+    from etl_artifacts.local.etl_parquet import ERRORS_SCHEMA, LOGS_SCHEMA, METADATA_SCHEMA
 
     start = dt.datetime(2026, 3, 14, 10, 0, tzinfo=dt.UTC)
     tables: dict[str, Any] = {}
@@ -105,7 +105,7 @@ def write_marked_run(
     from etl_artifacts.config import get_settings
     from etl_artifacts.db import get_database
     from etl_artifacts.layout import PHASES, attempt_dir
-    from etl_artifacts.local.contract_parquet import parquet_bytes
+    from etl_artifacts.local.etl_parquet import parquet_bytes
     from etl_artifacts.local.seed import upsert_log
 
     marker = marker or ref.id_company

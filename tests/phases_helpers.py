@@ -1,5 +1,5 @@
 """Helpers for the Phases tests: small parquet fixtures written to moto's S3 server under the
-CONTRACT §2 layout (each test its own run), URLs, and spies on what the reader fetches."""
+docs/architecture.md layout (each test its own run), URLs, and spies on what the reader fetches."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import RunRef, chunk_file, single_file
-from etl_artifacts.local.contract_parquet import ERRORS_SCHEMA, LOGS_SCHEMA, METADATA_SCHEMA, parquet_bytes
+from etl_artifacts.local.etl_parquet import ERRORS_SCHEMA, LOGS_SCHEMA, METADATA_SCHEMA, parquet_bytes
 from etl_artifacts.parquet import chunkset
 
 UTC = dt.UTC
@@ -26,7 +26,7 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def new_run(company: str = "acme") -> RunRef:
-    # ':' and '+' exercise the once-percent-encoded run id of CONTRACT §4.
+    # ':' and '+' exercise the once-percent-encoded run id of docs/api.md.
     return RunRef(
         company,
         uuid.uuid4(),
@@ -85,7 +85,7 @@ def metadata_table(phase: str = "extract", attempt: int = 1, *, rows: int = 0, c
             "log_count": [0],
             "error_log_count": [0],
             "message": [None],
-            "extra_column": ["passed through"],  # extra columns are passed through (CONTRACT §2)
+            "extra_column": ["passed through"],  # extra columns are passed through (docs/architecture.md)
         },
         schema=METADATA_SCHEMA.append(pa.field("extra_column", pa.string())),
     )
@@ -257,3 +257,26 @@ class CountingFileSystem:
 
     def __call__(self) -> pafs.FileSystem:
         return self.fs
+
+
+# -- a running attempt's logs (following them: the API's NDJSON and the client's ``logs``) -----------
+def put_logs(
+    run: RunRef, number: int, first: int, count: int, *, attempt: int = 1, row_group_size: int | None = None
+) -> None:
+    """``logs_NNN.parquet`` of extract holding ``line <first>`` .. ``line <first + count - 1>``."""
+    messages = [f"line {i}" for i in range(first, first + count)]
+    put_table(
+        run, chunk_file("extract", attempt, "logs", number), logs_table(messages, start=first), row_group_size
+    )
+
+
+def expected_lines(first: int, stop: int) -> list[str]:
+    return [f"line {i}" for i in range(first, stop)]
+
+
+def running_attempt() -> RunRef:
+    """An attempt that is still running: a data chunk and logs_000 (10 lines), no metadata."""
+    run = new_run()
+    put_chunks(run, "data", [data_table(0, 5)])
+    put_logs(run, 0, 0, 10)
+    return run

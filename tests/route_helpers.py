@@ -11,7 +11,7 @@ SAMPLE_RUN_ID = "scheduled__2026-03-14T00:00:00+00:00"
 
 
 def encode_run_id(run_id: str) -> str:
-    """Percent-encode a run id exactly once, as CONTRACT §4 asks clients to."""
+    """Percent-encode a run id exactly once, as docs/api.md asks clients to."""
     return quote(run_id, safe="")
 
 

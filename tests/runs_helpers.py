@@ -25,7 +25,7 @@ def phase(
     data: list[dict[str, Any]] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A phase object as the ETL writes it (CONTRACT §3)."""
+    """A phase object as the ETL writes it (docs/architecture.md)."""
     obj: dict[str, Any] = {
         "status": status,
         "message": message,
@@ -75,7 +75,7 @@ def search_path(dag_id: uuid.UUID, **params: Any) -> str:
 
 
 def run_path(dag_id: uuid.UUID, run_date: str, run_id: str) -> str:
-    # Percent-encoded exactly once, as the contract asks clients to do ("+" -> %2B, ":" -> %3A).
+    # Percent-encoded exactly once, as the API asks clients to do ("+" -> %2B, ":" -> %3A).
     return f"{RUNS.format(dag_id=dag_id)}/{run_date}/{quote(run_id, safe='')}"
 
 

@@ -1,5 +1,5 @@
-"""The artifacts listing a page at a time (CONTRACT §4: ``limit``, ``cursor``, ``next_cursor``) and
-the download redirect (§10), end to end: local gateway with real JWTs -> ArtifactsFunction -> moto's
+"""The artifacts listing a page at a time (docs/api.md: ``limit``, ``cursor``, ``next_cursor``) and
+the download redirect, end to end: local gateway with real JWTs -> ArtifactsFunction -> moto's
 S3 server over HTTP; redirect targets are fetched with a real HTTP GET."""
 
 from __future__ import annotations

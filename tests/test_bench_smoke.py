@@ -1,7 +1,7 @@
 """The benchmark suite must not rot: ``python -m bench --smoke`` runs every scenario at tiny sizes.
 
 No timing is asserted here (benchmarks report numbers, tests check behaviour): only that the
-runner completes, reports each of issue 7's scenarios, and writes the same table to its output.
+runner completes, reports each of the benchmark's scenarios, and writes the same table to its output.
 """
 
 from __future__ import annotations

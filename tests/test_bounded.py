@@ -13,15 +13,10 @@ from __future__ import annotations
 import io
 import os
 import random
-import re
-import select
-import signal
 import string
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +24,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import requests
-from conftest import REPO_ROOT
 from etl_artifacts.config import get_settings
 from etl_artifacts.deadline import invocation_deadline
 from etl_artifacts.errors import DeadlineExceeded
 from etl_artifacts.layout import AttemptLocation, RunRef, single_file
 from etl_artifacts.local.hostile_parquet import bomb_parquet, nested_parquet
 from phases_helpers import logs_table, new_run, phase_path, put_bytes, put_chunks, put_metadata, run_path
+from serve_helpers import serving
 
 pytestmark = pytest.mark.usefixtures("base_env")
 
@@ -157,33 +152,6 @@ def test_every_loop_stops_at_the_deadline(name: str) -> None:
     assert stopped.value.status == 503 and stopped.value.retry_after > 0
 
 
-@contextmanager
-def _serving(args: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(
-            [str(CLI), "serve", "--port", "0", *args],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None
-            ready, _, _ = select.select([proc.stdout], [], [], 120)
-            assert ready, "serve did not start"
-            match = re.search(r"(http://127\.0\.0\.1:\d+)/api/v1", proc.stdout.readline())
-            assert match, log.read_text()
-            yield match.group(1)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 @pytest.mark.slow
 def test_a_tiny_nested_file_is_503_before_the_timeout_not_500(make_token, tmp_path) -> None:
     # Given ~40 KB of parquet holding 2.5 M list<struct> rows in 50 row groups (its text is
@@ -193,7 +161,7 @@ def test_a_tiny_nested_file_is_503_before_the_timeout_not_500(make_token, tmp_pa
     put_metadata(run, rows=2_500_000, chunks=1)
     env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"}
     # 10 s: room for the first request's lazy imports on a loaded machine; the scan needs far more
-    with _serving(["--timeout", "10", "--instances", "1"], env, tmp_path / "stderr.log") as url:
+    with serving(["--timeout", "10", "--instances", "1"], env, tmp_path / "stderr.log") as url:
         search = url + phase_path(run, "extract", "/data")
         headers = {"Authorization": f"Bearer {make_token()}"}
         # A warm function (imports done, footer cached): the deadline, not the cold start, is tested

@@ -1,4 +1,4 @@
-"""Every warm-function cache of the Phases function is bounded by bytes (issue 12 item 6): the
+"""Every warm-function cache of the Phases function is bounded by bytes: the
 footers and the logs' matching row numbers, whatever the files and the filters hold."""
 
 from __future__ import annotations

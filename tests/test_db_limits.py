@@ -63,7 +63,7 @@ def test_too_many_connections_is_502_database_error_with_retry_after(
         result = invoke(spec, _search_event())
     finally:
         reset_database()
-    # Then it is the contract's database_error, and the client is told when to retry
+    # Then it is the API's database_error, and the client is told when to retry
     assert result["statusCode"] == 502
     body = json.loads(result["body"])
     assert body["code"] == "database_error" and body["status"] == 502

@@ -1,4 +1,4 @@
-"""The one response path (CONTRACT §4 headers, §9 payload budget), unit level: Accept parsing,
+"""The one response path (docs/api.md headers, docs/limits.md payload budget), unit level: Accept parsing,
 the payload counted as Lambda counts it, gzip, Cache-Control/Vary, 413 with ``max_limit``, the
 run id as API Gateway hands it over, and the deadline. Through ``serve`` see test_envelope_serve.py.
 """

@@ -1,5 +1,5 @@
 """Inside AWS's envelope, through ``etl-artifacts serve`` (a subprocess: worker processes, real
-timeouts), moto's S3 server over HTTP and the session's Postgres (CONTRACT §9, issue 14).
+timeouts), moto's S3 server over HTTP and the session's Postgres (docs/limits.md).
 
 - a page of 1,000 rows x 9 KB is 413 ``response_too_large`` with ``max_limit``, and
   ``limit=max_limit`` is a 200 inside Lambda's 6 MB payload (gzip or not); errors and event likewise;
@@ -18,60 +18,28 @@ import base64
 import json
 import os
 import random
-import re
-import select
 import signal
 import string
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 import requests
-from conftest import REPO_ROOT
 from etl_artifacts.api.envelope import LAMBDA_PAYLOAD_MAX, body_cost
 from etl_artifacts.layout import single_file
 from etl_artifacts.local.gateway import AWS_FAILED_INVOCATION
 from phases_helpers import errors_table, new_run, phase_path, put_chunks, put_metadata, put_table, run_path
 from security_helpers import S3Proxy
+from serve_helpers import serving
 
 pytestmark = pytest.mark.slow
 
 CLI = Path(sys.executable).with_name("etl-artifacts")
 CLIENT_TIMEOUT_S = 120
-
-
-@contextmanager
-def serving(args: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
-    """``etl-artifacts serve --port 0 ARGS``; yields its base URL, stops it (SIGTERM) afterwards."""
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(
-            [str(CLI), "serve", "--port", "0", *args],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None
-            ready, _, _ = select.select([proc.stdout], [], [], 120)
-            assert ready, "serve did not start"
-            match = re.search(r"(http://127\.0\.0\.1:\d+)/api/v1", proc.stdout.readline())
-            assert match, log.read_text()
-            yield match.group(1)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def _env(**extra: str) -> dict[str, str]:

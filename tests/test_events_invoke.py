@@ -79,7 +79,7 @@ def invoke(function: str, event_file: Path) -> dict[str, Any]:
     """Run the CLI in a subprocess with the test environment; returns the handler's result.
 
     Metrics are on (as in AWS) and logs at INFO: stdout must still be the result alone, one JSON
-    document (CONTRACT §11), with the EMF metrics and log lines on stderr.
+    document (docs/local-stack.md), with the EMF metrics and log lines on stderr.
     """
     env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "false"}
     proc = subprocess.run(
@@ -131,7 +131,7 @@ def test_every_event_has_an_expectation_and_a_function():
 
 def test_api_events_point_at_the_demo_run(demo_run):
     """The events are the run seed writes: same tenant, DAG, date and run_id, in the shape AWS sends
-    (an HTTP API hands over rawPath and pathParameters decoded, CONTRACT §9)."""
+    (an HTTP API hands over rawPath and pathParameters decoded, docs/limits.md)."""
     for event_file in EVENT_FILES:
         event = json.loads(event_file.read_text(encoding="utf-8"))
         if event_file.name.startswith(("runs_get", "phases_", "artifacts_", "seal_")):
@@ -235,7 +235,7 @@ def test_invoke_stdout_pipes_into_json_tool(base_env):
     ],
 )
 def test_invoke_without_configuration_says_what_is_missing(function, event, missing):
-    contract = (
+    configuration = (
         "ARTIFACTS_BUCKET",
         "DATABASE_URL",
         "DB_SECRET_ARN",
@@ -243,7 +243,7 @@ def test_invoke_without_configuration_says_what_is_missing(function, event, miss
         "JWT_JWKS_URL",
         "CURSOR_SECRET",
     )
-    env = {k: v for k, v in os.environ.items() if k not in contract}
+    env = {k: v for k, v in os.environ.items() if k not in configuration}
     proc = subprocess.run(
         [str(CLI), "invoke", function, "-e", str(EVENTS_DIR / event)],
         cwd=REPO_ROOT,

@@ -1,7 +1,7 @@
-"""Fault injection (CONTRACT §4 Errors: ``storage_error`` for an S3 failure or unreadable parquet,
+"""Fault injection (docs/api.md Errors: ``storage_error`` for an S3 failure or unreadable parquet,
 ``database_error``, both 502).
 
-Each fault answers the contract's 502 code within a bound derived from the configured timeouts
+Each fault answers the API's 502 code within a bound derived from the configured timeouts
 (a correctness bound, generous on purpose: not a benchmark), and the API recovers fully once the
 dependency is back, WITHOUT any cache being reset in between (warm clients, footers and database
 connections must heal by themselves):
@@ -403,9 +403,9 @@ def test_unreadable_parquet_is_502_then_recovers(api, stored_run, case, monkeypa
 
 
 def test_logs_chunk_with_a_foreign_schema_is_not_a_500(api, stored_run):
-    # Readable parquet, but not the logs schema of CONTRACT §2: never an internal error.
+    # Readable parquet, but not the logs schema of docs/architecture.md: never an internal error.
     import pyarrow as pa
-    from etl_artifacts.local.contract_parquet import parquet_bytes
+    from etl_artifacts.local.etl_parquet import parquet_bytes
 
     _put(
         stored_run,
@@ -421,7 +421,7 @@ def test_logs_chunk_with_a_foreign_schema_is_not_a_500(api, stored_run):
 
 def _index_with_sources(run: MarkedRun, table: Any) -> bytes:
     from etl_artifacts.attempts import list_attempt
-    from etl_artifacts.local.contract_parquet import parquet_bytes
+    from etl_artifacts.local.etl_parquet import parquet_bytes
     from etl_artifacts.search.index_format import SOURCES_METADATA_KEY
 
     sources = list_attempt(run.ref, "extract", 1).sources_json()
@@ -436,7 +436,7 @@ def test_index_with_the_wrong_schema_falls_back_to_the_scan_answer(api, stored_r
     scanned = api.get(path, company=company)
     assert scanned.status_code == 200 and scanned.headers["X-Search-Mode"] == "scan"
 
-    # "Current" by its sources (CONTRACT §2), but not an index: the same answer, found by scanning.
+    # "Current" by its sources (docs/architecture.md), but not an index: the same answer, found by scanning.
     wrong = pa.table({"chunk": pa.array(["x"]), "row": pa.array([1.5]), "text": pa.array(["row 1"])})
     _put(stored_run, "extract/attempt=1/index.parquet", _index_with_sources(stored_run, wrong))
     response, elapsed = timed(lambda: api.get(path, company=company))

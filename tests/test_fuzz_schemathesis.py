@@ -127,7 +127,7 @@ def _semantic_refusal(response: Any, case: Any) -> bool:
 
 
 def positive_data_acceptance_but_semantic_rules(ctx: Any, response: Any, case: Any) -> bool | None:
-    """schemathesis' positive_data_acceptance, except for the contract's cross-field/opaque rules
+    """schemathesis' positive_data_acceptance, except for the API's cross-field/opaque rules
     (date_from <= date_to within 366 days; continuation tokens and cursors are issued, not guessed;
     `columns` names the attempt's columns, each once)."""
     if _semantic_refusal(response, case):

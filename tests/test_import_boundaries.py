@@ -1,4 +1,4 @@
-"""Cold start is paid in imports (issue 7, scenario 6): which heavy libraries each function loads.
+"""Cold start is paid in imports (scenario 6): which heavy libraries each function loads.
 
 Each case starts a fresh interpreter, imports one function's handler module the way Lambda does
 (its CodeUri on sys.path), and lists the top-level modules that import pulled in. Meta, Runs and

@@ -1,4 +1,4 @@
-"""Load smoke (issue 8): ``python -m bench.load --smoke`` runs 20 concurrent clients against
+"""Load smoke: ``python -m bench.load --smoke`` runs 20 concurrent clients against
 ``etl-artifacts serve``, each sending every route of the mix once (a fixed count, not a time
 window, so a slow or loaded machine sends the same requests): zero errors. A failure names each
 failed case with its status, content type and error code.

@@ -1,4 +1,4 @@
-"""The local stack: ``seed`` writes exactly the contract's layout and rows; ``dev`` starts,
+"""The local stack: ``seed`` writes exactly the API's layout and rows; ``dev`` starts,
 serves the seeded data with a working token and example commands, and stops what it started.
 """
 
@@ -31,7 +31,7 @@ from etl_artifacts.clients import arrow_s3, s3_client
 from etl_artifacts.db import get_database
 from etl_artifacts.layout import PHASES, RunRef, parse_relative_key
 from etl_artifacts.local import seed as seed_module
-from etl_artifacts.local.contract_parquet import (
+from etl_artifacts.local.etl_parquet import (
     ERRORS_SCHEMA,
     LOGS_SCHEMA,
     METADATA_SCHEMA,
@@ -95,7 +95,7 @@ def test_seed_covers_every_status_of_every_phase_and_a_retried_attempt(seeded):
     assert {run.run_id.split("__")[0] for run in result.runs} == {"manual", "scheduled"}
 
 
-def test_seed_writes_exactly_the_contract_layout(seeded):
+def test_seed_writes_exactly_the_documented_layout(seeded):
     result, _ = seeded
     from etl_artifacts.local.seed_uploads import demo_artifact_id
 
@@ -224,7 +224,7 @@ def test_data_chunks_have_row_groups_and_mixed_types(seeded):
     assert any(row["address"] is not None and row["tags"] for row in rows)
 
 
-def test_etl_logs_rows_have_the_contract_shape(seeded):
+def test_etl_logs_rows_have_the_documented_shape(seeded):
     result, _ = seeded
     for run in result.runs:
         rows, _ = get_database().run(

@@ -1,6 +1,6 @@
-"""Following a running attempt's logs (CONTRACT §10), tokens bound to the chunks they passed
-(issue 12 item 3) and NDJSON counted as Lambda's payload (issue 14 item 2): over HTTP through the
-local gateway, real S3 server. The ``etl-artifacts logs`` command is the client's
+"""Following a running attempt's logs (docs/api.md), tokens bound to the chunks they passed and
+NDJSON counted as Lambda's payload: over HTTP through the local gateway, real S3 server. The
+``etl-artifacts logs`` command is the client's
 (tests/client/test_client_logs.py)."""
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import RunRef, chunk_file
 from etl_artifacts.phases.service import NDJSON_ENVELOPE_BYTES
-from phases_helpers import data_table, logs_table, new_run, phase_path, put_chunks, put_metadata, put_table
+from phases_helpers import (
+    expected_lines,
+    logs_table,
+    new_run,
+    phase_path,
+    put_chunks,
+    put_logs,
+    put_metadata,
+    running_attempt,
+)
 
 NDJSON = {"Accept": "application/x-ndjson"}
 
@@ -31,24 +40,9 @@ def lines(response: requests.Response) -> list[str]:
     return [json.loads(line)["message"] for line in text_of(response).split("\n") if line]
 
 
-def put_logs(run: RunRef, number: int, first: int, count: int, row_group_size: int | None = None) -> None:
-    messages = [f"line {i}" for i in range(first, first + count)]
-    put_table(
-        run, chunk_file("extract", 1, "logs", number), logs_table(messages, start=first), row_group_size
-    )
-
-
-def expected(first: int, stop: int) -> list[str]:
-    return [f"line {i}" for i in range(first, stop)]
-
-
 @pytest.fixture
 def running(api) -> RunRef:
-    """An attempt that is still running: a data chunk and logs_000 (10 lines), no metadata."""
-    run = new_run()
-    put_chunks(run, "data", [data_table(0, 5)])
-    put_logs(run, 0, 0, 10)
-    return run
+    return running_attempt()
 
 
 def get(api, run: RunRef, token: str | None = None, **params: object) -> requests.Response:
@@ -59,7 +53,7 @@ def get(api, run: RunRef, token: str | None = None, **params: object) -> request
 
 def test_following_returns_exactly_the_appended_rows_then_ends(api, running):
     first = get(api, running)
-    assert first.status_code == 200 and lines(first) == expected(0, 10)
+    assert first.status_code == 200 and lines(first) == expected_lines(0, 10)
     token = first.headers["X-Continuation-Token"]  # running: always a token
 
     nothing = get(api, running, token)
@@ -68,19 +62,19 @@ def test_following_returns_exactly_the_appended_rows_then_ends(api, running):
 
     put_logs(running, 1, 10, 5)  # a new chunk
     appended = get(api, running, token)
-    assert lines(appended) == expected(10, 15)
+    assert lines(appended) == expected_lines(10, 15)
     token = appended.headers["X-Continuation-Token"]
 
     put_logs(running, 1, 10, 12)  # the writer rewrote its last chunk with more lines
     grown = get(api, running, token)
-    assert lines(grown) == expected(15, 22)
+    assert lines(grown) == expected_lines(15, 22)
     token = grown.headers["X-Continuation-Token"]
 
     put_logs(running, 1, 10, 15)
     put_logs(running, 2, 25, 3)
     put_metadata(running)  # complete: the rest, then no token
     last = get(api, running, token)
-    assert lines(last) == expected(22, 28)
+    assert lines(last) == expected_lines(22, 28)
     assert "X-Continuation-Token" not in last.headers
 
 
@@ -108,7 +102,7 @@ def test_following_with_a_filter_and_a_body_limit(api, running, monkeypatch):
         if step == 8:
             put_metadata(running)
     assert token is None
-    assert seen == [m for i, m in enumerate(expected(0, 100)) if i % 5 == 1]
+    assert seen == [m for i, m in enumerate(expected_lines(0, 100)) if i % 5 == 1]
 
 
 # -- tokens bound to the chunks they passed ----------------------------------------------------
@@ -159,7 +153,7 @@ def test_junk_inserted_into_a_token_is_refused(api, running, where):
 
 # -- NDJSON counted as Lambda's payload -------------------------------------------------------
 def escaped_size(text: str) -> int:
-    """The body as Lambda's payload counts it (CONTRACT §9): JSON-escaped, non-ASCII as \\uXXXX."""
+    """The body as Lambda's payload counts it (docs/limits.md): JSON-escaped, non-ASCII as \\uXXXX."""
     return len(json.dumps(text, ensure_ascii=True)) - 2
 
 

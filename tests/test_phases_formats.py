@@ -1,4 +1,4 @@
-"""Data in the shapes consumers use (CONTRACT §10, issue 18), over HTTP through the local gateway:
+"""Data in the shapes consumers use (docs/api.md), over HTTP through the local gateway:
 column projection, CSV and Arrow pages, newest-first logs."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ UTC = dt.UTC
 
 
 def typed_table(start: int, count: int) -> pa.Table:
-    """Every type the contract names, with the awkward values CSV must quote."""
+    """Every type the API names, with the awkward values CSV must quote."""
     ids = list(range(start, start + count))
     return pa.table(
         {

@@ -358,7 +358,7 @@ def test_token_is_opaque_and_carries_no_secrets(token, logs_run):
 
 def test_cursor_key_requires_a_secret(monkeypatch):
     """A JWKS URL or bucket name is public: continuation tokens are never signed with them."""
-    from etl_artifacts.config import ConfigurationError
+    from etl_artifacts.errors import ConfigurationError
 
     monkeypatch.delenv("JWT_SECRET", raising=False)
     monkeypatch.delenv("CURSOR_SECRET", raising=False)

@@ -185,7 +185,7 @@ def test_metadata_missing_is_phase_not_found_even_with_data(api):
     response = api.get(phase_path(run))
     assert response.status_code == 404
     assert response.json()["code"] == "phase_not_found"
-    # Data without metadata still exists for the data route (CONTRACT §4).
+    # Data without metadata still exists for the data route (docs/api.md).
     assert ids(api.get(phase_path(run, suffix="/data"))) == [0, 1, 2]
 
 

@@ -1,6 +1,6 @@
 """The data route with ``keyword``: delegates to ``etl_artifacts.search.search_data``, fetches the
 page's rows with ``ChunkSet.take`` and says how they were found in ``X-Search-Mode``. The
-search engine's own deep tests live with it; these check the route's side of the contract."""
+search engine's own deep tests live with it; these check the route's side of the API."""
 
 from __future__ import annotations
 

@@ -8,18 +8,10 @@ lease tests pass their clock explicitly instead of sleeping.
 from __future__ import annotations
 
 import os
-import re
-import select
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -33,6 +25,7 @@ from etl_artifacts.observability import metrics
 from etl_artifacts.ratelimit.limit_store import LimitStore, ScanLease, ScansBusy
 from etl_artifacts.ratelimit.tenant_gate import STORE_FAILURE_METRIC
 from phases_helpers import logs_table, new_run, phase_path, put_chunks, put_metadata
+from serve_helpers import serving
 
 # One window of 30,000 s: a test never sees two.
 LONG_WINDOW = {"RATE_LIMIT_RPS": "0.0001"}
@@ -237,40 +230,6 @@ def test_scans_beyond_tenant_max_scans_answer_429_too_many_scans(api, table, s3_
     assert isinstance(elsewhere.acquire_scan(company, "other-instance", 20), ScanLease)
 
 
-@contextmanager
-def _serving(env: dict[str, str], log: Path) -> Iterator[str]:
-    """``etl-artifacts serve`` (worker processes: separate instances) on a free port."""
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("etl-artifacts")),
-                "serve",
-                "--port",
-                "0",
-                "--timeout",
-                "120",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None
-            ready, _, _ = select.select([proc.stdout], [], [], 120)
-            assert ready, "serve did not start"
-            match = re.search(r"(http://127\.0\.0\.1:\d+)/api/v1", proc.stdout.readline())
-            assert match, log.read_text()
-            yield match.group(1)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 def test_concurrent_scans_beyond_tenant_max_scans_answer_too_many_scans(
     base_env, s3_server, make_token, tmp_path, monkeypatch
 ):
@@ -300,7 +259,10 @@ def test_concurrent_scans_beyond_tenant_max_scans_answer_too_many_scans(
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             **LONG_WINDOW,
         }
-        with _serving(env, tmp_path / "serve.log") as base, ThreadPoolExecutor(1) as background:
+        with (
+            serving(["--timeout", "120"], env, tmp_path / "serve.log") as base,
+            ThreadPoolExecutor(1) as background,
+        ):
             url = base + phase_path(run, suffix="/data")
             scan = {"keyword": "row-1"}
             first = background.submit(requests.get, url, params=scan, headers=headers, timeout=180)

@@ -1,6 +1,6 @@
-"""Runs family (CONTRACT §3-§4) against a real Postgres through the local gateway with real JWTs:
-every search filter alone and combined, literal keyword matching, tenant isolation, pagination
-edges, every 422, the summary with an encoded run_id, index use, and a database outage."""
+"""Runs family (docs/architecture.md, docs/api.md) against a real Postgres through the local gateway
+with real JWTs: every search filter alone and combined, literal keyword matching, tenant isolation,
+pagination edges, every 422, the summary with an encoded run_id, index use, and a database outage."""
 
 from __future__ import annotations
 

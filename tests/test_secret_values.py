@@ -16,8 +16,9 @@ import boto3
 import jwt
 import pytest
 from etl_artifacts.auth import authorizer_response
-from etl_artifacts.config import ConfigurationError, get_settings
+from etl_artifacts.config import get_settings
 from etl_artifacts.db import connection_params
+from etl_artifacts.errors import ConfigurationError
 from etl_artifacts.local.services import MotoS3Server
 from etl_artifacts.secret_values import reset_secret_cache
 

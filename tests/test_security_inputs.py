@@ -1,4 +1,4 @@
-"""Input attacks on path and query of every route (CONTRACT §4 parameters).
+"""Input attacks on path and query of every route (docs/api.md parameters).
 
 Requests are sent byte for byte with ``http.client`` (``requests``/urllib3 would normalise dot
 segments and re-encode). Every answer is a 422 (or 404, or the empty page a valid but absent
@@ -161,7 +161,7 @@ BAD_RUN_IDS: dict[str, str] = {
     "quote": "a%27b",
     "trailing-newline": "abc%0A",
     "trailing-newline-raw-cr": "abc%0D",
-    # '.' and '..' match the contract's pattern but are dot segments: refused (see common.check_run_id).
+    # '.' and '..' match the API's pattern but are dot segments: refused (see common.check_run_id).
     "dot": ".",
     "dotdot": "..",
     "dot-encoded": "%2e",
@@ -392,7 +392,7 @@ def test_search_query_attacks_are_422(target, via_proxy, sql_spy, query):
 
 
 def test_search_page_far_past_the_end_is_an_empty_page(target, via_proxy, sql_spy):
-    # The contract gives `page` no upper bound: a page past the end is empty, never an error.
+    # The API gives `page` no upper bound: a page past the end is empty, never an error.
     for page in ("2147483647", "9223372036854775807", HUGE):
         answer = target.client.get(_search(target, f"page={page}"))
         assert answer.status == 200, (page, answer.text)
@@ -510,7 +510,7 @@ def test_data_keyword_with_control_characters_is_422(target, via_proxy, keyword)
 )
 def test_presign_query_attacks_are_422(target, via_proxy, query):
     route = next(r for r in RUN_ROUTES if "{artifact_kind}" in r.path)
-    # A chunk beyond any written one names no object: 404 (the contract bounds chunk below only).
+    # A chunk beyond any written one names no object: 404 (the API bounds chunk below only).
     allowed = (404, 422) if query.startswith("chunk=1") else (422,)
     assert_safe(target.client.get(_path(route, target) + "?" + query), via_proxy, target, allowed=allowed)
 
@@ -576,7 +576,7 @@ def test_header_injection_with_raw_crlf_is_not_reflected(target, via_proxy, gate
     assert b"x-injected" not in head.lower()
 
 
-# -- strict forms (issue 12 item 4): one way to write each value ------------------------------------
+# -- strict forms: one way to write each value ------------------------------------
 
 # Each was read leniently before (1_0 as 10, +1 / " 1" / 1.0 as 1): now 422 everywhere.
 LENIENT_INTS = ["1_0", "%2B1", "%201", "1%20", "1.0", "1e0", "%D9%A1", "0x1", "1,"]

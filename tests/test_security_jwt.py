@@ -1,4 +1,4 @@
-"""JWT attack matrix through the local gateway (CONTRACT §5), beyond the basics of test_auth.py.
+"""JWT attack matrix through the local gateway (docs/security.md), beyond the basics of test_auth.py.
 
 Every refused token is a 401 ``unauthorized`` ErrorResponse, and the spy on the gateway's
 ``invoke`` proves that nothing but the authorizer ran: no route function ever sees a refused
@@ -456,7 +456,7 @@ def test_jwks_document_garbage_is_401(api, invocations, keys, monkeypatch):
         server.stop()
 
 
-# -- claims taken exactly as written (issue 12 item 2) ------------------------------------------------
+# -- claims taken exactly as written ------------------------------------------------
 
 # Each was accepted (and trimmed, or let through) before: now 401.
 UNWRITTEN_COMPANIES = {

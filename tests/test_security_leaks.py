@@ -1,4 +1,4 @@
-"""Leak checks (CONTRACT §4 Errors: "No stack trace, SQL, bucket name, credential or presigned URL
+"""Leak checks (docs/api.md Errors: "No stack trace, SQL, bucket name, credential or presigned URL
 ever appears in an error body or a log line").
 
 A broad sweep of requests -- good and bad, every route family, with faults injected (database

@@ -53,7 +53,7 @@ def _challenge(rule: str) -> str:
 
 
 def assert_refused(response: Any, rule: str) -> None:
-    """The 401 of the contract: an ErrorResponse written as every other, naming ``rule``."""
+    """The documented 401: an ErrorResponse written as every other, naming ``rule``."""
     assert response.status_code == 401, response.text
     body = response.json()
     assert set(body) == {"detail", "code", "status", "request_id"}

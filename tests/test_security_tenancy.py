@@ -1,5 +1,5 @@
-"""Tenant isolation matrix (CONTRACT §1, §4 "Another tenant's run is exactly as absent as a run
-that does not exist").
+"""Tenant isolation matrix (docs/architecture.md; docs/api.md: "Another tenant's run is exactly as
+absent as a run that does not exist").
 
 Two companies hold a run with the SAME dag_id/date/run_id; every string value of each tenant's
 data carries its own company name, so a single substring check catches any cross-tenant row,

@@ -1,7 +1,7 @@
 """template.yaml is what deploys, and what the local gateway routes: these tests read it.
 
 Routes must equal the resolvers' routes function by function (so a route cannot exist in code
-but not at API Gateway, or the other way round), every CONTRACT §4 route is declared, IAM stays
+but not at API Gateway, or the other way round), every docs/api.md route is declared, IAM stays
 least-privilege, and `sam validate --lint` passes.
 """
 
@@ -23,8 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 API_PACKAGE = REPO_ROOT / "layers" / "shared" / "etl_artifacts" / "api"
 RUN = "/api/v1/dags/{dag_id}/runs/{date}/{run_id}"
 
-# CONTRACT §4, route by route, with the function family that serves it.
-CONTRACT_ROUTES: dict[tuple[str, str], str] = {
+# docs/api.md, route by route, with the function family that serves it.
+DOCUMENTED_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/health"): "MetaFunction",
     ("GET", "/api/v1/whoami"): "MetaFunction",
     ("GET", "/api/v1/openapi.json"): "MetaFunction",
@@ -121,10 +121,10 @@ def _template_routes(spec: TemplateSpec) -> dict[tuple[str, str], str]:
 # --- Routes --------------------------------------------------------------------------------------
 
 
-def test_every_contract_route_is_declared_on_its_family(spec: TemplateSpec) -> None:
-    # Given the template's HttpApi events / Then they are exactly CONTRACT §4, each on its family
-    assert _template_routes(spec) == CONTRACT_ROUTES
-    assert len(spec.routes) == len(CONTRACT_ROUTES), "a route is declared twice"
+def test_every_documented_route_is_declared_on_its_family(spec: TemplateSpec) -> None:
+    # Given the template's HttpApi events / Then they are exactly docs/api.md, each on its family
+    assert _template_routes(spec) == DOCUMENTED_ROUTES
+    assert len(spec.routes) == len(DOCUMENTED_ROUTES), "a route is declared twice"
 
 
 def test_template_routes_equal_each_functions_resolver_routes(

@@ -1,4 +1,4 @@
-"""Bad input on the uploads routes gets the contract's answer, and nothing is lost or leaked: every
+"""Bad input on the uploads routes gets the API's answer, and nothing is lost or leaked: every
 field is validated (422 in the validation shape naming the field, or the uploads codes), keys are
 idempotent, names unique per run, runs bounded, and a create that fails leaves no visible orphan."""
 

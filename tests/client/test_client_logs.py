@@ -10,29 +10,22 @@ import sys
 from typing import Any
 
 import pytest
-from etl_artifacts.layout import RunRef, chunk_file
+from etl_artifacts.layout import RunRef
 from etl_artifacts_client import ApiError, Client
 from etl_artifacts_client.cli import main
-from phases_helpers import data_table, logs_table, new_run, put_chunks, put_metadata, put_table
+from phases_helpers import (
+    expected_lines,
+    new_run,
+    put_logs,
+    put_metadata,
+    running_attempt,
+)
 from runs_helpers import insert_run, phase
-
-
-def put_logs(run: RunRef, number: int, first: int, count: int, attempt: int = 1) -> None:
-    messages = [f"line {i}" for i in range(first, first + count)]
-    put_table(run, chunk_file("extract", attempt, "logs", number), logs_table(messages, start=first))
-
-
-def expected(first: int, stop: int) -> list[str]:
-    return [f"line {i}" for i in range(first, stop)]
 
 
 @pytest.fixture
 def running(api) -> RunRef:
-    """An attempt that is still running: a data chunk and logs_000 (10 lines), no metadata."""
-    run = new_run()
-    put_chunks(run, "data", [data_table(0, 5)])
-    put_logs(run, 0, 0, 10)
-    return run
+    return running_attempt()
 
 
 def ref(run: RunRef) -> tuple[str, str, str, str]:
@@ -65,7 +58,7 @@ def test_follows_a_running_attempt_until_it_completes(gateway_url, make_token, r
     client = Client(gateway_url, make_token("acme"), sleep=sleep)
     rows = list(client.logs(*ref(running), follow=True, interval=0.01, on_wait=said.append))
 
-    assert [row["message"] for row in rows] == expected(0, 25)
+    assert [row["message"] for row in rows] == expected_lines(0, 25)
     assert not script and all(p == 0.01 for p in pauses)
     assert said == ["attempt 1 is running; waiting for new lines (Ctrl-C stops)"]
 
@@ -90,7 +83,7 @@ def test_an_attempt_not_started_yet_is_waited_for_and_said_so(gateway_url, make_
     client = Client(gateway_url, make_token("acme"), sleep=sleep)
     rows = list(client.logs(*ref(running), attempt=2, follow=True, on_wait=said.append))
 
-    assert [row["message"] for row in rows] == expected(0, 3)
+    assert [row["message"] for row in rows] == expected_lines(0, 3)
     assert said[0] == "attempt 2 has not started yet; waiting (Ctrl-C stops)"
 
 

@@ -1,4 +1,4 @@
-"""The suite-wide leak guard (CONTRACT §4 "Errors": nothing leaks), as a pytest plugin.
+"""The suite-wide leak guard (docs/api.md "Errors": nothing leaks), as a pytest plugin.
 
 Every test is wrapped: the log lines of the service and access loggers and every answer of the
 in-process local gateway are scanned for JWTs, presigned signatures, secrets, the database URL,
@@ -177,7 +177,7 @@ def log_leaks(lines: list[tuple[str, str]], env: dict[str, str], bucket: str | N
 
 
 def body_leaks(status: int, body: str, env: dict[str, str], bucket: str | None) -> list[str]:
-    """Error bodies carry nothing but the contract's fields; success bodies never carry secrets.
+    """Error bodies carry nothing but the API's fields; success bodies never carry secrets.
 
     (Success bodies legitimately hold presigned URLs, and data rows may hold anything the ETL
     wrote, including tracebacks in errors chunks: only configuration secrets and JWTs are checked.)

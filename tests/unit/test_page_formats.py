@@ -1,4 +1,4 @@
-"""CSV and Arrow renderings of a page and Accept negotiation (CONTRACT §10 "Formats"): unit tests,
+"""CSV and Arrow renderings of a page and Accept negotiation (docs/api.md "Formats"): unit tests,
 no I/O. The same checks over HTTP are in tests/test_phases_formats.py."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""JSON rendering of every arrow type (CONTRACT §4 "Values"): unit tests of the one renderer (the
+"""JSON rendering of every arrow type (docs/api.md "Values"): unit tests of the one renderer (the
 same values end to end through the data route: tests/test_phases_values.py)."""
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from etl_artifacts.search.text import (
-    has_control_characters,
     match,
     match_positions,
     normalize_keyword,
@@ -116,9 +115,3 @@ def test_matching_rows_with_many_hits_uses_the_kernel() -> None:
     array = pa.array(["xaax"] * 5000 + ["b"] + ["aa"] * 3)
     assert match_positions(array, "aa").to_pylist() == [*range(5000), 5001, 5002, 5003]
     assert match_positions(pa.array(["a", None, "ba"]), "a").to_pylist() == [0, 2]
-
-
-def test_control_characters_are_detected() -> None:
-    assert has_control_characters("a\x1fb")
-    assert has_control_characters("line\nbreak")
-    assert not has_control_characters("plain text é 漢字")

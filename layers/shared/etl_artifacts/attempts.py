@@ -39,7 +39,7 @@ class AttemptObjects:
 
     @property
     def exists(self) -> bool:
-        """CONTRACT §4: an attempt exists when it has metadata or data."""
+        """docs/api.md: an attempt exists when it has metadata or data."""
         return self.metadata is not None or bool(self.data)
 
     def sources(self) -> list[dict[str, Any]]:
@@ -83,7 +83,7 @@ def classify(bucket: str, prefix: str, contents: list[dict[str, Any]]) -> Attemp
         else:
             attempt.extra[name] = obj
     for objects in attempt.chunks.values():
-        objects.sort(key=lambda o: o.chunk or 0)  # numeric: data_1000 after data_999
+        objects.sort(key=lambda o: o.chunk_number)  # numeric: data_1000 after data_999
     return attempt
 
 

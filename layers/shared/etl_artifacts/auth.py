@@ -1,4 +1,4 @@
-"""Bearer JWT verification (CONTRACT §5) and the API Gateway REQUEST authorizer logic.
+"""Bearer JWT verification (docs/security.md) and the API Gateway REQUEST authorizer logic.
 
 pyjwt does the cryptography and the registered-claim checks; this module only chooses the
 key and the allowed algorithm family from the configuration, refuses header or payload JSON

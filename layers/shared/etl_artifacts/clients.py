@@ -38,6 +38,23 @@ def _s3_config(settings: Settings) -> Any:
     )
 
 
+def _aws_client(service: str, *, connect_timeout: float, read_timeout: float, max_attempts: int) -> Any:
+    """A boto3 client for ``service`` (AWS_ENDPOINT_URL_<SERVICE>, which botocore reads, points it at a
+    local server) with bounded timeouts and the SDKs' standard retries, ``max_attempts`` in all."""
+    import boto3
+    from botocore.config import Config
+
+    settings = get_settings()
+    config = Config(
+        region_name=settings.aws_region,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
+    )
+    session: Any = boto3.session.Session()
+    return session.client(service, region_name=settings.aws_region, config=config)
+
+
 @lru_cache(maxsize=1)
 def s3_client() -> Any:
     """boto3 S3 client honouring AWS_ENDPOINT_URL_S3 / AWS_REGION, with bounded timeouts."""
@@ -74,33 +91,32 @@ def s3_client_with_credentials(access_key_id: str, secret_access_key: str, sessi
 @lru_cache(maxsize=1)
 def sts_client() -> Any:
     """STS (regional endpoint, botocore's default; AWS_ENDPOINT_URL_STS points it at a local server)."""
-    import boto3
-    from botocore.config import Config
-
     settings = get_settings()
-    config = Config(
-        region_name=settings.aws_region,
+    return _aws_client(
+        "sts",
         connect_timeout=settings.s3_connect_timeout_s,
         read_timeout=settings.s3_request_timeout_s,
-        retries={"total_max_attempts": 3, "mode": "standard"},
+        max_attempts=3,
     )
-    return boto3.session.Session().client("sts", region_name=settings.aws_region, config=config)
 
 
 @lru_cache(maxsize=1)
 def sqs_client() -> Any:
-    """boto3 SQS client for queueing index builds: short timeouts, no retry (it runs on a deadline)."""
-    import boto3
-    from botocore.config import Config
+    """boto3 SQS client for queueing index builds: short timeouts, one retry (it runs on a deadline)."""
+    return _aws_client("sqs", connect_timeout=1.0, read_timeout=1.0, max_attempts=2)
 
-    settings = get_settings()
-    config = Config(
-        region_name=settings.aws_region,
-        connect_timeout=1.0,
-        read_timeout=1.0,
-        retries={"max_attempts": 1, "mode": "standard"},
-    )
-    return boto3.session.Session().client("sqs", region_name=settings.aws_region, config=config)
+
+@lru_cache(maxsize=1)
+def kms_client() -> Any:
+    """KMS for signing seals (AWS_ENDPOINT_URL_KMS points it at a local server), bounded timeouts."""
+    return _aws_client("kms", connect_timeout=2.0, read_timeout=5.0, max_attempts=3)
+
+
+@lru_cache(maxsize=1)
+def events_client() -> Any:
+    """EventBridge for the outbox (AWS_ENDPOINT_URL_EVENTBRIDGE): one quick attempt, since a failed
+    send is simply left in the outbox for the next drain."""
+    return _aws_client("events", connect_timeout=1.0, read_timeout=2.0, max_attempts=1)
 
 
 # The limiter fails open rather than wait (docs/limits.md): short timeouts (RATE_LIMIT_TIMEOUT_S), one retry.
@@ -110,18 +126,13 @@ _dynamodb_lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def _dynamodb_client() -> Any:
-    import boto3
-    from botocore.config import Config
-
     settings = get_settings()
-    config = Config(
-        region_name=settings.aws_region,
+    return _aws_client(
+        "dynamodb",
         connect_timeout=settings.rate_limit_timeout_s,
         read_timeout=settings.rate_limit_timeout_s,
-        retries={"total_max_attempts": DYNAMODB_MAX_ATTEMPTS, "mode": "standard"},
+        max_attempts=DYNAMODB_MAX_ATTEMPTS,
     )
-    # AWS_ENDPOINT_URL_DYNAMODB (botocore reads it) points it at a local server.
-    return boto3.session.Session().client("dynamodb", region_name=settings.aws_region, config=config)
 
 
 def dynamodb_client() -> Any:
@@ -174,6 +185,8 @@ def reset_clients() -> None:
     sqs_client.cache_clear()
     sts_client.cache_clear()
     _dynamodb_client.cache_clear()
+    kms_client.cache_clear()
+    events_client.cache_clear()
     arrow_s3.cache_clear()
     # Role sessions for presigning hold clients too; the module is loaded only where it is used.
     presign_credentials = sys.modules.get("etl_artifacts.artifacts.presign_credentials")
@@ -183,10 +196,7 @@ def reset_clients() -> None:
     tenant_gate = sys.modules.get("etl_artifacts.ratelimit.tenant_gate")
     if tenant_gate is not None:
         tenant_gate.forget_stores()
-    # The lifecycle's KMS and EventBridge clients, likewise only where they were loaded.
+    # The signer's cached public keys came from the old KMS; the module is loaded only where it is used.
     kms_signer = sys.modules.get("etl_artifacts.lifecycle.kms_signer")
     if kms_signer is not None:
-        kms_signer.reset_kms()
-    outbox = sys.modules.get("etl_artifacts.lifecycle.outbox")
-    if outbox is not None:
-        outbox.events_client.cache_clear()
+        kms_signer.public_key.cache_clear()

@@ -1,4 +1,4 @@
-"""Configuration from the environment (CONTRACT §6), validated once and read lazily.
+"""Configuration from the environment (docs/operations.md), validated once and read lazily.
 
 Nothing here runs at import time: functions call ``get_settings()`` inside a request, so tests
 can change the environment and call ``get_settings.cache_clear()`` instead of reloading modules.
@@ -10,6 +10,8 @@ import os
 from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from etl_artifacts.errors import ConfigurationError
 
 
 class Settings(BaseModel):
@@ -44,7 +46,7 @@ class Settings(BaseModel):
     s3_connect_timeout_s: float = Field(default=2.0, alias="S3_CONNECT_TIMEOUT_S", gt=0)
     s3_request_timeout_s: float = Field(default=5.0, alias="S3_REQUEST_TIMEOUT_S", gt=0)
     s3_max_attempts: int = Field(default=3, alias="S3_MAX_ATTEMPTS", ge=1, le=10)
-    # Indexer queue: a keyword search that runs out of time queues an index build there (§9).
+    # Indexer queue: a keyword search that runs out of time queues an index build there (docs/limits.md).
     index_queue_url: str | None = Field(default=None, alias="INDEX_QUEUE_URL")
     # A build queued for an attempt is not queued again for this many seconds (docs/limits.md).
     index_queue_dedup_s: int = Field(default=300, alias="INDEX_QUEUE_DEDUP_S", ge=0)
@@ -152,10 +154,6 @@ class Settings(BaseModel):
                 "CURSOR_SECRET (or CURSOR_SECRET_ARN, JWT_SECRET) must be set to sign continuation tokens"
             )
         return ("etl-artifacts-cursor:" + secret).encode()
-
-
-class ConfigurationError(RuntimeError):
-    """The environment does not describe a usable configuration."""
 
 
 @lru_cache(maxsize=1)

@@ -27,8 +27,8 @@ import pg8000.native
 from pg8000.exceptions import DatabaseError as DriverDatabaseError
 from pg8000.exceptions import InterfaceError
 
-from etl_artifacts.config import ConfigurationError, Settings, get_settings
-from etl_artifacts.errors import DatabaseBusy, DatabaseError
+from etl_artifacts.config import Settings, get_settings
+from etl_artifacts.errors import ConfigurationError, DatabaseBusy, DatabaseError
 from etl_artifacts.observability import logger
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}

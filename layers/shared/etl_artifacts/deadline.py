@@ -1,4 +1,4 @@
-"""The invocation's deadline, from the Lambda context (CONTRACT §9 "Deadline").
+"""The invocation's deadline, from the Lambda context (docs/limits.md "Deadline").
 
 ``lambda_entry`` starts one :class:`Deadline` per invocation from
 ``context.get_remaining_time_in_millis()``; long loops call :func:`check_deadline` between units
@@ -18,7 +18,7 @@ from typing import Any
 from etl_artifacts.errors import DeadlineExceeded
 
 # Time kept for answering after the work stops: rendering the 503, queueing an index build (one
-# SQS call with its own short timeout) and Lambda's own return. CONTRACT §9 asks for >= 1 s.
+# SQS call with its own short timeout) and Lambda's own return. docs/limits.md asks for >= 1 s.
 MARGIN_S = 2.0
 RETRY_AFTER_S = 10
 

@@ -1,4 +1,4 @@
-"""The one error taxonomy (CONTRACT §4 Errors).
+"""The one error taxonomy (docs/api.md Errors).
 
 Drivers' exceptions are wrapped once, where they happen (``raise StorageError() from exc``);
 ``etl_artifacts.api.common`` maps every ApiError to its HTTP answer in one place. Messages are
@@ -115,7 +115,7 @@ class UnknownArtifactKind(ApiError):
 
 
 class UnknownColumn(ApiError):
-    """A ``columns`` name the attempt's data does not have (CONTRACT §10)."""
+    """A ``columns`` name the attempt's data does not have (docs/api.md)."""
 
     status = 422
     code = "unknown_column"
@@ -129,7 +129,7 @@ class InvalidContinuationToken(ApiError):
 
 
 class ResponseTooLarge(ApiError):
-    """The answer does not fit Lambda's response payload, even compressed (CONTRACT §9)."""
+    """The answer does not fit Lambda's response payload, even compressed (docs/limits.md)."""
 
     status = 413
     code = "response_too_large"
@@ -147,7 +147,7 @@ class ResponseTooLarge(ApiError):
 
 
 class DeadlineExceeded(ApiError):
-    """The work cannot finish before the function's Timeout; ``retry_after`` seconds (CONTRACT §9)."""
+    """The work cannot finish before the function's Timeout; ``retry_after`` seconds (docs/limits.md)."""
 
     status = 503
     code = "deadline_exceeded"
@@ -223,6 +223,17 @@ class InternalError(ApiError):
     status = 500
     code = "internal_error"
     default_detail = "Internal error."
+
+
+class SigningFailed(InternalError):
+    """KMS could not sign a seal (or give its public key): a 500 the client may retry."""
+
+    default_detail = "The manifest could not be signed; retry later."
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a usable configuration (the deployment's fault, not the
+    request's): never an ``ApiError``, since its message names variables that no answer may carry."""
 
 
 # -- The write side: uploaded artifacts (docs/uploads.md) -------------------------------------------

@@ -1,4 +1,4 @@
-"""The S3 key layout of CONTRACT §2, in one place: keys are built and parsed only here.
+"""The S3 key layout of docs/architecture.md, in one place: keys are built and parsed only here.
 
 Run prefix: ``{ARTIFACTS_PREFIX}{id_company}/{dag_id}/{date}/{run_id}/``. Keys relative to it:
 ``event/queue_data.parquet``, ``event/event.parquet`` and
@@ -47,7 +47,7 @@ class RunRef:
 
 @dataclass(frozen=True)
 class ArtifactRef:
-    """What a key under a run prefix is (CONTRACT §4 ArtifactItem fields)."""
+    """What a key under a run prefix is (docs/api.md ArtifactItem fields)."""
 
     key: str
     artifact_kind: str | None

@@ -16,7 +16,7 @@ _LOCK_ID = 424242001
 # Keyword search keys (migration 5): every 3-character window of the lower-cased text, hashed with
 # a seed derived from (tenant, DAG). A key therefore names one tenant's DAG: a GIN lookup reads only
 # the caller's own posting lists, and a word that only another tenant holds is exactly as absent as
-# a word nobody holds (CONTRACT §4: a search's cost never depends on another tenant's rows).
+# a word nobody holds (docs/api.md: a search's cost never depends on another tenant's rows).
 # ILIKE lower-cases both sides the same way, so every window of lower(keyword) is a window of
 # lower(text) whenever the text matches: the keys never miss a match, and ILIKE rechecks each row.
 KEYWORD_KEYS_FUNCTION = "etl.keyword_keys"
@@ -111,7 +111,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             # The (dag_id, trigram) indexes of migration 4 are a timing oracle across tenants: two
             # tenants may run the same DAG id, so A's search gathered B's matches and filtered them
-            # afterwards (issue 12). Their keys are shared by every tenant; these are not.
+            # afterwards. Their keys are shared by every tenant; these are not.
             # One pass over the characters (unnest keeps their order; lead() pairs each with the
             # next two): substr or array subscripts would be quadratic on a phase's long text.
             # STRICT keeps an absent phase (NULL text) out of the index.

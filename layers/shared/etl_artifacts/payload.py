@@ -1,4 +1,4 @@
-"""Lambda's response payload, counted the strict way (CONTRACT §9): the JSON document serialized
+"""Lambda's response payload, counted the strict way (docs/limits.md): the JSON document serialized
 from a handler result, its body JSON-escaped with every non-ASCII character as ``\\uXXXX``, or
 base64 when compressed. Pure functions, shared by the response path (``api.envelope``), the
 NDJSON producer and the local gateway.

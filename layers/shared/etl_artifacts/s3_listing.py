@@ -22,9 +22,14 @@ class S3Object:
     last_modified: datetime | None = None
     chunk: int | None = None  # NNN for data/logs/errors chunks
 
+    @property
+    def chunk_number(self) -> int:
+        """The chunk's number; a single file (no NNN) counts as chunk 0."""
+        return self.chunk or 0
+
 
 def strip_etag(etag: Any) -> str:
-    """The S3 ETag without its quotes (CONTRACT §4 ``etag``)."""
+    """The S3 ETag without its quotes (docs/api.md ``etag``)."""
     return str(etag or "").strip('"')
 
 

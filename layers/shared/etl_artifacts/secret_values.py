@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from etl_artifacts.config import ConfigurationError
+from etl_artifacts.errors import ConfigurationError
 from etl_artifacts.observability import logger
 
 # Rotation reaches a warm function within this many seconds.

@@ -191,6 +191,7 @@ def _attempt(client: Any, args: argparse.Namespace, phase: str) -> int:
 
 
 def _run_args(p: argparse.ArgumentParser, phase: bool = False) -> None:
+    """A run's positionals; with ``phase``, the phase and its ``--attempt`` (default: the latest)."""
     p.add_argument("dag_id", metavar="DAG_ID", type=_dag_id, help="the DAG id (UUID)")
     p.add_argument("date", metavar="DATE", type=_date, help="the run date, YYYY-MM-DD")
     p.add_argument(
@@ -201,6 +202,9 @@ def _run_args(p: argparse.ArgumentParser, phase: bool = False) -> None:
     )
     if phase:
         p.add_argument("phase", metavar="PHASE", choices=PHASES, help="extract, transform or load")
+        p.add_argument(
+            "--attempt", type=_positive, metavar="N", help="the attempt (default: the phase's latest)"
+        )
 
 
 # -- whoami -------------------------------------------------------------------------------------
@@ -623,7 +627,6 @@ def _consumer_commands(sub: Any) -> None:
     p.add_argument(
         "--kind", choices=("data", "errors", "logs"), default="data", help="what to read (default data)"
     )
-    p.add_argument("--attempt", type=_positive, metavar="N", help="the attempt (default: the phase's latest)")
     p.add_argument("--keyword", help="only rows holding this text (case-insensitive, literal)")
     p.add_argument("--columns", metavar="A,B", help="only these columns (data)")
     p.add_argument(
@@ -641,7 +644,6 @@ def _consumer_commands(sub: Any) -> None:
         "written since, until it completes or Ctrl-C; what it waits for is said on stderr.",
     )
     _run_args(p, phase=True)
-    p.add_argument("--attempt", type=_positive, metavar="N", help="the attempt (default: the phase's latest)")
     p.add_argument("--level", choices=LEVELS, help="only lines at exactly this level")
     p.add_argument("--keyword", help="only lines whose message holds this text (case-insensitive)")
     p.add_argument(

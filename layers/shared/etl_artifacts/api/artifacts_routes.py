@@ -1,5 +1,5 @@
-"""ArtifactsFunction: list a run's parquet artifacts with presigned URLs, presign one (CONTRACT §4),
-redirect to a fresh presigned URL of one (§10).
+"""ArtifactsFunction: list a run's parquet artifacts with presigned URLs, presign one (docs/api.md),
+redirect to a fresh presigned URL of one (docs/api.md).
 
 Storage only (S3 through boto3, never ``etl.logs``, never pyarrow). The logic lives in
 ``etl_artifacts.artifacts.service``, imported inside the routes so that loading this module (as
@@ -24,8 +24,8 @@ from etl_artifacts.api.common import (
     RunIdPath,
     configure,
     error_responses,
+    presign_ttl,
     run_ref,
-    validation_error,
 )
 from etl_artifacts.artifacts.listing_cursor import MAX_CURSOR_CHARS
 from etl_artifacts.artifacts.models import (
@@ -47,7 +47,7 @@ app = APIGatewayHttpResolver(enable_validation=True)
 configure(app)
 
 TAGS = ["artifacts"]
-DOWNLOAD_DEFAULT_TTL = 60  # CONTRACT §10: the redirect's URL is used at once
+DOWNLOAD_DEFAULT_TTL = 60  # docs/api.md: the redirect's URL is used at once
 DEFAULT_MAX_TTL = Settings.model_fields["presign_max_ttl"].default
 ARTIFACT_KINDS = [*EVENT_KINDS, *(f"{p}-{n}" for p in PHASES for n in (*CHUNKED_NAMES, *SINGLE_NAMES))]
 
@@ -65,7 +65,7 @@ ArtifactKindPath = Annotated[
             "`data|logs|errors|metadata|index`, or `event-queue-data`, `event-event`. "
             "Anything else is 422 `unknown_artifact_kind`."
         ),
-        # Documented as an enum, checked by the route: an unknown kind is the contract's
+        # Documented as an enum, checked by the route: an unknown kind is the API's
         # `unknown_artifact_kind`, not a parameter validation error.
         json_schema_extra={"enum": ARTIFACT_KINDS},
     ),
@@ -146,23 +146,14 @@ def _presigned(
     expires_in: int | None,
     default: int,
 ) -> PresignedUrlResponse:
-    """What presigning and the download redirect share: checks in the contract's order, then sign."""
+    """What presigning and the download redirect share: checks in the API's order, then sign."""
     run = run_ref(app, *run_args)
     if not is_artifact_kind(artifact_kind):
         raise UnknownArtifactKind()
-    settings = get_settings()
-    # The upper bound is configuration, known only at request time.
-    if expires_in is not None and expires_in > settings.presign_max_ttl:
-        raise validation_error(
-            ("query", "expires_in"),
-            f"Input should be less than or equal to {settings.presign_max_ttl}",
-            "less_than_equal",
-        )
+    ttl = presign_ttl(expires_in, default)
     from etl_artifacts.artifacts.service import presign_run_artifact
 
-    return presign_run_artifact(
-        run, artifact_kind, attempt, chunk, expires_in or min(default, settings.presign_max_ttl)
-    )
+    return presign_run_artifact(run, artifact_kind, attempt, chunk, ttl)
 
 
 @app.get(

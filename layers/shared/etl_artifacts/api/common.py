@@ -26,10 +26,11 @@ from pydantic import BaseModel, BeforeValidator, GetCoreSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from etl_artifacts.api.envelope import begin_invocation, fit_result
-from etl_artifacts.config import ConfigurationError, get_settings
+from etl_artifacts.config import get_settings
 from etl_artifacts.deadline import invocation_deadline
 from etl_artifacts.errors import (
     ApiError,
+    ConfigurationError,
     DeadlineExceeded,
     ErrorResponse,
     InsufficientScope,
@@ -48,7 +49,7 @@ from etl_artifacts.ratelimit.tenant_gate import invocation_gate
 API_PREFIX = "/api/v1"
 RUN_PATH = API_PREFIX + "/dags/<dag_id>/runs/<date>/<run_id>"
 
-# Strict input types shared by every route (CONTRACT §4). Pydantic's lax parsing would read
+# Strict input types shared by every route (docs/api.md). Pydantic's lax parsing would read
 # ``1_0`` as 10, ``+1``/`` 1``/``1.0`` as 1, a datetime or a unix time as a date, and
 # ``urn:uuid:...``, braces or 32 bare hex digits as a UUID: each value must be written exactly
 # in its one form first, then pydantic parses it, so the 422 shape and the OpenAPI schema
@@ -119,7 +120,7 @@ RunIdPath = Annotated[
         ),
         min_length=1,
         max_length=750,
-        # Documented, not enforced here: check_run_id checks it with the contract's error shape;
+        # Documented, not enforced here: check_run_id checks it with the API's error shape;
         # '.' and '..' are dot segments, never a run.
         json_schema_extra={"pattern": rf"^(?!\.{{1,2}}$)[{RUN_ID_CHARS}]{{1,250}}$"},
     ),
@@ -194,9 +195,20 @@ def validation_error(loc: tuple[str | int, ...], msg: str, type_: str) -> Reques
     return RequestValidationError([{"loc": loc, "msg": msg, "type": type_}])
 
 
+def presign_ttl(expires_in: int | None, default: int) -> int:
+    """A presigned URL's lifetime: ``expires_in``, at most ``PRESIGN_MAX_TTL`` (configuration, so
+    known only at request time), else ``default`` within that bound."""
+    maximum = get_settings().presign_max_ttl
+    if expires_in is not None and expires_in > maximum:
+        raise validation_error(
+            ("query", "expires_in"), f"Input should be less than or equal to {maximum}", "less_than_equal"
+        )
+    return expires_in or min(default, maximum)
+
+
 def check_run_id(value: str) -> str:
-    """The run id as API Gateway hands it over (decoded once, CONTRACT §9), checked against the
-    contract pattern. Never decoded again: a ``%`` still in it was encoded twice by the client."""
+    """The run id as API Gateway hands it over (decoded once, docs/limits.md), checked against the
+    API's pattern. Never decoded again: a ``%`` still in it was encoded twice by the client."""
     # '.' and '..' match the pattern but are dot segments: as S3 keys they are rewritten by URL
     # normalisation (a presigned URL would name another key), so they are never a run.
     if not RUN_ID_RE.match(value) or value in (".", ".."):
@@ -361,16 +373,16 @@ def _error_result(app: APIGatewayHttpResolver) -> Callable[[ApiError], dict[str,
     return render
 
 
-# Characters a path value keeps when re-encoded for routing: those of the contract's patterns.
+# Characters a path value keeps when re-encoded for routing: those of the API's patterns.
 _ROUTING_SAFE = "-._~:+"
 
 
 def routing_event(event: dict[str, Any]) -> dict[str, Any]:
     """The event Powertools routes: the route API Gateway chose, with its decoded path values.
 
-    API Gateway decodes the path once (CONTRACT §9): ``rawPath`` holds ``a/b`` for ``a%2Fb``, which
+    API Gateway decodes the path once (docs/limits.md): ``rawPath`` holds ``a/b`` for ``a%2Fb``, which
     no route template matches. So the function routes what API Gateway routed -- its ``routeKey``
-    filled with ``pathParameters`` -- each value re-encoded only where it leaves the contract's
+    filled with ``pathParameters`` -- each value re-encoded only where it leaves the API's
     characters. Nothing is ever decoded here: a value holding ``%`` or any other stray character
     reaches its check as ``%XX`` and is a 422, never a second decoding.
     """

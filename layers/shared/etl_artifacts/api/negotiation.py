@@ -4,7 +4,7 @@ Each offered type gets the quality of the most specific media range that matches
 (``type/subtype`` over ``type/*`` over ``*/*``); the best quality above 0 wins, ties going to
 the route's order of preference. A range with an invalid q-value is ignored (it never selects
 anything), and when nothing offered is acceptable the route's default (its first type) answers:
-the contract has no 406, and a JSON page is what a client without preferences gets.
+the API has no 406, and a JSON page is what a client without preferences gets.
 """
 
 from __future__ import annotations

@@ -282,7 +282,7 @@ def phase_metadata(
     security=BEARER_SECURITY,
     responses=_DATA_RESPONSES,
 )
-def phase_data(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the formats are in `responses`
+def phase_data(  # JSON, CSV or Arrow: the formats are in `responses`
     dag_id: DagIdPath,
     date: RunDatePath,
     run_id: RunIdPath,
@@ -312,7 +312,7 @@ def phase_data(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the forma
     security=BEARER_SECURITY,
     responses=_ERRORS_RESPONSES,
 )
-def phase_errors(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the formats are in `responses`
+def phase_errors(  # JSON, CSV or Arrow: the formats are in `responses`
     dag_id: DagIdPath,
     date: RunDatePath,
     run_id: RunIdPath,
@@ -338,7 +338,7 @@ def phase_errors(  # type: ignore[no-untyped-def]  # JSON, CSV or Arrow: the for
     security=BEARER_SECURITY,
     responses=_LOGS_RESPONSES,
 )
-def phase_logs(  # type: ignore[no-untyped-def]  # JSON, CSV, Arrow or NDJSON: the formats are in `responses`
+def phase_logs(  # JSON, CSV, Arrow or NDJSON: the formats are in `responses`
     dag_id: DagIdPath,
     date: RunDatePath,
     run_id: RunIdPath,

@@ -1,4 +1,4 @@
-"""RunsFunction: search a DAG's runs and read one run's summary (CONTRACT §4), from ``etl.logs``.
+"""RunsFunction: search a DAG's runs and read one run's summary (docs/api.md), from ``etl.logs``.
 
 Parameters are declared with annotations (validation and the OpenAPI document come from them);
 the SQL lives in ``etl_artifacts.runs``, imported inside the routes so that loading this module

@@ -31,11 +31,11 @@ from etl_artifacts.api.common import (
     check_run_id,
     configure,
     error_responses,
+    presign_ttl,
     run_ref,
     tenant,
-    validation_error,
 )
-from etl_artifacts.config import Settings, get_settings
+from etl_artifacts.config import Settings
 from etl_artifacts.errors import ErrorResponse, InvalidDateRange, ValidationErrorResponse
 from etl_artifacts.layout import RUN_ID_CHARS
 from etl_artifacts.runs.models import date_range_is_valid
@@ -329,7 +329,7 @@ def get_artifact(artifact_id: ArtifactIdPath) -> Response[ArtifactView]:
         },
     },
 )
-def get_artifact_content(artifact_id: ArtifactIdPath):  # type: ignore[no-untyped-def]  # bytes of any type: see `responses`
+def get_artifact_content(artifact_id: ArtifactIdPath):  # bytes of any type: see `responses`
     company = tenant(app)
     from etl_artifacts.uploads.service import artifact_content
 
@@ -379,18 +379,10 @@ def download_artifact(
     ] = None,
 ) -> Response[DownloadRedirect]:
     company = tenant(app)
-    settings = get_settings()
-    if expires_in is not None and expires_in > settings.presign_max_ttl:
-        raise validation_error(
-            ("query", "expires_in"),
-            f"Input should be less than or equal to {settings.presign_max_ttl}",
-            "less_than_equal",
-        )
+    ttl = presign_ttl(expires_in, DOWNLOAD_DEFAULT_TTL)
     from etl_artifacts.uploads.service import download_url
 
-    redirect = download_url(
-        company, artifact_id, expires_in or min(DOWNLOAD_DEFAULT_TTL, settings.presign_max_ttl)
-    )
+    redirect = download_url(company, artifact_id, ttl)
     return Response(
         status_code=HTTPStatus.FOUND,
         content_type=content_types.APPLICATION_JSON,

@@ -1,4 +1,4 @@
-"""Response models of the artifacts routes (CONTRACT §4 Artifacts)."""
+"""Response models of the artifacts routes (docs/api.md Artifacts)."""
 
 from __future__ import annotations
 

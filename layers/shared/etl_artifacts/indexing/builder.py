@@ -1,6 +1,6 @@
 """Build the search index of one phase attempt, streaming, and upload it.
 
-``index.parquet`` (CONTRACT §2): ``chunk`` int32, ``row`` int64, ``_searchable`` string, one row
+``index.parquet`` (docs/architecture.md): ``chunk`` int32, ``row`` int64, ``_searchable`` string, one row
 per data row in chunk order, schema metadata ``etl_artifacts.sources``. Written with zstd in row
 groups of ``INDEX_ROW_GROUP_ROWS`` rows (the unit the trigram postings point at: small enough that
 a candidate row group is a cheap read, large enough to keep the postings small).
@@ -154,7 +154,7 @@ def stage_chunk(obj: S3Object, bucket: str, directory: Path) -> Path:
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    path = directory / f"chunk-{obj.chunk or 0:06d}.parquet"
+    path = directory / f"chunk-{obj.chunk_number:06d}.parquet"
     try:
         response = s3_client().get_object(Bucket=bucket, Key=obj.key, IfMatch=f'"{obj.etag}"')
         with path.open("wb") as sink:
@@ -241,7 +241,7 @@ def build_index(
     # row-group size only: the same pipeline depth for small and large attempts.
     for unit, texts in ordered_map(render, units(), workers=2, lookahead=1):
         check_deadline()
-        writer.add(unit.obj.chunk or 0, unit.first_row, texts)
+        writer.add(unit.obj.chunk_number, unit.first_row, texts)
         if unit.last:
             unit.path.unlink()  # every row group of this chunk has been rendered
     writer.close()

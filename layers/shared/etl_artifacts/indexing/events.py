@@ -1,13 +1,13 @@
 """The objects an indexer trigger event names, whatever its shape (pure functions, no I/O).
 
-Accepted shapes (CONTRACT §8 and direct bucket notifications):
+Accepted shapes (docs/architecture.md and direct bucket notifications):
 
 - EventBridge ``Object Created`` from ``aws.s3``: ``detail.bucket.name``, ``detail.object.key``;
 - S3 event notification: ``Records[].s3.bucket.name`` / ``Records[].s3.object.key``;
 - either of them as the JSON body of an SQS message (and an SNS envelope's ``Message`` inside it).
 
 S3 notifications URL-encode keys (form encoding: a space is ``+``), so they are decoded. EventBridge
-sends keys as they are; a key with ``%`` in it is decoded too, since no key of CONTRACT §2
+sends keys as they are; a key with ``%`` in it is decoded too, since no key of docs/architecture.md
 contains ``%`` otherwise. ``s3:TestEvent`` messages and unrelated events name no object.
 """
 

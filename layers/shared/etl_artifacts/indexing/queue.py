@@ -1,4 +1,4 @@
-"""Queue an index build for an attempt that has no current index (CONTRACT §9 "Deadline").
+"""Queue an index build for an attempt that has no current index (docs/limits.md "Deadline").
 
 The message is the EventBridge ``Object Created`` event the indexer already receives for a new
 ``metadata.parquet`` (``etl_artifacts.indexing.events``), sent to ``INDEX_QUEUE_URL``: the

@@ -24,8 +24,7 @@ from etl_artifacts.layout import RunRef
 from etl_artifacts.lifecycle import outbox
 from etl_artifacts.lifecycle.seal import ensure_not_sealed
 from etl_artifacts.migrations import UPLOADS_TABLE
-from etl_artifacts.uploads.dal import SELECT_COLUMNS, StoredArtifact
-from etl_artifacts.uploads.dal import _stored as stored_from_row
+from etl_artifacts.uploads.dal import SELECT_COLUMNS, StoredArtifact, select_artifact, stored_from_row
 from etl_artifacts.uploads.ids import is_artifact_id
 
 
@@ -55,15 +54,10 @@ def raise_if_gone(stored: StoredArtifact, now: datetime | None = None) -> None:
 def _locked(db: Database, id_company: str, artifact_id: str) -> StoredArtifact:
     if not is_artifact_id(artifact_id):
         raise ArtifactNotFound()
-    rows, _ = db.run(
-        f"SELECT {SELECT_COLUMNS} FROM {UPLOADS_TABLE} "  # noqa: S608 - constants only
-        "WHERE id_company = :company AND artifact_id = :artifact_id FOR UPDATE",
-        company=id_company,
-        artifact_id=artifact_id,
-    )
-    if not rows:
+    stored = select_artifact(db.run, id_company, "artifact_id", artifact_id, "FOR UPDATE")
+    if stored is None:
         raise ArtifactNotFound()
-    return stored_from_row(rows[0])
+    return stored
 
 
 def _run_of(stored: StoredArtifact) -> RunRef:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from etl_artifacts.config import ConfigurationError, get_settings
-from etl_artifacts.errors import InternalError
+from etl_artifacts.clients import kms_client
+from etl_artifacts.config import get_settings
+from etl_artifacts.errors import ConfigurationError, SigningFailed
 from etl_artifacts.lifecycle.manifest_signature import (
     ALGORITHM,
     ManifestInvalid,
@@ -30,30 +31,10 @@ from etl_artifacts.observability import logger
 KMS_RAW_MAX_BYTES = 4096
 
 
-class SigningFailed(InternalError):
-    default_detail = "The manifest could not be signed; retry later."
-
-
 @dataclass(frozen=True)
 class PublicKey:
     key_id: str
     pem: str
-
-
-@lru_cache(maxsize=1)
-def kms_client() -> Any:
-    """KMS (AWS_ENDPOINT_URL_KMS points it at a local server), bounded timeouts."""
-    import boto3
-    from botocore.config import Config
-
-    settings = get_settings()
-    config = Config(
-        region_name=settings.aws_region,
-        connect_timeout=2.0,
-        read_timeout=5.0,
-        retries={"total_max_attempts": 3, "mode": "standard"},
-    )
-    return boto3.session.Session().client("kms", region_name=settings.aws_region, config=config)
 
 
 def short_key_id(key_id: str) -> str:
@@ -125,8 +106,3 @@ def sign_manifest(manifest: dict[str, Any]) -> dict[str, str]:
         logger.error("kms signature does not verify", extra={"message_type": request["MessageType"]})
         raise SigningFailed() from exc
     return signature
-
-
-def reset_kms() -> None:
-    kms_client.cache_clear()
-    public_key.cache_clear()

@@ -23,8 +23,7 @@ from etl_artifacts.lifecycle import outbox
 from etl_artifacts.lifecycle.artifact_states import raise_if_gone
 from etl_artifacts.lifecycle.models import CreatedLink, CreateLinkRequest, LinkRecord, LinksResponse
 from etl_artifacts.migrations import UPLOADS_TABLE
-from etl_artifacts.uploads.dal import SELECT_COLUMNS, ArtifactStore
-from etl_artifacts.uploads.dal import _stored as stored_from_row
+from etl_artifacts.uploads.dal import ArtifactStore, select_artifact
 from etl_artifacts.uploads.ids import is_artifact_id, new_artifact_id
 
 LINK_ID_PREFIX = "lnk_"
@@ -66,15 +65,9 @@ def create_link(
     expires_at = now + timedelta(seconds=request.expires_in)
     with db.transaction():
         # FOR SHARE: a delete (FOR UPDATE) waits for this link, then revokes it with the others.
-        rows, _ = db.run(
-            f"SELECT {SELECT_COLUMNS} FROM {UPLOADS_TABLE} "  # noqa: S608 - constants only
-            "WHERE id_company = :company AND artifact_id = :artifact_id FOR SHARE",
-            company=id_company,
-            artifact_id=artifact_id,
-        )
-        if not rows:
+        stored = select_artifact(db.run, id_company, "artifact_id", artifact_id, "FOR SHARE")
+        if stored is None:
             raise ArtifactNotFound()
-        stored = stored_from_row(rows[0])
         raise_if_gone(stored, now)
         if stored.record.status != "active":
             raise UploadIncomplete()

@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
+from etl_artifacts.clients import events_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.db import Database, get_database
 from etl_artifacts.observability import logger
@@ -69,23 +69,6 @@ def record_event(db: Database, id_company: str, detail_type: str, detail: dict[s
         detail=json.dumps(body, separators=(",", ":"), sort_keys=True),
     )
     return int(rows[0][0])
-
-
-@lru_cache(maxsize=1)
-def events_client() -> Any:
-    """EventBridge (AWS_ENDPOINT_URL_EVENTBRIDGE points it at a local server): one quick attempt, since
-    a failed send is simply left in the outbox for the next drain."""
-    import boto3
-    from botocore.config import Config
-
-    settings = get_settings()
-    config = Config(
-        region_name=settings.aws_region,
-        connect_timeout=1.0,
-        read_timeout=2.0,
-        retries={"total_max_attempts": 1, "mode": "standard"},
-    )
-    return boto3.session.Session().client("events", region_name=settings.aws_region, config=config)
 
 
 def _entry(bus: str, detail_type: str, detail: str, created_at: datetime) -> dict[str, Any]:

@@ -64,7 +64,8 @@ def issue_token(company: str, sub: str = "local-user", ttl: int = 3600, scope: s
     claim when given, e.g. ``artifacts:write`` for writes): `token` and `dev`."""
     import jwt
 
-    from etl_artifacts.config import ConfigurationError, get_settings
+    from etl_artifacts.config import get_settings
+    from etl_artifacts.errors import ConfigurationError
 
     settings = get_settings()
     if not settings.has_jwt_secret:

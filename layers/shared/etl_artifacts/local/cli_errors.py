@@ -43,7 +43,7 @@ def require_s3_credentials() -> None:
 
 
 def _configuration_message(text: str) -> str:
-    # config.ConfigurationError names the variables ("... is not set", "... must be set", "invalid
+    # errors.ConfigurationError names the variables ("... is not set", "... must be set", "invalid
     # configuration: X"); a missing one gets the hint where the local stack's values are.
     return f"{text}: {ENV_HINT}" if text.endswith(("not set", "must be set")) else text
 
@@ -54,8 +54,7 @@ def one_line_errors(command: Callable[[Any], int]) -> Callable[[Any], int]:
     @functools.wraps(command)
     def run(args: Any) -> int:
         # Imported here: the parser must stay cheap to import.
-        from etl_artifacts.config import ConfigurationError
-        from etl_artifacts.errors import ApiError
+        from etl_artifacts.errors import ApiError, ConfigurationError
 
         try:
             return command(args)

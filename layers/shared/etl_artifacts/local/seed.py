@@ -1,4 +1,4 @@
-"""Demo data that follows CONTRACT §2 (S3 layout, parquet schemas) and §3 (``etl.logs``) exactly.
+"""Demo data that follows docs/architecture.md (S3 layout, parquet schemas) (``etl.logs`` too) exactly.
 
 Several tenants run the same DAGs (multi-tenant Airflow: one DAG id serves every company) over a
 range of dates. Each run follows a *scenario* that decides each phase's attempts and statuses,
@@ -23,7 +23,7 @@ chunks behind.
 
 This module plans the runs and writes ``etl.logs``; ``seed_scenarios`` says what each run goes
 through (and the options), ``seed_rows`` makes the ETL's rows, ``seed_writer`` writes one run's
-objects; the contract's own parquet schemas are ``contract_parquet``.
+objects; the API's own parquet schemas are ``etl_parquet``.
 """
 
 from __future__ import annotations

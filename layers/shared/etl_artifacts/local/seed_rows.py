@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from etl_artifacts.layout import RunRef
-from etl_artifacts.local.contract_parquet import (
+from etl_artifacts.local.etl_parquet import (
     UTC_TS,
     parquet_bytes,
 )
@@ -137,7 +137,7 @@ LOGGERS = {
 
 
 def to_jsonable(value: Any) -> Any:
-    """A Python value from a demo row as JSON for etl.logs (the renderings of CONTRACT §4 Values)."""
+    """A Python value from a demo row as JSON for etl.logs (the renderings of docs/api.md Values)."""
     if isinstance(value, float):
         return None if math.isnan(value) or math.isinf(value) else value
     if isinstance(value, dt.datetime | dt.date | dt.time):

@@ -1,4 +1,4 @@
-"""Writing one seeded run: its S3 objects in contract order (an attempt's metadata last) and its
+"""Writing one seeded run: its S3 objects in the documented order (an attempt's metadata last) and its
 ``etl.logs`` row."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.layout import EVENT_KINDS, PHASES, RunRef, attempt_dir, chunk_file, single_file
-from etl_artifacts.local.contract_parquet import (
+from etl_artifacts.local.etl_parquet import (
     ERRORS_SCHEMA,
     LOGS_SCHEMA,
     METADATA_SCHEMA,
@@ -34,7 +34,7 @@ from etl_artifacts.local.seed_rows import (
 )
 from etl_artifacts.local.seed_scenarios import Scenario, SeededAttempt, SeededRun
 
-PREVIEW_ROWS = 20  # rows copied into etl.logs `data` (CONTRACT §3 allows at most 100)
+PREVIEW_ROWS = 20  # rows copied into etl.logs `data` (docs/architecture.md allows at most 100)
 LOG_CHUNK_ROWS = 50
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 

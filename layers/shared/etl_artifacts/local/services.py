@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,26 @@ class EmbeddedPostgres:
             self._server = None
 
 
-class _ExitedEarly(Exception):
+class ServerExitedEarly(Exception):
     """The server process ended before it answered (e.g. its port was taken meanwhile)."""
+
+
+def start_on_a_free_port(server: Any, start_once: Callable[[], str], failure: str) -> str:
+    """``start_once()``; when no port was asked for, on up to three free ports.
+
+    A port picked here is free now, but another process may take it before the server binds it (a
+    busy machine opens connections all the time): then the server exits early and another is tried.
+    """
+    tries = 1 if server.port else 3
+    for attempt in range(tries):
+        if tries > 1:
+            server.port = free_port(server.host)
+        try:
+            return start_once()
+        except ServerExitedEarly:
+            if attempt == tries - 1:
+                raise RuntimeError(failure) from None
+    raise AssertionError("unreachable")
 
 
 @dataclass
@@ -80,18 +99,9 @@ class MotoS3Server:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 120.0) -> str:
-        # A port picked here is free now, but another process may take it before moto binds it
-        # (a busy machine opens connections all the time): then try another one.
-        tries = 1 if self.port else 3
-        for attempt in range(tries):
-            if tries > 1:
-                self.port = free_port(self.host)
-            try:
-                return self._start_once(timeout_s)
-            except _ExitedEarly:
-                if attempt == tries - 1:
-                    raise RuntimeError("moto server exited during start-up") from None
-        raise AssertionError("unreachable")
+        return start_on_a_free_port(
+            self, lambda: self._start_once(timeout_s), "moto server exited during start-up"
+        )
 
     def _start_once(self, timeout_s: float) -> str:
         env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
@@ -106,7 +116,7 @@ class MotoS3Server:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 self._proc = None
-                raise _ExitedEarly
+                raise ServerExitedEarly
             try:
                 urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=5)  # noqa: S310 - loopback only
                 return self.endpoint

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from etl_artifacts.local.services import free_port, local_aws_environment
+from etl_artifacts.local.services import ServerExitedEarly, local_aws_environment, start_on_a_free_port
 from etl_artifacts.local.template import default_template_path
 
 # LocalStack validates a presigned URL with the secret of the access key that signed it; a key it
@@ -49,10 +49,6 @@ def default_localstack_python() -> Path:
 
 class StrictS3NotInstalled(RuntimeError):
     """LocalStack's virtualenv is missing."""
-
-
-class _ExitedEarly(Exception):
-    """The server process ended before it answered (e.g. its port was taken meanwhile)."""
 
 
 @dataclass
@@ -90,18 +86,8 @@ class StrictS3Server:
     def start(self, timeout_s: float = 120.0) -> str:
         if not self.python.exists():
             raise StrictS3NotInstalled(f"LocalStack is not installed: {INSTALL_HINT}")
-        # A port picked here may be taken before LocalStack binds it: then try another one.
-        tries = 1 if self.port else 3
-        for attempt in range(tries):
-            if tries > 1:
-                self.port = free_port(self.host)
-            try:
-                return self._start_once(timeout_s)
-            except _ExitedEarly:
-                if attempt == tries - 1:
-                    message = f"LocalStack's S3 exited during start-up (see {self.log_path})"
-                    raise RuntimeError(message) from None
-        raise AssertionError("unreachable")
+        failure = f"LocalStack's S3 exited during start-up (see {self.log_path})"
+        return start_on_a_free_port(self, lambda: self._start_once(timeout_s), failure)
 
     def _environment(self) -> dict[str, str]:
         tmp = self.directory / "tmp"
@@ -155,7 +141,7 @@ class StrictS3Server:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 self._close()
-                raise _ExitedEarly
+                raise ServerExitedEarly
             if self._s3_running():
                 return self.endpoint
             time.sleep(0.1)

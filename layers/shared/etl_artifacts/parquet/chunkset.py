@@ -25,11 +25,6 @@ from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.s3_listing import S3Object
 
 
-def read_footer(obj: S3Object) -> pq.FileMetaData:
-    """The (cached) footer of one object."""
-    return FOOTERS.get(obj).metadata
-
-
 def read_row_groups(
     obj: S3Object, row_groups: Sequence[int], columns: Sequence[str] | None = None
 ) -> pa.Table:

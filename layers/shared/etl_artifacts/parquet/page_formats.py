@@ -1,4 +1,4 @@
-"""A page's rows as CSV or as an Arrow IPC stream (CONTRACT §10 "Formats").
+"""A page's rows as CSV or as an Arrow IPC stream (docs/api.md "Formats").
 
 Both render the same ``pa.Table`` the JSON page is built from (the page's rows, conformed to the
 chunks' unified schema), so the three formats always hold the same rows in the same order:

@@ -1,4 +1,4 @@
-"""The one place where arrow values become JSON values (CONTRACT §4 "Values").
+"""The one place where arrow values become JSON values (docs/api.md "Values").
 
 Conversion is column-wise: a converter is chosen once per column type and applied to the whole
 column, with pyarrow compute doing the work where it can (timestamps, dates, times, decimals,

@@ -1,10 +1,9 @@
-"""Continuation tokens of NDJSON logs (CONTRACT §4, §10): signed, request-bound, chunk-bound.
+"""Continuation tokens of NDJSON logs (docs/api.md): signed, request-bound, chunk-bound.
 
-A token is ``base64url(payload) "." base64url(HMAC-SHA256)``, both unpadded. The MAC covers the
+A token is ``base64url(payload) "." base64url(HMAC-SHA256)`` (``signed_tokens``). The MAC covers the
 payload AND the request the token belongs to (``TokenScope``: tenant, run, phase, attempt,
 filters, order), recomputed from the request that presents it, so a token replayed for another
 tenant, run, phase, attempt, filter set or order fails exactly like a forged or altered one.
-Decoding is strict: only the base64url alphabet, canonical encodings, one dot.
 
 The payload is a ``Position``: the chunk the stream stopped in, how far into it, and a digest of
 the chunks it has WHOLLY passed (name, ETag and size of each). When the token comes back, those
@@ -24,24 +23,19 @@ Pure: no S3, no pyarrow; the caller lists the chunks and counts rows.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from etl_artifacts.errors import InvalidContinuationToken
 from etl_artifacts.layout import RunRef
-
-Order = Literal["asc", "desc"]
+from etl_artifacts.phases.models import Order
+from etl_artifacts.signed_tokens import TokenRejected, b64url_encode, sign, verified_payload
 
 _VERSION = 2
 _DOMAIN = b"etl-artifacts/logs-ndjson\x00"
-_B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 _DIGEST_BYTES = 16
 
 
@@ -116,7 +110,7 @@ def digest(chunks: Sequence[ChunkLike]) -> str:
     """A digest of the chunks' file names, ETags and sizes, in the order given."""
     entries = [[obj.key.rsplit("/", 1)[-1], obj.etag, obj.size] for obj in chunks]
     raw = json.dumps(entries, separators=(",", ":"), ensure_ascii=False).encode()
-    return _b64encode(hashlib.sha256(raw).digest()[:_DIGEST_BYTES])
+    return b64url_encode(hashlib.sha256(raw).digest()[:_DIGEST_BYTES])
 
 
 def position(
@@ -146,50 +140,23 @@ def verify(pos: Position, chunks: Sequence[C], row_count: Callable[[C], int]) ->
 # ---------------------------------------------------------------------------------------------
 # Encoding
 # ---------------------------------------------------------------------------------------------
-def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes:
-    """Strict unpadded base64url: the alphabet only, and the one canonical spelling of the bytes.
-
-    ``base64.urlsafe_b64decode`` silently skips characters outside the alphabet (``!!!``) and
-    accepts non-zero trailing bits: neither may yield a valid token.
-    """
-    if not _B64URL.match(text) or len(text) % 4 == 1:
-        raise ValueError("not base64url")
-    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if _b64encode(raw) != text:
-        raise ValueError("not canonical")
-    return raw
-
-
-def _mac(key: bytes, scope: TokenScope, payload: bytes) -> bytes:
-    message = _DOMAIN + scope.canonical() + b"\x00" + payload
-    return hmac.new(key, message, hashlib.sha256).digest()
+def _sign(key: bytes, scope: TokenScope, payload: bytes) -> str:
+    return sign(key, _DOMAIN, scope.canonical(), payload)
 
 
 def encode(scope: TokenScope, pos: Position, key: bytes) -> str:
     if pos.order != scope.order:
         raise ValueError("position and scope disagree on the order")
     fields = [_VERSION, pos.chunk, pos.row, pos.top, pos.passed]
-    payload = json.dumps(fields, separators=(",", ":")).encode()
-    return f"{_b64encode(payload)}.{_b64encode(_mac(key, scope, payload))}"
+    return _sign(key, scope, json.dumps(fields, separators=(",", ":")).encode())
 
 
 def decode(scope: TokenScope, token: str, key: bytes) -> Position:
     """The position ``token`` carries; ``InvalidContinuationToken`` unless it was issued for ``scope``."""
     try:
-        payload_text, mac_text = token.split(".")
-        payload = _b64decode(payload_text)
-        mac = _b64decode(mac_text)
-    except (ValueError, binascii.Error):
-        raise InvalidContinuationToken() from None
-    if not hmac.compare_digest(mac, _mac(key, scope, payload)):
-        raise InvalidContinuationToken()
-    try:
+        payload = verified_payload(key, _DOMAIN, scope.canonical(), token)
         version, chunk, row, top, passed = json.loads(payload)
-    except (ValueError, TypeError):
+    except (TokenRejected, ValueError, TypeError):
         raise InvalidContinuationToken() from None
     if version != _VERSION or not all(type(value) is int and value >= 0 for value in (chunk, row)):
         raise InvalidContinuationToken()

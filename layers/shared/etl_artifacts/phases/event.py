@@ -1,4 +1,4 @@
-"""The run's event files (CONTRACT §4 "Event"): both read concurrently, each whole (they are small)."""
+"""The run's event files (docs/api.md "Event"): both read concurrently, each whole (they are small)."""
 
 from __future__ import annotations
 

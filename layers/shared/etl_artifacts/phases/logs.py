@@ -14,7 +14,7 @@ and their row groups from the last one back, never everything then reversing.
 
 NDJSON: all matching rows in order, read row group by row group (the next one prefetched while
 the current one is rendered), until the next line's payload cost (``payload.body_cost``: JSON-escaped, as
-Lambda counts it, CONTRACT §9) would not fit in the budget; the position of that line is returned
+Lambda counts it, docs/limits.md) would not fit in the budget; the position of that line is returned
 for the continuation token (``continuation_tokens.Position``, bound to the chunks passed). A
 row whose line alone is larger than the budget could never be sent: it is replaced by an
 ``{"_omitted": {...}}`` line naming it (reason, row, bytes, artifact kind, chunk; the row is read
@@ -42,7 +42,8 @@ from etl_artifacts.parquet.paging import Ref, RowLayout, group_starts, newest_fi
 from etl_artifacts.parquet.pool import ordered_map, submit
 from etl_artifacts.parquet.render import dumps_row, render_rows
 from etl_artifacts.payload import body_cost
-from etl_artifacts.phases.continuation_tokens import Order, Position, position
+from etl_artifacts.phases.continuation_tokens import Position, position
+from etl_artifacts.phases.models import Order
 from etl_artifacts.phases.pages import Page, page_of, page_of_refs
 from etl_artifacts.s3_listing import S3Object
 
@@ -187,7 +188,7 @@ def filtered_page(
         window = newest_first(*window, layout.total_rows)
     refs: list[Ref] = []
     for index, _, first, count in layout.row_groups_for(*window):
-        chunk = objects[index].chunk or 0
+        chunk = objects[index].chunk_number
         refs.extend((chunk, row) for row in per_chunk[index].slice(first, count).to_pylist())
     if order == "desc":
         refs.reverse()
@@ -220,7 +221,7 @@ def _visits(chunks: ChunkSet, flt: LogFilter, order: Order, resume: Position | N
     visits: list[_Visit] = []
     indices = range(len(chunks.objects))
     for index in indices if order == "asc" else reversed(indices):
-        number = chunks.objects[index].chunk or 0
+        number = chunks.objects[index].chunk_number
         counts = chunks.footers[index].row_counts
         low, high = 0, sum(counts)
         if resume is not None and order == "asc":
@@ -295,7 +296,7 @@ def _end_of(chunks: ChunkSet, resume: Position | None) -> Position:
     """The position after every row listed now (never before ``resume``)."""
     if chunks.objects:
         last = len(chunks.objects) - 1
-        number = chunks.objects[last].chunk or 0
+        number = chunks.objects[last].chunk_number
         if resume is None or number >= resume.chunk:
             return position("asc", chunks.objects, number, sum(chunks.footers[last].row_counts))
     if resume is not None:
@@ -317,10 +318,10 @@ def _lines(
     used = 0
     sent = 0
     # desc: the newest chunk when the stream began bounds the chunks it has passed.
-    top = resume.top if resume is not None else (chunks.objects[-1].chunk or 0) if chunks.objects else 0
+    top = resume.top if resume is not None else chunks.objects[-1].chunk_number if chunks.objects else 0
     for visit, table in tables:
         check_deadline()
-        number = chunks.objects[visit.index].chunk or 0
+        number = chunks.objects[visit.index].chunk_number
         selected = pc.indices_nonzero(flt.mask(table)) if flt.active else pa.array(range(table.num_rows))
         selected = pc.add(selected.cast(pa.int64()), visit.start)  # rows within the chunk
         if visit.low > visit.start or visit.high < visit.start + table.num_rows:

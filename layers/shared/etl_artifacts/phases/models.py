@@ -1,12 +1,15 @@
-"""Response models of the Phases family (CONTRACT §4). Pydantic only: cheap to import."""
+"""Response models of the Phases family (docs/api.md). Pydantic only: cheap to import."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-# The media types of data, errors and logs pages (CONTRACT §4, §10); JSON is the default.
+# Rows or lines oldest first (asc) or newest first (desc).
+Order = Literal["asc", "desc"]
+
+# The media types of data, errors and logs pages (docs/api.md); JSON is the default.
 JSON_MEDIA_TYPE = "application/json"
 NDJSON_MEDIA_TYPE = "application/x-ndjson"
 CSV_MEDIA_TYPE = "text/csv"

@@ -1,8 +1,8 @@
-"""A page of rows numbered across chunks (CONTRACT §4 "Parquet pages"), reading only what it needs.
+"""A page of rows numbered across chunks (docs/api.md "Parquet pages"), reading only what it needs.
 
 ``total_rows`` and the position of every row group come from the footers (cached while the
 function is warm); only the row groups overlapping the page are read, so a deep page costs what
-page 0 costs. With ``columns`` only those column chunks are fetched (CONTRACT §10); with
+page 0 costs. With ``columns`` only those column chunks are fetched (docs/api.md); with
 ``order="desc"`` the page is counted from the last row, so it reads the row groups at the end.
 
 A ``Page`` holds the rows as an arrow table in their parquet types: the route renders it as the
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import pyarrow as pa
 
@@ -21,10 +20,8 @@ from etl_artifacts.errors import StorageError
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.paging import Ref, has_more, newest_first, page_window
 from etl_artifacts.parquet.render import columns_of, render_rows
-from etl_artifacts.phases.models import ColumnInfo, ParquetPageResponse
+from etl_artifacts.phases.models import ColumnInfo, Order, ParquetPageResponse
 from etl_artifacts.s3_listing import S3Object
-
-Order = Literal["asc", "desc"]
 
 
 @dataclass(frozen=True)

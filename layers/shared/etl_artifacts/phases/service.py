@@ -1,4 +1,4 @@
-"""One logic function per Phases route (CONTRACT §4): the route parses, calls one of these once,
+"""One logic function per Phases route (docs/api.md): the route parses, calls one of these once,
 and shapes the response. Each lists the attempt (one LIST), then reads through
 ``parquet.chunkset.ChunkSet`` or ``search.search_data``.
 """
@@ -17,10 +17,9 @@ from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.footer_cache import FOOTERS
 from etl_artifacts.parquet.paging import page_window
 from etl_artifacts.phases import continuation_tokens
-from etl_artifacts.phases.continuation_tokens import Order
 from etl_artifacts.phases.event import read_event
 from etl_artifacts.phases.logs import LogFilter, filtered_page, ndjson_body
-from etl_artifacts.phases.models import EventResponse, ParquetPageResponse
+from etl_artifacts.phases.models import EventResponse, Order, ParquetPageResponse
 from etl_artifacts.phases.pages import Page, page_of, page_of_refs
 from etl_artifacts.ratelimit.tenant_gate import scan_lease
 from etl_artifacts.s3_listing import S3Object
@@ -28,7 +27,7 @@ from etl_artifacts.search import SearchMode, search_data
 
 # The part of an NDJSON answer's Lambda payload that is not its body: statusCode, the headers
 # (Content-Type, a continuation token of ~150 characters, Cache-Control, Vary, Content-Encoding)
-# and isBase64Encoded come to ~350 bytes; NDJSON_MAX_BYTES bounds the whole payload (CONTRACT §9).
+# and isBase64Encoded come to ~350 bytes; NDJSON_MAX_BYTES bounds the whole payload (docs/limits.md).
 NDJSON_ENVELOPE_BYTES = 512
 
 
@@ -149,7 +148,7 @@ def logs_ndjson(
     max_bytes: int,
     order: Order = "asc",
 ) -> NdjsonPage:
-    """Matching log rows as NDJSON within ``max_bytes`` of Lambda payload (CONTRACT §4, §9, §10).
+    """Matching log rows as NDJSON within ``max_bytes`` of Lambda payload (docs/api.md, docs/limits.md).
 
     An ascending stream of an attempt without ``metadata.parquet`` (still running) always ends
     with a token, so a client can follow it; a token is tied to the chunks it has passed.

@@ -27,9 +27,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from etl_artifacts.config import ConfigurationError, Settings, get_settings
+from etl_artifacts.config import Settings, get_settings
 from etl_artifacts.deadline import MARGIN_S, current_deadline
-from etl_artifacts.errors import ApiError, RateLimited, TooManyScans
+from etl_artifacts.errors import ApiError, ConfigurationError, RateLimited, TooManyScans
 from etl_artifacts.observability import logger, metrics
 from etl_artifacts.ratelimit.limit_store import LimitStore, LimitStoreError, Quota, ScanLease, ScansBusy
 

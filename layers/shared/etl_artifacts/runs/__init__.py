@@ -1,4 +1,4 @@
-"""Runs family: search and summary of ETL runs stored in ``etl.logs`` (CONTRACT §3-§4).
+"""Runs family: search and summary of ETL runs stored in ``etl.logs`` (docs/architecture.md, docs/api.md).
 
 ``models`` holds the request/response models, ``query`` builds the parameterised SQL (pure, no
 I/O) and ``dal`` runs it through ``etl_artifacts.db``. Only the route module imports these.

@@ -1,4 +1,4 @@
-"""Pydantic models of the runs search and summary (CONTRACT §4) and the validated search input."""
+"""Pydantic models of the runs search and summary (docs/api.md) and the validated search input."""
 
 from __future__ import annotations
 

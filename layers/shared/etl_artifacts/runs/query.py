@@ -1,6 +1,6 @@
 """SQL of the runs family, built from constants only: every value is a bound parameter.
 
-A keyword filter is ``(log->'<phase>')::text`` ILIKE the literal pattern (the contract's meaning),
+A keyword filter is ``(log->'<phase>')::text`` ILIKE the literal pattern (the API's meaning),
 plus, for keywords of at least ``KEYWORD_KEY_CHARS`` characters, the containment of the keyword's
 tenant-keyed windows in exactly the expression of the GIN indexes of ``migrations``: the planner
 answers it from the caller's own posting lists, and ILIKE rechecks each candidate row. Phase
@@ -24,14 +24,6 @@ MAX_OFFSET = 2**62
 _PHASE_COLUMNS = ",\n       ".join(
     f"CASE WHEN jsonb_typeof(l.log->'{p}') = 'object' THEN (l.log->'{p}') - 'data' END AS phase_{p}"
     for p in RUN_PHASES
-)
-RESULT_COLUMNS = (
-    "dag_id",
-    "run_date",
-    "run_id",
-    "created_at",
-    "updated_at",
-    *(f"phase_{p}" for p in RUN_PHASES),
 )
 _SELECT_RESULT = f"l.dag_id, l.run_date, l.run_id, l.created_at, l.updated_at,\n       {_PHASE_COLUMNS}"
 

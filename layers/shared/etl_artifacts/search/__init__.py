@@ -1,4 +1,4 @@
-"""Deep keyword search over a phase attempt's data chunks (CONTRACT §2, §4).
+"""Deep keyword search over a phase attempt's data chunks (docs/architecture.md, docs/api.md).
 
 ``search_data`` picks the cheapest mode that gives the exact answer:
 

@@ -12,7 +12,7 @@ read:
 Row groups are read a few at a time (``pool.ordered_map``); only match positions are kept, and
 ``chunk``/``row`` are read only for the row groups that hold the requested page.
 
-An ``index.parquet`` that cannot be read is a ``StorageError`` (502, CONTRACT §4: unreadable
+An ``index.parquet`` that cannot be read is a ``StorageError`` (502, docs/api.md: unreadable
 parquet); one that is readable but has the wrong schema is treated as not current (scan, with a
 warning), exactly like a stale one.
 """
@@ -60,7 +60,7 @@ def data_batches(data: ChunkSet, budget: int = SCAN_READ_BYTES) -> list[DataBatc
         starts = group_starts(footer.row_counts)
         groups = range(len(footer.row_counts))
         for batch in row_group_batches(footer.group_bytes, groups, budget, footer.row_counts, SCAN_READ_ROWS):
-            units.append(DataBatch(index, obj.chunk or 0, tuple(batch), starts[batch[0]]))
+            units.append(DataBatch(index, obj.chunk_number, tuple(batch), starts[batch[0]]))
     return units
 
 
@@ -97,7 +97,7 @@ def scan(attempt: AttemptObjects, needle: str, offset: int, limit: int) -> tuple
 
 
 def current_index(attempt: AttemptObjects) -> pq.FileMetaData | None:
-    """The footer of ``index.parquet`` when it is current (CONTRACT §2), else ``None``."""
+    """The footer of ``index.parquet`` when it is current (docs/architecture.md), else ``None``."""
     if attempt.index is None:
         return None
     metadata = ChunkSet([attempt.index]).metadata[0]
@@ -172,7 +172,7 @@ def trigram_candidates(
     if obj is None or not index_format.usable_keyword(needle):
         return None
     trigrams = ChunkSet([obj])
-    metadata = trigrams.metadata[0]  # unreadable -> StorageError, like any parquet (CONTRACT §4)
+    metadata = trigrams.metadata[0]  # unreadable -> StorageError, like any parquet (docs/api.md)
     if not index_format.trigram_file_is_current(metadata, index_metadata, attempt.sources()):
         return None
     codes = index_format.keyword_trigrams(needle)

@@ -1,6 +1,6 @@
 """The index files' format, in one place: what the indexer writes and the search reads.
 
-``index.parquet`` (CONTRACT §2): ``chunk`` int32, ``row`` int64, ``_searchable`` string, one row
+``index.parquet`` (docs/architecture.md): ``chunk`` int32, ``row`` int64, ``_searchable`` string, one row
 per data row in chunk order; schema metadata ``etl_artifacts.sources`` holds the JSON list
 ``[{"key": full S3 key, "etag": ETag without quotes, "size": bytes}]`` of the data chunks it was
 built from, in chunk order. It is current only while that list equals the attempt's data chunks

@@ -1,7 +1,7 @@
 """The searchable text of a row, defined once for the indexer and every search mode.
 
-A row's ``_searchable`` text (CONTRACT §2) is its non-null values in schema order, each rendered
-as on the JSON pages (CONTRACT §4 "Values", ``etl_artifacts.parquet.render``) and turned into text
+A row's ``_searchable`` text (docs/architecture.md) is its non-null values in schema order, each rendered
+as on the JSON pages (docs/api.md "Values", ``etl_artifacts.parquet.render``) and turned into text
 by ``render_value_text``, joined by the unit separator ``\\x1f`` and lower-cased. A keyword matches
 a row when its lower-cased form is a literal substring of that text.
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import bisect
 import re
-import unicodedata
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,11 +47,6 @@ SEARCHABLE_COLUMN = "_searchable"
 
 
 # --------------------------------------------------------------------------- keyword
-
-
-def has_control_characters(keyword: str) -> bool:
-    """True when the keyword holds a control character (the route answers 422 for those)."""
-    return any(unicodedata.category(ch) == "Cc" for ch in keyword)
 
 
 def normalize_keyword(keyword: str) -> str:

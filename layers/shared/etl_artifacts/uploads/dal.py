@@ -13,16 +13,16 @@ import datetime as dt
 import enum
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from etl_artifacts.db import Database, get_database
 from etl_artifacts.layout import RunRef
 from etl_artifacts.migrations import UPLOADS_TABLE
 from etl_artifacts.uploads.models import ArtifactRecord
 
-# The record's columns in the order ``_stored`` reads them.
+# The record's columns in the order ``stored_from_row`` reads them.
 COLUMNS = (
     "id_company",
     "artifact_id",
@@ -163,7 +163,7 @@ ON CONFLICT DO NOTHING
 RETURNING artifact_id"""  # noqa: S608 - constants only
 
 
-def _stored(row: Sequence[Any]) -> StoredArtifact:
+def stored_from_row(row: Sequence[Any]) -> StoredArtifact:
     values = dict(zip(COLUMNS, row, strict=True))
     metadata = values["metadata"]
     record = ArtifactRecord(
@@ -236,40 +236,29 @@ def list_statement(query: ListQuery) -> Statement:
     """
     conditions = ["id_company = :id_company"]
     params: dict[str, Any] = {"id_company": query.id_company, "limit": query.limit + 1}
-    if query.dag_id is not None:
-        conditions.append("dag_id = :dag_id")
-        params["dag_id"] = query.dag_id
-    if query.run_date is not None:
-        conditions.append("run_date = :run_date")
-        params["run_date"] = query.run_date
-    if query.run_id is not None:
-        conditions.append("run_id = :run_id")
-        params["run_id"] = query.run_id
+
+    def where(column: str, operator: str, name: str, value: Any) -> None:
+        if value is not None:
+            conditions.append(f"{column} {operator} :{name}")
+            params[name] = value
+
+    where("dag_id", "=", "dag_id", query.dag_id)
+    where("run_date", "=", "run_date", query.run_date)
+    where("run_id", "=", "run_id", query.run_id)
     if query.status == "expired":
         # Expired: marked so by the sweeper, or active past its expiry and not swept yet.
         conditions.append("(status = 'expired' OR (status = 'active' AND expires_at <= :now))")
         params["now"] = query.now
     else:
-        conditions.append("status = :status")
-        params["status"] = query.status
+        where("status", "=", "status", query.status)
         if query.status == "active":
             conditions.append("(expires_at IS NULL OR expires_at > :now)")
             params["now"] = query.now
-    if query.date_from is not None:
-        conditions.append("run_date >= :date_from")
-        params["date_from"] = query.date_from
-    if query.date_to is not None:
-        conditions.append("run_date <= :date_to")
-        params["date_to"] = query.date_to
-    if query.phase is not None:
-        conditions.append("phase = :phase")
-        params["phase"] = query.phase
-    if query.artifact_type is not None:
-        conditions.append("artifact_type = :artifact_type")
-        params["artifact_type"] = query.artifact_type
-    if query.is_primary_deliverable is not None:
-        conditions.append("is_primary_deliverable = :is_primary_deliverable")
-        params["is_primary_deliverable"] = query.is_primary_deliverable
+    where("run_date", ">=", "date_from", query.date_from)
+    where("run_date", "<=", "date_to", query.date_to)
+    where("phase", "=", "phase", query.phase)
+    where("artifact_type", "=", "artifact_type", query.artifact_type)
+    where("is_primary_deliverable", "=", "is_primary_deliverable", query.is_primary_deliverable)
     if query.name_prefix is not None:
         # A literal prefix (no LIKE wildcards to escape).
         conditions.append("starts_with(name, CAST(:name_prefix AS text))")
@@ -277,9 +266,27 @@ def list_statement(query: ListQuery) -> Statement:
     if query.after is not None:
         conditions.append("(created_at, artifact_id) < (CAST(:after_created_at AS timestamptz), :after_id)")
         params["after_created_at"], params["after_id"] = query.after
-    where = "\n  AND ".join(conditions)
-    sql = f"SELECT {SELECT_COLUMNS}\nFROM {UPLOADS_TABLE}\nWHERE {where}\nORDER BY {ORDER_BY}\nLIMIT :limit"
+    clause = "\n  AND ".join(conditions)
+    sql = f"SELECT {SELECT_COLUMNS}\nFROM {UPLOADS_TABLE}\nWHERE {clause}\nORDER BY {ORDER_BY}\nLIMIT :limit"
     return Statement(sql, params)
+
+
+def select_artifact(
+    query: Callable[..., tuple[list[list[Any]], list[str]]],
+    id_company: str,
+    column: Literal["artifact_id", "idempotency_key"],
+    value: str,
+    lock: Literal["", "FOR UPDATE", "FOR SHARE"] = "",
+) -> StoredArtifact | None:
+    """The tenant's row whose ``column`` is ``value``, through ``query`` (``db.read``, or ``db.run``
+    inside a transaction when the row is locked with ``lock``)."""
+    rows, _ = query(
+        f"SELECT {SELECT_COLUMNS} FROM {UPLOADS_TABLE} "  # noqa: S608 - constants only
+        f"WHERE id_company = :id_company AND {column} = :value {lock}".rstrip(),
+        id_company=id_company,
+        value=value,
+    )
+    return stored_from_row(rows[0]) if rows else None
 
 
 class ArtifactStore:
@@ -293,22 +300,10 @@ class ArtifactStore:
         return self._db or get_database()
 
     def get(self, id_company: str, artifact_id: str) -> StoredArtifact | None:
-        rows, _ = self.db.read(
-            f"SELECT {SELECT_COLUMNS} FROM {UPLOADS_TABLE} "  # noqa: S608 - constants only
-            "WHERE id_company = :id_company AND artifact_id = :artifact_id",
-            id_company=id_company,
-            artifact_id=artifact_id,
-        )
-        return _stored(rows[0]) if rows else None
+        return select_artifact(self.db.read, id_company, "artifact_id", artifact_id)
 
     def find_by_idempotency_key(self, id_company: str, key: str) -> StoredArtifact | None:
-        rows, _ = self.db.read(
-            f"SELECT {SELECT_COLUMNS} FROM {UPLOADS_TABLE} "  # noqa: S608 - constants only
-            "WHERE id_company = :id_company AND idempotency_key = :key",
-            id_company=id_company,
-            key=key,
-        )
-        return _stored(rows[0]) if rows else None
+        return select_artifact(self.db.read, id_company, "idempotency_key", key)
 
     def insert(self, artifact: StoredArtifact, run_max: int) -> InsertResult:
         """Insert a new row if its run exists for the tenant, holds fewer than ``run_max``
@@ -373,7 +368,7 @@ class ArtifactStore:
                 status=status,
                 from_status=from_status,
             )
-            changed = _stored(rows[0]) if rows else None
+            changed = stored_from_row(rows[0]) if rows else None
             if changed is not None and status == "active":
                 record = changed.record
                 event = outbox.record_event(
@@ -403,4 +398,4 @@ class ArtifactStore:
         """The page's rows and whether more follow."""
         statement = list_statement(query)
         rows, _ = self.db.read(statement.sql, **statement.params)
-        return [_stored(row) for row in rows[: query.limit]], len(rows) > query.limit
+        return [stored_from_row(row) for row in rows[: query.limit]], len(rows) > query.limit

@@ -1,7 +1,7 @@
 """Cursors of the uploaded artifacts' lists: opaque, HMAC-SHA256 signed, bound to tenant and filters.
 
-Same construction as the run listing's (``artifacts.listing_cursor``): ``base64url(payload) "."
-base64url(mac)``, payload ``[version, created_at, artifact_id]`` -- the keyset position of the last
+The construction of every token (``signed_tokens``): ``base64url(payload) "." base64url(mac)``,
+payload ``[version, created_at, artifact_id]`` -- the keyset position of the last
 item sent. The MAC covers the payload and the scope it was issued for (the tenant and every filter,
 recomputed from the request that presents it), so a cursor replayed for another tenant or other
 filters fails exactly like a forged or altered one: 422 ``invalid_cursor``.
@@ -10,46 +10,36 @@ filters fails exactly like a forged or altered one: 422 ``invalid_cursor``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 from typing import Any
 
-from etl_artifacts.artifacts.listing_cursor import decode_part, encode_part
 from etl_artifacts.config import get_settings
 from etl_artifacts.errors import InvalidCursor
+from etl_artifacts.signed_tokens import TokenRejected, sign, verified_payload
 from etl_artifacts.uploads.ids import is_artifact_id
 
 _VERSION = 1
 _DOMAIN = b"etl-artifacts/uploads-list\x00"
-_MAC_BYTES = hashlib.sha256().digest_size
 # A payload is a timestamp and an id (~80 characters): anything longer is not ours.
 MAX_CURSOR_CHARS = 512
 
 
-def _mac(scope: dict[str, Any], payload: bytes) -> bytes:
-    bound = json.dumps([_VERSION, scope], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    message = _DOMAIN + bound.encode() + b"\x00" + payload
-    return hmac.new(get_settings().hmac_key, message, hashlib.sha256).digest()
+def _scope(scope: dict[str, Any]) -> bytes:
+    return json.dumps([_VERSION, scope], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def encode_cursor(scope: dict[str, Any], created_at: dt.datetime, artifact_id: str) -> str:
     payload = json.dumps([_VERSION, created_at.isoformat(), artifact_id], separators=(",", ":")).encode()
-    return f"{encode_part(payload)}.{encode_part(_mac(scope, payload))}"
+    return sign(get_settings().hmac_key, _DOMAIN, _scope(scope), payload)
 
 
 def decode_cursor(scope: dict[str, Any], cursor: str) -> tuple[dt.datetime, str]:
     """The keyset position to continue after; ``InvalidCursor`` unless issued for this scope."""
-    if len(cursor) > MAX_CURSOR_CHARS or cursor.count(".") != 1:
-        raise InvalidCursor()
-    payload_text, mac_text = cursor.split(".")
-    payload, mac = decode_part(payload_text), decode_part(mac_text)
-    if len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, _mac(scope, payload)):
-        raise InvalidCursor()
     try:
+        payload = verified_payload(get_settings().hmac_key, _DOMAIN, _scope(scope), cursor, MAX_CURSOR_CHARS)
         version, created_at, artifact_id = json.loads(payload)
         position = dt.datetime.fromisoformat(created_at)
-    except (ValueError, TypeError):
+    except (TokenRejected, ValueError, TypeError):
         raise InvalidCursor() from None
     if version != _VERSION or position.tzinfo is None or not is_artifact_id(str(artifact_id)):
         raise InvalidCursor()

@@ -1,7 +1,7 @@
-"""The parquet files of CONTRACT §2 as the ETL writes them: their schemas and how they are written.
+"""The parquet files of docs/architecture.md as the ETL writes them: their schemas and how they are written.
 
 One copy for the demo seed, the tests and the benchmarks. Extra columns may exist in real files
-(the API passes them through); these are the columns the contract names.
+(the API passes them through); these are the columns the API names.
 """
 
 from __future__ import annotations
