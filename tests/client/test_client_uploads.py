@@ -149,12 +149,8 @@ def test_upload_of_a_missing_file_is_a_usage_error(stub, tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-# -- against the local stack: enable once it serves uploads, links and seals ----------------------
-NOT_YET = pytest.mark.skip(reason="the local stack does not serve the upload, link and seal routes yet")
-
-
-@NOT_YET
-def test_upload_share_and_seal_against_the_stack(gateway_url, make_token, tmp_path):
+# -- against the local stack (the strict S3 checks the presigned PUT as AWS does) ------------------
+def test_upload_share_and_seal_against_the_stack(on_strict_s3, gateway_url, make_token, tmp_path):
     from phases_helpers import new_run
     from runs_helpers import insert_run, phase
 
