@@ -12,6 +12,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from etl_artifacts.errors import ConfigurationError
+from etl_artifacts.secret_values import secret_string
 
 
 class Settings(BaseModel):
@@ -130,8 +131,6 @@ class Settings(BaseModel):
         if self.jwt_secret:
             return self.jwt_secret
         if self.jwt_secret_arn:
-            from etl_artifacts.secret_values import secret_string
-
             return secret_string(self.jwt_secret_arn)
         raise ConfigurationError("JWT_SECRET or JWT_SECRET_ARN must be set for HS256 tokens")
 
@@ -144,8 +143,6 @@ class Settings(BaseModel):
         if self.cursor_secret:
             secret = self.cursor_secret
         elif self.cursor_secret_arn:
-            from etl_artifacts.secret_values import secret_string
-
             secret = secret_string(self.cursor_secret_arn)
         elif self.has_jwt_secret:
             secret = self.jwt_key()
