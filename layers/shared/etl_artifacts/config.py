@@ -12,7 +12,6 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from etl_artifacts.errors import ConfigurationError
-from etl_artifacts.secret_values import secret_string
 
 
 class Settings(BaseModel):
@@ -131,6 +130,10 @@ class Settings(BaseModel):
         if self.jwt_secret:
             return self.jwt_secret
         if self.jwt_secret_arn:
+            # Not a cycle (secret_values imports errors, not config): deferred so that importing
+            # config stays free of Powertools and botocore until a secret ARN is read.
+            from etl_artifacts.secret_values import secret_string
+
             return secret_string(self.jwt_secret_arn)
         raise ConfigurationError("JWT_SECRET or JWT_SECRET_ARN must be set for HS256 tokens")
 
@@ -143,6 +146,8 @@ class Settings(BaseModel):
         if self.cursor_secret:
             secret = self.cursor_secret
         elif self.cursor_secret_arn:
+            from etl_artifacts.secret_values import secret_string
+
             secret = secret_string(self.cursor_secret_arn)
         elif self.has_jwt_secret:
             secret = self.jwt_key()
