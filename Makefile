@@ -32,10 +32,12 @@ dev: install strict-s3 ## Embedded Postgres + local S3 + migrate + demo data + A
 	$(BIN)/etl-artifacts dev --port $(PORT)
 
 # Both cores by default (pytest-xdist; tests sharing a module's servers stay on one worker:
-# --dist loadfile). PYTEST_WORKERS=0 runs serially; without xdist installed the suite runs serially.
+# --dist loadfile), files handed out in collection order, longest first (tests/plugins/scheduling.py;
+# xdist's default would start the files with the most tests first instead).
+# PYTEST_WORKERS=0 runs serially; without xdist installed the suite runs serially.
 PYTEST_WORKERS ?= 2
 XDIST = $(shell $(BIN)/python -c 'import xdist' 2>/dev/null && [ '$(PYTEST_WORKERS)' != 0 ] \
-	&& echo '-n $(PYTEST_WORKERS) --dist loadfile')
+	&& echo '-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder')
 
 test: install s3rver strict-s3 ## Run the whole test suite (what CI runs), on both cores
 	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)

@@ -32,8 +32,8 @@ from etl_artifacts_local.strict_s3 import StrictS3NotInstalled, StrictS3Server
 from lifecycle_helpers import create_signing_key
 from security_helpers import InvocationSpy, S3Proxy, SqlSpy, clear_storage_caches
 
-# The suite-wide leak guard wraps every test.
-pytest_plugins = ["plugins.leak_guard"]
+# The suite-wide leak guard wraps every test; the scheduling plugin orders files longest first.
+pytest_plugins = ["plugins.leak_guard", "plugins.scheduling"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_BUCKET = "test-artifacts"

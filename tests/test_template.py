@@ -749,6 +749,9 @@ def test_samconfig_has_default_dev_prod_with_lint_and_cached_parallel_builds() -
     assert "Stage=prod" in config["prod"]["deploy"]["parameters"]["parameter_overrides"]
 
 
+# The template's linters (sam validate, cfn-lint, checkov) take seconds each: `make lint` runs them,
+# `make check` (the fast tests) does not; `make test` runs them here as well.
+@pytest.mark.slow
 def test_sam_validate_lint_passes() -> None:
     sam = Path(sys.executable).with_name("sam")
     if not sam.exists():
@@ -774,6 +777,7 @@ def test_make_lint_runs_cfn_lint_and_checkov_besides_sam_validate() -> None:
         assert tool in recipe, tool
 
 
+@pytest.mark.slow
 def test_cfn_lint_passes() -> None:
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     if not cfn_lint.exists():
@@ -784,12 +788,16 @@ def test_cfn_lint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_checkov_passes_with_every_skip_explained() -> None:
+def test_every_checkov_skip_is_explained() -> None:
     # Each skip in the template carries its reason (Metadata.checkov.skip[].comment).
     text = (REPO_ROOT / "template.yaml").read_text()
     skips = re.findall(r"- id: (CKV_\w+)\n\s+comment: \"([^\"]+)\"", text)
     assert skips and all(len(reason) > 20 for _, reason in skips)
     assert text.count("- id: CKV_") == len(skips)
+
+
+@pytest.mark.slow
+def test_checkov_passes() -> None:
     checkov = REPO_ROOT / ".local" / "tools" / "checkov" / "bin" / "checkov"
     if not checkov.exists():
         pytest.skip("checkov is installed by `make lint` (in .local/tools/checkov)")
