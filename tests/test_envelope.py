@@ -26,6 +26,7 @@ from etl_artifacts.api.envelope import (
 )
 from etl_artifacts.deadline import Deadline
 from etl_artifacts.errors import ApiError, DeadlineExceeded
+from text_helpers import random_text
 
 NDJSON = "application/x-ndjson"
 JSON = "application/json"
@@ -170,7 +171,7 @@ def _too_large(event: dict[str, Any], body: str) -> ApiError:
 def test_page_too_large_tells_the_largest_limit_that_fits(accept_encoding):
     rnd = random.Random(7)
     # Random text barely compresses: 1,000 rows x 9 KB overflow even gzipped.
-    rows = [{"id": i, "blob": "".join(rnd.choices(string.printable, k=9000))} for i in range(1000)]
+    rows = [{"id": i, "blob": random_text(rnd, 9000, string.printable)} for i in range(1000)]
     error = _too_large(_event(accept_encoding), _page(rows, 1000))
     max_limit = error.body("r")["max_limit"]
     assert 0 < max_limit < 1000

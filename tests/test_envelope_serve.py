@@ -35,6 +35,7 @@ from etl_artifacts_local.gateway import AWS_FAILED_INVOCATION
 from phases_helpers import errors_table, new_run, phase_path, put_chunks, put_metadata, put_table, run_path
 from security_helpers import S3Proxy
 from serve_helpers import serving
+from text_helpers import random_text
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +49,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _blob(rnd: random.Random, size: int = 9000) -> str:
     # Barely compressible (like encoded payloads): the page overflows gzipped as well.
-    return "".join(rnd.choices(string.ascii_letters + string.digits + string.punctuation + " ", k=size))
+    return random_text(rnd, size, string.ascii_letters + string.digits + string.punctuation + " ")
 
 
 def _payload_of(answer: requests.Response) -> int:
