@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from etl_artifacts.clients import s3_client
 from etl_artifacts.errors import StorageError
 
 
@@ -33,11 +32,11 @@ def strip_etag(etag: Any) -> str:
     return str(etag or "").strip('"')
 
 
-def list_prefix(bucket: str, prefix: str) -> list[dict[str, Any]]:
-    """Every object under ``prefix`` (paginated LIST); S3 failures become ``StorageError``."""
+def list_prefix(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every object under ``prefix`` (paginated LIST with the boto3 ``client``); S3 failures become
+    ``StorageError``."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = s3_client()
     try:
         paginator = client.get_paginator("list_objects_v2")
         contents: list[dict[str, Any]] = []

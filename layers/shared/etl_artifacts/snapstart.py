@@ -105,10 +105,10 @@ def prime_s3() -> None:
 def prime_arrow_s3() -> None:
     """pyarrow's S3 file system (the AWS C++ SDK's start-up) and the threads of the I/O pool its
     reads run on. No request is sent."""
-    from etl_artifacts.clients import arrow_s3
+    from etl_artifacts.artifact_store import artifact_store
     from etl_artifacts.parquet.pool import start_threads
 
-    arrow_s3()
+    artifact_store().filesystem  # noqa: B018 - built on first use: here, before the snapshot
     start_threads()
 
 
@@ -214,11 +214,12 @@ def refresh_after_restore() -> None:
     The boto3 clients are kept: priming sent no request (their pools hold no connection), and with
     SnapStart Lambda hands credentials out through its container credentials endpoint, which botocore
     refreshes by itself; rebuilding them would cost each restored copy ~50-250 ms. pyarrow's S3 file
-    system is cheap to rebuild once its SDK is started, so it resolves its credentials again.
+    system is cheap to rebuild once its SDK is started, so it resolves its credentials again: the
+    artifact store that holds it (and the warm caches, empty after priming) is dropped, the one reset.
     """
-    from etl_artifacts import clients
+    from etl_artifacts.artifact_store import reset_store
 
-    clients.arrow_s3.cache_clear()
+    reset_store()
     # Only a function that uses the database has imported its module (and pg8000).
     if (db := sys.modules.get("etl_artifacts.db")) is not None:
         db.reset_database()

@@ -46,15 +46,13 @@ _RESPONSES: dict[int, Any] = {
 def follow_link(
     link: Annotated[str, Path(description="The link's token; anything else is 404 `link_not_found`.")],
 ) -> Response[LinkRedirect]:
+    from etl_artifacts.artifact_store import artifact_store
     from etl_artifacts.artifacts.presign import tenant_presigner
-    from etl_artifacts.config import get_settings, require_bucket
     from etl_artifacts.lifecycle.links import REDIRECT_TTL_S, use_link
 
     company, key, name = use_link(link)
-    settings = get_settings()
-    presigner = tenant_presigner(
-        require_bucket(settings), f"{settings.artifacts_prefix}{company}/", REDIRECT_TTL_S
-    )
+    store = artifact_store()
+    presigner = tenant_presigner(store, f"{store.prefix}{company}/", REDIRECT_TTL_S)
     signed = presigner.presign(key, name)
     body = LinkRedirect(url=signed.url, expires_at=signed.expires_at.isoformat())
     return Response(

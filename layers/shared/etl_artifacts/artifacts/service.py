@@ -1,7 +1,7 @@
 """Artifacts logic: one LIST page of the run prefix, or one HEAD, plus local presigning.
 
-S3 is reached only through ``clients.s3_client()`` (boto3); botocore failures are wrapped once
-into ``StorageError`` here. A HEAD answering 404 is an absent
+S3 is reached only through the ``ArtifactStore`` (its boto3 client, bucket and prefix, taken once
+per request); botocore failures are wrapped once into ``StorageError`` here. A HEAD answering 404 is an absent
 artifact, not a failure.
 """
 
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from etl_artifacts.artifact_store import ArtifactStore, artifact_store
 from etl_artifacts.artifacts.listing_cursor import decode_cursor, encode_cursor
 from etl_artifacts.artifacts.models import (
     DEFAULT_LIST_LIMIT,
@@ -19,8 +20,6 @@ from etl_artifacts.artifacts.models import (
     RunArtifactsResponse,
 )
 from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename, tenant_presigner
-from etl_artifacts.clients import s3_client
-from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.errors import ArtifactNotFound, StorageError, UnknownArtifactKind
 from etl_artifacts.layout import RunRef, is_artifact_kind, key_for_kind, parquet_artifact
 from etl_artifacts.observability import logger
@@ -29,9 +28,9 @@ from etl_artifacts.s3_listing import strip_etag
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
-def _presigner(run: RunRef, bucket: str, expires_in: int) -> GetObjectPresigner:
-    tenant_prefix = f"{get_settings().artifacts_prefix}{run.id_company}/"
-    return tenant_presigner(bucket, tenant_prefix, expires_in)
+def _presigner(store: ArtifactStore, run: RunRef, expires_in: int) -> GetObjectPresigner:
+    tenant_prefix = f"{store.prefix}{run.id_company}/"
+    return tenant_presigner(store, tenant_prefix, expires_in)
 
 
 @contextmanager
@@ -46,15 +45,15 @@ def _signing_errors() -> Iterator[None]:
         raise StorageError() from exc
 
 
-def _list_page(bucket: str, prefix: str, limit: int, start_after: str | None) -> dict[str, Any]:
+def _list_page(store: ArtifactStore, prefix: str, limit: int, start_after: str | None) -> dict[str, Any]:
     """ONE ``ListObjectsV2`` call: at most ``limit`` keys after ``start_after``, in key order."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": limit}
+    params: dict[str, Any] = {"Bucket": store.bucket, "Prefix": prefix, "MaxKeys": limit}
     if start_after is not None:
         params["StartAfter"] = start_after
     try:
-        return dict(s3_client().list_objects_v2(**params))
+        return dict(store.s3.list_objects_v2(**params))
     except (BotoCoreError, ClientError) as exc:
         logger.warning("artifacts LIST failed", extra={"error_type": type(exc).__name__})
         raise StorageError() from exc
@@ -71,16 +70,15 @@ def list_run_artifacts(
     without objects (including another tenant's run: the prefix is the caller's) is an empty list,
     never an error.
     """
-    settings = get_settings()
-    bucket = require_bucket(settings)
-    prefix = run.prefix(settings.artifacts_prefix)
+    store = artifact_store()
+    prefix = run.prefix(store.prefix)
     after = None if cursor is None else prefix + decode_cursor(run, limit, cursor)
-    page = _list_page(bucket, prefix, limit, after)
+    page = _list_page(store, prefix, limit, after)
     contents: list[dict[str, Any]] = page.get("Contents", [])
     objects = [item for item in contents if item["Key"].endswith(".parquet")]
     items: list[ArtifactItem] = []
     with _signing_errors():
-        presigner = _presigner(run, bucket, settings.presign_default_ttl)
+        presigner = _presigner(store, run, store.settings.presign_default_ttl)
         for item in objects:
             ref = parquet_artifact(item["Key"][len(prefix) :])
             signed = presigner.presign(item["Key"], download_filename(run, ref))
@@ -111,11 +109,11 @@ def list_run_artifacts(
     )
 
 
-def _head(bucket: str, key: str) -> dict[str, Any]:
+def _head(store: ArtifactStore, key: str) -> dict[str, Any]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return dict(s3_client().head_object(Bucket=bucket, Key=key))
+        return dict(store.s3.head_object(Bucket=store.bucket, Key=key))
     except ClientError as exc:
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -137,14 +135,13 @@ def presign_run_artifact(
     """
     if not is_artifact_kind(artifact_kind):
         raise UnknownArtifactKind()
-    settings = get_settings()
-    bucket = require_bucket(settings)
+    store = artifact_store()
     relative = key_for_kind(artifact_kind, attempt, chunk)
-    key = run.prefix(settings.artifacts_prefix) + relative
-    head = _head(bucket, key)
+    key = run.prefix(store.prefix) + relative
+    head = _head(store, key)
     ref = parquet_artifact(relative)
     with _signing_errors():
-        signed = _presigner(run, bucket, expires_in).presign(key, download_filename(run, ref))
+        signed = _presigner(store, run, expires_in).presign(key, download_filename(run, ref))
     return PresignedUrlResponse(
         url=signed.url,
         expires_in=signed.expires_in,

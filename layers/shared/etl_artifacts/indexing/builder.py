@@ -26,6 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from etl_artifacts.artifact_store import artifact_store
 from etl_artifacts.attempts import AttemptObjects, list_attempt_at
 from etl_artifacts.clients import s3_client
 from etl_artifacts.deadline import check_deadline
@@ -269,11 +270,12 @@ def index_attempt(
     """Index the attempt at ``location``; ``None`` (a no-op) when its metadata.parquet is missing."""
     started = time.perf_counter()
     prefix = location.prefix
-    attempt = list_attempt_at(bucket, prefix)
+    store = artifact_store()  # its bucket is ``bucket`` (the handler and the CLI refuse any other)
+    attempt = list_attempt_at(store, prefix)
     if attempt.metadata is None:
         logger.info("metadata.parquet missing: attempt not complete, nothing to index")
         return None
-    if index_files_current(attempt):
+    if index_files_current(store, attempt):
         # A build queued twice, or S3's event delivered again: the files already match the chunks.
         logger.info("index is current: nothing to build")
         return IndexResult(prefix, len(attempt.data), 0, 0, 0, 0, time.perf_counter() - started, skipped=True)

@@ -159,11 +159,12 @@ class UploadStorage:
         Signed like the run artifacts' URLs: with a role session narrowed to the caller's tenant
         when one is configured (``presign_credentials``), and valid no longer than it.
         """
+        from etl_artifacts.artifact_store import artifact_store
         from etl_artifacts.artifacts.presign_credentials import signing_identity
 
         tenant_prefix = f"{get_settings().artifacts_prefix}{run.id_company}/"
         with _s3_errors("presign_get"):
-            identity = signing_identity(self.bucket, tenant_prefix, expires_in)
+            identity = signing_identity(artifact_store(), self.bucket, tenant_prefix, expires_in)
             lifetime = identity.lifetime(expires_in)
             url = identity.client.generate_presigned_url(
                 "get_object",
