@@ -140,11 +140,13 @@ def loop_baseline(run: RunRef) -> RunArtifactsResponse:
 
 
 def sign_batch(keys: list[str]) -> Callable[[], None]:
+    from etl_artifacts.artifact_store import artifact_store
     from etl_artifacts.artifacts.presign import GetObjectPresigner
     from etl_artifacts.clients import s3_client
 
     def go() -> None:
-        presigner = GetObjectPresigner(s3_client(), BENCH_BUCKET, 300)
+        # The warm function's store keeps the captured request, as for a request's presigner.
+        presigner = GetObjectPresigner(s3_client(), BENCH_BUCKET, 300, store=artifact_store())
         for key in keys:
             presigner.presign(key, "artifact.parquet")
 

@@ -331,6 +331,30 @@ def test_a_build_is_queued_once_per_attempt_and_window(index_queue: Any, monkeyp
     assert index_queue() == 2
 
 
+def test_search_never_queues_and_the_service_says_when_to_retry(index_queue: Any, monkeypatch) -> None:
+    from etl_artifacts.phases.service import INDEX_BUILD_RETRY_AFTER_S, search_matches
+    from etl_artifacts.search import search_data
+
+    run = new_run()
+    put_chunks(run, "data", [_words(200)])
+    put_metadata(run, rows=200, chunks=1)
+    default_retry = DeadlineExceeded().retry_after
+    # Search alone only reads: out of time, it raises and queues nothing
+    with invocation_deadline(_NoTimeLeft()), pytest.raises(DeadlineExceeded) as searched:
+        search_data(artifact_store(), _objects(run), "needle", 0, 10)
+    assert searched.value.retry_after == default_retry and index_queue() == 0
+    # The service queues the build and says to retry once it is likely built
+    with invocation_deadline(_NoTimeLeft()), pytest.raises(DeadlineExceeded) as queued:
+        search_matches(artifact_store(), _objects(run), "needle", 0, 10)
+    assert queued.value.retry_after == INDEX_BUILD_RETRY_AFTER_S and index_queue() == 1
+    # Without a queue there is no build to wait for
+    monkeypatch.delenv("INDEX_QUEUE_URL")
+    get_settings.cache_clear()
+    with invocation_deadline(_NoTimeLeft()), pytest.raises(DeadlineExceeded) as unqueued:
+        search_matches(artifact_store(), _objects(run), "needle", 0, 10)
+    assert unqueued.value.retry_after == default_retry
+
+
 def test_the_indexer_skips_an_attempt_whose_index_is_current(via_proxy: Any) -> None:
     # Given an indexed attempt
     run = new_run()

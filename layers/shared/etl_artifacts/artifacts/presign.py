@@ -73,7 +73,7 @@ def content_disposition(filename: str) -> str:
     return f'attachment; filename="{filename}"'
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=4)  # a memo of a pure function, not state: any process may share it
 def _parse_amz_date(value: str) -> dt.datetime:
     # Cached: a batch signs within a few distinct seconds, and strptime is a tenth of a signature.
     return dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)

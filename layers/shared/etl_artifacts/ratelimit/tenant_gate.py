@@ -42,6 +42,8 @@ DEFAULT_LEASE_S = 30.0
 STORE_FAILURE_METRIC = "RateLimitStoreFailures"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+# Module-level on purpose: one limiter per limit configuration for the process (it remembers the
+# tenants' full windows across requests); reset_clients() forgets it with the DynamoDB client.
 _stores: dict[tuple[Any, ...], LimitStore] = {}
 _stores_lock = threading.Lock()
 _current: contextvars.ContextVar[TenantGate | None] = contextvars.ContextVar("tenant_gate", default=None)
