@@ -31,7 +31,6 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from etl_artifacts.clients import arrow_filesystem, s3_client
@@ -122,6 +121,9 @@ class ArtifactStore:
         self.s3 = s3
         self._make_filesystem = filesystem or (lambda: arrow_filesystem(settings))
         self._footer_bytes = footer_bytes
+        self._lazy_lock = threading.Lock()
+        self._filesystem: FileSystem | None = None
+        self._footers: FooterCache | None = None
         self.listings: RecentMap[str, tuple[float, Any]] = RecentMap(MAX_LISTINGS)
         self.matches: ByteLRU[tuple[Any, ...], list[pa.Array]] = ByteLRU(match_bytes)
         self.postings: ByteLRU[tuple[str, str, int], pa.Table] = ByteLRU(postings_bytes)
@@ -136,17 +138,24 @@ class ArtifactStore:
         """``ARTIFACTS_BUCKET``; ``ConfigurationError`` when it is not set (checked on use)."""
         return require_bucket(self.settings)
 
-    @cached_property
+    @property
     def filesystem(self) -> FileSystem:
-        """pyarrow's S3 client of this store (created on first use)."""
-        return self._make_filesystem()
+        """pyarrow's S3 client of this store (created on first use, once: pool threads race to it)."""
+        with self._lazy_lock:
+            if self._filesystem is None:
+                self._filesystem = self._make_filesystem()
+            return self._filesystem
 
-    @cached_property
+    @property
     def footers(self) -> FooterCache:
         """Parsed parquet footers by key + ETag + size, read through ``filesystem``."""
         from etl_artifacts.parquet.footer_cache import FooterCache
 
-        return FooterCache(self.filesystem, self.bucket, self._footer_bytes)
+        filesystem, bucket = self.filesystem, self.bucket
+        with self._lazy_lock:
+            if self._footers is None:
+                self._footers = FooterCache(filesystem, bucket, self._footer_bytes)
+            return self._footers
 
 
 class _Factory:
