@@ -12,21 +12,19 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from etl_artifacts.api.common import (
+from etl_artifacts.api.error_answers import configure
+from etl_artifacts.api.openapi_text import BEARER_SECURITY, error_responses
+from etl_artifacts.api.parameters import (
     API_PREFIX,
-    BEARER_SECURITY,
     RUN_PATH,
     DagIdPath,
     DecimalInt,
     PlainDate,
     RunDatePath,
     RunIdPath,
-    configure,
-    error_responses,
-    run_ref,
-    tenant,
     validation_error,
 )
+from etl_artifacts.api.request_context import run_ref, tenant
 from etl_artifacts.errors import ErrorResponse, InvalidDateRange, ValidationErrorResponse
 from etl_artifacts.layout import RUN_ID_CHARS, RUN_ID_PATTERN
 from etl_artifacts.runs.models import (

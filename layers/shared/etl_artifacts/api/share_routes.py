@@ -11,7 +11,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
 
-from etl_artifacts.api.common import API_PREFIX, configure, error_responses
+from etl_artifacts.api.envelope import never_store
+from etl_artifacts.api.error_answers import configure
+from etl_artifacts.api.openapi_text import error_responses
+from etl_artifacts.api.parameters import API_PREFIX
 
 app = APIGatewayHttpResolver(enable_validation=True)
 configure(app)
@@ -56,10 +59,11 @@ def follow_link(
         require_bucket(settings), f"{settings.artifacts_prefix}{company}/", REDIRECT_TTL_S
     )
     signed = presigner.presign(key, name)
+    never_store()  # no tenant asked, but the answer holds a presigned URL
     body = LinkRedirect(url=signed.url, expires_at=signed.expires_at.isoformat())
     return Response(
         status_code=HTTPStatus.FOUND,
         content_type=content_types.APPLICATION_JSON,
         body=body,
-        headers={"Location": signed.url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        headers={"Location": signed.url, "Referrer-Policy": "no-referrer"},
     )

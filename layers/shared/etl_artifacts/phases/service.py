@@ -25,11 +25,6 @@ from etl_artifacts.ratelimit.tenant_gate import scan_lease
 from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.search import SearchMode, search_data
 
-# The part of an NDJSON answer's Lambda payload that is not its body: statusCode, the headers
-# (Content-Type, a continuation token of ~150 characters, Cache-Control, Vary, Content-Encoding)
-# and isBase64Encoded come to ~350 bytes; NDJSON_MAX_BYTES bounds the whole payload (docs/limits.md).
-NDJSON_ENVELOPE_BYTES = 512
-
 
 @dataclass(frozen=True)
 class DataPage:
@@ -148,7 +143,7 @@ def logs_ndjson(
     max_bytes: int,
     order: Order = "asc",
 ) -> NdjsonPage:
-    """Matching log rows as NDJSON within ``max_bytes`` of Lambda payload (docs/api.md, docs/limits.md).
+    """Matching log rows as NDJSON within ``max_bytes`` of body cost (docs/api.md, docs/limits.md).
 
     An ascending stream of an attempt without ``metadata.parquet`` (still running) always ends
     with a token, so a client can follow it; a token is tied to the chunks it has passed.
@@ -173,7 +168,7 @@ def logs_ndjson(
             order=order,
             resume=resume,
             follow=objects.metadata is None,
-            max_bytes=max(max_bytes - NDJSON_ENVELOPE_BYTES, 1),
+            max_bytes=max_bytes,
             artifact_kind=f"{phase}-logs",
         )
     token = None if result.stop is None else continuation_tokens.encode(scope, result.stop, key)
