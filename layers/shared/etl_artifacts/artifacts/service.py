@@ -1,14 +1,12 @@
 """Artifacts logic: one LIST page of the run prefix, or one HEAD, plus local presigning.
 
-S3 is reached only through ``clients.s3_client()`` (boto3); botocore failures are wrapped once
-into ``StorageError`` here. A HEAD answering 404 is an absent
+S3 is reached only through ``clients.s3_client()`` (boto3); botocore failures become
+``StorageError`` through ``etl_artifacts.storage_errors``. A HEAD answering 404 is an absent
 artifact, not a failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from etl_artifacts.artifacts.listing_cursor import decode_cursor, encode_cursor
@@ -21,10 +19,10 @@ from etl_artifacts.artifacts.models import (
 from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename, tenant_presigner
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
-from etl_artifacts.errors import ArtifactNotFound, StorageError
+from etl_artifacts.errors import ArtifactNotFound
 from etl_artifacts.layout import RunRef, key_for_kind, parquet_artifact
-from etl_artifacts.observability import logger
 from etl_artifacts.s3_listing import strip_etag
+from etl_artifacts.storage_errors import storage_errors
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
@@ -34,30 +32,13 @@ def _presigner(run: RunRef, bucket: str, expires_in: int) -> GetObjectPresigner:
     return tenant_presigner(bucket, tenant_prefix, expires_in)
 
 
-@contextmanager
-def _signing_errors() -> Iterator[None]:
-    """Signing is local, but botocore can still fail (e.g. no credentials to sign with)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except (BotoCoreError, ClientError) as exc:
-        logger.warning("presigning failed", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
-
-
 def _list_page(bucket: str, prefix: str, limit: int, start_after: str | None) -> dict[str, Any]:
     """ONE ``ListObjectsV2`` call: at most ``limit`` keys after ``start_after``, in key order."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": limit}
     if start_after is not None:
         params["StartAfter"] = start_after
-    try:
+    with storage_errors("artifacts LIST"):
         return dict(s3_client().list_objects_v2(**params))
-    except (BotoCoreError, ClientError) as exc:
-        logger.warning("artifacts LIST failed", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
 
 
 def list_run_artifacts(
@@ -79,7 +60,8 @@ def list_run_artifacts(
     contents: list[dict[str, Any]] = page.get("Contents", [])
     objects = [item for item in contents if item["Key"].endswith(".parquet")]
     items: list[ArtifactItem] = []
-    with _signing_errors():
+    # Signing is local, but botocore can still fail (e.g. no credentials to sign with).
+    with storage_errors("presign"):
         presigner = _presigner(run, bucket, settings.presign_default_ttl)
         for item in objects:
             ref = parquet_artifact(item["Key"][len(prefix) :])
@@ -112,20 +94,17 @@ def list_run_artifacts(
 
 
 def _head(bucket: str, key: str) -> dict[str, Any]:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 
-    try:
-        return dict(s3_client().head_object(Bucket=bucket, Key=key))
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if str(error.get("Code")) in _NOT_FOUND_CODES or status == 404:
-            raise ArtifactNotFound() from exc
-        logger.warning("artifact HEAD failed", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
-    except BotoCoreError as exc:
-        logger.warning("artifact HEAD failed", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
+    with storage_errors("artifact HEAD"):
+        try:
+            return dict(s3_client().head_object(Bucket=bucket, Key=key))
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if str(error.get("Code")) in _NOT_FOUND_CODES or status == 404:
+                raise ArtifactNotFound() from exc
+            raise
 
 
 def presign_run_artifact(
@@ -142,7 +121,7 @@ def presign_run_artifact(
     key = run.prefix(settings.artifacts_prefix) + relative
     head = _head(bucket, key)
     ref = parquet_artifact(relative)
-    with _signing_errors():
+    with storage_errors("presign"):
         signed = _presigner(run, bucket, expires_in).presign(key, download_filename(run, ref))
     return PresignedUrlResponse(
         url=signed.url,
