@@ -1,12 +1,11 @@
-"""The one wrapping point of storage failures (``storage_errors``): a driver's failure becomes the
-API's ``StorageError``, logged once by type and action, never with its text; API errors raised
+"""The one wrapping point of storage failures (``storage_errors``): an S3 call's failure becomes
+the API's ``StorageError``, logged once by type and action, never with its text; API errors raised
 inside pass through. Over HTTP against moto's S3: test_artifacts.py, test_phases_pages.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from etl_artifacts import storage_errors as module
@@ -36,7 +35,6 @@ def logged(monkeypatch: pytest.MonkeyPatch) -> _Logger:
     [
         ClientError({"Error": {"Code": "AccessDenied", "Message": SECRET}}, "GetObject"),
         EndpointConnectionError(endpoint_url=SECRET),
-        pa.ArrowInvalid(f"Parquet magic bytes not found in {SECRET}"),
         OSError(f"When reading {SECRET}: connection reset"),
     ],
 )

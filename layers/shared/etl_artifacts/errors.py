@@ -181,8 +181,8 @@ class RateLimited(ApiError):
     default_detail = "Too many requests for this tenant; retry after the time in Retry-After."
     retry_after = 1
 
-    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
-        super().__init__(detail, retry_after=max(1, retry_after))
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(detail, retry_after=None if retry_after is None else max(1, retry_after))
 
     def body(self, request_id: str) -> dict[str, Any]:
         return {**super().body(request_id), "retry_after_seconds": self.retry_after}

@@ -1,10 +1,10 @@
-"""The one wrapping point of storage failures: S3 (botocore), parquet (pyarrow) and the local
-files they stage become the API's ``StorageError`` here, logged once by type and action only
-(their text names buckets, keys and URLs). Postgres failures are ``db``'s (``DatabaseError``)."""
+"""The one wrapping point of storage failures: S3 (botocore), parquet (pyarrow, whose failure
+classes are ``parquet.driver_errors.DRIVER_ERRORS``) and the local files they stage become the
+API's ``StorageError`` here, logged once by type and action only (their text names buckets, keys
+and URLs). Postgres failures are ``db``'s (``DatabaseError``)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,23 +18,18 @@ def storage_error(exc: BaseException, action: str) -> StorageError:
     return StorageError()
 
 
-def driver_errors() -> tuple[type[BaseException], ...]:
-    """What the storage drivers loaded in this process raise: a function that never imported
-    pyarrow (or botocore) cannot meet its failures, and importing it to name them costs a cold start."""
-    errors: list[type[BaseException]] = [OSError]
-    botocore = sys.modules.get("botocore.exceptions")
-    if botocore is not None:
-        errors += [botocore.BotoCoreError, botocore.ClientError]
-    pyarrow = sys.modules.get("pyarrow")
-    if pyarrow is not None:
-        errors.append(pyarrow.ArrowException)
-    return tuple(errors)
+def _s3_errors() -> tuple[type[BaseException], ...]:
+    # Imported when a failure is being matched: only code that already uses boto3 gets here.
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError, OSError)
 
 
 @contextmanager
 def storage_errors(action: str) -> Iterator[None]:
-    """Inside, a storage driver's failure is raised as ``StorageError`` (API errors pass through)."""
+    """Around boto3 calls (and the files they stage): a botocore or OS failure is raised as
+    ``StorageError``; API errors raised inside pass through."""
     try:
         yield
-    except driver_errors() as exc:
+    except _s3_errors() as exc:
         raise storage_error(exc, action) from exc

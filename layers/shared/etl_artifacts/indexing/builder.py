@@ -32,6 +32,7 @@ from etl_artifacts.deadline import check_deadline
 from etl_artifacts.layout import AttemptLocation
 from etl_artifacts.observability import logger
 from etl_artifacts.parquet.decoded import check_decoded, dictionary_columns, stored_bytes
+from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.paging import group_starts
 from etl_artifacts.parquet.pool import ordered_map
 from etl_artifacts.s3_listing import S3Object
@@ -44,7 +45,7 @@ from etl_artifacts.search.index_format import (
     trigram_metadata,
 )
 from etl_artifacts.search.text import SEARCHABLE_COLUMN, searchable_text
-from etl_artifacts.storage_errors import driver_errors, storage_error, storage_errors
+from etl_artifacts.storage_errors import storage_error, storage_errors
 
 INDEX_ROW_GROUP_ROWS = 16_384
 SINGLE_PUT_MAX_BYTES = 1024 * 1024 * 1024
@@ -175,7 +176,7 @@ class _Unit:
 def _units(obj: S3Object, path: Path) -> Iterator[_Unit]:
     try:
         metadata = pq.ParquetFile(str(path)).metadata
-    except driver_errors() as exc:
+    except DRIVER_ERRORS as exc:
         raise storage_error(exc, "read data chunk footer") from exc
     counts = [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
     for group, first in enumerate(group_starts(counts)):
@@ -194,7 +195,7 @@ def _texts_of(unit: _Unit) -> pa.Array:
             str(unit.path), metadata=unit.metadata, read_dictionary=dictionary_columns(unit.metadata, schema)
         )
         table = parquet.read_row_group(unit.row_group, use_threads=False)
-    except driver_errors() as exc:
+    except DRIVER_ERRORS as exc:
         raise storage_error(exc, "read data row group") from exc
     return searchable_text(table)
 

@@ -18,11 +18,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl_artifacts.parquet.decoded import PAGE_COPIES, check_decoded, decoded_bytes, stored_bytes
+from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.footer_cache import FOOTERS, Footer
 from etl_artifacts.parquet.paging import Ref, RowLayout, plan_take
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.s3_listing import S3Object
-from etl_artifacts.storage_errors import driver_errors, storage_error
+from etl_artifacts.storage_errors import storage_error
 
 
 def read_row_groups(
@@ -57,7 +58,7 @@ def read_row_groups(
         return parquet.read_row_groups(
             groups, columns=None if columns is None else list(columns), use_threads=True
         )
-    except driver_errors() as exc:
+    except DRIVER_ERRORS as exc:
         raise storage_error(exc, "row_groups") from exc
 
 
@@ -77,7 +78,7 @@ def conform(table: pa.Table, schema: pa.Schema, copies: int = PAGE_COPIES) -> pa
             column = table.column(index)
             columns.append(column if column.type == field.type else column.cast(field.type))
         return pa.Table.from_arrays(columns, schema=schema)
-    except driver_errors() as exc:
+    except DRIVER_ERRORS as exc:
         raise storage_error(exc, "conform") from exc
 
 
@@ -124,7 +125,7 @@ class ChunkSet:
             return first
         try:
             return pa.unify_schemas(schemas, promote_options="permissive")
-        except driver_errors() as exc:
+        except DRIVER_ERRORS as exc:
             raise storage_error(exc, "schema") from exc
 
     def read_row_groups(
@@ -191,5 +192,5 @@ class ChunkSet:
         combined = concat(parts, schema)
         try:
             return combined.take(pa.array(indices, type=pa.int64()))
-        except driver_errors() as exc:
+        except DRIVER_ERRORS as exc:
             raise storage_error(exc, "take") from exc

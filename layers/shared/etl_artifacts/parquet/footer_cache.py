@@ -23,9 +23,10 @@ from etl_artifacts.clients import arrow_s3
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.parquet.byte_lru import ByteLRU
 from etl_artifacts.parquet.decoded import dictionary_columns, stored_bytes
+from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.s3_listing import S3Object
-from etl_artifacts.storage_errors import driver_errors, storage_error
+from etl_artifacts.storage_errors import storage_error
 
 #: Bytes of parsed footers kept while warm (of the Phases function's 1,769 MB).
 FOOTER_CACHE_BYTES = 128 * 1024 * 1024
@@ -114,7 +115,7 @@ class FooterCache:
             fragment = _FORMAT.make_fragment(arrow_path(obj), filesystem=arrow_s3(), file_size=obj.size)
             fragment.ensure_complete_metadata()
             entry = Footer(obj, fragment)
-        except driver_errors() as exc:
+        except DRIVER_ERRORS as exc:
             raise storage_error(exc, "footer") from exc
         self._entries.put(self._key(obj), entry, entry.memory_bytes)
         return entry

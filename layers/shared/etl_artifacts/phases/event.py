@@ -18,10 +18,11 @@ from etl_artifacts.parquet.decoded import (
     dictionary_columns,
     stored_bytes,
 )
+from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.parquet.render import render_rows
 from etl_artifacts.phases.models import EventResponse
-from etl_artifacts.storage_errors import driver_errors, storage_error
+from etl_artifacts.storage_errors import storage_error
 
 
 def _read(key: str) -> list[dict[str, Any]] | None:
@@ -39,7 +40,7 @@ def _read(key: str) -> list[dict[str, Any]] | None:
         table = pq.ParquetFile(pa.BufferReader(data), metadata=metadata, read_dictionary=dictionaries).read()
     except FileNotFoundError:
         return None
-    except driver_errors() as exc:
+    except DRIVER_ERRORS as exc:
         raise storage_error(exc, "event") from exc
     check_decoded(decoded_bytes(table), PAGE_COPIES)
     return render_rows(table)
