@@ -341,3 +341,31 @@ class LinkLimit(ApiError):
     status = 409
     code = "link_limit"
     default_detail = "The tenant holds as many active share links as allowed; revoke one first."
+
+
+# -- Failures handled inside the code: each becomes an answer above (or none) where it is caught ----
+
+
+class QueryNotUtf8(ValueError):
+    """A query name or value whose percent-decoded bytes are not UTF-8 (``name`` None when the
+    name itself is not)."""
+
+    def __init__(self, name: str | None) -> None:
+        super().__init__("query string is not UTF-8")
+        self.name = name
+
+
+class TokenRejected(ValueError):
+    """Not a token this API issued for this scope (malformed, forged, altered or replayed)."""
+
+
+class UnreadableEvent(ValueError):
+    """The message is not JSON or not an object (a permanent error: it never will be)."""
+
+
+class LimitStoreError(Exception):
+    """DynamoDB could not be reached or refused the call (not a limit: the caller fails open)."""
+
+
+class ManifestInvalid(Exception):
+    """The seal does not verify with the key (changed manifest, other key, malformed seal)."""

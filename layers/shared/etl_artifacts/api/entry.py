@@ -14,9 +14,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from etl_artifacts.api.envelope import begin_invocation, fit_result
 from etl_artifacts.api.error_answers import late_error_renderer, missing_write_scope, refusal
-from etl_artifacts.api.raw_request import QueryNotUtf8, not_utf8_answer, routing_event, strict_query
+from etl_artifacts.api.raw_request import not_utf8_answer, routing_event, strict_query
 from etl_artifacts.api.tracing import traced
 from etl_artifacts.deadline import invocation_deadline
+from etl_artifacts.errors import QueryNotUtf8
 from etl_artifacts.observability import logger, metrics
 from etl_artifacts.ratelimit.tenant_gate import invocation_gate
 

@@ -9,6 +9,8 @@ from urllib.parse import quote, unquote_plus
 
 from aws_lambda_powertools.event_handler import content_types
 
+from etl_artifacts.errors import QueryNotUtf8
+
 # Characters a path value keeps when re-encoded for routing: those of the API's patterns.
 _ROUTING_SAFE = "-._~:+"
 
@@ -31,15 +33,6 @@ def routing_event(event: dict[str, Any]) -> dict[str, Any]:
     for name, value in params.items():
         path = path.replace("{" + name + "}", quote(str(value), safe=_ROUTING_SAFE))
     return {**event, "rawPath": path}
-
-
-class QueryNotUtf8(ValueError):
-    """A query name or value whose percent-decoded bytes are not UTF-8 (``name`` None when the
-    name itself is not)."""
-
-    def __init__(self, name: str | None) -> None:
-        super().__init__("query string is not UTF-8")
-        self.name = name
 
 
 def query_parameters(raw_query: str) -> dict[str, str]:
