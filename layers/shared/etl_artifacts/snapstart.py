@@ -190,8 +190,8 @@ def resolver_primer(app: APIGatewayHttpResolver) -> Primer:
     route's validators and the error path, and the answer goes through the one response path."""
 
     def prime() -> None:
-        from etl_artifacts.api.common import routing_event
         from etl_artifacts.api.envelope import begin_invocation, fit_result
+        from etl_artifacts.api.raw_request import routing_event
 
         def refuse(exc: Any) -> dict[str, Any]:
             raise RuntimeError("a priming answer is never too large")
@@ -199,10 +199,9 @@ def resolver_primer(app: APIGatewayHttpResolver) -> Primer:
         # Powertools keeps a resolver's routes in these two lists (it has no public accessor).
         for route in list(app._static_routes) + list(app._dynamic_routes):
             event = _priming_event(route.method.upper(), route.openapi_path)
-            begin_invocation()
-            fit_result(
-                event, app.resolve(routing_event(event), cast("LambdaContext", _InitContext())), refuse
-            )
+            hints = begin_invocation()
+            answer = app.resolve(routing_event(event), cast("LambdaContext", _InitContext()))
+            fit_result(event, answer, refuse, hints)
 
     return prime
 

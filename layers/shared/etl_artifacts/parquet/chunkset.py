@@ -20,11 +20,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl_artifacts.parquet.decoded import PAGE_COPIES, check_decoded, decoded_bytes, stored_bytes
-from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS, storage_error
+from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.footer_cache import Footer
 from etl_artifacts.parquet.paging import Ref, RowLayout, plan_take
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.storage_errors import storage_error
 
 if TYPE_CHECKING:
     from etl_artifacts.artifact_store import ArtifactStore

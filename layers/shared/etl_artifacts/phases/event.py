@@ -18,10 +18,11 @@ from etl_artifacts.parquet.decoded import (
     dictionary_columns,
     stored_bytes,
 )
-from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS, storage_error
+from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.parquet.render import render_rows
 from etl_artifacts.phases.models import EventResponse
+from etl_artifacts.storage_errors import storage_error
 
 
 def _read(filesystem: FileSystem, key: str) -> list[dict[str, Any]] | None:

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from etl_artifacts.artifact_store import ArtifactStore
-from etl_artifacts.errors import StorageError
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.paging import Ref, has_more, newest_first, page_window
 from etl_artifacts.parquet.render import columns_of, render_rows
 from etl_artifacts.phases.models import ColumnInfo, Order, ParquetPageResponse
 from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.storage_errors import storage_error
 
 
 @dataclass(frozen=True)
@@ -99,5 +99,5 @@ def page_of_refs(
         table = chunks.take(refs, columns)
     except ValueError as exc:
         # Refs naming rows the chunks do not have: the store changed under the search.
-        raise StorageError() from exc
+        raise storage_error(exc, "take rows") from exc
     return Page(chunks.projected_schema(columns), table, page, limit, total_rows)

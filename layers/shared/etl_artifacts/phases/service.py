@@ -30,10 +30,6 @@ from etl_artifacts.ratelimit.tenant_gate import scan_lease
 from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.search import SearchMode, SearchResult, has_current_index, lists_index_files, search_data
 
-# The part of an NDJSON answer's Lambda payload that is not its body: statusCode, the headers
-# (Content-Type, a continuation token of ~150 characters, Cache-Control, Vary, Content-Encoding)
-# and isBase64Encoded come to ~350 bytes; NDJSON_MAX_BYTES bounds the whole payload (docs/limits.md).
-NDJSON_ENVELOPE_BYTES = 512
 # Retry-After when a scan ran out of time and an index build was queued: the indexer's time for a
 # large attempt (an estimate: the build streams the chunks once; see bench_indexer for figures).
 INDEX_BUILD_RETRY_AFTER_S = 30
@@ -179,7 +175,7 @@ def logs_ndjson(
     max_bytes: int,
     order: Order = "asc",
 ) -> NdjsonPage:
-    """Matching log rows as NDJSON within ``max_bytes`` of Lambda payload (docs/api.md, docs/limits.md).
+    """Matching log rows as NDJSON within ``max_bytes`` of body cost (docs/api.md, docs/limits.md).
 
     An ascending stream of an attempt without ``metadata.parquet`` (still running) always ends
     with a token, so a client can follow it; a token is tied to the chunks it has passed.
@@ -206,7 +202,7 @@ def logs_ndjson(
             order=order,
             resume=resume,
             follow=objects.metadata is None,
-            max_bytes=max(max_bytes - NDJSON_ENVELOPE_BYTES, 1),
+            max_bytes=max_bytes,
             artifact_kind=f"{phase}-logs",
         )
     token = None if result.stop is None else continuation_tokens.encode(scope, result.stop, key)
