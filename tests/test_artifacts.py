@@ -358,12 +358,3 @@ def test_presigned_urls_never_reach_the_logs(api, capfd):
     assert "X-Amz-Signature" not in logs
     assert "X-Amz-Credential" not in logs
     assert one.json()["url"] not in logs
-
-
-def test_openapi_documents_the_artifacts_routes(api):
-    document = api.get("/api/v1/openapi.json", company=None).json()
-    presign = document["paths"]["/api/v1/dags/{dag_id}/runs/{date}/{run_id}/artifacts/{artifact_kind}"]["get"]
-    params = {p["name"]: p for p in presign["parameters"]}
-    assert {"attempt", "chunk", "expires_in", "artifact_kind"} <= set(params)
-    assert params["attempt"]["schema"]["minimum"] == 1
-    assert "/api/v1/dags/{dag_id}/runs/{date}/{run_id}/artifacts" in document["paths"]

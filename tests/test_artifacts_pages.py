@@ -258,18 +258,3 @@ def test_download_default_lifetime_never_exceeds_the_configured_maximum(api, mon
 
     assert response.status_code == 302
     assert query_params(response.headers["Location"])["X-Amz-Expires"] == "45"
-
-
-def test_openapi_documents_paging_and_the_redirect(api):
-    document = api.get("/api/v1/openapi.json", company=None).json()
-    base = "/api/v1/dags/{dag_id}/runs/{date}/{run_id}/artifacts"
-    listing = document["paths"][base]["get"]
-    params = {p["name"]: p for p in listing["parameters"]}
-    assert params["limit"]["schema"]["maximum"] == 1000
-    assert params["limit"]["schema"]["default"] == 1000
-    assert "cursor" in params
-    schemas = document["components"]["schemas"]
-    assert "next_cursor" in schemas["RunArtifactsResponse"]["properties"]
-    redirect = document["paths"][base + "/{artifact_kind}/download"]["get"]
-    assert "302" in redirect["responses"]
-    assert "Location" in redirect["responses"]["302"]["headers"]

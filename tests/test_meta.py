@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+from etl_artifacts.api.meta_routes import merged_openapi_json
+
 
 def test_health_needs_no_token(api):
     response = api.get("/api/v1/health", company=None)
@@ -28,6 +32,9 @@ def test_openapi_document_merges_every_family(api):
     response = api.get("/api/v1/openapi.json", company=None)
     assert response.status_code == 200
     document = response.json()
+    # The served document is the merged one, so its content is tested without a server
+    # (test_openapi_doc.py).
+    assert document == json.loads(merged_openapi_json())
     assert document["openapi"].startswith("3.")
     assert "/api/v1/whoami" in document["paths"]
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"

@@ -152,3 +152,53 @@ def test_tidy_rewrites_powertools_leftovers():
     assert doc["paths"]["/a"]["get"]["responses"] == {"200": {}}
     assert _refs(doc["paths"]["/b"]) == {SCHEMA_REF + "ValidationErrorResponse"}
     assert set(doc["components"]["schemas"]) == {"ValidationErrorResponse", "ValidationErrorItem"}
+
+
+# -- what each family documents -----------------------------------------------------------------
+
+
+def test_openapi_document_describes_the_runs_routes(document):
+    search_op = document["paths"]["/api/v1/dags/{dag_id}/runs"]["get"]
+    params = {p["name"]: p for p in search_op["parameters"]}
+    assert params["date_from"]["required"] and params["date_to"]["required"]
+    assert params["date_from"]["schema"]["format"] == "date"
+    assert params["extract_status"]["schema"]["$ref"] == "#/components/schemas/StatusFilter"
+    status_filter = document["components"]["schemas"]["StatusFilter"]
+    assert status_filter["enum"] == ["all", "success", "error", "running", "skipped"]
+    assert params["load_keyword"]["schema"]["anyOf"][0]["maxLength"] == 200
+    assert (params["limit"]["schema"]["minimum"], params["limit"]["schema"]["maximum"]) == (1, 100)
+    assert params["page"]["schema"]["minimum"] == 0
+    assert search_op["security"] == [{"bearerAuth": []}]
+    summary_op = document["paths"]["/api/v1/dags/{dag_id}/runs/{date}/{run_id}"]["get"]
+    assert "404" in summary_op["responses"]
+    schemas = document["components"]["schemas"]
+    assert set(schemas["SearchRunsResponse"]["properties"]) == {"items", "page", "limit", "total", "has_more"}
+    assert set(schemas["PhaseSummary"]["properties"]) == {
+        "status",
+        "message",
+        "total",
+        "attempt",
+        "s3_data_path",
+    }
+
+
+def test_openapi_documents_the_artifacts_routes(document):
+    presign = document["paths"]["/api/v1/dags/{dag_id}/runs/{date}/{run_id}/artifacts/{artifact_kind}"]["get"]
+    params = {p["name"]: p for p in presign["parameters"]}
+    assert {"attempt", "chunk", "expires_in", "artifact_kind"} <= set(params)
+    assert params["attempt"]["schema"]["minimum"] == 1
+    assert "/api/v1/dags/{dag_id}/runs/{date}/{run_id}/artifacts" in document["paths"]
+
+
+def test_openapi_documents_paging_and_the_redirect(document):
+    base = "/api/v1/dags/{dag_id}/runs/{date}/{run_id}/artifacts"
+    listing = document["paths"][base]["get"]
+    params = {p["name"]: p for p in listing["parameters"]}
+    assert params["limit"]["schema"]["maximum"] == 1000
+    assert params["limit"]["schema"]["default"] == 1000
+    assert "cursor" in params
+    schemas = document["components"]["schemas"]
+    assert "next_cursor" in schemas["RunArtifactsResponse"]["properties"]
+    redirect = document["paths"][base + "/{artifact_kind}/download"]["get"]
+    assert "302" in redirect["responses"]
+    assert "Location" in redirect["responses"]["302"]["headers"]

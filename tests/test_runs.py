@@ -547,23 +547,3 @@ def test_planner_knows_a_dag_belongs_to_one_tenant(base_env):
         "SELECT stxkind FROM pg_statistic_ext WHERE stxname = 'logs_company_dag_stats'"
     )
     assert rows and set(rows[0][0]) >= {"d", "f"}
-
-
-def test_openapi_document_describes_the_runs_routes(api):
-    document = api.get("/api/v1/openapi.json", company=None).json()
-    search_op = document["paths"]["/api/v1/dags/{dag_id}/runs"]["get"]
-    params = {p["name"]: p for p in search_op["parameters"]}
-    assert params["date_from"]["required"] and params["date_to"]["required"]
-    assert params["date_from"]["schema"]["format"] == "date"
-    assert params["extract_status"]["schema"]["$ref"] == "#/components/schemas/StatusFilter"
-    status_filter = document["components"]["schemas"]["StatusFilter"]
-    assert status_filter["enum"] == ["all", "success", "error", "running", "skipped"]
-    assert params["load_keyword"]["schema"]["anyOf"][0]["maxLength"] == 200
-    assert (params["limit"]["schema"]["minimum"], params["limit"]["schema"]["maximum"]) == (1, 100)
-    assert params["page"]["schema"]["minimum"] == 0
-    assert search_op["security"] == [{"bearerAuth": []}]
-    summary_op = document["paths"]["/api/v1/dags/{dag_id}/runs/{date}/{run_id}"]["get"]
-    assert "404" in summary_op["responses"]
-    schemas = document["components"]["schemas"]
-    assert set(schemas["SearchRunsResponse"]["properties"]) == {"items", "page", "limit", "total", "has_more"}
-    assert set(schemas["PhaseSummary"]["properties"]) == PHASE_FIELDS
