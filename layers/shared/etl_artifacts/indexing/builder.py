@@ -1,4 +1,4 @@
-"""Build the search index of one phase attempt, streaming, and upload it.
+"""Build the search index of one phase attempt, streaming, and upload it (with the layout file).
 
 ``index.parquet`` (docs/architecture.md): ``chunk`` int32, ``row`` int64, ``_searchable`` string, one row
 per data row in chunk order, schema metadata ``etl_artifacts.sources``. Written with zstd in row
@@ -13,6 +13,9 @@ then uploaded with one PUT (multipart only above ``SINGLE_PUT_MAX_BYTES``).
 
 Idempotent: the same data chunks give the same rows, the same row groups and the same metadata,
 so re-running produces an equivalent file.
+
+The layout file (``parquet.layout_file``) is written in the same run from the staged chunks: each
+one's footer, read before the chunk's temporary file goes.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from etl_artifacts.layout import AttemptLocation
 from etl_artifacts.observability import logger
 from etl_artifacts.parquet.decoded import check_decoded, dictionary_columns, stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
+from etl_artifacts.parquet.footer_cache import FOOTERS
+from etl_artifacts.parquet.layout_file import LAYOUT_FILE, footer_of, layout_is_current, write_layout
 from etl_artifacts.parquet.paging import group_starts
 from etl_artifacts.parquet.pool import ordered_map
 from etl_artifacts.s3_listing import S3Object
@@ -62,10 +67,11 @@ class IndexResult:
     trigram_bytes: int
     seconds: float
     skipped: bool = False  # the index files were current already: nothing was built or written
+    layout_bytes: int = 0
 
     @property
     def bytes_written(self) -> int:
-        return self.index_bytes + self.trigram_bytes
+        return self.index_bytes + self.trigram_bytes + self.layout_bytes
 
 
 class _IndexWriter:
@@ -207,16 +213,30 @@ def _texts_of(unit: _Unit) -> pa.Array:
     return searchable_text(table)
 
 
+def _footer(path: Path) -> bytes:
+    try:
+        return footer_of(path)
+    except (OSError, ValueError) as exc:
+        logger.warning("data chunk is not readable parquet", extra={"error_type": type(exc).__name__})
+        raise StorageError() from exc
+
+
 def build_index(
     attempt: AttemptObjects, workdir: Path, row_group_rows: int = INDEX_ROW_GROUP_ROWS
-) -> tuple[Path, Path, int, int]:
-    """Write ``index.parquet`` and ``index_trigrams.parquet`` for ``attempt`` into ``workdir``.
+) -> tuple[Path, Path, Path, int, int]:
+    """Write ``index.parquet``, ``index_trigrams.parquet`` and the layout file for ``attempt``
+    into ``workdir``.
 
-    Returns both paths, the number of rows and of index row groups. A data chunk that cannot be
-    fetched or read raises ``StorageError``.
+    Returns the three paths, the number of rows and of index row groups. A data chunk that cannot
+    be fetched or read raises ``StorageError``.
     """
     sources_json = attempt.sources_json()
-    index_path, trigram_path = workdir / INDEX_FILE, workdir / TRIGRAM_FILE
+    index_path, trigram_path, layout_path = (
+        workdir / INDEX_FILE,
+        workdir / TRIGRAM_FILE,
+        workdir / LAYOUT_FILE,
+    )
+    footers: list[tuple[S3Object, bytes]] = []
     postings = PostingsBuilder(workdir)
     writer = _IndexWriter(index_path, sources_json, postings, row_group_rows)
 
@@ -227,6 +247,7 @@ def build_index(
         # The next chunk downloads while this one is rendered (at most ~3 chunks on disk).
         staged = ordered_map(stage, attempt.data, workers=1, lookahead=1)
         for obj, path in zip(attempt.data, staged, strict=True):
+            footers.append((obj, _footer(path)))
             empty = True
             for unit in _units(obj, path):
                 empty = False
@@ -246,7 +267,8 @@ def build_index(
             unit.path.unlink()  # every row group of this chunk has been rendered
     writer.close()
     postings.write(trigram_path, trigram_metadata(sources_json, writer.rows, writer.row_groups))
-    return index_path, trigram_path, writer.rows, writer.row_groups
+    write_layout(layout_path, footers, sources_json)
+    return index_path, trigram_path, layout_path, writer.rows, writer.row_groups
 
 
 def upload(path: Path, bucket: str, key: str) -> None:
@@ -263,6 +285,17 @@ def upload(path: Path, bucket: str, key: str) -> None:
         raise StorageError() from exc
 
 
+def _layout_current(attempt: AttemptObjects) -> bool:
+    """True when the attempt's layout file was written for the data chunks listed now."""
+    obj = attempt.extra.get(LAYOUT_FILE)
+    if obj is None:
+        return False
+    try:
+        return layout_is_current(FOOTERS.get(obj).metadata, attempt.sources())
+    except StorageError:
+        return False  # unreadable: written again
+
+
 def index_attempt(
     bucket: str, location: AttemptLocation, row_group_rows: int = INDEX_ROW_GROUP_ROWS
 ) -> IndexResult | None:
@@ -273,16 +306,20 @@ def index_attempt(
     if attempt.metadata is None:
         logger.info("metadata.parquet missing: attempt not complete, nothing to index")
         return None
-    if index_files_current(attempt):
+    if index_files_current(attempt) and _layout_current(attempt):
         # A build queued twice, or S3's event delivered again: the files already match the chunks.
         logger.info("index is current: nothing to build")
         return IndexResult(prefix, len(attempt.data), 0, 0, 0, 0, time.perf_counter() - started, skipped=True)
     with tempfile.TemporaryDirectory(prefix="etl-index-") as tmp:
-        index_path, trigram_path, rows, row_groups = build_index(attempt, Path(tmp), row_group_rows)
+        index_path, trigram_path, layout_path, rows, row_groups = build_index(
+            attempt, Path(tmp), row_group_rows
+        )
         index_bytes, trigram_bytes = index_path.stat().st_size, trigram_path.stat().st_size
+        layout_bytes = layout_path.stat().st_size
         # index.parquet first: a reader that sees the new trigram file then sees its index too.
         upload(index_path, bucket, prefix + INDEX_FILE)
         upload(trigram_path, bucket, prefix + TRIGRAM_FILE)
+        upload(layout_path, bucket, prefix + LAYOUT_FILE)
     result = IndexResult(
         prefix=prefix,
         chunks=len(attempt.data),
@@ -291,6 +328,7 @@ def index_attempt(
         index_bytes=index_bytes,
         trigram_bytes=trigram_bytes,
         seconds=time.perf_counter() - started,
+        layout_bytes=layout_bytes,
     )
     logger.info(
         "attempt indexed",

@@ -131,6 +131,19 @@ class FooterCache:
     def get(self, obj: S3Object) -> Footer:
         return self.get_many([obj])[0]
 
+    def seed(self, found: Sequence[tuple[S3Object, Any]]) -> None:
+        """Keep footers read elsewhere: each object with a file object of it whose footer is at
+        hand (``parquet.layout_file``), parsed as a fetched footer is. All or none: a footer that
+        does not parse raises (``DRIVER_ERRORS``) before any is kept."""
+        entries = []
+        for obj, source in found:
+            fragment = _FORMAT.make_fragment(source)
+            fragment.ensure_complete_metadata()
+            entries.append(Footer(obj, fragment))
+        for entry in entries:
+            if self._cached(entry.obj) is None:
+                self._entries.put(self._key(entry.obj), entry, entry.memory_bytes)
+
 
 #: The warm function's footers (one process, one cache).
 FOOTERS = FooterCache()

@@ -15,6 +15,7 @@ from etl_artifacts.errors import PhaseNotFound, UnknownColumn
 from etl_artifacts.layout import RunRef
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.footer_cache import FOOTERS
+from etl_artifacts.parquet.layout_file import prefetch as prefetch_layout
 from etl_artifacts.parquet.paging import page_window
 from etl_artifacts.phases import continuation_tokens
 from etl_artifacts.phases.event import read_event
@@ -82,8 +83,12 @@ def data_page(
     columns: Sequence[str] | None = None,
 ) -> DataPage:
     # A warm page starts from the kept listing of a completed attempt, validated by a LIST that
-    # runs alongside its reads: the answer is always the one a fresh listing gives.
+    # runs alongside its reads: the answer is always the one a fresh listing gives. A cold one
+    # fetches the layout file alongside its LIST: the chunks' footers without a request each.
+    layout = prefetch_layout(run, phase, attempt)
+
     def work(objects: AttemptObjects) -> DataPage:
+        layout.seed(objects.data)
         return _data_page(objects, page=page, limit=limit, keyword=keyword, columns=columns)
 
     return as_listed_now(run, phase, attempt, work, indexed=keyword is not None)
