@@ -18,7 +18,7 @@ from etl_artifacts.local.hostile_parquet import bomb_parquet
 from etl_artifacts.local.s3_proxy import S3Proxy
 from etl_artifacts.parquet import layout_file
 from etl_artifacts.parquet.layout_file import LAYOUT_FILE, parse_layout
-from phases_helpers import new_run, phase_path, put_bytes, put_chunks, put_metadata
+from phases_helpers import new_run, phase_path, put_bytes, put_chunks, put_metadata, run_path
 from security_helpers import clear_storage_caches
 
 ROWS_PER_CHUNK = 300
@@ -227,3 +227,25 @@ def _put_layout(run: RunRef, chunks: list) -> None:  # type: ignore[type-arg]
         path = Path(tmp) / LAYOUT_FILE
         layout_file.write_layout(path, chunks, encode_sources(sources_of([obj for obj, _ in chunks])))
         put_bytes(run, attempt_dir("extract", 1) + LAYOUT_FILE, path.read_bytes())
+
+
+@pytest.mark.usefixtures("base_env")
+def test_the_layout_file_is_listed_as_a_file_of_no_kind_never_as_a_chunk(api) -> None:
+    # Given an indexed attempt of two chunks
+    run = _indexed_run(chunks=2)
+
+    # Then the run's artifacts list it like the trigram file: no kind, no chunk
+    items = {item["key"]: item for item in api.get(run_path(run, "/artifacts")).json()["items"]}
+    layout = items[attempt_dir("extract", 1) + LAYOUT_FILE]
+    assert (layout["artifact_kind"], layout["phase"], layout["attempt"], layout["chunk"]) == (
+        None,
+        "extract",
+        1,
+        None,
+    )
+    # And the attempt's data is its two chunks, whatever the file holds
+    assert [item["chunk"] for item in items.values() if item["artifact_kind"] == "extract-data"] == [0, 1]
+    assert (
+        api.get(phase_path(run, suffix="/data"), params={"limit": 1}).json()["total_rows"]
+        == 2 * ROWS_PER_CHUNK
+    )
