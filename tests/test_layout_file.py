@@ -14,10 +14,10 @@ from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.indexing.builder import index_attempt
 from etl_artifacts.layout import AttemptLocation, RunRef, attempt_dir
-from etl_artifacts.local.hostile_parquet import bomb_parquet
-from etl_artifacts.local.s3_proxy import S3Proxy
 from etl_artifacts.parquet import layout_file
 from etl_artifacts.parquet.layout_file import LAYOUT_FILE, parse_layout
+from etl_artifacts_local.hostile_parquet import bomb_parquet
+from etl_artifacts_local.s3_proxy import S3Proxy
 from phases_helpers import new_run, phase_path, put_bytes, put_chunks, put_metadata, run_path
 from security_helpers import clear_storage_caches
 
