@@ -235,7 +235,7 @@ def test_the_layout_file_is_listed_as_a_file_of_no_kind_never_as_a_chunk(api) ->
     run = _indexed_run(chunks=2)
 
     # Then the run's artifacts list it like the trigram file: no kind, no chunk
-    items = {item["key"]: item for item in api.get(run_path(run, "/artifacts")).json()["items"]}
+    items = {item["key"]: item for item in api.get(run_path(run, "/artifacts")).json()["artifacts"]}
     layout = items[attempt_dir("extract", 1) + LAYOUT_FILE]
     assert (layout["artifact_kind"], layout["phase"], layout["attempt"], layout["chunk"]) == (
         None,

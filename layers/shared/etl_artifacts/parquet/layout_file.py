@@ -19,6 +19,8 @@ on fetched ones: the reads go through the same ``Footer``.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import io
 import json
 import struct
@@ -257,6 +259,7 @@ def seed_footers(bucket: str, objects: Sequence[S3Object], records: dict[str, Re
             or len(record.footer) > obj.size
         ):
             return False
+    _forget_at_exit()
     try:
         FOOTERS.seed([(obj, _StoredChunk(bucket, obj, records[obj.key].footer)) for obj in objects])
     except DRIVER_ERRORS as exc:
@@ -266,6 +269,16 @@ def seed_footers(bucket: str, objects: Sequence[S3Object], records: dict[str, Re
         )
         return False
     return True
+
+
+@functools.cache
+def _forget_at_exit() -> None:
+    """Drop the cached footers when the process exits, before the interpreter finalizes: a footer
+    read from the layout file holds a Python file object, and Arrow's threads call into it when
+    they close it, which a finalizing interpreter answers by aborting the process (Arrow's
+    open issue with Python file objects at exit; Lambda freezes its processes, a bench child or
+    CLI exits right after its read)."""
+    atexit.register(FOOTERS.clear)
 
 
 class PendingLayout:
