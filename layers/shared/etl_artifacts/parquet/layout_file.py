@@ -274,10 +274,10 @@ def seed_footers(bucket: str, objects: Sequence[S3Object], records: dict[str, Re
 @functools.cache
 def _forget_at_exit() -> None:
     """Drop the cached footers when the process exits, before the interpreter finalizes: a footer
-    read from the layout file holds a Python file object, and Arrow's threads call into it when
-    they close it, which a finalizing interpreter answers by aborting the process (Arrow's
-    open issue with Python file objects at exit; Lambda freezes its processes, a bench child or
-    CLI exits right after its read)."""
+    read from the layout file holds a Python file object, and an Arrow thread that calls into one
+    while the interpreter finalizes aborts the process (Arrow's known issue with Python file
+    objects at exit, seen here as a rare abort of bench processes that exit right after a read;
+    Lambda freezes its processes rather than exit them)."""
     atexit.register(FOOTERS.clear)
 
 
