@@ -98,6 +98,25 @@ def test_the_indexer_writes_every_data_chunks_footer_beside_the_index() -> None:
     assert again is not None and again.skipped
 
 
+@pytest.mark.usefixtures("base_env")
+def test_an_attempt_indexed_without_the_layout_file_gets_it_alone() -> None:
+    # Given an indexed attempt whose layout file is gone (indexed before it existed)
+    run = _indexed_run(chunks=3)
+    original = parse_layout(_layout_body(run))
+    s3_client().delete_object(Bucket=get_settings().artifacts_bucket, Key=_layout_key(run))
+
+    # When it is indexed again
+    settings = get_settings()
+    result = index_attempt(
+        settings.artifacts_bucket, AttemptLocation(settings.artifacts_prefix, run, "extract", 1)
+    )
+
+    # Then only the layout file is written (from the chunks' footers), with the same records
+    assert result is not None and not result.skipped
+    assert (result.index_bytes, result.trigram_bytes, result.rows) == (0, 0, 0) and result.layout_bytes > 0
+    assert parse_layout(_layout_body(run)) == original
+
+
 def test_a_cold_deep_page_is_the_list_and_the_layout_file_then_its_row_group(api, via_proxy: S3Proxy) -> None:
     # Given an indexed attempt of four chunks, never read by this function
     run = _indexed_run()
@@ -249,3 +268,20 @@ def test_the_layout_file_is_listed_as_a_file_of_no_kind_never_as_a_chunk(api) ->
         api.get(phase_path(run, suffix="/data"), params={"limit": 1}).json()["total_rows"]
         == 2 * ROWS_PER_CHUNK
     )
+
+
+@pytest.mark.usefixtures("base_env")
+def test_a_footer_longer_than_the_first_read_is_fetched_whole() -> None:
+    from etl_artifacts.indexing.builder import FOOTER_READ_BYTES, fetch_footer
+
+    # Given a chunk whose footer is longer than the first tail read (many columns and row groups)
+    run = new_run()
+    wide = pa.table({f"column_{i:03d}": pa.array(range(400), pa.int64()) for i in range(120)})
+    put_chunks(run, "data", [wide], row_group_size=10)
+    obj = list_attempt(run, "extract", 1).data[0]
+    whole = s3_client().get_object(Bucket=get_settings().artifacts_bucket, Key=obj.key)["Body"].read()
+    length = int.from_bytes(whole[-8:-4], "little") + 8
+    assert length > FOOTER_READ_BYTES
+
+    # Then its footer is read whole, byte for byte
+    assert fetch_footer(get_settings().artifacts_bucket, obj) == whole[-length:]

@@ -40,7 +40,7 @@ from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.footer_cache import FOOTERS
 from etl_artifacts.parquet.layout_file import LAYOUT_FILE, footer_of, layout_is_current, write_layout
 from etl_artifacts.parquet.paging import group_starts
-from etl_artifacts.parquet.pool import ordered_map
+from etl_artifacts.parquet.pool import map_concurrently, ordered_map
 from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.search.engine import index_files_current
 from etl_artifacts.search.index_format import (
@@ -55,6 +55,8 @@ from etl_artifacts.search.text import SEARCHABLE_COLUMN, searchable_text
 INDEX_ROW_GROUP_ROWS = 16_384
 SINGLE_PUT_MAX_BYTES = 1024 * 1024 * 1024
 STAGE_BLOCK_BYTES = 1024 * 1024
+#: A footer is read with one GET of the chunk's tail this long (pyarrow's own first read).
+FOOTER_READ_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,40 @@ def upload(path: Path, bucket: str, key: str) -> None:
         raise StorageError() from exc
 
 
+def fetch_footer(bucket: str, obj: S3Object) -> bytes:
+    """A data chunk's footer bytes read from S3 (pinned to the listed ETag): its last 64 KiB, and
+    once more the footer's own length when it is longer."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    def tail(length: int) -> bytes:
+        response = s3_client().get_object(
+            Bucket=bucket, Key=obj.key, Range=f"bytes=-{length}", IfMatch=f'"{obj.etag}"'
+        )
+        return bytes(response["Body"].read())
+
+    try:
+        data = tail(min(obj.size, FOOTER_READ_BYTES))
+        length = int.from_bytes(data[-8:-4], "little") + 8 if data[-4:] == b"PAR1" else 0
+        if 12 <= length <= obj.size and length > len(data):
+            data = tail(length)
+    except (BotoCoreError, ClientError) as exc:
+        logger.warning("data chunk footer could not be fetched", extra={"error_type": type(exc).__name__})
+        raise StorageError() from exc
+    if not 12 <= length <= min(len(data), obj.size):
+        logger.warning("data chunk is not readable parquet", extra={"error_type": "ValueError"})
+        raise StorageError()
+    return data[-length:]
+
+
+def write_layout_only(attempt: AttemptObjects, workdir: Path) -> Path:
+    """The layout file of ``attempt`` from its chunks' footers alone (one or two GETs each): for an
+    attempt whose index files are current but were written without it."""
+    footers = map_concurrently(lambda obj: (obj, fetch_footer(attempt.bucket, obj)), attempt.data)
+    path = workdir / LAYOUT_FILE
+    write_layout(path, footers, attempt.sources_json())
+    return path
+
+
 def _layout_current(attempt: AttemptObjects) -> bool:
     """True when the attempt's layout file was written for the data chunks listed now."""
     obj = attempt.extra.get(LAYOUT_FILE)
@@ -306,10 +342,21 @@ def index_attempt(
     if attempt.metadata is None:
         logger.info("metadata.parquet missing: attempt not complete, nothing to index")
         return None
-    if index_files_current(attempt) and _layout_current(attempt):
-        # A build queued twice, or S3's event delivered again: the files already match the chunks.
-        logger.info("index is current: nothing to build")
-        return IndexResult(prefix, len(attempt.data), 0, 0, 0, 0, time.perf_counter() - started, skipped=True)
+    if index_files_current(attempt):
+        if _layout_current(attempt):
+            # A build queued twice, or S3's event delivered again: the files already match the chunks.
+            logger.info("index is current: nothing to build")
+            return IndexResult(
+                prefix, len(attempt.data), 0, 0, 0, 0, time.perf_counter() - started, skipped=True
+            )
+        # Indexed before the layout file existed (or it went stale alone): that file only.
+        with tempfile.TemporaryDirectory(prefix="etl-index-") as tmp:
+            layout_path = write_layout_only(attempt, Path(tmp))
+            layout_bytes = layout_path.stat().st_size
+            upload(layout_path, bucket, prefix + LAYOUT_FILE)
+        logger.info("index is current: layout file written", extra={"bytes_written": layout_bytes})
+        seconds = time.perf_counter() - started
+        return IndexResult(prefix, len(attempt.data), 0, 0, 0, 0, seconds, layout_bytes=layout_bytes)
     with tempfile.TemporaryDirectory(prefix="etl-index-") as tmp:
         index_path, trigram_path, layout_path, rows, row_groups = build_index(
             attempt, Path(tmp), row_group_rows
