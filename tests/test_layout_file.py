@@ -9,6 +9,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from etl_artifacts.artifact_store import artifact_store
 from etl_artifacts.attempts import list_attempt
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
@@ -77,7 +78,7 @@ def test_the_indexer_writes_every_data_chunks_footer_beside_the_index() -> None:
     run = _indexed_run()
 
     # Then the layout file records each listed data chunk with its footer, byte for byte
-    attempt = list_attempt(run, "extract", 1)
+    attempt = list_attempt(artifact_store(), run, "extract", 1)
     assert LAYOUT_FILE in attempt.extra
     records = parse_layout(_layout_body(run))
     assert records is not None and sorted(records) == sorted(obj.key for obj in attempt.data)
@@ -182,7 +183,7 @@ def test_a_layout_file_with_wrong_footers_is_not_used(api) -> None:
     expected = _reference(api, run)
     records = parse_layout(_layout_body(run))
     assert records is not None
-    attempt = list_attempt(run, "extract", 1)
+    attempt = list_attempt(artifact_store(), run, "extract", 1)
     broken = [(obj, b"\x00" * 20 + b"PAR1") for obj in attempt.data]
     _put_layout(run, broken)
 
@@ -207,7 +208,7 @@ def test_a_decode_bomb_is_refused_with_footers_from_the_layout_file(api, via_pro
     run = new_run()
     put_bytes(run, attempt_dir("extract", 1) + "data_000.parquet", bomb_parquet())
     put_metadata(run, rows=64, chunks=1)
-    attempt = list_attempt(run, "extract", 1)
+    attempt = list_attempt(artifact_store(), run, "extract", 1)
     whole = s3_client().get_object(Bucket=attempt.bucket, Key=attempt.data[0].key)["Body"].read()
     size = int.from_bytes(whole[-8:-4], "little")
     _put_layout(run, [(attempt.data[0], whole[-(size + 8) :])])
@@ -278,7 +279,7 @@ def test_a_footer_longer_than_the_first_read_is_fetched_whole() -> None:
     run = new_run()
     wide = pa.table({f"column_{i:03d}": pa.array(range(400), pa.int64()) for i in range(120)})
     put_chunks(run, "data", [wide], row_group_size=10)
-    obj = list_attempt(run, "extract", 1).data[0]
+    obj = list_attempt(artifact_store(), run, "extract", 1).data[0]
     whole = s3_client().get_object(Bucket=get_settings().artifacts_bucket, Key=obj.key)["Body"].read()
     length = int.from_bytes(whole[-8:-4], "little") + 8
     assert length > FOOTER_READ_BYTES

@@ -102,7 +102,7 @@ def test_a_chunks_footer_is_parsed_without_reading_its_data(
     # Given a chunk's file object whose data would be fetched by ranged GETs
     whole = _parquet(tmp_path / "chunk.parquet")
     obj = S3Object("k/data_000.parquet", "e0", len(whole), chunk=0)
-    source = _StoredChunk("bucket", obj, footer_of(tmp_path / "chunk.parquet"))
+    source = _StoredChunk(None, "bucket", obj, footer_of(tmp_path / "chunk.parquet"))
     fetched: list[tuple[int, int]] = []
 
     def get(start: int, stop: int) -> bytes:

@@ -29,6 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from etl_artifacts.artifact_store import ArtifactStore, artifact_store
 from etl_artifacts.attempts import AttemptObjects, list_attempt_at
 from etl_artifacts.clients import s3_client
 from etl_artifacts.deadline import check_deadline
@@ -37,7 +38,6 @@ from etl_artifacts.layout import AttemptLocation
 from etl_artifacts.observability import logger
 from etl_artifacts.parquet.decoded import check_decoded, dictionary_columns, stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
-from etl_artifacts.parquet.footer_cache import FOOTERS
 from etl_artifacts.parquet.layout_file import LAYOUT_FILE, footer_of, layout_is_current, write_layout
 from etl_artifacts.parquet.paging import group_starts
 from etl_artifacts.parquet.pool import map_concurrently, ordered_map
@@ -51,6 +51,7 @@ from etl_artifacts.search.index_format import (
     trigram_metadata,
 )
 from etl_artifacts.search.text import SEARCHABLE_COLUMN, searchable_text
+from etl_artifacts.storage_errors import storage_error, storage_errors
 
 INDEX_ROW_GROUP_ROWS = 16_384
 SINGLE_PUT_MAX_BYTES = 1024 * 1024 * 1024
@@ -160,17 +161,12 @@ def stage_chunk(obj: S3Object, bucket: str, directory: Path) -> Path:
     objects recorded in its sources (a chunk rewritten meanwhile fails this run; the next event
     indexes the new one).
     """
-    from botocore.exceptions import BotoCoreError, ClientError
-
     path = directory / f"chunk-{obj.chunk_number:06d}.parquet"
-    try:
+    with storage_errors("fetch data chunk"):
         response = s3_client().get_object(Bucket=bucket, Key=obj.key, IfMatch=f'"{obj.etag}"')
         with path.open("wb") as sink:
             for block in response["Body"].iter_chunks(STAGE_BLOCK_BYTES):
                 sink.write(block)
-    except (BotoCoreError, ClientError, OSError) as exc:
-        logger.warning("data chunk could not be fetched", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
     return path
 
 
@@ -190,8 +186,7 @@ def _units(obj: S3Object, path: Path) -> Iterator[_Unit]:
     try:
         metadata = pq.ParquetFile(str(path)).metadata
     except DRIVER_ERRORS as exc:
-        logger.warning("data chunk is not readable parquet", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
+        raise storage_error(exc, "read data chunk footer") from exc
     counts = [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
     for group, first in enumerate(group_starts(counts)):
         yield _Unit(obj, path, metadata, group, first, group == metadata.num_row_groups - 1)
@@ -210,8 +205,7 @@ def _texts_of(unit: _Unit) -> pa.Array:
         )
         table = parquet.read_row_group(unit.row_group, use_threads=False)
     except DRIVER_ERRORS as exc:
-        logger.warning("data row group is not readable", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
+        raise storage_error(exc, "read data row group") from exc
     return searchable_text(table)
 
 
@@ -219,8 +213,7 @@ def _footer(path: Path) -> bytes:
     try:
         return footer_of(path)
     except (OSError, ValueError) as exc:
-        logger.warning("data chunk is not readable parquet", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
+        raise storage_error(exc, "read data chunk footer") from exc
 
 
 def build_index(
@@ -275,22 +268,17 @@ def build_index(
 
 def upload(path: Path, bucket: str, key: str) -> None:
     from boto3.s3.transfer import TransferConfig
-    from botocore.exceptions import BotoCoreError, ClientError
 
     config = TransferConfig(multipart_threshold=SINGLE_PUT_MAX_BYTES, multipart_chunksize=128 * 1024 * 1024)
-    try:
+    with storage_errors("upload index"):
         s3_client().upload_file(
             str(path), bucket, key, ExtraArgs={"ContentType": "application/vnd.apache.parquet"}, Config=config
         )
-    except (BotoCoreError, ClientError, OSError) as exc:
-        logger.warning("index upload failed", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
 
 
 def fetch_footer(bucket: str, obj: S3Object) -> bytes:
     """A data chunk's footer bytes read from S3 (pinned to the listed ETag): its last 64 KiB, and
     once more the footer's own length when it is longer."""
-    from botocore.exceptions import BotoCoreError, ClientError
 
     def tail(length: int) -> bytes:
         response = s3_client().get_object(
@@ -298,17 +286,13 @@ def fetch_footer(bucket: str, obj: S3Object) -> bytes:
         )
         return bytes(response["Body"].read())
 
-    try:
+    with storage_errors("fetch data chunk footer"):
         data = tail(min(obj.size, FOOTER_READ_BYTES))
         length = int.from_bytes(data[-8:-4], "little") + 8 if data[-4:] == b"PAR1" else 0
         if 12 <= length <= obj.size and length > len(data):
             data = tail(length)
-    except (BotoCoreError, ClientError) as exc:
-        logger.warning("data chunk footer could not be fetched", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
     if not 12 <= length <= min(len(data), obj.size):
-        logger.warning("data chunk is not readable parquet", extra={"error_type": "ValueError"})
-        raise StorageError()
+        raise storage_error(ValueError("not a parquet file"), "read data chunk footer")
     return data[-length:]
 
 
@@ -321,13 +305,13 @@ def write_layout_only(attempt: AttemptObjects, workdir: Path) -> Path:
     return path
 
 
-def _layout_current(attempt: AttemptObjects) -> bool:
+def _layout_current(store: ArtifactStore, attempt: AttemptObjects) -> bool:
     """True when the attempt's layout file was written for the data chunks listed now."""
     obj = attempt.extra.get(LAYOUT_FILE)
     if obj is None:
         return False
     try:
-        return layout_is_current(FOOTERS.get(obj).metadata, attempt.sources())
+        return layout_is_current(store.footers.get(obj).metadata, attempt.sources())
     except StorageError:
         return False  # unreadable: written again
 
@@ -338,12 +322,13 @@ def index_attempt(
     """Index the attempt at ``location``; ``None`` (a no-op) when its metadata.parquet is missing."""
     started = time.perf_counter()
     prefix = location.prefix
-    attempt = list_attempt_at(bucket, prefix)
+    store = artifact_store()  # its bucket is ``bucket`` (the handler and the CLI refuse any other)
+    attempt = list_attempt_at(store, prefix)
     if attempt.metadata is None:
         logger.info("metadata.parquet missing: attempt not complete, nothing to index")
         return None
-    if index_files_current(attempt):
-        if _layout_current(attempt):
+    if index_files_current(store, attempt):
+        if _layout_current(store, attempt):
             # A build queued twice, or S3's event delivered again: the files already match the chunks.
             logger.info("index is current: nothing to build")
             return IndexResult(

@@ -10,7 +10,7 @@ Over ``LAYOUT_MAX_BYTES`` of footers it holds no rows: readers then take the usu
 
 A data page that starts from a fresh LIST fetches the file alongside the LIST (one round trip).
 When every listed data chunk's key, ETag and size equal its record, each footer is parsed by the
-same pyarrow code as a fetched one and kept in the footer cache (``FOOTERS.seed``): the page then
+same pyarrow code as a fetched one and kept in the footer cache (``store.footers.seed``): the page then
 needs only its row group's range GET. A record that does not match (a chunk rewritten or added),
 an absent, corrupt or over-size file: nothing is seeded, the footers are read as before, and the
 answer is the same. The decoded-size checks (``parquet.decoded``) run on these footers exactly as
@@ -25,24 +25,25 @@ import io
 import json
 import struct
 import threading
-from collections import OrderedDict
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_artifacts.clients import s3_client
-from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.layout import RunRef, attempt_dir
 from etl_artifacts.observability import logger
 from etl_artifacts.parquet.decoded import stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
-from etl_artifacts.parquet.footer_cache import FOOTERS
+from etl_artifacts.parquet.footer_cache import FooterCache
 from etl_artifacts.s3_listing import S3Object
+
+if TYPE_CHECKING:
+    from etl_artifacts.artifact_store import ArtifactStore
 
 LAYOUT_FILE = "index_layout.parquet"
 FORMAT_KEY = b"etl_artifacts.layout_format"
@@ -60,8 +61,6 @@ LAYOUT_SCHEMA = pa.schema(
 #: that (72 MiB), within the footer cache's 128 MiB (``parquet.footer_cache``).
 LAYOUT_MAX_BYTES = 8 * 1024 * 1024
 _MAGIC = b"PAR1"
-#: Attempts whose layout file this process has fetched already (their footers are cached since).
-_MAX_FETCHED = 1024
 
 
 @dataclass(frozen=True)
@@ -144,13 +143,13 @@ def parse_layout(body: bytes) -> dict[str, Record] | None:
     return {key: Record(etag, size, footer) for key, etag, size, footer in rows}
 
 
-def fetch_layout(bucket: str, key: str) -> dict[str, Record] | None:
+def fetch_layout(s3: Any, bucket: str, key: str) -> dict[str, Record] | None:
     """The layout file at ``key`` read with one GET of at most ``LAYOUT_MAX_BYTES``; ``None`` when
     it is absent, larger, unreadable or S3 fails (an optimisation never fails an answer)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        response = s3_client().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{LAYOUT_MAX_BYTES - 1}")
+        response = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{LAYOUT_MAX_BYTES - 1}")
         body = response["Body"]
         try:
             total = _object_size(response)
@@ -191,8 +190,9 @@ class _StoredChunk(io.RawIOBase):
     bytes before the footer read as zeros then, never fetched.
     """
 
-    def __init__(self, bucket: str, obj: S3Object, footer: bytes) -> None:
+    def __init__(self, s3: Any, bucket: str, obj: S3Object, footer: bytes) -> None:
         super().__init__()
+        self._s3 = s3
         self._bucket, self._key, self._etag = bucket, obj.key, obj.etag
         self._size = obj.size
         self._footer = footer
@@ -231,7 +231,7 @@ class _StoredChunk(io.RawIOBase):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            response = s3_client().get_object(
+            response = self._s3.get_object(
                 Bucket=self._bucket,
                 Key=self._key,
                 Range=f"bytes={start}-{stop - 1}",
@@ -246,7 +246,7 @@ class _StoredChunk(io.RawIOBase):
         return data
 
 
-def seed_footers(bucket: str, objects: Sequence[S3Object], records: dict[str, Record]) -> bool:
+def seed_footers(store: ArtifactStore, objects: Sequence[S3Object], records: dict[str, Record]) -> bool:
     """Keep the footers of ``objects`` from ``records`` in the footer cache when every one of them
     matches its record (key, ETag, size) and parses; else keep none (``False``)."""
     if not objects:
@@ -259,9 +259,12 @@ def seed_footers(bucket: str, objects: Sequence[S3Object], records: dict[str, Re
             or len(record.footer) > obj.size
         ):
             return False
-    _forget_at_exit()
+    footers = store.footers
+    _forget_at_exit(footers)
     try:
-        FOOTERS.seed([(obj, _StoredChunk(bucket, obj, records[obj.key].footer)) for obj in objects])
+        footers.seed(
+            [(obj, _StoredChunk(store.s3, store.bucket, obj, records[obj.key].footer)) for obj in objects]
+        )
     except DRIVER_ERRORS as exc:
         logger.warning(
             "layout file footer unreadable: footers read from the chunks",
@@ -271,21 +274,29 @@ def seed_footers(bucket: str, objects: Sequence[S3Object], records: dict[str, Re
     return True
 
 
-@functools.cache
-def _forget_at_exit() -> None:
+_SEEDED: weakref.WeakSet[FooterCache] = weakref.WeakSet()
+
+
+def _forget_at_exit(footers: FooterCache) -> None:
     """Drop the cached footers when the process exits, before the interpreter finalizes: a footer
     read from the layout file holds a Python file object, and an Arrow thread that calls into one
     while the interpreter finalizes aborts the process (Arrow's known issue with Python file
     objects at exit, seen here as a rare abort of bench processes that exit right after a read;
     Lambda freezes its processes rather than exit them)."""
-    atexit.register(FOOTERS.clear)
+    _SEEDED.add(footers)
+    _register_exit_hook()
+
+
+@functools.cache
+def _register_exit_hook() -> None:
+    atexit.register(lambda: [footers.clear() for footers in list(_SEEDED)])
 
 
 class PendingLayout:
     """The layout file of one attempt, being fetched alongside its LIST (or not fetched at all)."""
 
-    def __init__(self, bucket: str, fetched: Future[dict[str, Record] | None] | None) -> None:
-        self._bucket = bucket
+    def __init__(self, store: ArtifactStore, fetched: Future[dict[str, Record] | None] | None) -> None:
+        self._store = store
         self._fetched = fetched
         self._done = False
         self._lock = threading.Lock()
@@ -297,33 +308,16 @@ class PendingLayout:
                 return False
             self._done = True
             records = self._fetched.result()
-        return records is not None and seed_footers(self._bucket, data, records)
+        return records is not None and seed_footers(self._store, data, records)
 
 
-_fetched: OrderedDict[tuple[Any, ...], None] = OrderedDict()
-_fetched_lock = threading.Lock()
-
-
-def prefetch(run: RunRef, phase: str, attempt: int) -> PendingLayout:
-    """Start fetching the attempt's layout file (on the shared pool) unless this process did
-    already: once it has, the attempt's footers are cached, from the file or from the chunks."""
+def prefetch(store: ArtifactStore, run: RunRef, phase: str, attempt: int) -> PendingLayout:
+    """Start fetching the attempt's layout file (on the shared pool) unless this store did
+    already (``store.layouts_fetched``): once it has, the attempt's footers are cached, from the
+    file or from the chunks."""
     from etl_artifacts.parquet.pool import submit
 
-    settings = get_settings()
-    bucket = require_bucket(settings)
-    prefix = run.prefix(settings.artifacts_prefix) + attempt_dir(phase, attempt)
-    key = (id(s3_client()), bucket, prefix)
-    with _fetched_lock:
-        if key in _fetched:
-            _fetched.move_to_end(key)
-            return PendingLayout(bucket, None)
-        _fetched[key] = None
-        while len(_fetched) > _MAX_FETCHED:
-            _fetched.popitem(last=False)
-    return PendingLayout(bucket, submit(fetch_layout, bucket, prefix + LAYOUT_FILE))
-
-
-def clear_cache() -> None:
-    """Forget which attempts' layout files were fetched (tests)."""
-    with _fetched_lock:
-        _fetched.clear()
+    prefix = run.prefix(store.prefix) + attempt_dir(phase, attempt)
+    if not store.layouts_fetched.put_unless(prefix, True, keep=lambda _: True):
+        return PendingLayout(store, None)
+    return PendingLayout(store, submit(fetch_layout, store.s3, store.bucket, prefix + LAYOUT_FILE))
