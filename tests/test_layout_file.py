@@ -241,7 +241,7 @@ def _put_layout(run: RunRef, chunks: list) -> None:  # type: ignore[type-arg]
     import tempfile
     from pathlib import Path
 
-    from etl_artifacts.search.index_format import encode_sources, sources_of
+    from etl_artifacts.attempts import encode_sources, sources_of
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / LAYOUT_FILE
