@@ -8,7 +8,8 @@ ETags): one row per data chunk, in chunk order, ``key`` string (the full S3 key)
 ``etl_artifacts.layout_format`` = ``"1"`` and ``etl_artifacts.sources`` (as in the index files).
 Over ``LAYOUT_MAX_BYTES`` of footers it holds no rows: readers then take the usual path.
 
-A data page that starts from a fresh LIST fetches the file alongside the LIST (one round trip).
+The first data page of an attempt a warm instance serves fetches the file alongside its LIST
+(one round trip; ``store.layouts_fetched`` remembers the attempts fetched).
 When every listed data chunk's key, ETag and size equal its record, each footer is parsed by the
 same pyarrow code as a fetched one and kept in the footer cache (``store.footers.seed``): the page then
 needs only its row group's range GET. A record that does not match (a chunk rewritten or added),
