@@ -501,7 +501,6 @@ def _measure_cold(proxy: S3Proxy, uploaded: UploadedRun, options: BenchOptions) 
 def _in_process(uploaded: UploadedRun, options: BenchOptions) -> dict[str, Callable[[], None]]:
     """case -> the Phases handler called in this process with the event the gateway would build."""
     handler = load_function_handler("PhasesFunction")
-    context = lambda_context("PhasesFunction")
     queries: dict[str, dict[str, Any]] = {
         "page 0": {"page": 0},
         "deep page": {"page": options.deep_row // LIMIT},
@@ -513,7 +512,8 @@ def _in_process(uploaded: UploadedRun, options: BenchOptions) -> dict[str, Calla
         event = phase_data_event(uploaded.run, uploaded.phase, {"limit": LIMIT, **query})
 
         def invoke() -> None:
-            check_response(HandlerResponse.from_result(handler(event, context)))
+            # A fresh context per call: its remaining time counts from its creation.
+            check_response(HandlerResponse.from_result(handler(event, lambda_context("PhasesFunction"))))
 
         return invoke
 
