@@ -260,14 +260,15 @@ def per_million(route: Route, duration_ms: float, memory_mb: int, authorizer: fl
 
 
 def seed_runs() -> None:
-    """The Runs function's DAG in the shared embedded Postgres (idempotent)."""
-    from etl_artifacts.db import get_database
-
+    """The Runs function's DAG in the shared embedded Postgres (idempotent), on a connection
+    without the API's statement timeout (the keyword indexes take every insert)."""
+    from bench.bench_runs import admin_connection
     from bench.dataset import BENCH_COMPANY
     from bench.stack import shared_postgres
 
     shared_postgres()
-    get_database().run(COST_RUNS_SQL, company=BENCH_COMPANY, dag=COST_DAG_ID, runs=COST_RUNS)
+    with admin_connection() as conn:
+        conn.run(COST_RUNS_SQL, company=BENCH_COMPANY, dag=COST_DAG_ID, runs=COST_RUNS)
 
 
 def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
