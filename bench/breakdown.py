@@ -32,7 +32,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from etl_artifacts.local.s3_proxy import S3Proxy
+    from etl_artifacts_local.s3_proxy import S3Proxy
 
 SAMPLE_INTERVAL_S = 0.001
 # Our modules, by path fragment, and what their time is (the innermost one on a stack decides).
@@ -51,7 +51,7 @@ OURS: tuple[tuple[str, str], ...] = (
 )
 S3_CLIENT = ("botocore/", "urllib3/", "boto3/", "s3transfer/")
 WAITS = ("threading.py", "selectors.py", "socket.py", "ssl.py", "queue.py", "concurrent/futures/")
-SKIP = ("etl_artifacts/local/s3_proxy.py", "bench/breakdown.py")
+SKIP = ("etl_artifacts_local/s3_proxy.py", "bench/breakdown.py")
 S3_WAIT = "waiting on S3 (boto3)"
 
 
@@ -129,7 +129,7 @@ class Breakdown:
 
 def s3_window_ms(proxy: S3Proxy) -> tuple[float, int]:
     """The union of the recorded requests' intervals (ms), and their depth."""
-    from etl_artifacts.local.s3_proxy import Traffic
+    from etl_artifacts_local.s3_proxy import Traffic
 
     recorded = proxy.recorded()
     intervals = sorted((r.started, r.ended) for r in recorded if r.ended is not None)

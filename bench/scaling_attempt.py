@@ -61,7 +61,7 @@ def _call(handler: Any, event: dict[str, Any]) -> tuple[float, str]:
 
 
 def measure_attempt(rows: int, options: BenchOptions) -> AttemptResult:
-    from etl_artifacts.local.s3_proxy import S3Proxy
+    from etl_artifacts_local.s3_proxy import S3Proxy
 
     from bench.bench_s3model import INDEX_FILES, _environment, s3rver_with_run
     from bench.dataset import COMMON_WORD, NEEDLE, DatasetSpec
