@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from etl_artifacts import clients, snapstart
+from etl_artifacts import snapstart
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,19 +62,20 @@ def test_refresh_after_restore_rebuilds_the_arrow_file_system_and_reseeds(
 ) -> None:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("ARTIFACTS_BUCKET", "priming-bucket")
+    from etl_artifacts.artifact_store import artifact_store, reset_store
     from etl_artifacts.config import get_settings
 
     get_settings.cache_clear()
     try:
-        before = clients.arrow_s3()
+        before = artifact_store().filesystem
         random.seed(1)
         first = random.random()
         random.seed(1)
         snapstart.refresh_after_restore()
         assert random.random() != first
-        assert clients.arrow_s3() is not before
+        assert artifact_store().filesystem is not before
     finally:
-        clients.arrow_s3.cache_clear()
+        reset_store()
         get_settings.cache_clear()
 
 
