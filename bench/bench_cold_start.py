@@ -226,4 +226,4 @@ def first_request_after_init(options: BenchOptions) -> tuple[list[dict[str, Any]
         )
     text = f"first request after init <= {SNAPSTART_TARGET}x warm (Phases deep page, SnapStart)"
     result = f"{measured:.2f}x ({first:.0f} vs {warm_ms:.0f} ms); without SnapStart {before:.1f}x"
-    return rows, [target(SCENARIO, text, result, met, why)]
+    return rows, [target(SCENARIO, text, result, met, why, key="cold-first-request")]
