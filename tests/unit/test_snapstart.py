@@ -33,6 +33,10 @@ print(json.dumps(sorted(m for m in ("pyarrow", "boto3", "jwt", "pg8000") if m in
         ("runs", ["pg8000"]),
         ("meta", []),
         ("authorizer", ["jwt"]),
+        ("uploads", ["boto3", "pg8000"]),
+        ("lifecycle", ["boto3", "pg8000"]),
+        ("links", ["boto3", "pg8000"]),
+        ("seal", ["boto3", "pg8000"]),
     ],
 )
 def test_each_functions_init_primes_what_its_first_request_needs_and_nothing_else(

@@ -124,6 +124,21 @@ def prime_sqs() -> None:
     sqs_client()
 
 
+def prime_events() -> None:
+    """EventBridge, which a write's outbox publishes to after its commit."""
+    from etl_artifacts.clients import events_client
+
+    events_client()
+
+
+def prime_kms() -> None:
+    """KMS, which signs a sealed run's manifest. No request is sent (the public keys are fetched
+    on first use, per restored copy)."""
+    from etl_artifacts.clients import kms_client
+
+    kms_client()
+
+
 def prime_rate_limiter() -> None:
     """The rate limiter's DynamoDB client, when limits are on (every route's request counts). No
     request is sent."""
