@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,67 @@ def test_refresh_after_restore_rebuilds_the_arrow_file_system_and_reseeds(
     finally:
         clients.arrow_s3.cache_clear()
         get_settings.cache_clear()
+
+
+@pytest.fixture
+def unreachable_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Settings and clients for an S3 that answers nothing (a request sent fails at once)."""
+    from etl_artifacts.config import get_settings
+
+    for name, value in {
+        "AWS_REGION": "us-east-1",
+        "ARTIFACTS_BUCKET": "priming-bucket",
+        "AWS_ACCESS_KEY_ID": "priming",
+        "AWS_SECRET_ACCESS_KEY": "priming",
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+        "S3_MAX_ATTEMPTS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    clients.reset_clients()
+    try:
+        yield
+    finally:
+        clients.reset_clients()
+        get_settings.cache_clear()
+
+
+def test_s3_priming_runs_the_calls_offline_and_leaves_the_client_sending(unreachable_s3: None) -> None:
+    from etl_artifacts.errors import StorageError
+    from etl_artifacts.s3_listing import list_prefix
+
+    # Nothing listens on the endpoint: the LIST, HEAD and GET of priming were answered offline.
+    snapstart.prime_s3()
+    # Afterwards the same client sends again (and fails here): no canned answer is left behind.
+    with pytest.raises(StorageError):
+        list_prefix("priming-bucket", "run/")
+
+
+def test_the_tracer_is_primed_only_where_the_function_traces(monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl_artifacts.observability import get_tracer
+
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    get_tracer.cache_clear()
+    snapstart.prime_tracer()
+    assert get_tracer.cache_info().currsize == 0  # outside Lambda the X-Ray SDK stays unimported
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "priming")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
+    try:
+        snapstart.prime_tracer()
+        assert get_tracer.cache_info().currsize == 1
+    finally:
+        get_tracer.cache_clear()
+
+
+def test_a_restored_copy_rebuilds_only_the_arrow_file_system_it_had(unreachable_s3: None) -> None:
+    # A function that never built it (no reads from parquet) does not build it after restore.
+    snapstart.refresh_after_restore()
+    assert clients.arrow_s3.cache_info().currsize == 0
+    before = clients.arrow_s3()
+    snapstart.refresh_after_restore()
+    # Rebuilt at restore, with credentials resolved again, not left to the first request.
+    assert clients.arrow_s3.cache_info().currsize == 1
+    assert clients.arrow_s3() is not before
 
 
 def test_the_resolver_primer_answers_every_route_without_storage() -> None:
