@@ -133,6 +133,30 @@ def test_the_tracer_is_primed_only_where_the_function_traces(monkeypatch: pytest
         get_tracer.cache_clear()
 
 
+def test_the_secrets_client_is_primed_where_a_secret_is_read_and_no_secret_is_fetched(
+    unreachable_s3: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    from etl_artifacts.config import get_settings
+
+    parameters.clear_caches()
+    snapstart.prime_secrets()
+    assert "secrets" not in DEFAULT_PROVIDERS  # no secret configured: nothing built
+    arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:priming"
+    monkeypatch.setenv("DB_SECRET_ARN", arn)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # Lambda sets it; Powertools' client reads it
+    # Nothing answers here: fetching the secret would fail the priming.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:9")
+    get_settings.cache_clear()
+    try:
+        snapstart.prime_secrets()
+        assert "secrets" in DEFAULT_PROVIDERS
+        assert DEFAULT_PROVIDERS["secrets"].store == {}  # nothing fetched
+    finally:
+        parameters.clear_caches()
+
+
 def test_a_restored_copy_rebuilds_only_the_arrow_file_system_it_had(unreachable_s3: None) -> None:
     # A function that never built it (no reads from parquet) does not build it after restore.
     snapstart.refresh_after_restore()

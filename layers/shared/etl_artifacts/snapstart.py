@@ -54,6 +54,23 @@ def prime_settings() -> None:
     get_settings()
 
 
+def prime_secrets() -> None:
+    """Powertools' Secrets Manager provider (boto3 and its client), where the function reads a
+    secret (``*_SECRET_ARN``). The secret itself is fetched by each restored copy, never before
+    the snapshot: a snapshot holds no secret."""
+    from etl_artifacts.config import get_settings
+
+    settings = get_settings()
+    if not (settings.jwt_secret_arn or settings.db_secret_arn or settings.cursor_secret_arn):
+        return
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+
+    # What ``parameters.get_secret`` does on its first call, without the call.
+    if "secrets" not in DEFAULT_PROVIDERS:
+        DEFAULT_PROVIDERS["secrets"] = SecretsProvider()
+
+
 def prime_tracer() -> None:
     """The X-Ray tracer, where the function traces (in Lambda, unless POWERTOOLS_TRACE_DISABLED):
     importing the X-Ray SDK was the largest part of a first request left after the rest of init
@@ -336,7 +353,7 @@ def enable(primers: Iterable[Primer]) -> None:
     Lambda runs before-snapshot hooks in the reverse order of registration: one hook runs them all,
     in the order given.
     """
-    chosen = [prime_settings, prime_tracer, *primers]
+    chosen = [prime_settings, prime_tracer, prime_secrets, *primers]
 
     def prime_all() -> None:
         for primer in chosen:
