@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bench.timing import BenchOptions, Stats, progress, row, target
 
 if TYPE_CHECKING:
-    from etl_artifacts.local.template import TemplateSpec
+    from etl_artifacts_local.template import TemplateSpec
 
 SCENARIO = "6. Cold start"
 # logical id -> (budget ms, must stay free of pyarrow and boto3)
@@ -104,7 +104,7 @@ def import_hotspots(command: list[str], env: dict[str, str], top: int = 3) -> li
 
 
 def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
-    from etl_artifacts.local.template import load_template
+    from etl_artifacts_local.template import load_template
 
     options = options or (BenchOptions.smoke_defaults() if smoke else BenchOptions())
     template = load_template()

@@ -171,7 +171,7 @@ def _options(options: BenchOptions) -> dict[str, Any]:
 
 # -- pricing ---------------------------------------------------------------------------------------
 def memory_sizes() -> dict[str, int]:
-    from etl_artifacts.local.template import load_template
+    from etl_artifacts_local.template import load_template
 
     template = load_template()
     default = int(template.raw["Globals"]["Function"]["MemorySize"])

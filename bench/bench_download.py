@@ -1,6 +1,6 @@
 """Scenario 8: ``etl-artifacts download`` of a run with 1,000 artifacts.
 
-The real command (``etl_artifacts.local.cli.main``) against the local gateway (in this process,
+The real command (``etl_artifacts_local.cli.main``) against the local gateway (in this process,
 over HTTP on loopback, the real authorizer in front) and moto's S3 server: it lists the run
 through the API and fetches every presigned URL, verifying size and MD5. Cases: a fresh download
 with ``--jobs 8`` and with ``--jobs 1`` (the plain sequential loop), and a second run over a
@@ -69,7 +69,7 @@ def upload(run: RunRef, count: int) -> int:
 @contextmanager
 def local_api() -> Iterator[str]:
     """The local gateway on a free loopback port, serving the template's routes."""
-    from etl_artifacts.local.gateway import LocalGateway
+    from etl_artifacts_local.gateway import LocalGateway
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, LocalGateway(), threaded=True)
@@ -103,7 +103,7 @@ def _mb_per_s(total_bytes: int, stats: Stats) -> float:
 
 
 def run(smoke: bool) -> dict[str, Any]:
-    from etl_artifacts.local.cli import issue_token
+    from etl_artifacts_local.dev_tokens import issue_token
 
     shared_s3()
     count = SMOKE_ARTIFACTS if smoke else FULL_ARTIFACTS

@@ -7,7 +7,7 @@ peak RSS with ``resource.getrusage(RUSAGE_SELF).ru_maxrss``. A child that only i
 modules gives the baseline (interpreter + pyarrow + boto3), so the table also shows the memory
 the indexing itself added. Target: peak RSS at 1M rows <= 1.3x that at 100k rows.
 
-The decompression bomb of docs/limits.md (``etl_artifacts.local.hostile_parquet``: ~1 KB of
+The decompression bomb of docs/limits.md (``etl_artifacts_local.hostile_parquet``: ~1 KB of
 parquet, 64 copies of one 4 MiB string, dictionary-encoded) gives two more rows, each measured
 in a fresh child the same way: the indexer's peak RSS on it (the Lambda's ``index_object``: a
 refused build, logged, not retried; target < 1 GB), and how much a warm Phases worker grows on a
@@ -140,8 +140,8 @@ def _bomb(baseline_kb: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     """The indexer and a Phases data page on the decompression bomb, each in a fresh child."""
     from etl_artifacts.clients import s3_client
     from etl_artifacts.layout import RunRef, chunk_file, single_file
-    from etl_artifacts.local.etl_parquet import parquet_bytes
-    from etl_artifacts.local.hostile_parquet import BOMB_COPIES, bomb_parquet
+    from etl_artifacts_local.etl_parquet import parquet_bytes
+    from etl_artifacts_local.hostile_parquet import BOMB_COPIES, bomb_parquet
 
     from bench.dataset import metadata_table
 

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from etl_artifacts.local.s3_proxy import S3Proxy, Traffic
+from etl_artifacts_local.s3_proxy import S3Proxy, Traffic
 
 from bench.dataset import WARMUP_ATTEMPT, UploadedRun, bench_run_ref, uploaded_run
 from bench.handler_calls import (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from etl_artifacts.local.s3_proxy import S3Proxy, Traffic
+from etl_artifacts_local.s3_proxy import S3Proxy, Traffic
 
 from bench.dataset import UploadedRun, uploaded_run
 from bench.handler_calls import (

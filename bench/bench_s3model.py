@@ -2,7 +2,7 @@
 on an S3 that charges like S3: per request, not per object size.
 
 s3rver (npm; it serves a range from disk, in proportion to the range) holds the same data set
-and index files; a proxy in front of it (``etl_artifacts.local.s3_proxy``) adds a fixed latency
+and index files; a proxy in front of it (``etl_artifacts_local.s3_proxy``) adds a fixed latency
 to every request (``--latency-ms``, default 0 and 20: S3's first-byte latency is tens of ms) and
 records each request's start and end. Ours is the API over HTTP (the local gateway in this
 process, real authorizer, a keep-alive client); DuckDB 1.4 + httpfs reads the same files through
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from etl_artifacts.local.s3_proxy import S3Proxy, Traffic
-from etl_artifacts.local.services import MotoS3Server
+from etl_artifacts_local.s3_proxy import S3Proxy, Traffic
+from etl_artifacts_local.services import MotoS3Server
 
 from bench.bench_pages import run_cold
 from bench.bench_search import TRIGRAM_FILE, build_index, duck_sql
@@ -134,7 +134,7 @@ def _environment(endpoint: str) -> dict[str, str]:
     """The runner's environment (as ``shared_s3`` sets it for moto) pointed at ``endpoint``."""
     import os
 
-    from etl_artifacts.local.services import local_aws_environment
+    from etl_artifacts_local.services import local_aws_environment
 
     return {
         **local_aws_environment(endpoint, BENCH_BUCKET),
@@ -170,7 +170,7 @@ def _put_index(uploaded: UploadedRun, client: Any) -> None:
 @contextmanager
 def api_over_http() -> Iterator[str]:
     """The local gateway (template routes, real authorizer, handlers in this process) on a free port."""
-    from etl_artifacts.local.gateway import LocalGateway
+    from etl_artifacts_local.gateway import LocalGateway
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     class Handler(WSGIRequestHandler):
@@ -230,7 +230,7 @@ class LimiterMeasured:
 @contextmanager
 def dynamodb_behind_proxy() -> Iterator[S3Proxy]:
     """moto's server (DynamoDB) behind its own latency proxy, holding the limiter's table."""
-    from etl_artifacts.local.services import create_rate_limit_table
+    from etl_artifacts_local.services import create_rate_limit_table
 
     server = MotoS3Server()
     progress("starting moto (DynamoDB) for the limiter")

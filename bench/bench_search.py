@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from etl_artifacts.local.s3_proxy import S3Proxy, Traffic
+from etl_artifacts_local.s3_proxy import S3Proxy, Traffic
 
 from bench.dataset import COMMON_WORD, NEEDLE, NO_MATCH, UploadedRun, uploaded_run
 from bench.handler_calls import (

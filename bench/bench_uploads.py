@@ -194,7 +194,7 @@ def _measure_uploads(sizes: tuple[int, ...], runs: int) -> list[dict[str, Any]]:
     from etl_artifacts.config import get_settings
 
     try:
-        from etl_artifacts.local.strict_s3 import StrictS3NotInstalled, StrictS3Server
+        from etl_artifacts_local.strict_s3 import StrictS3NotInstalled, StrictS3Server
     except ImportError:
         return [
             row(SCENARIO, "create + PUT + complete", None, "the strict local S3 is not part of this tree")

@@ -167,7 +167,7 @@ def metadata_table(spec: DatasetSpec, phase: str = "extract", attempt: int = 1) 
     from datetime import UTC, datetime
 
     import pyarrow as pa
-    from etl_artifacts.local.etl_parquet import METADATA_SCHEMA
+    from etl_artifacts_local.etl_parquet import METADATA_SCHEMA
 
     started = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
     finished = datetime(2026, 11, 20, 10, 7, tzinfo=UTC)
@@ -290,7 +290,7 @@ def _upload_warmup_attempt(client: Any, uploaded: UploadedRun) -> None:
     """A small second attempt of the same run: a process that served it has done every first-request
     set-up (lazy imports, clients) without caching any footer of the measured attempt."""
     from etl_artifacts.layout import chunk_file, single_file
-    from etl_artifacts.local.etl_parquet import parquet_bytes
+    from etl_artifacts_local.etl_parquet import parquet_bytes
 
     spec = DatasetSpec(rows=100, chunks=1, row_group_size=100)
     prefix = uploaded.run.prefix()

@@ -89,8 +89,8 @@ def phase_data_event(run: RunRef, phase: str, query: dict[str, Any]) -> dict[str
 
 def load_function_handler(logical_id: str) -> Callable[[dict[str, Any], Any], Any]:
     """Import a function's handler exactly as the local runtime does (template.yaml Handler)."""
-    from etl_artifacts.local.lambda_runtime import load_handler
-    from etl_artifacts.local.template import load_template
+    from etl_artifacts_local.lambda_runtime import load_handler
+    from etl_artifacts_local.template import load_template
 
     handler = load_handler(load_template().functions[logical_id])
     from etl_artifacts.observability import metrics
@@ -112,7 +112,7 @@ def forget_metrics(metrics: Any) -> None:
 
 
 def lambda_context(logical_id: str) -> Any:
-    from etl_artifacts.local.lambda_runtime import LocalLambdaContext
+    from etl_artifacts_local.lambda_runtime import LocalLambdaContext
 
     return LocalLambdaContext(function_name=logical_id)
 

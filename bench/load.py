@@ -122,7 +122,7 @@ def _seed() -> None:
     import uuid
 
     from etl_artifacts.layout import RunRef
-    from etl_artifacts.local.seed import seed_run
+    from etl_artifacts_local.seed import seed_run
 
     for index, run_id in enumerate(LOAD_RUN_IDS):
         ref = RunRef(BENCH_COMPANY, uuid.UUID(LOAD_DAG_ID), dt.date.fromisoformat(LOAD_DATE), run_id)
@@ -141,7 +141,7 @@ def _token() -> str:
 def served() -> Iterator[str]:
     """``etl-artifacts serve`` on a free loopback port, configured from this environment."""
     import requests
-    from etl_artifacts.local.services import free_port
+    from etl_artifacts_local.services import free_port
 
     port = free_port()
     env = {**os.environ, **quiet_powertools_env()}
@@ -149,7 +149,7 @@ def served() -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "etl_artifacts.local.cli",
+            "etl_artifacts_local.cli",
             "serve",
             "--host",
             "127.0.0.1",

@@ -7,7 +7,7 @@ file into ``.local/s3rver`` (git-ignored). ``python -m bench.s3rver_server --ins
 
 What it does not emulate, and so what the cost model leaves out: signatures (any credentials
 pass), conditional requests (``If-Match``/``If-None-Match`` are ignored), and S3's own first-byte
-latency, which the latency proxy (``etl_artifacts.local.s3_proxy``) adds instead.
+latency, which the latency proxy (``etl_artifacts_local.s3_proxy``) adds instead.
 """
 
 from __future__ import annotations

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from etl_artifacts.local.s3_proxy import S3Proxy, Traffic
+from etl_artifacts_local.s3_proxy import S3Proxy, Traffic
 
 from bench.timing import progress
 
 if TYPE_CHECKING:
-    from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server
+    from etl_artifacts_local.services import EmbeddedPostgres, MotoS3Server
 
 BENCH_BUCKET = "bench-artifacts"
 BENCH_JWT_SECRET = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -74,7 +74,7 @@ def services() -> Services:
 
 def shared_s3() -> MotoS3Server:
     """moto's S3 server (a subprocess speaking HTTP), started once; the environment points at it."""
-    from etl_artifacts.local.services import MotoS3Server, create_bucket, local_aws_environment
+    from etl_artifacts_local.services import MotoS3Server, create_bucket, local_aws_environment
 
     if _SERVICES.s3 is None:
         progress("starting moto S3 server")
@@ -96,8 +96,8 @@ def shared_postgres(data_root: Path | None = None) -> EmbeddedPostgres:
     import tempfile
 
     from etl_artifacts.db import get_database, reset_database
-    from etl_artifacts.local.services import EmbeddedPostgres
     from etl_artifacts.migrations import migrate
+    from etl_artifacts_local.services import EmbeddedPostgres
 
     if _SERVICES.postgres is None:
         progress("starting embedded Postgres")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from etl_artifacts.local.s3_proxy import Traffic
+    from etl_artifacts_local.s3_proxy import Traffic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO_ROOT / ".local" / "bench-data"

@@ -26,9 +26,9 @@ import requests
 from etl_artifacts.clients import reset_clients
 from etl_artifacts.config import get_settings
 from etl_artifacts.db import get_database, reset_database
-from etl_artifacts.local.lifecycle_services import LOCAL_RAW_MAX_BYTES
-from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server, create_bucket, local_aws_environment
-from etl_artifacts.local.strict_s3 import StrictS3NotInstalled, StrictS3Server
+from etl_artifacts_local.lifecycle_services import LOCAL_RAW_MAX_BYTES
+from etl_artifacts_local.services import EmbeddedPostgres, MotoS3Server, create_bucket, local_aws_environment
+from etl_artifacts_local.strict_s3 import StrictS3NotInstalled, StrictS3Server
 from lifecycle_helpers import create_signing_key
 from security_helpers import InvocationSpy, S3Proxy, SqlSpy, clear_storage_caches
 
@@ -259,7 +259,7 @@ class ApiClient:
 
 @pytest.fixture(scope="session")
 def gateway_url(base_env: dict[str, str]) -> Iterator[str]:
-    from etl_artifacts.local.gateway import LocalGateway
+    from etl_artifacts_local.gateway import LocalGateway
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, LocalGateway(), threaded=True)
@@ -280,7 +280,7 @@ def api(gateway_url: str, make_token: Callable[..., str]) -> ApiClient:
 @pytest.fixture
 def invocations(monkeypatch: pytest.MonkeyPatch) -> InvocationSpy:
     """Spy on the gateway's ``invoke`` (it imported the name, so the gateway's binding is patched)."""
-    from etl_artifacts.local import gateway
+    from etl_artifacts_local import gateway
 
     spy = InvocationSpy()
     monkeypatch.setattr(gateway, "invoke", spy.wrap(gateway.invoke))

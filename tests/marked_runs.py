@@ -40,7 +40,7 @@ def marked_tables(marker: str, phase: str, *, rows_per_chunk: int = 30, chunks: 
     import datetime as dt
 
     import pyarrow as pa
-    from etl_artifacts.local.etl_parquet import ERRORS_SCHEMA, LOGS_SCHEMA, METADATA_SCHEMA
+    from etl_artifacts_local.etl_parquet import ERRORS_SCHEMA, LOGS_SCHEMA, METADATA_SCHEMA
 
     start = dt.datetime(2026, 3, 14, 10, 0, tzinfo=dt.UTC)
     tables: dict[str, Any] = {}
@@ -105,8 +105,8 @@ def write_marked_run(
     from etl_artifacts.config import get_settings
     from etl_artifacts.db import get_database
     from etl_artifacts.layout import PHASES, attempt_dir
-    from etl_artifacts.local.etl_parquet import parquet_bytes
-    from etl_artifacts.local.seed import upsert_log
+    from etl_artifacts_local.etl_parquet import parquet_bytes
+    from etl_artifacts_local.seed import upsert_log
 
     marker = marker or ref.id_company
     settings = get_settings()

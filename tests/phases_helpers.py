@@ -18,8 +18,8 @@ import pytest
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import RunRef, chunk_file, single_file
-from etl_artifacts.local.etl_parquet import ERRORS_SCHEMA, LOGS_SCHEMA, METADATA_SCHEMA, parquet_bytes
 from etl_artifacts.parquet import chunkset
+from etl_artifacts_local.etl_parquet import ERRORS_SCHEMA, LOGS_SCHEMA, METADATA_SCHEMA, parquet_bytes
 
 UTC = dt.UTC
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

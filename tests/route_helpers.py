@@ -55,7 +55,7 @@ class Route:
 
 
 def template_routes() -> list[Route]:
-    from etl_artifacts.local.template import load_template
+    from etl_artifacts_local.template import load_template
 
     return [Route(r.route_key, r.path, r.function, r.authorized) for r in load_template().routes]
 

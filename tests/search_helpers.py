@@ -11,9 +11,9 @@ from etl_artifacts.attempts import AttemptObjects, list_attempt
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import RunRef, chunk_file, single_file
-from etl_artifacts.local.etl_parquet import METADATA_SCHEMA, parquet_bytes
 from etl_artifacts.parquet.render import render_array, render_value_text
 from etl_artifacts.search.text import SEPARATOR, normalize_keyword
+from etl_artifacts_local.etl_parquet import METADATA_SCHEMA, parquet_bytes
 from hypothesis import strategies as st
 
 

@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 # The one S3 proxy of the tests and the benchmarks; re-exported for the suites that import it here.
-from etl_artifacts.local.s3_proxy import S3Proxy as S3Proxy
-from etl_artifacts.local.s3_proxy import S3Request as S3Request
+from etl_artifacts_local.s3_proxy import S3Proxy as S3Proxy
+from etl_artifacts_local.s3_proxy import S3Request as S3Request
 
 # -- functions reached ---------------------------------------------------------------------------------
 
@@ -116,7 +116,7 @@ class JwksServer:
         self._server = None
 
 
-# -- S3 keys actually requested, and S3 faults (the proxy: etl_artifacts.local.s3_proxy) ----------
+# -- S3 keys actually requested, and S3 faults (the proxy: etl_artifacts_local.s3_proxy) ----------
 
 
 def outside_prefix(targets: list[str], bucket: str, allowed_prefix: str) -> list[str]:

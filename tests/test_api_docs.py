@@ -10,8 +10,8 @@ import json
 from conftest import REPO_ROOT
 from etl_artifacts.api.meta_routes import merged_openapi_json
 from etl_artifacts.api.openapi_doc import operations
-from etl_artifacts.local.api_docs import REGENERATE, render
-from etl_artifacts.local.cli import main
+from etl_artifacts_local.api_docs import REGENERATE, render
+from etl_artifacts_local.cli import main
 
 DOCS = REPO_ROOT / "docs" / "api.md"
 

@@ -19,7 +19,7 @@ from artifacts_helpers import (
     query_params,
 )
 from conftest import reset_caches
-from etl_artifacts.local.services import free_port
+from etl_artifacts_local.services import free_port
 
 FILENAME_RE = re.compile(r'^attachment; filename="([A-Za-z0-9._-]+\.parquet)"$')
 

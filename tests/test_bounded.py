@@ -28,7 +28,7 @@ from etl_artifacts.config import get_settings
 from etl_artifacts.deadline import invocation_deadline
 from etl_artifacts.errors import DeadlineExceeded
 from etl_artifacts.layout import AttemptLocation, RunRef, single_file
-from etl_artifacts.local.hostile_parquet import bomb_parquet, nested_parquet
+from etl_artifacts_local.hostile_parquet import bomb_parquet, nested_parquet
 from phases_helpers import logs_table, new_run, phase_path, put_bytes, put_chunks, put_metadata, run_path
 from serve_helpers import serving
 
@@ -255,7 +255,7 @@ def test_a_compression_bomb_is_refused_from_its_footer(api, via_proxy: Any, monk
 def test_the_indexer_refuses_a_bomb_once_without_retry(bomb: RunRef, caplog) -> None:
     from etl_artifacts.indexing.handler import lambda_handler
     from etl_artifacts.indexing.queue import index_build_message
-    from etl_artifacts.local.lambda_runtime import LocalLambdaContext
+    from etl_artifacts_local.lambda_runtime import LocalLambdaContext
 
     bucket = get_settings().artifacts_bucket
     metadata_key = bomb.prefix(get_settings().artifacts_prefix) + single_file("extract", 1, "metadata")

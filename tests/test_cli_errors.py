@@ -65,7 +65,7 @@ def test_seed_without_aws_credentials_writes_nothing():
 
 @pytest.mark.parametrize("command", [["migrate"], ["seed", "--companies", "1", "--runs", "1"]])
 def test_a_database_that_does_not_answer_is_one_line_without_its_url(command):
-    from etl_artifacts.local.services import free_port
+    from etl_artifacts_local.services import free_port
 
     # A port nothing listens on: the stack stopped (or restarted elsewhere) since the env file was read.
     url = f"postgresql://user:pw-not-to-print@127.0.0.1:{free_port()}/db"

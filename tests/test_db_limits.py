@@ -25,9 +25,9 @@ import pytest
 from etl_artifacts.config import get_settings
 from etl_artifacts.db import ConnectionParams, get_database, params_from_url, reset_database
 from etl_artifacts.errors import DatabaseError
-from etl_artifacts.local.lambda_runtime import invoke
-from etl_artifacts.local.services import EmbeddedPostgres
-from etl_artifacts.local.template import load_template
+from etl_artifacts_local.lambda_runtime import invoke
+from etl_artifacts_local.services import EmbeddedPostgres
+from etl_artifacts_local.template import load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -39,9 +39,9 @@ def runnable_blocks(relative: str) -> list[str]:
 def env_file(base_env: dict[str, str], gateway_url: str, make_token: Any, tmp_path_factory: Any) -> Path:
     """What `make dev` writes to .local/dev/env, for this session's stack, after seeding the demo run."""
     from etl_artifacts.layout import RunRef
-    from etl_artifacts.local.dev import render_env_file, stack_variables
-    from etl_artifacts.local.seed import demo_run_id, seed_run
-    from etl_artifacts.local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
+    from etl_artifacts_local.dev import render_env_file, stack_variables
+    from etl_artifacts_local.seed import demo_run_id, seed_run
+    from etl_artifacts_local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
 
     date = dt.date(2026, 11, 20)
     seed_run(RunRef(DEMO_COMPANY, DEMO_DAG_ID, date, demo_run_id(date)))
@@ -139,7 +139,7 @@ def test_readme_is_short_and_links_the_docs():
 
 
 def test_every_alarm_has_a_runbook():
-    from etl_artifacts.local.template import load_template
+    from etl_artifacts_local.template import load_template
 
     alarms = [
         name

@@ -31,7 +31,7 @@ import pytest
 import requests
 from etl_artifacts.api.envelope import LAMBDA_PAYLOAD_MAX, body_cost
 from etl_artifacts.layout import single_file
-from etl_artifacts.local.gateway import AWS_FAILED_INVOCATION
+from etl_artifacts_local.gateway import AWS_FAILED_INVOCATION
 from phases_helpers import errors_table, new_run, phase_path, put_chunks, put_metadata, put_table, run_path
 from security_helpers import S3Proxy
 from serve_helpers import serving

@@ -69,7 +69,7 @@ EXPECTED_STATUS: dict[str, set[int]] = {
     "seal_manifest.json": {404},
 }
 
-# The run every API event points at (see etl_artifacts.local.seed: the walkthrough run).
+# The run every API event points at (see etl_artifacts_local.seed: the walkthrough run).
 DEMO_DATE = dt.date(2026, 11, 20)
 
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
@@ -111,9 +111,9 @@ def function_for(event_file: Path) -> str:
 @pytest.fixture(scope="module")
 def demo_run(base_env: dict[str, str]) -> Any:
     from etl_artifacts.layout import RunRef
-    from etl_artifacts.local.seed import demo_run_id, seed_run
-    from etl_artifacts.local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
-    from etl_artifacts.local.seed_uploads import seed_demo_upload
+    from etl_artifacts_local.seed import demo_run_id, seed_run
+    from etl_artifacts_local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
+    from etl_artifacts_local.seed_uploads import seed_demo_upload
 
     seeded = seed_run(RunRef(DEMO_COMPANY, DEMO_DAG_ID, DEMO_DATE, demo_run_id(DEMO_DATE)))
     seed_demo_upload(RunRef(DEMO_COMPANY, DEMO_DAG_ID, DEMO_DATE, demo_run_id(DEMO_DATE)))
@@ -259,8 +259,8 @@ def test_invoke_without_configuration_says_what_is_missing(function, event, miss
 
 
 def test_every_function_of_the_template_is_known_to_the_invoke_check():
-    from etl_artifacts.local.cli import _INVOKE_NEEDS
-    from etl_artifacts.local.template import load_template
+    from etl_artifacts_local.cli import _INVOKE_NEEDS
+    from etl_artifacts_local.template import load_template
 
     # Meta needs nothing but the event; every other function must say what it needs.
     assert set(load_template().functions) - {"MetaFunction"} == set(_INVOKE_NEEDS)

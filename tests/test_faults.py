@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from conftest import TEST_BUCKET
 from etl_artifacts.layout import RunRef
-from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server, create_bucket
+from etl_artifacts_local.services import EmbeddedPostgres, MotoS3Server, create_bucket
 from marked_runs import MarkedRun, delete_marked_run, write_marked_run
 from route_helpers import authorized_routes
 from security_helpers import S3Proxy, clear_storage_caches
@@ -235,7 +235,7 @@ class InThreadGateway:
     connection is the one reused from request to request, as in a warm Lambda."""
 
     def __init__(self, make_token: Callable[..., str]) -> None:
-        from etl_artifacts.local.gateway import LocalGateway
+        from etl_artifacts_local.gateway import LocalGateway
 
         self.gateway = LocalGateway()
         self.make_token = make_token
@@ -405,7 +405,7 @@ def test_unreadable_parquet_is_502_then_recovers(api, stored_run, case, monkeypa
 def test_logs_chunk_with_a_foreign_schema_is_not_a_500(api, stored_run):
     # Readable parquet, but not the logs schema of docs/architecture.md: never an internal error.
     import pyarrow as pa
-    from etl_artifacts.local.etl_parquet import parquet_bytes
+    from etl_artifacts_local.etl_parquet import parquet_bytes
 
     _put(
         stored_run,
@@ -421,8 +421,8 @@ def test_logs_chunk_with_a_foreign_schema_is_not_a_500(api, stored_run):
 
 def _index_with_sources(run: MarkedRun, table: Any) -> bytes:
     from etl_artifacts.attempts import list_attempt
-    from etl_artifacts.local.etl_parquet import parquet_bytes
     from etl_artifacts.search.index_format import SOURCES_METADATA_KEY
+    from etl_artifacts_local.etl_parquet import parquet_bytes
 
     sources = list_attempt(run.ref, "extract", 1).sources_json()
     return parquet_bytes(table.replace_schema_metadata({SOURCES_METADATA_KEY: sources.encode()}))

@@ -23,10 +23,10 @@ from etl_artifacts.indexing.builder import index_attempt
 from etl_artifacts.indexing.events import ObjectRef, objects_in
 from etl_artifacts.indexing.handler import lambda_handler
 from etl_artifacts.layout import parse_metadata_key
-from etl_artifacts.local.cli import main as cli_main
-from etl_artifacts.local.lambda_runtime import LocalLambdaContext
 from etl_artifacts.search import index_format
 from etl_artifacts.search.index_format import SOURCES_METADATA_KEY, TRIGRAM_FILE, decode_sources
+from etl_artifacts_local.cli import main as cli_main
+from etl_artifacts_local.lambda_runtime import LocalLambdaContext
 from search_helpers import (
     attempt_prefix,
     metadata_key,

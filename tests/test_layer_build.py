@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from etl_artifacts.local.template import TemplateSpec, load_template
+from etl_artifacts_local.template import TemplateSpec, load_template
 from layer_helpers import RUNTIME_PROVIDED, find_python313, run_probe, runtime_sdk_dir
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
@@ -214,7 +214,12 @@ def test_sam_build_builds_every_function_and_the_pruned_layer(
     python = host_build / "SharedLayer" / "python"
     arrow = python / "pyarrow"
     assert (python / "etl_artifacts" / "api").is_dir()
-    assert not (python / "etl_artifacts" / "local").exists(), "the dev server/CLI must not ship"
+    # The runtime package ships whole, and nothing of the local stack (devstack/) with it.
+    source = REPO_ROOT / "layers" / "shared" / "etl_artifacts"
+    assert {p.relative_to(python).as_posix() for p in (python / "etl_artifacts").rglob("*.py")} == {
+        p.relative_to(source.parent).as_posix() for p in source.rglob("*.py")
+    }
+    assert not (python / "etl_artifacts_local").exists(), "the dev server/CLI must not ship"
     for name in RUNTIME_PROVIDED:
         assert not (python / name).exists(), f"{name} comes with the Lambda runtime"
     for pruned in ("tests", "include", "flight.py", "libarrow_flight.so.2600", "libarrow_python.so"):

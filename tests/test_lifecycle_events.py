@@ -9,7 +9,7 @@ import pytest
 from etl_artifacts.db import get_database
 from etl_artifacts.lifecycle import outbox
 from etl_artifacts.lifecycle.artifact_states import delete_artifact, restore_artifact
-from etl_artifacts.local.services import free_port
+from etl_artifacts_local.services import free_port
 from lifecycle_helpers import Bus, create_bus, uploaded, use_env
 from uploads_helpers import new_run
 

@@ -182,7 +182,7 @@ def test_a_manifest_larger_than_kms_raw_limit_is_signed_as_a_digest(monkeypatch:
 def test_the_local_stack_creates_a_signing_key_and_an_event_bus(
     s3_server, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from etl_artifacts.local.lifecycle_services import configure_lifecycle_services
+    from etl_artifacts_local.lifecycle_services import configure_lifecycle_services
     from lifecycle_helpers import aws
 
     names = (

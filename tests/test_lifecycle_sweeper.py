@@ -14,8 +14,8 @@ import pytest
 from etl_artifacts.db import Database, get_database
 from etl_artifacts.lifecycle import sweeper
 from etl_artifacts.lifecycle.artifact_states import delete_artifact
-from etl_artifacts.local.cli import main
 from etl_artifacts.uploads.dal import ArtifactStore
+from etl_artifacts_local.cli import main
 from lifecycle_helpers import days, object_exists, run_with_parquet, uploaded
 
 pytestmark = pytest.mark.usefixtures("base_env")

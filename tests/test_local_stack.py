@@ -30,16 +30,16 @@ from conftest import REPO_ROOT, TEST_BUCKET
 from etl_artifacts.clients import arrow_s3, s3_client
 from etl_artifacts.db import get_database
 from etl_artifacts.layout import PHASES, RunRef, parse_relative_key
-from etl_artifacts.local import seed as seed_module
-from etl_artifacts.local.etl_parquet import (
+from etl_artifacts_local import seed as seed_module
+from etl_artifacts_local.etl_parquet import (
     ERRORS_SCHEMA,
     LOGS_SCHEMA,
     METADATA_SCHEMA,
     QUEUE_DATA_SCHEMA,
 )
-from etl_artifacts.local.seed import seed, seed_run
-from etl_artifacts.local.seed_rows import DATA_SCHEMAS, to_jsonable
-from etl_artifacts.local.seed_scenarios import SCENARIOS, SeedOptions, SeedResult
+from etl_artifacts_local.seed import seed, seed_run
+from etl_artifacts_local.seed_rows import DATA_SCHEMAS, to_jsonable
+from etl_artifacts_local.seed_scenarios import SCENARIOS, SeedOptions, SeedResult
 
 CLI = Path(sys.executable).with_name("etl-artifacts")
 PREFIX = "local-stack-test/"  # keeps these objects apart from other tests' runs in the shared bucket
@@ -97,7 +97,7 @@ def test_seed_covers_every_status_of_every_phase_and_a_retried_attempt(seeded):
 
 def test_seed_writes_exactly_the_documented_layout(seeded):
     result, _ = seeded
-    from etl_artifacts.local.seed_uploads import demo_artifact_id
+    from etl_artifacts_local.seed_uploads import demo_artifact_id
 
     uploads: list[str] = []
     for run in result.runs:
@@ -285,7 +285,7 @@ def test_to_jsonable_renders_like_the_api():
 
 
 def test_cli_defaults_are_the_seed_defaults():
-    from etl_artifacts.local.cli import _seed_options, build_parser
+    from etl_artifacts_local.cli import _seed_options, build_parser
 
     assert _seed_options(build_parser().parse_args(["seed"])) == SeedOptions()
     assert _seed_options(build_parser().parse_args(["dev"])) == SeedOptions()
@@ -362,7 +362,7 @@ def _pid_alive(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # start-up (up to 300 s) + the other shell's commands (up to 400 s) + shutdown
 def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
-    from etl_artifacts.local.services import free_port
+    from etl_artifacts_local.services import free_port
 
     port = free_port()
     data_dir = tmp_path / "dev"
@@ -454,8 +454,8 @@ def test_dev_starts_serves_the_demo_data_and_stops_cleanly(tmp_path):
 def _commands_work_from_another_shell_after_sourcing_the_env_file(env_file: Path, port: int) -> None:
     """A fresh shell that sources the file reaches the running stack with token,
     migrate, seed, index and invoke (whose stdout pipes into json.tool)."""
-    from etl_artifacts.local.seed import demo_run_id
-    from etl_artifacts.local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
+    from etl_artifacts_local.seed import demo_run_id
+    from etl_artifacts_local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
 
     assert env_file.stat().st_mode & 0o077 == 0  # holds JWT_SECRET and a token
     text = env_file.read_text()
@@ -556,8 +556,8 @@ def _tree(root: Path) -> dict[str, tuple[int, bytes]]:
 def test_dev_refuses_a_data_dir_in_use_and_touches_nothing(tmp_path):
     """A second `dev` on a data directory whose lock is held exits 2 at once, naming the holder's PID,
     before Postgres, the port, the env file or the lock file are touched."""
-    from etl_artifacts.local.dev import DataDirLock
-    from etl_artifacts.local.services import free_port
+    from etl_artifacts_local.dev import DataDirLock
+    from etl_artifacts_local.services import free_port
 
     data_dir = tmp_path / "dev"
     (data_dir / "postgres").mkdir(parents=True)

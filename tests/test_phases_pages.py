@@ -302,7 +302,7 @@ def test_corrupt_metadata_is_502(api):
 def test_s3_down_is_502(api, two_chunks, monkeypatch, suffix):
     from etl_artifacts.clients import reset_clients
     from etl_artifacts.config import get_settings
-    from etl_artifacts.local.services import free_port
+    from etl_artifacts_local.services import free_port
 
     footer_cache.clear_cache()
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")

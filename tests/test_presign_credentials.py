@@ -16,7 +16,7 @@ from etl_artifacts.artifacts import presign_credentials
 from etl_artifacts.artifacts.presign_credentials import tenant_session_policy
 from etl_artifacts.artifacts.service import presign_run_artifact
 from etl_artifacts.clients import sts_client
-from etl_artifacts.local.services import MotoS3Server
+from etl_artifacts_local.services import MotoS3Server
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/etl-artifacts-presign"
 DATA_KEY = "extract/attempt=1/data_000.parquet"

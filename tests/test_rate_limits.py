@@ -19,11 +19,11 @@ import pytest
 import requests
 from etl_artifacts.clients import reset_clients
 from etl_artifacts.config import get_settings
-from etl_artifacts.local.s3_proxy import S3Proxy, S3Request
-from etl_artifacts.local.services import create_rate_limit_table, free_port
 from etl_artifacts.observability import metrics
 from etl_artifacts.ratelimit.limit_store import LimitStore, ScanLease, ScansBusy
 from etl_artifacts.ratelimit.tenant_gate import STORE_FAILURE_METRIC
+from etl_artifacts_local.s3_proxy import S3Proxy, S3Request
+from etl_artifacts_local.services import create_rate_limit_table, free_port
 from phases_helpers import logs_table, new_run, phase_path, put_chunks, put_metadata
 from serve_helpers import serving
 
@@ -364,7 +364,7 @@ def _policy_statements(resources: dict[str, Any], logical_id: str) -> list[dict[
 
 
 def test_template_declares_an_on_demand_table_with_ttl_and_least_privilege():
-    from etl_artifacts.local.template import load_template
+    from etl_artifacts_local.template import load_template
 
     spec = load_template()
     resources = spec.raw["Resources"]

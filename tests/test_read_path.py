@@ -10,7 +10,7 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
-from etl_artifacts.local.s3_proxy import S3Proxy
+from etl_artifacts_local.s3_proxy import S3Proxy
 from phases_helpers import new_run, phase_path, put_chunks, put_metadata
 
 

@@ -25,8 +25,8 @@ def snippets() -> list[str]:
 @pytest.fixture
 def demo_run(base_env: dict[str, str]) -> Any:
     from etl_artifacts.layout import RunRef
-    from etl_artifacts.local.seed import demo_run_id, seed_run
-    from etl_artifacts.local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
+    from etl_artifacts_local.seed import demo_run_id, seed_run
+    from etl_artifacts_local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
 
     date = dt.date(2026, 11, 20)
     return seed_run(RunRef(DEMO_COMPANY, DEMO_DAG_ID, date, demo_run_id(date)))

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from etl_artifacts.config import get_settings
 from etl_artifacts.db import connect, get_database, reset_database
-from etl_artifacts.local.services import free_port
 from etl_artifacts.runs.models import RunSearch
 from etl_artifacts.runs.query import search_statement
+from etl_artifacts_local.services import free_port
 from runs_helpers import delete_dags, fresh_dag, insert_run, phase, run_ids_of, run_path, search_path
 
 DAG = uuid.uuid4()

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from etl_artifacts.local.s3_proxy import S3Proxy, Traffic, request_depth
-from etl_artifacts.local.services import MotoS3Server
+from etl_artifacts_local.s3_proxy import S3Proxy, Traffic, request_depth
+from etl_artifacts_local.services import MotoS3Server
 
 BUCKET = "proxy-test"
 

@@ -19,8 +19,8 @@ from etl_artifacts.auth import authorizer_response
 from etl_artifacts.config import get_settings
 from etl_artifacts.db import connection_params
 from etl_artifacts.errors import ConfigurationError
-from etl_artifacts.local.services import MotoS3Server
 from etl_artifacts.secret_values import reset_secret_cache
+from etl_artifacts_local.services import MotoS3Server
 
 JWT_KEY = "jwt-key-from-secrets-manager-0123456789-abcdefghijklmnop"
 ROTATED_KEY = "rotated-jwt-key-0123456789-abcdefghijklmnopqrstuvwxyz0123"

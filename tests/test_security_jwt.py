@@ -441,7 +441,7 @@ def test_jwks_attack_matrix(api, jwks_env, keys, invocations):
 
 
 def test_jwks_unreachable_is_401_not_500(api, invocations, keys, monkeypatch):
-    from etl_artifacts.local.services import free_port
+    from etl_artifacts_local.services import free_port
 
     monkeypatch.setenv("JWT_JWKS_URL", f"http://127.0.0.1:{free_port()}/.well-known/jwks.json")
     assert_refused(api.get(WHOAMI, token=keys.rs256(_claims())), invocations)

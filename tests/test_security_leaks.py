@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from conftest import TEST_BUCKET
 from etl_artifacts.layout import RunRef
-from etl_artifacts.local.gateway import AWS_FAILED_INVOCATION
-from etl_artifacts.local.services import free_port
+from etl_artifacts_local.gateway import AWS_FAILED_INVOCATION
+from etl_artifacts_local.services import free_port
 from marked_runs import MarkedRun, delete_marked_run, write_marked_run
 from plugins.leak_guard import body_leaks, capture_logs, find_leaks, log_leaks
 from route_helpers import authorized_routes, sample_path, template_routes
@@ -233,7 +233,7 @@ def test_s3_fault_leaks_nothing(api, run, s3_proxy, monkeypatch, mode):
 
 @pytest.mark.slow
 def test_function_crash_leaks_nothing(api, run, monkeypatch):
-    from etl_artifacts.local import gateway
+    from etl_artifacts_local import gateway
 
     # Given a function crashing with secrets in its exception text (the gateway's own handler)
     sweep = Sweep(api, run.ref.id_company)

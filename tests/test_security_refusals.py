@@ -25,9 +25,9 @@ from conftest import REPO_ROOT, TEST_JWT_SECRET
 from etl_artifacts import auth
 from etl_artifacts.api.common import QueryNotUtf8, query_parameters
 from etl_artifacts.config import get_settings
-from etl_artifacts.local.gateway import LocalGateway, make_gateway_server
-from etl_artifacts.local.lambda_runtime import InvocationFailed, invoke
-from etl_artifacts.local.template import FunctionSpec, load_template
+from etl_artifacts_local.gateway import LocalGateway, make_gateway_server
+from etl_artifacts_local.lambda_runtime import InvocationFailed, invoke
+from etl_artifacts_local.template import FunctionSpec, load_template
 from phases_helpers import new_run, phase_path, put_chunks, put_metadata
 from plugins.leak_guard import capture_logs
 from security_helpers import b64url

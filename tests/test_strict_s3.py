@@ -20,8 +20,8 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from conftest import StrictBucket
-from etl_artifacts.local.services import MotoS3Server, local_aws_environment
-from etl_artifacts.local.strict_s3 import StrictS3NotInstalled, StrictS3Server
+from etl_artifacts_local.services import MotoS3Server, local_aws_environment
+from etl_artifacts_local.strict_s3 import StrictS3NotInstalled, StrictS3Server
 from phases_helpers import data_table, new_run, phase_path, put_chunks, put_metadata, run_path
 
 BODY = b"# Report\n\nEvery row reconciled.\n"

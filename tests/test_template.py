@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from etl_artifacts.local.template import TemplateSpec, load_template
+from etl_artifacts_local.template import TemplateSpec, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 API_PACKAGE = REPO_ROOT / "layers" / "shared" / "etl_artifacts" / "api"

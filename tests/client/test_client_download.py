@@ -22,10 +22,10 @@ import pytest
 from artifacts_helpers import ALL_KINDS, StoredRun, new_run
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
-from etl_artifacts.local.services import free_port
 from etl_artifacts_client import download as download_module
 from etl_artifacts_client.cli import main
 from etl_artifacts_client.client import Client
+from etl_artifacts_local.services import free_port
 
 MULTIPART_SIZE = 5 * 1024 * 1024 + 123_456
 

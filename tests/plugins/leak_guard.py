@@ -210,7 +210,7 @@ RESPONSES = ResponseRecorder()
 @pytest.fixture(scope="session", autouse=True)
 def _record_gateway_responses() -> Iterator[None]:
     """Wrap the local gateway's dispatch for the whole session: every answer is inspected."""
-    from etl_artifacts.local.gateway import LocalGateway
+    from etl_artifacts_local.gateway import LocalGateway
 
     original = LocalGateway.dispatch
 

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from etl_artifacts.config import get_settings
 from etl_artifacts.errors import TooExpensive
-from etl_artifacts.local.hostile_parquet import BOMB_COPIES, BOMB_VALUE_BYTES, bomb_parquet
 from etl_artifacts.parquet.decoded import check_decoded, decoded_bytes, dictionary_columns, stored_bytes
+from etl_artifacts_local.hostile_parquet import BOMB_COPIES, BOMB_VALUE_BYTES, bomb_parquet
 
 
 def test_a_dictionary_counts_what_it_would_decode_to() -> None:

@@ -176,8 +176,8 @@ def test_the_resolver_primer_answers_every_route_without_storage() -> None:
 
 
 def test_a_local_worker_runs_its_functions_init_before_it_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from etl_artifacts.local.lambda_runtime import ProcessInvoker
-    from etl_artifacts.local.template import load_template
+    from etl_artifacts_local.lambda_runtime import ProcessInvoker
+    from etl_artifacts_local.template import load_template
 
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     spec = load_template().functions["MetaFunction"]

@@ -130,6 +130,8 @@ class Settings(BaseModel):
         if self.jwt_secret:
             return self.jwt_secret
         if self.jwt_secret_arn:
+            # Not a cycle (secret_values imports errors, not config): deferred so that importing
+            # config stays free of Powertools and botocore until a secret ARN is read.
             from etl_artifacts.secret_values import secret_string
 
             return secret_string(self.jwt_secret_arn)

@@ -7,9 +7,8 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from etl_artifacts.layout import RunRef
+from pydantic import BaseModel, ConfigDict, Field
 
 # The run every walkthrough points at (docs/getting-started.md, `etl-artifacts dev`, events/*.json): the first
 # company's "retried" run on the first DAG, on the last seeded date.

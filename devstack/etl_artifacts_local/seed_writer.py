@@ -13,13 +13,14 @@ from typing import Any
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.layout import EVENT_KINDS, PHASES, RunRef, attempt_dir, chunk_file, single_file
-from etl_artifacts.local.etl_parquet import (
+
+from etl_artifacts_local.etl_parquet import (
     ERRORS_SCHEMA,
     LOGS_SCHEMA,
     METADATA_SCHEMA,
     QUEUE_DATA_SCHEMA,
 )
-from etl_artifacts.local.seed_rows import (
+from etl_artifacts_local.seed_rows import (
     DATA_SCHEMAS,
     EVENT_SCHEMA,
     LOGGERS,
@@ -32,7 +33,7 @@ from etl_artifacts.local.seed_rows import (
     to_jsonable,
     transform_row,
 )
-from etl_artifacts.local.seed_scenarios import Scenario, SeededAttempt, SeededRun
+from etl_artifacts_local.seed_scenarios import Scenario, SeededAttempt, SeededRun
 
 PREVIEW_ROWS = 20  # rows copied into etl.logs `data` (docs/architecture.md allows at most 100)
 LOG_CHUNK_ROWS = 50

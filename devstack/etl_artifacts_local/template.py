@@ -84,8 +84,8 @@ def _function_of(arn: Any, resources: dict[str, Any]) -> str | None:
 
 
 def default_template_path() -> Path:
-    """template.yaml at the repository root (this file lives in layers/shared/etl_artifacts/local)."""
-    return Path(__file__).resolve().parents[4] / "template.yaml"
+    """template.yaml at the repository root (this file lives in devstack/etl_artifacts_local)."""
+    return Path(__file__).resolve().parents[2] / "template.yaml"
 
 
 def load_template(path: Path | None = None) -> TemplateSpec:

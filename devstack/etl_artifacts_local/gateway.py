@@ -31,17 +31,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from etl_artifacts.auth import MISSING, TOKEN_RULES
+from etl_artifacts.errors import ApiError, Unauthorized
+from etl_artifacts.errors import NotFound as RouteNotFound
+from etl_artifacts.observability import logger
+from etl_artifacts.payload import LAMBDA_PAYLOAD_MAX, payload_size
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from etl_artifacts.auth import MISSING, TOKEN_RULES
-from etl_artifacts.errors import ApiError, Unauthorized
-from etl_artifacts.errors import NotFound as RouteNotFound
-from etl_artifacts.local.lambda_runtime import InvocationFailed, ProcessInvoker, invoke
-from etl_artifacts.local.template import FunctionSpec, RouteSpec, TemplateSpec, load_template
-from etl_artifacts.observability import logger
-from etl_artifacts.payload import LAMBDA_PAYLOAD_MAX, payload_size
+from etl_artifacts_local.lambda_runtime import InvocationFailed, ProcessInvoker, invoke
+from etl_artifacts_local.template import FunctionSpec, RouteSpec, TemplateSpec, load_template
 
 # API Gateway waits 10 s at most for a Lambda authorizer.
 AUTHORIZER_TIMEOUT_S = 10.0

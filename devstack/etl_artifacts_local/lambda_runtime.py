@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from etl_artifacts.local.template import FunctionSpec
 from etl_artifacts.observability import logger
+
+from etl_artifacts_local.template import FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

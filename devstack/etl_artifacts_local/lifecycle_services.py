@@ -15,7 +15,6 @@ def configure_lifecycle_services(endpoint: str) -> dict[str, str]:
     """Create the signing key and the bus on ``endpoint`` and point the process at them; the
     variables set. ``MANIFEST_SIGNING_KEY_ID`` and ``EVENT_BUS_NAME`` already set are kept."""
     import boto3
-
     from etl_artifacts.clients import reset_clients
     from etl_artifacts.config import get_settings
 

@@ -39,8 +39,9 @@ from typing import Any
 from etl_artifacts.clients import s3_client
 from etl_artifacts.db import Database, get_database
 from etl_artifacts.layout import RunRef
-from etl_artifacts.local.seed_rows import random_uuid
-from etl_artifacts.local.seed_scenarios import (
+
+from etl_artifacts_local.seed_rows import random_uuid
+from etl_artifacts_local.seed_scenarios import (
     COMPANY_NAMES,
     DEMO_DAG_ID,
     DEMO_RUN_TIME,
@@ -51,7 +52,7 @@ from etl_artifacts.local.seed_scenarios import (
     SeedOptions,
     SeedResult,
 )
-from etl_artifacts.local.seed_writer import RunPlan, RunWriter
+from etl_artifacts_local.seed_writer import RunPlan, RunWriter
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -170,8 +171,9 @@ def seed(
                 )
     for plan in plans:
         if plan.showcase:
-            from etl_artifacts.local.seed_uploads import seed_demo_upload
             from etl_artifacts.uploads.dal import ArtifactStore
+
+            from etl_artifacts_local.seed_uploads import seed_demo_upload
 
             seed_demo_upload(plan.run, ArtifactStore(db))
     return SeedResult(

@@ -12,22 +12,23 @@ import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from etl_artifacts.local.cli_errors import (
+from etl_artifacts_local.cli_errors import (
     CommandError,
     one_line_errors,
     require_environment,
     require_s3_credentials,
 )
+from etl_artifacts_local.dev_tokens import issue_token
 
 
 @one_line_errors
 def _cmd_serve(args: argparse.Namespace) -> int:
     from etl_artifacts.config import get_settings
-    from etl_artifacts.local.gateway import serve
+
+    from etl_artifacts_local.gateway import serve
 
     settings = get_settings()
     # Without a key every token would be answered 401, silently: refuse to start instead.
@@ -57,34 +58,6 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     applied = migrate(get_database(), progress=lambda msg: print(msg, flush=True))
     print(f"migrations applied: {applied}" if applied else "schema is up to date")
     return 0
-
-
-def issue_token(company: str, sub: str = "local-user", ttl: int = 3600, scope: str | None = None) -> str:
-    """An HS256 JWT signed with JWT_SECRET (plus JWT_ISSUER/JWT_AUDIENCE when set, and the ``scope``
-    claim when given, e.g. ``artifacts:write`` for writes): `token` and `dev`."""
-    import jwt
-
-    from etl_artifacts.config import get_settings
-    from etl_artifacts.errors import ConfigurationError
-
-    settings = get_settings()
-    if not settings.has_jwt_secret:
-        raise ConfigurationError("JWT_SECRET (or JWT_SECRET_ARN) is not set")
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        settings.jwt_company_claim: company,
-        "sub": sub,
-        "iat": now,
-        "nbf": now,
-        "exp": now + ttl,
-    }
-    if settings.jwt_issuer:
-        claims["iss"] = settings.jwt_issuer
-    if settings.jwt_audience:
-        claims["aud"] = settings.jwt_audience
-    if scope:
-        claims["scope"] = scope
-    return jwt.encode(claims, settings.jwt_key(), algorithm="HS256")
 
 
 @one_line_errors
@@ -133,8 +106,8 @@ def missing_configuration(function: str) -> list[str]:
 def _cmd_invoke(args: argparse.Namespace) -> int:
     import contextlib
 
-    from etl_artifacts.local.lambda_runtime import invoke
-    from etl_artifacts.local.template import load_template
+    from etl_artifacts_local.lambda_runtime import invoke
+    from etl_artifacts_local.template import load_template
 
     template = load_template(Path(args.template) if args.template else None)
     if args.function not in template.functions:
@@ -174,14 +147,14 @@ def _read_event(path: Path) -> Any:
 
 @one_line_errors
 def _cmd_index(args: argparse.Namespace) -> int:
-    from etl_artifacts.indexing.cli import run
+    from etl_artifacts_local.index_cli import run
 
     require_s3_credentials()
     return run(args)
 
 
 def _add_seed_options(p: argparse.ArgumentParser, *, runs: int = 12, companies: int = 3) -> None:
-    # Defaults mirror etl_artifacts.local.seed.SeedOptions (a test keeps them equal); that module
+    # Defaults mirror etl_artifacts_local.seed.SeedOptions (a test keeps them equal); that module
     # imports pyarrow, which this parser must not pay for on every command.
     p.add_argument("--companies", type=int, default=companies, help=f"tenants (default {companies})")
     p.add_argument("--dags", type=int, default=2, help="DAG ids shared by the tenants (default 2)")
@@ -196,7 +169,7 @@ def _add_seed_options(p: argparse.ArgumentParser, *, runs: int = 12, companies: 
 
 
 def _seed_options(args: argparse.Namespace) -> Any:
-    from etl_artifacts.local.seed_scenarios import SeedOptions
+    from etl_artifacts_local.seed_scenarios import SeedOptions
 
     return SeedOptions(
         companies=args.companies,
@@ -214,10 +187,10 @@ def _seed_options(args: argparse.Namespace) -> Any:
 
 @one_line_errors
 def _cmd_seed(args: argparse.Namespace) -> int:
+    from etl_artifacts.config import get_settings
     from pydantic import ValidationError
 
-    from etl_artifacts.config import get_settings
-    from etl_artifacts.local.seed import seed
+    from etl_artifacts_local.seed import seed
 
     try:
         options = _seed_options(args)
@@ -232,7 +205,8 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     get_database().read("SELECT 1")
     if args.create_bucket:
         from etl_artifacts.config import require_bucket
-        from etl_artifacts.local.services import create_bucket
+
+        from etl_artifacts_local.services import create_bucket
 
         create_bucket(require_bucket(get_settings()))
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -253,7 +227,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
-    from etl_artifacts.local.dev import run_dev
+    from etl_artifacts_local.dev import run_dev
 
     data_dir = Path(args.data_dir) if args.data_dir else None
     return run_dev(
@@ -268,7 +242,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The server commands alone (``python -m etl_artifacts.local.cli``; the tests)."""
+    """The server commands alone (``python -m etl_artifacts_local.cli``; the tests)."""
     parser = argparse.ArgumentParser(
         prog="etl-artifacts",
         description="ETL Run Artifacts API: local stack, migrations, demo data, tokens, indexer and invoke.",
@@ -397,7 +371,7 @@ def add_commands(sub: Any) -> None:
         "attempt (S3_URI of its metadata.parquet), or for every attempt under "
         "--all PREFIX.",
     )
-    from etl_artifacts.indexing.cli import configure_parser
+    from etl_artifacts_local.index_cli import configure_parser
 
     configure_parser(p)
     p.set_defaults(func=_cmd_index)
@@ -407,7 +381,7 @@ def add_commands(sub: Any) -> None:
         description="Render docs/api.md from the OpenAPI document, the error taxonomy, the settings "
         "and template.yaml (a test fails when the committed file is stale). --check only compares.",
     )
-    from etl_artifacts.local.api_docs import configure_parser as configure_docs_parser
+    from etl_artifacts_local.api_docs import configure_parser as configure_docs_parser
 
     configure_docs_parser(p)
     from etl_artifacts.lifecycle import commands as lifecycle_commands

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from etl_artifacts.local.services import ServerExitedEarly, local_aws_environment, start_on_a_free_port
-from etl_artifacts.local.template import default_template_path
+from etl_artifacts_local.services import ServerExitedEarly, local_aws_environment, start_on_a_free_port
+from etl_artifacts_local.template import default_template_path
 
 # LocalStack validates a presigned URL with the secret of the access key that signed it; a key it
 # did not issue is checked against this fixed secret, so local clients must sign with it.

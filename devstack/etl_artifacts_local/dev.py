@@ -34,10 +34,11 @@ from types import FrameType
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from etl_artifacts.local.seed_scenarios import SeedOptions, SeedResult
-from etl_artifacts.local.services import EmbeddedPostgres, MotoS3Server
-from etl_artifacts.local.strict_s3 import StrictS3NotInstalled, StrictS3Server
-from etl_artifacts.local.template import TemplateSpec, default_template_path
+from etl_artifacts_local.dev_tokens import issue_token
+from etl_artifacts_local.seed_scenarios import SeedOptions, SeedResult
+from etl_artifacts_local.services import EmbeddedPostgres, MotoS3Server
+from etl_artifacts_local.strict_s3 import StrictS3NotInstalled, StrictS3Server
+from etl_artifacts_local.template import TemplateSpec, default_template_path
 
 DEV_BUCKET = "etl-artifacts-dev"
 # The limiter's table, on a moto server of its own (`RATE_LIMIT_TABLE=` empty turns limits off).
@@ -258,8 +259,9 @@ def index_seeded(result: SeedResult, template: TemplateSpec, bucket: str) -> int
     # origin is None for a bare namespace folder: the indexer is not there yet.
     if spec is None or spec.origin is None or "IndexerFunction" not in template.functions:
         return None
-    from etl_artifacts.local.lambda_runtime import invoke
     from etl_artifacts.observability import logger
+
+    from etl_artifacts_local.lambda_runtime import invoke
 
     keys = [key for run in result.runs for key in run.metadata_keys]
     failures = 0
@@ -342,7 +344,7 @@ class DevStack:
             aws_environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.dynamodb.start()
         _configure_environment(database_url, aws_environment, dev_jwt_secret(self.data_dir))
         # KMS (the seal signing key) and EventBridge (events) on moto's server (docs/lifecycle.md).
-        from etl_artifacts.local.lifecycle_services import configure_lifecycle_services
+        from etl_artifacts_local.lifecycle_services import configure_lifecycle_services
 
         if self.dynamodb is not None:
             endpoint = self.dynamodb.endpoint  # one moto server serves every service
@@ -357,10 +359,11 @@ class DevStack:
         """Bucket, migrations, demo data and (when the indexer exists) its indexes."""
         from etl_artifacts.config import get_settings
         from etl_artifacts.db import get_database
-        from etl_artifacts.local.seed import seed
-        from etl_artifacts.local.services import create_bucket, create_rate_limit_table
-        from etl_artifacts.local.template import load_template
         from etl_artifacts.migrations import migrate
+
+        from etl_artifacts_local.seed import seed
+        from etl_artifacts_local.services import create_bucket, create_rate_limit_table
+        from etl_artifacts_local.template import load_template
 
         create_bucket(DEV_BUCKET)
         settings = get_settings()
@@ -380,8 +383,8 @@ class DevStack:
             _say(f"indexed the seeded attempts ({failures} failed)")
 
     def serve(self, host: str, port: int) -> threading.Thread:
-        from etl_artifacts.local.gateway import LocalGateway, make_gateway_server
-        from etl_artifacts.local.lambda_runtime import ProcessInvoker
+        from etl_artifacts_local.gateway import LocalGateway, make_gateway_server
+        from etl_artifacts_local.lambda_runtime import ProcessInvoker
 
         # Worker processes per function (like Lambda instances) so concurrent requests run in parallel.
         self.invoker = ProcessInvoker()
@@ -404,8 +407,6 @@ class DevStack:
         self._wrote_env_file = True
 
     def print_ready(self, host: str, company: str | None) -> None:
-        from etl_artifacts.local.cli import issue_token
-
         assert self.result is not None and self.s3 is not None
         tenant = company or self.result.example().id_company
         base_url = f"http://{host}:{self.server.server_port}"

@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-
 from etl_artifacts.layout import RunRef
-from etl_artifacts.local.etl_parquet import (
+
+from etl_artifacts_local.etl_parquet import (
     UTC_TS,
     parquet_bytes,
 )

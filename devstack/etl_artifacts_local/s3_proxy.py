@@ -10,7 +10,7 @@ through it, so it sees the requests actually made on the wire. Its modes:
 - faults: ``mode`` ``pass`` | ``slow`` (wait ``delay_s``) | ``error`` (S3's 500) | ``reset``
   (drop the connection), limited by ``only`` to the requests it accepts.
 
-Standard library only: it is development tooling (``etl_artifacts.local`` is not in the layer).
+Standard library only: it is development tooling (``etl_artifacts_local`` is not in the layer).
 """
 
 from __future__ import annotations
