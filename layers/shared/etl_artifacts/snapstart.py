@@ -4,10 +4,10 @@ With SnapStart (template.yaml, published versions behind the ``live`` alias) Lam
 function's init once per version, runs the ``register_before_snapshot`` hooks, snapshots the
 memory, and starts every later instance from that snapshot, running the ``register_after_restore``
 hooks first. So the work a first request would do lazily (importing pyarrow and boto3, building
-the S3 clients and sending their calls to canned answers, creating the X-Ray tracer, compiling
-the pydantic validators of every route, reading and rendering an in-memory page) is moved into the
-snapshot, and a restored instance's first request costs about what a warm one does on the same
-(uncached) data.
+the S3 clients and sending their calls to canned answers, creating the X-Ray tracer and the
+Secrets Manager client, compiling the pydantic validators of every route, reading and rendering an
+in-memory page) is moved into the snapshot, and a restored instance's first request costs about
+what a warm one does on the same (uncached) data.
 
 Each handler module calls ``enable`` with the parts its function uses. Nothing runs at import:
 without SnapStart (``$LATEST``, the local in-process runtime) the hooks never run and imports stay
@@ -85,8 +85,6 @@ def prime_arrow() -> None:
     """Import pyarrow and read and render a page of an in-memory parquet file the ways a page is
     read (a dataset fragment's row groups with pre-buffering, a file with dictionary-read strings)
     and answered (the JSON models, CSV and Arrow stream writers)."""
-    import io
-
     import pyarrow as pa
     import pyarrow.compute  # searches and filters use it
     import pyarrow.dataset as ds
