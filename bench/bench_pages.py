@@ -159,9 +159,9 @@ def run_cold(
 def _budget_rows(uploaded: UploadedRun, options: BenchOptions, page_ms: float | None) -> list[dict[str, Any]]:
     """What the one response path (``envelope.fit_result``: measure, compress, headers) costs on
     a normal page: the handler's result before it, then the check alone, identity and gzip."""
-    from etl_artifacts.api.common import routing_event
     from etl_artifacts.api.envelope import begin_invocation, fit_result, payload_size
     from etl_artifacts.api.phases_routes import app
+    from etl_artifacts.api.raw_request import routing_event
 
     def refuse(exc: Any) -> dict[str, Any]:
         raise RuntimeError("a normal page is never too large")
@@ -175,8 +175,7 @@ def _budget_rows(uploaded: UploadedRun, options: BenchOptions, page_ms: float | 
             raise RuntimeError(f"page answered {result.get('statusCode')}")
 
         def check(event: dict[str, Any] = event, result: dict[str, Any] = result) -> None:
-            begin_invocation()
-            fit_result(event, result, refuse)
+            fit_result(event, result, refuse, begin_invocation())
 
         stats = measure(check, runs=options.runs * WARM_RUN_FACTOR * 4, warmup=options.warmup)
         share = f", {stats.median_ms / page_ms:.1%} of the warm page" if page_ms else ""

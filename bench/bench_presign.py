@@ -105,7 +105,7 @@ def loop_baseline(run: RunRef) -> RunArtifactsResponse:
     client = s3_client()
     prefix = run.prefix(settings.artifacts_prefix)
     items = []
-    for obj in sorted(list_prefix(BENCH_BUCKET, prefix), key=lambda o: o["Key"]):
+    for obj in sorted(list_prefix(client, BENCH_BUCKET, prefix), key=lambda o: o["Key"]):
         ref = parse_relative_key(obj["Key"][len(prefix) :])
         if ref is None:
             continue
@@ -140,11 +140,13 @@ def loop_baseline(run: RunRef) -> RunArtifactsResponse:
 
 
 def sign_batch(keys: list[str]) -> Callable[[], None]:
+    from etl_artifacts.artifact_store import artifact_store
     from etl_artifacts.artifacts.presign import GetObjectPresigner
     from etl_artifacts.clients import s3_client
 
     def go() -> None:
-        presigner = GetObjectPresigner(s3_client(), BENCH_BUCKET, 300)
+        # The warm function's store keeps the captured request, as for a request's presigner.
+        presigner = GetObjectPresigner(s3_client(), BENCH_BUCKET, 300, store=artifact_store())
         for key in keys:
             presigner.presign(key, "artifact.parquet")
 
@@ -249,9 +251,13 @@ def run(smoke: bool, options: BenchOptions | None = None, artifacts: int | None 
             sign_batch(keys), sign_loop(keys), runs=runs, warmup=warmup
         )
         stats["handler"] = measure(handler_call(the_run), runs=runs, warmup=warmup)
+    from etl_artifacts.clients import s3_client
     from etl_artifacts.s3_listing import list_prefix
 
-    stats["list"] = measure(lambda: list_prefix(BENCH_BUCKET, the_run.prefix()), runs=runs, warmup=warmup)
+    client = s3_client()
+    stats["list"] = measure(
+        lambda: list_prefix(client, BENCH_BUCKET, the_run.prefix()), runs=runs, warmup=warmup
+    )
     with signer("crt") as has_crt:
         if has_crt:
             stats["crt_ours"], stats["crt_loop"] = measure_pair(

@@ -315,12 +315,12 @@ def sql_spy(monkeypatch: pytest.MonkeyPatch) -> SqlSpy:
     from etl_artifacts.db import Database
 
     spy = SqlSpy()
-    original = Database.run
+    original = Database.execute
 
-    def run(self: Any, sql: str, **params: Any) -> Any:
+    def execute(self: Any, sql: str, params: dict[str, Any], *, own_transaction: bool) -> Any:
         with spy._lock:
             spy.statements.append((sql, dict(params)))
-        return original(self, sql, **params)
+        return original(self, sql, params, own_transaction=own_transaction)
 
-    monkeypatch.setattr(Database, "run", run)
+    monkeypatch.setattr(Database, "execute", execute)
     return spy

@@ -202,12 +202,13 @@ def _exercise_libraries(layer: Path) -> dict[str, Any]:
         checks["dataset_rows"] = ds.dataset(tmp, format="parquet").count_rows()
 
     # pyarrow's own S3 client and boto3 (from the runtime folder) against the test S3 server.
-    from etl_artifacts.clients import arrow_s3, s3_client
+    from etl_artifacts.artifact_store import artifact_store
+    from etl_artifacts.clients import s3_client
     from etl_artifacts.config import get_settings
 
     bucket, key = get_settings().artifacts_bucket, f"layer-probe/{uuid.uuid4()}.parquet"
-    pq.write_table(table, f"{bucket}/{key}", filesystem=arrow_s3())
-    with arrow_s3().open_input_file(f"{bucket}/{key}") as handle:
+    pq.write_table(table, f"{bucket}/{key}", filesystem=artifact_store().filesystem)
+    with artifact_store().filesystem.open_input_file(f"{bucket}/{key}") as handle:
         checks["s3_rows"] = pq.ParquetFile(handle).metadata.num_rows
     checks["s3_head_bytes"] = s3_client().head_object(Bucket=bucket, Key=key)["ContentLength"]
     s3_client().delete_object(Bucket=bucket, Key=key)

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
+from etl_artifacts.artifact_store import ArtifactStore, artifact_store, use_store
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import RunRef, chunk_file, single_file
@@ -150,10 +151,10 @@ def spy_row_groups(monkeypatch: pytest.MonkeyPatch) -> Iterator[RowGroupSpy]:
     spy = RowGroupSpy()
     real = chunkset.read_row_groups
 
-    def recording(obj: Any, row_groups: Any, columns: Any = None) -> pa.Table:
+    def recording(footer: Any, row_groups: Any, columns: Any = None) -> pa.Table:
         with spy.lock:
-            spy.calls.append((obj.chunk, list(row_groups), None if columns is None else list(columns)))
-        return real(obj, row_groups, columns)
+            spy.calls.append((footer.obj.chunk, list(row_groups), None if columns is None else list(columns)))
+        return real(footer, row_groups, columns)
 
     with monkeypatch.context() as patch:
         patch.setattr(chunkset, "read_row_groups", recording)
@@ -249,7 +250,7 @@ class _CountingHandler(pafs.FileSystemHandler):
 
 
 class CountingFileSystem:
-    """Stands in for ``clients.arrow_s3()`` in ``footer_cache``: real S3 reads, every byte counted."""
+    """The file system factory of a test's ``ArtifactStore``: real S3 reads, every byte counted."""
 
     def __init__(self, inner: pafs.FileSystem) -> None:
         self.counter = ByteCounter()
@@ -257,6 +258,14 @@ class CountingFileSystem:
 
     def __call__(self) -> pafs.FileSystem:
         return self.fs
+
+
+def use_counting_store() -> CountingFileSystem:
+    """Give this test a fresh ``ArtifactStore`` (cold caches) whose parquet reads are counted; the
+    next test's settings and clients replace it."""
+    counting = CountingFileSystem(artifact_store().filesystem)
+    use_store(ArtifactStore(get_settings(), s3_client(), filesystem=counting))
+    return counting
 
 
 # -- a running attempt's logs (following them: the API's NDJSON and the client's ``logs``) -----------

@@ -7,6 +7,7 @@ import uuid
 from datetime import date
 
 import pyarrow as pa
+from etl_artifacts.artifact_store import artifact_store
 from etl_artifacts.attempts import AttemptObjects, list_attempt
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
@@ -70,7 +71,7 @@ def write_attempt(
         put_object(
             prefix + single_file(phase, attempt, "metadata"), parquet_bytes(metadata_table(rows, len(tables)))
         )
-    return list_attempt(run, phase, attempt)
+    return list_attempt(artifact_store(), run, phase, attempt)
 
 
 def metadata_key(run: RunRef, phase: str = "extract", attempt: int = 1) -> str:

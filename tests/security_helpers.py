@@ -131,19 +131,16 @@ def outside_prefix(targets: list[str], bucket: str, allowed_prefix: str) -> list
 
 
 def clear_storage_caches() -> None:
-    """Forget every warm-function cache of the package (footers, open S3 handles, match lists):
-    a test that changes the S3 endpoint or breaks S3 must not be answered from a warm cache."""
-    import sys
-
+    """Forget every warm-function cache of the package (the artifact store: footers, open S3
+    handles, listings, match lists; the clients): a test that changes the S3 endpoint or breaks S3
+    must not be answered from a warm cache."""
+    from etl_artifacts.artifact_store import reset_store
     from etl_artifacts.clients import reset_clients
     from etl_artifacts.config import get_settings
 
     get_settings.cache_clear()
     reset_clients()
-    for name, module in list(sys.modules.items()):
-        clear = getattr(module, "clear_cache", None)
-        if name.startswith("etl_artifacts.") and callable(clear):
-            clear()
+    reset_store()
 
 
 class SqlSpy:

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import requests
+from etl_artifacts.artifact_store import artifact_store, reset_store
 from etl_artifacts.config import get_settings
 from etl_artifacts.deadline import invocation_deadline
 from etl_artifacts.errors import DeadlineExceeded
@@ -58,7 +59,7 @@ def _index(run: RunRef) -> Any:
 def _objects(run: RunRef) -> Any:
     from etl_artifacts.attempts import list_attempt
 
-    return list_attempt(run, "extract", 1)
+    return list_attempt(artifact_store(), run, "extract", 1)
 
 
 def _words(count: int, needle_every: int = 50) -> pa.Table:
@@ -82,7 +83,7 @@ def _search(indexed: bool) -> Callable[[], Any]:
     if indexed:
         _index(run)
     objects = _objects(run)
-    return lambda: search_data(objects, "needle" if indexed else "hay", 0, 10)
+    return lambda: search_data(artifact_store(), objects, "needle" if indexed else "hay", 0, 10)
 
 
 def _logs(level: str | None, keyword: str | None) -> Callable[[], Any]:
@@ -94,9 +95,7 @@ def _logs(level: str | None, keyword: str | None) -> Callable[[], Any]:
     put_metadata(run)
 
     def page() -> Any:
-        from etl_artifacts.phases.logs import clear_cache
-
-        clear_cache()  # the matching rows are kept while warm: filter again
+        artifact_store().matches.clear()  # the matching rows are kept while warm: filter again
         return logs_page(run, "extract", 1, page=0, limit=10, level=level, keyword=keyword)
 
     return page
@@ -184,9 +183,7 @@ def test_a_tiny_nested_file_is_503_before_the_timeout_not_500(make_token, tmp_pa
 @pytest.fixture
 def bomb() -> RunRef:
     """A completed attempt whose one data chunk is ~1 KB that decodes to 256 MiB."""
-    from etl_artifacts.attempts import clear_cache
-
-    clear_cache()
+    artifact_store().listings.clear()
     run = new_run()
     put_bytes(run, "extract/attempt=1/data_000.parquet", bomb_parquet())
     put_metadata(run, rows=64, chunks=1)
@@ -281,14 +278,13 @@ def test_the_indexer_refuses_a_bomb_once_without_retry(bomb: RunRef, caplog) -> 
 @pytest.fixture
 def index_queue(s3_server: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Any:
     import boto3
-    from etl_artifacts.indexing.queue import clear_cache
 
     sqs = boto3.client("sqs", endpoint_url=s3_server.endpoint, region_name="us-east-1")
     url = sqs.create_queue(QueueName=f"bounded-{abs(hash(request.node.name))}")["QueueUrl"]
     monkeypatch.setenv("INDEX_QUEUE_URL", url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", s3_server.endpoint)
     get_settings.cache_clear()
-    clear_cache()
+    reset_store()
 
     def messages() -> int:
         count = 0
@@ -301,14 +297,14 @@ def index_queue(s3_server: Any, monkeypatch: pytest.MonkeyPatch, request: pytest
             count += len(got)
 
     yield messages
-    clear_cache()
+    reset_store()
 
 
 def _scan_out_of_time(run: RunRef) -> None:
-    from etl_artifacts.search import search_data
+    from etl_artifacts.phases.service import search_matches
 
     with invocation_deadline(_NoTimeLeft()), pytest.raises(DeadlineExceeded):
-        search_data(_objects(run), "needle", 0, 10)
+        search_matches(artifact_store(), _objects(run), "needle", 0, 10)
 
 
 def test_a_build_is_queued_once_per_attempt_and_window(index_queue: Any, monkeypatch) -> None:
@@ -333,6 +329,30 @@ def test_a_build_is_queued_once_per_attempt_and_window(index_queue: Any, monkeyp
     _scan_out_of_time(run)
     _scan_out_of_time(run)
     assert index_queue() == 2
+
+
+def test_search_never_queues_and_the_service_says_when_to_retry(index_queue: Any, monkeypatch) -> None:
+    from etl_artifacts.phases.service import INDEX_BUILD_RETRY_AFTER_S, search_matches
+    from etl_artifacts.search import search_data
+
+    run = new_run()
+    put_chunks(run, "data", [_words(200)])
+    put_metadata(run, rows=200, chunks=1)
+    default_retry = DeadlineExceeded().retry_after
+    # Search alone only reads: out of time, it raises and queues nothing
+    with invocation_deadline(_NoTimeLeft()), pytest.raises(DeadlineExceeded) as searched:
+        search_data(artifact_store(), _objects(run), "needle", 0, 10)
+    assert searched.value.retry_after == default_retry and index_queue() == 0
+    # The service queues the build and says to retry once it is likely built
+    with invocation_deadline(_NoTimeLeft()), pytest.raises(DeadlineExceeded) as queued:
+        search_matches(artifact_store(), _objects(run), "needle", 0, 10)
+    assert queued.value.retry_after == INDEX_BUILD_RETRY_AFTER_S and index_queue() == 1
+    # Without a queue there is no build to wait for
+    monkeypatch.delenv("INDEX_QUEUE_URL")
+    get_settings.cache_clear()
+    with invocation_deadline(_NoTimeLeft()), pytest.raises(DeadlineExceeded) as unqueued:
+        search_matches(artifact_store(), _objects(run), "needle", 0, 10)
+    assert unqueued.value.retry_after == default_retry
 
 
 def test_the_indexer_skips_an_attempt_whose_index_is_current(via_proxy: Any) -> None:

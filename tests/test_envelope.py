@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from etl_artifacts.api import envelope
-from etl_artifacts.api.common import routing_event
 from etl_artifacts.api.envelope import (
     LAMBDA_PAYLOAD_MAX,
     admits_gzip,
@@ -24,6 +23,7 @@ from etl_artifacts.api.envelope import (
     payload_size,
     quality_list,
 )
+from etl_artifacts.api.raw_request import routing_event
 from etl_artifacts.deadline import Deadline
 from etl_artifacts.errors import ApiError, DeadlineExceeded
 
@@ -116,31 +116,34 @@ def _ok(body: str) -> dict[str, Any]:
 
 
 def test_tenant_answers_are_not_cached_and_vary_on_accept_encoding():
-    envelope.begin_invocation()
-    out = fit_result(_event(), _ok('{"a":1}'), _raise)
+    out = fit_result(_event(), _ok('{"a":1}'), _raise, envelope.begin_invocation())
     assert out["headers"]["Cache-Control"] == "no-store"
     assert out["headers"]["Vary"] == "Accept-Encoding"
     assert "Content-Encoding" not in out["headers"]
 
-    envelope.begin_invocation()
+    hints = envelope.begin_invocation()
     negotiate("application/json", (JSON, NDJSON))
-    out = fit_result(_event(), _ok('{"a":1}'), _raise)
+    out = fit_result(_event(), _ok('{"a":1}'), _raise, hints)
     assert out["headers"]["Vary"] == "Accept, Accept-Encoding"
 
-    envelope.begin_invocation()
-    public = fit_result(_event(tenant=False), _ok('{"status":"ok"}'), _raise)
+    public = fit_result(_event(tenant=False), _ok('{"status":"ok"}'), _raise, envelope.begin_invocation())
     assert "Cache-Control" not in public["headers"]
+
+    hints = envelope.begin_invocation()
+    envelope.never_store()
+    link = fit_result(_event(tenant=False), _ok('{"url":"u"}'), _raise, hints)
+    assert link["headers"]["Cache-Control"] == "no-store"
 
 
 def test_gzip_is_base64_in_the_payload_and_refused_at_q0():
-    envelope.begin_invocation()
+    hints = envelope.begin_invocation()
     body = json.dumps({"rows": [_text(100, s) for s in range(50)]})
-    zipped = fit_result(_event("gzip"), _ok(body), _raise)
+    zipped = fit_result(_event("gzip"), _ok(body), _raise, hints)
     assert zipped["isBase64Encoded"] is True
     assert zipped["headers"]["Content-Encoding"] == "gzip"
     assert gzip.decompress(base64.b64decode(zipped["body"])).decode() == body
 
-    plain = fit_result(_event("gzip;q=0"), _ok(body), _raise)
+    plain = fit_result(_event("gzip;q=0"), _ok(body), _raise, hints)
     assert plain["body"] == body and "Content-Encoding" not in plain["headers"]
 
 
@@ -158,10 +161,9 @@ def _page(rows: list[dict[str, Any]], limit: int) -> str:
     )
 
 
-def _too_large(event: dict[str, Any], body: str) -> ApiError:
-    envelope.begin_invocation()
+def _too_large(event: dict[str, Any], body: str, hints: envelope.Hints | None = None) -> ApiError:
     with pytest.raises(ApiError) as caught:
-        fit_result(event, _ok(body), _raise)
+        fit_result(event, _ok(body), _raise, hints or envelope.begin_invocation())
     assert caught.value.status == 413 and caught.value.code == "response_too_large"
     return caught.value
 
@@ -176,9 +178,10 @@ def test_page_too_large_tells_the_largest_limit_that_fits(accept_encoding):
     assert 0 < max_limit < 1000
 
     def fits(k: int) -> bool:
-        envelope.begin_invocation()
         try:
-            out = fit_result(_event(accept_encoding), _ok(_page(rows[:k], k)), _raise)
+            out = fit_result(
+                _event(accept_encoding), _ok(_page(rows[:k], k)), _raise, envelope.begin_invocation()
+            )
         except ApiError:
             return False
         return payload_size(out) <= LAMBDA_PAYLOAD_MAX
@@ -189,17 +192,20 @@ def test_page_too_large_tells_the_largest_limit_that_fits(accept_encoding):
 
 def test_page_whose_first_row_does_not_fit_points_at_the_download():
     rows = [{"id": 0, "blob": "x" * (LAMBDA_PAYLOAD_MAX + 10)}]
-    error = _too_large(
-        _event(route="GET /api/v1/dags/{dag_id}/runs/{date}/{run_id}/phases/{phase}/errors"), _page(rows, 50)
-    )
+    hints = envelope.begin_invocation()
+    envelope.advise_page("extract-errors")  # what the errors route says of its pages
+    error = _too_large(_event(), _page(rows, 50), hints)
     body = error.body("r")
     assert "max_limit" not in body
     assert "-errors" in body["detail"] and "download" in body["detail"]
 
 
 def test_event_too_large_points_at_the_event_artifacts():
-    event = _event(route="GET /api/v1/dags/{dag_id}/runs/{date}/{run_id}/event")
-    error = _too_large(event, json.dumps({"queue_data": ["x" * LAMBDA_PAYLOAD_MAX], "event": None}))
+    from etl_artifacts.api.phases_routes import _EVENT_TOO_LARGE
+
+    hints = envelope.begin_invocation()
+    envelope.advise_too_large(_EVENT_TOO_LARGE)  # what the event route says of its answer
+    error = _too_large(_event(), json.dumps({"queue_data": ["x" * LAMBDA_PAYLOAD_MAX], "event": None}), hints)
     assert "event-queue-data" in error.detail and "event-event" in error.detail
 
 

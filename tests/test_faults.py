@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import TEST_BUCKET
+from etl_artifacts.artifact_store import artifact_store
 from etl_artifacts.layout import RunRef
 from etl_artifacts_local.services import EmbeddedPostgres, MotoS3Server, create_bucket
 from marked_runs import MarkedRun, delete_marked_run, write_marked_run
@@ -424,7 +425,7 @@ def _index_with_sources(run: MarkedRun, table: Any) -> bytes:
     from etl_artifacts.search.index_format import SOURCES_METADATA_KEY
     from etl_artifacts_local.etl_parquet import parquet_bytes
 
-    sources = list_attempt(run.ref, "extract", 1).sources_json()
+    sources = list_attempt(artifact_store(), run.ref, "extract", 1).sources_json()
     return parquet_bytes(table.replace_schema_metadata({SOURCES_METADATA_KEY: sources.encode()}))
 
 

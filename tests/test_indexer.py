@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from etl_artifacts.artifact_store import artifact_store
 from etl_artifacts.attempts import list_attempt
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
@@ -133,7 +134,7 @@ def test_an_attempt_without_metadata_is_a_no_op() -> None:
     run = new_run()
     write_attempt(run, mixed_tables(), metadata=False)
     assert index_attempt(get_settings().artifacts_bucket, location_of(run)) is None
-    assert list_attempt(run, "extract", 1).index is None
+    assert list_attempt(artifact_store(), run, "extract", 1).index is None
 
 
 def test_attempt_without_data_gets_an_empty_current_index() -> None:
@@ -238,8 +239,8 @@ def test_a_batch_with_one_corrupt_and_one_good_message_fails_only_the_corrupt_on
     }
 
     assert invoke(event) == {"batchItemFailures": [{"itemIdentifier": bad_id}]}
-    assert list_attempt(good, "extract", 1).index is not None
-    assert list_attempt(corrupt, "extract", 1).index is None
+    assert list_attempt(artifact_store(), good, "extract", 1).index is not None
+    assert list_attempt(artifact_store(), corrupt, "extract", 1).index is None
 
 
 def test_an_sqs_wrapped_s3_notification_with_encoded_run_id_is_indexed() -> None:
@@ -247,7 +248,7 @@ def test_an_sqs_wrapped_s3_notification_with_encoded_run_id_is_indexed() -> None
     write_attempt(run, mixed_tables())
     assert "+" in run.run_id and ":" in run.run_id
     assert invoke({"Records": [sqs_record(s3_notification(metadata_key(run)))]}) == {"batchItemFailures": []}
-    assert list_attempt(run, "extract", 1).index is not None
+    assert list_attempt(artifact_store(), run, "extract", 1).index is not None
 
 
 @pytest.mark.parametrize(
@@ -276,14 +277,14 @@ def test_another_bucket_is_refused() -> None:
     write_attempt(run, mixed_tables())
     event = {"Records": [sqs_record(eventbridge(metadata_key(run), bucket="someone-elses-bucket"))]}
     assert invoke(event) == {"batchItemFailures": []}
-    assert list_attempt(run, "extract", 1).index is None
+    assert list_attempt(artifact_store(), run, "extract", 1).index is None
 
 
 def test_a_direct_s3_notification_is_processed() -> None:
     run = new_run()
     write_attempt(run, mixed_tables())
     assert invoke(s3_notification(metadata_key(run)))["indexed"] == 1
-    assert list_attempt(run, "extract", 1).index is not None
+    assert list_attempt(artifact_store(), run, "extract", 1).index is not None
 
 
 @pytest.mark.parametrize("name", ["indexer_sqs_eventbridge.json", "indexer_s3_notification.json"])
@@ -321,12 +322,12 @@ def test_cli_indexes_one_attempt_and_all_under_a_prefix(capsys: pytest.CaptureFi
 
     assert cli_main(["index", f"s3://{bucket}/{metadata_key(first)}"]) == 0
     assert "40 rows in 2 chunks" in capsys.readouterr().out
-    assert list_attempt(first, "extract", 1).index is not None
+    assert list_attempt(artifact_store(), first, "extract", 1).index is not None
 
     assert cli_main(["index", "--all", f"s3://{bucket}/{company}/"]) == 0
     out = capsys.readouterr().out
     assert "3 attempts to index" in out and "[3/3]" in out and "3 indexed, 0 failed" in out
-    assert list_attempt(second, "load", 2).index is not None
+    assert list_attempt(artifact_store(), second, "load", 2).index is not None
 
 
 @pytest.mark.usefixtures("logger_level")

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from etl_artifacts.errors import RunNotFound, RunNotSealed, RunSealed
+from etl_artifacts.errors import ManifestInvalid, RunNotFound, RunNotSealed, RunSealed
 from etl_artifacts.lifecycle import seal as seal_logic
 from etl_artifacts.lifecycle.kms_signer import published_keys
-from etl_artifacts.lifecycle.manifest_signature import ManifestInvalid, canonical_bytes, verify_seal
+from etl_artifacts.lifecycle.manifest_signature import canonical_bytes, verify_seal
 from etl_artifacts_client.cli import main as client_main
 from lifecycle_helpers import create_signing_key, run_with_parquet, uploaded, use_env
 from uploads_helpers import new_run

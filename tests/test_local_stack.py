@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 from conftest import REPO_ROOT, TEST_BUCKET
-from etl_artifacts.clients import arrow_s3, s3_client
+from etl_artifacts.artifact_store import artifact_store
+from etl_artifacts.clients import s3_client
 from etl_artifacts.db import get_database
 from etl_artifacts.layout import PHASES, RunRef, parse_relative_key
 from etl_artifacts_local import seed as seed_module
@@ -59,7 +60,9 @@ def list_run(run: RunRef, prefix: str = PREFIX) -> dict[str, dict[str, Any]]:
 
 def read_parquet(run: RunRef, relative_key: str) -> pa.Table:
     # pyarrow's own S3 client, as the API reads it.
-    return pq.read_table(f"{TEST_BUCKET}/{run.prefix(PREFIX)}{relative_key}", filesystem=arrow_s3())
+    return pq.read_table(
+        f"{TEST_BUCKET}/{run.prefix(PREFIX)}{relative_key}", filesystem=artifact_store().filesystem
+    )
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +197,9 @@ def test_data_chunks_have_row_groups_and_mixed_types(seeded):
     run = result.example()
     keys = sorted(k for k in list_run(run.ref) if k.startswith("extract/attempt=1/data_"))
     assert len(keys) >= 2
-    first = pq.ParquetFile(f"{TEST_BUCKET}/{run.ref.prefix(PREFIX)}{keys[0]}", filesystem=arrow_s3())
+    first = pq.ParquetFile(
+        f"{TEST_BUCKET}/{run.ref.prefix(PREFIX)}{keys[0]}", filesystem=artifact_store().filesystem
+    )
     assert first.metadata.num_row_groups >= 2
     types = {str(field.type) for name in ("extract", "transform", "load") for field in DATA_SCHEMAS[name]}
     for expected in (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -94,10 +95,10 @@ def test_files_are_read_concurrently(api, monkeypatch):
     real = event_module._read
     threads: set[str] = set()
 
-    def meeting(key: str):
+    def meeting(filesystem: Any, key: str):
         threads.add(threading.current_thread().name)
         barrier.wait()
-        return real(key)
+        return real(filesystem, key)
 
     monkeypatch.setattr(event_module, "_read", meeting)
     response = api.get(run_path(run, "/event"))

@@ -9,10 +9,10 @@ import json
 
 import pytest
 import requests
+from etl_artifacts.api.envelope import NDJSON_ENVELOPE_BYTES
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.layout import RunRef, chunk_file
-from etl_artifacts.phases.service import NDJSON_ENVELOPE_BYTES
 from phases_helpers import (
     expected_lines,
     logs_table,

@@ -15,11 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc
 import pytest
-from etl_artifacts.clients import arrow_s3
 from etl_artifacts.layout import RunRef
-from etl_artifacts.parquet import footer_cache
 from phases_helpers import (
-    CountingFileSystem,
     errors_table,
     logs_table,
     new_run,
@@ -27,6 +24,7 @@ from phases_helpers import (
     put_chunks,
     put_metadata,
     spy_row_groups,
+    use_counting_store,
 )
 
 CSV = {"Accept": "text/csv"}
@@ -111,9 +109,7 @@ def test_projection_reads_only_those_column_chunks(api, monkeypatch):
         for s in (0, 400)
     ]
     put_chunks(run, "data", wide, row_group_size=100)
-    counting = CountingFileSystem(arrow_s3())
-    monkeypatch.setattr(footer_cache, "arrow_s3", counting)
-    footer_cache.clear_cache()
+    counting = use_counting_store()
     url = phase_path(run, suffix="/data")
     assert api.get(url, params={"limit": 200, "page": 1}).status_code == 200  # footers now cached
     counting.counter.take()

@@ -8,11 +8,9 @@ import gzip
 
 import pytest
 import requests
-from etl_artifacts.clients import arrow_s3
+from etl_artifacts.artifact_store import reset_store
 from etl_artifacts.layout import chunk_file, single_file
-from etl_artifacts.parquet import footer_cache
 from phases_helpers import (
-    CountingFileSystem,
     data_table,
     errors_table,
     new_run,
@@ -24,6 +22,7 @@ from phases_helpers import (
     put_table,
     run_path,
     spy_row_groups,
+    use_counting_store,
 )
 
 MAX_INT32 = 2_147_483_647
@@ -93,9 +92,7 @@ def test_deep_page_reads_only_the_row_groups_it_needs(api, monkeypatch):
     run = new_run()
     put_metadata(run)
     sizes = put_chunks(run, "data", [data_table(i * 1000, 1000) for i in range(3)], row_group_size=250)
-    counting = CountingFileSystem(arrow_s3())
-    monkeypatch.setattr(footer_cache, "arrow_s3", counting)
-    footer_cache.clear_cache()
+    counting = use_counting_store()
 
     url = phase_path(run, suffix="/data")
     assert api.get(url, params={"page": 0, "limit": 50}).status_code == 200  # warms the footers
@@ -304,7 +301,7 @@ def test_s3_down_is_502(api, two_chunks, monkeypatch, suffix):
     from etl_artifacts.config import get_settings
     from etl_artifacts_local.services import free_port
 
-    footer_cache.clear_cache()
+    reset_store()
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("S3_CONNECT_TIMEOUT_S", "0.5")
     monkeypatch.setenv("S3_REQUEST_TIMEOUT_S", "1")

@@ -8,6 +8,7 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
+from etl_artifacts.artifact_store import artifact_store
 from etl_artifacts.attempts import list_attempt
 from etl_artifacts.parquet.chunkset import ChunkSet
 from phases_helpers import new_run, phase_path, put_chunks, put_metadata, spy_row_groups
@@ -72,16 +73,16 @@ def test_keyword_without_matches_is_an_empty_page_with_a_mode(api, searchable):
 
 
 def test_read_rows_fetches_only_the_row_groups_holding_the_refs(api, searchable, monkeypatch):
-    attempt = list_attempt(searchable, "extract", 1)
+    attempt = list_attempt(artifact_store(), searchable, "extract", 1)
     with spy_row_groups(monkeypatch) as spy:
-        table = ChunkSet(attempt.data).take([(1, 499), (0, 0), (1, 0), (0, 150), (0, 151)])
+        table = ChunkSet(artifact_store(), attempt.data).take([(1, 499), (0, 0), (1, 0), (0, 150), (0, 151)])
     assert table.column("id").to_pylist() == [999, 0, 500, 150, 151]
     assert sorted(spy.groups()) == [(0, [0, 1]), (1, [0, 4])]
     with pytest.raises(ValueError):
-        ChunkSet(attempt.data).take([(7, 0)])
+        ChunkSet(artifact_store(), attempt.data).take([(7, 0)])
     with pytest.raises(ValueError):
-        ChunkSet(attempt.data).take([(0, 500)])
-    assert ChunkSet(attempt.data).take([]).num_rows == 0
+        ChunkSet(artifact_store(), attempt.data).take([(0, 500)])
+    assert ChunkSet(artifact_store(), attempt.data).take([]).num_rows == 0
 
 
 def test_index_and_scan_answer_alike(api, searchable):

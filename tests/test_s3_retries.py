@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import TEST_BUCKET
-from etl_artifacts.clients import arrow_s3, s3_client
+from etl_artifacts.artifact_store import artifact_store
+from etl_artifacts.clients import s3_client
 from security_helpers import S3Proxy, S3Request
 
 
@@ -77,7 +78,7 @@ def test_pyarrow_retries_with_the_same_attempt_count(base_env, via_proxy):
     via_proxy.mode, via_proxy.only = "error", _FirstRequests(key, 2)
     via_proxy.clear()
     try:
-        with arrow_s3().open_input_file(f"{TEST_BUCKET}/{key}") as handle:
+        with artifact_store().filesystem.open_input_file(f"{TEST_BUCKET}/{key}") as handle:
             assert pq.ParquetFile(handle).metadata.num_rows == 3
     finally:
         via_proxy.mode, via_proxy.only = "pass", None

@@ -10,6 +10,7 @@ import io
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from etl_artifacts.artifact_store import artifact_store
 from etl_artifacts.attempts import AttemptObjects, list_attempt
 from etl_artifacts.config import get_settings
 from etl_artifacts.errors import StorageError
@@ -39,7 +40,13 @@ def index(run: object, row_group_rows: int = 4) -> AttemptObjects:
     location = parse_metadata_key(metadata_key(run), get_settings().artifacts_prefix)  # type: ignore[arg-type]
     assert location is not None
     index_attempt(get_settings().artifacts_bucket, location, row_group_rows=row_group_rows)
-    return list_attempt(run, "extract", 1)  # type: ignore[arg-type]
+    return list_attempt(artifact_store(), run, "extract", 1)  # type: ignore[arg-type]
+
+
+def search_listed(run: object, keyword: str) -> SearchResult:
+    """The first five matches of ``keyword`` in the attempt as listed now."""
+    store = artifact_store()
+    return search_data(store, list_attempt(store, run, "extract", 1), keyword, 0, 5)  # type: ignore[arg-type]
 
 
 def without_trigrams(attempt: AttemptObjects) -> AttemptObjects:
@@ -56,9 +63,9 @@ def without_index(attempt: AttemptObjects) -> AttemptObjects:
 
 def all_modes(attempt: AttemptObjects, keyword: str, offset: int, limit: int) -> dict[str, SearchResult]:
     return {
-        "scan": search_data(without_index(attempt), keyword, offset, limit),
-        "index": search_data(without_trigrams(attempt), keyword, offset, limit),
-        "full": search_data(attempt, keyword, offset, limit),
+        "scan": search_data(artifact_store(), without_index(attempt), keyword, offset, limit),
+        "index": search_data(artifact_store(), without_trigrams(attempt), keyword, offset, limit),
+        "full": search_data(artifact_store(), attempt, keyword, offset, limit),
     }
 
 
@@ -131,19 +138,19 @@ def test_trigram_mode_reads_only_candidate_row_groups(monkeypatch: pytest.Monkey
     reads: list[tuple[str, tuple[int, ...]]] = []
     original = chunkset.read_row_groups
 
-    def counting(obj, row_groups, columns=None):  # type: ignore[no-untyped-def]
-        reads.append((obj.key.rsplit("/", 1)[-1], tuple(row_groups)))
-        return original(obj, row_groups, columns)
+    def counting(footer, row_groups, columns=None):  # type: ignore[no-untyped-def]
+        reads.append((footer.obj.key.rsplit("/", 1)[-1], tuple(row_groups)))
+        return original(footer, row_groups, columns)
 
     monkeypatch.setattr(chunkset, "read_row_groups", counting)
-    result = search_data(attempt, "Xk42-7781", 0, 10)
+    result = search_data(artifact_store(), attempt, "Xk42-7781", 0, 10)
     assert (result.mode, result.total, result.refs) == ("trigram", 2, [(0, 17), (1, 15)])
     index_reads = [groups for name, groups in reads if name == "index.parquet"]
     # Row groups 1 (rows 10-19) and 4 (rows 40-49) only: _searchable, then chunk/row of the page.
     assert sorted({g for groups in index_reads for g in groups}) == [1, 4]
 
     reads.clear()
-    assert search_data(attempt, "no such needle", 0, 10).total == 0
+    assert search_data(artifact_store(), attempt, "no such needle", 0, 10).total == 0
     assert not [groups for name, groups in reads if name == "index.parquet"]
 
 
@@ -151,9 +158,9 @@ def test_short_keywords_and_separator_fall_back_to_index_mode() -> None:
     run = new_run()
     write_attempt(run, needle_tables())
     attempt = index(run)
-    assert search_data(attempt, "42", 0, 5).mode == "index"
-    assert search_data(attempt, "po\x1f", 0, 5).mode == "index"
-    assert search_data(attempt, "por", 0, 5).mode == "trigram"
+    assert search_data(artifact_store(), attempt, "42", 0, 5).mode == "index"
+    assert search_data(artifact_store(), attempt, "po\x1f", 0, 5).mode == "index"
+    assert search_data(artifact_store(), attempt, "por", 0, 5).mode == "trigram"
 
 
 def test_a_rewritten_chunk_makes_the_index_stale_so_search_scans() -> None:
@@ -163,10 +170,10 @@ def test_a_rewritten_chunk_makes_the_index_stale_so_search_scans() -> None:
     index(run)
     changed = tables[1].set_column(1, "name", pa.array(["fresh needle"] * 30))
     put_object(attempt_prefix(run) + "data_001.parquet", parquet_bytes(changed))
-    attempt = list_attempt(run, "extract", 1)
-    result = search_data(attempt, "fresh needle", 0, 3)
+    attempt = list_attempt(artifact_store(), run, "extract", 1)
+    result = search_data(artifact_store(), attempt, "fresh needle", 0, 3)
     assert (result.mode, result.total, result.refs) == ("scan", 30, [(1, 0), (1, 1), (1, 2)])
-    assert search_data(attempt, "xk42", 0, 5).total == 1  # the old row 45 is gone
+    assert search_data(artifact_store(), attempt, "xk42", 0, 5).total == 1  # the old row 45 is gone
 
 
 def test_an_added_chunk_makes_the_index_stale() -> None:
@@ -175,7 +182,7 @@ def test_an_added_chunk_makes_the_index_stale() -> None:
     write_attempt(run, tables)
     index(run)
     put_object(attempt_prefix(run) + "data_002.parquet", parquet_bytes(tables[0]))
-    result = search_data(list_attempt(run, "extract", 1), "xk42", 0, 5)
+    result = search_listed(run, "xk42")
     assert (result.mode, result.refs) == ("scan", [(0, 17), (1, 15), (2, 17)])
 
 
@@ -193,13 +200,13 @@ def test_trigram_files_of_another_format_or_stale_are_not_used() -> None:
     write_attempt(run, needle_tables())
     index(run)
     rewrite_metadata(attempt_prefix(run) + TRIGRAM_FILE, {b"etl_artifacts.trigram_format": b"0"})
-    assert search_data(list_attempt(run, "extract", 1), "xk42", 0, 5).mode == "index"
+    assert search_listed(run, "xk42").mode == "index"
     index(run)
     rewrite_metadata(attempt_prefix(run) + TRIGRAM_FILE, {b"etl_artifacts.sources": b"[]"})
-    assert search_data(list_attempt(run, "extract", 1), "xk42", 0, 5).mode == "index"
+    assert search_listed(run, "xk42").mode == "index"
     index(run)
     rewrite_metadata(attempt_prefix(run) + TRIGRAM_FILE, {b"etl_artifacts.index_row_groups": b"999"})
-    result = search_data(list_attempt(run, "extract", 1), "xk42", 0, 5)
+    result = search_listed(run, "xk42")
     assert (result.mode, result.total) == ("index", 2)
 
 
@@ -210,7 +217,7 @@ def test_an_index_with_the_wrong_schema_is_ignored_and_search_scans() -> None:
         {b"etl_artifacts.sources": attempt.sources_json().encode()}
     )
     put_object(attempt_prefix(run) + "index.parquet", parquet_bytes(wrong))
-    result = search_data(list_attempt(run, "extract", 1), "xk42", 0, 5)
+    result = search_listed(run, "xk42")
     assert (result.mode, result.total) == ("scan", 2)
 
 
@@ -219,7 +226,7 @@ def test_a_corrupt_index_is_a_storage_error() -> None:
     write_attempt(run, needle_tables())
     put_object(attempt_prefix(run) + "index.parquet", b"PAR1 garbage PAR1")
     with pytest.raises(StorageError):
-        search_data(list_attempt(run, "extract", 1), "xk42", 0, 5)
+        search_listed(run, "xk42")
 
 
 def test_a_corrupt_data_chunk_is_a_storage_error_in_scan_mode() -> None:
@@ -227,4 +234,4 @@ def test_a_corrupt_data_chunk_is_a_storage_error_in_scan_mode() -> None:
     write_attempt(run, needle_tables())
     put_object(attempt_prefix(run) + "data_001.parquet", b"not parquet at all")
     with pytest.raises(StorageError):
-        search_data(list_attempt(run, "extract", 1), "xk42", 0, 5)
+        search_listed(run, "xk42")

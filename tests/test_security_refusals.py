@@ -23,8 +23,9 @@ import pyarrow as pa
 import pytest
 from conftest import REPO_ROOT, TEST_JWT_SECRET
 from etl_artifacts import auth
-from etl_artifacts.api.common import QueryNotUtf8, query_parameters
+from etl_artifacts.api.raw_request import query_parameters
 from etl_artifacts.config import get_settings
+from etl_artifacts.errors import QueryNotUtf8
 from etl_artifacts_local.gateway import LocalGateway, make_gateway_server
 from etl_artifacts_local.lambda_runtime import InvocationFailed, invoke
 from etl_artifacts_local.template import FunctionSpec, load_template

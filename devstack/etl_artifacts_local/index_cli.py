@@ -119,6 +119,7 @@ def _index_one(uri: str, row_group_rows: int | None) -> int:
 
 
 def _index_all(prefix_uri: str, row_group_rows: int | None) -> int:
+    from etl_artifacts.clients import s3_client
     from etl_artifacts.config import get_settings
     from etl_artifacts.errors import ApiError
     from etl_artifacts.indexing.builder import INDEX_ROW_GROUP_ROWS, index_attempt
@@ -132,7 +133,9 @@ def _index_all(prefix_uri: str, row_group_rows: int | None) -> int:
     artifacts_prefix = get_settings().artifacts_prefix
     try:
         keys = sorted(
-            item["Key"] for item in list_prefix(bucket, prefix) if item["Key"].endswith("/metadata.parquet")
+            item["Key"]
+            for item in list_prefix(s3_client(), bucket, prefix)
+            if item["Key"].endswith("/metadata.parquet")
         )
     except ApiError as exc:
         print(f"listing failed: {exc.detail}", file=sys.stderr)

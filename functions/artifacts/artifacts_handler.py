@@ -2,7 +2,7 @@
 
 from etl_artifacts import snapstart
 from etl_artifacts.api.artifacts_routes import app
-from etl_artifacts.api.common import lambda_entry
+from etl_artifacts.api.entry import lambda_entry
 
 lambda_handler = lambda_entry(app)
 snapstart.enable(

@@ -1,7 +1,7 @@
 """LinksFunction entry point (the public share link redirect): the route lives in the shared layer."""
 
 from etl_artifacts import snapstart
-from etl_artifacts.api.common import lambda_entry
+from etl_artifacts.api.entry import lambda_entry
 from etl_artifacts.api.share_routes import app
 
 lambda_handler = lambda_entry(app)

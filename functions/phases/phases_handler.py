@@ -1,7 +1,7 @@
 """PhasesFunction entry point: the routes and logic live in the shared layer package."""
 
 from etl_artifacts import snapstart
-from etl_artifacts.api.common import lambda_entry
+from etl_artifacts.api.entry import lambda_entry
 from etl_artifacts.api.phases_routes import app
 
 lambda_handler = lambda_entry(app)

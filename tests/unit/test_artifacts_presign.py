@@ -18,7 +18,9 @@ import botocore.auth
 import pytest
 from artifacts_helpers import amz_date, query_params
 from botocore.config import Config
+from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.artifacts.presign import GetObjectPresigner, content_disposition, download_filename
+from etl_artifacts.config import get_settings
 from etl_artifacts.layout import ArtifactRef, RunRef, parse_relative_key
 
 FROZEN = dt.datetime(2026, 11, 20, 10, 11, 12, tzinfo=dt.UTC)
@@ -154,8 +156,10 @@ def test_pipeline_runs_once_per_client_and_bucket(monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(client, "generate_presigned_url", counting)
+    # The captured requests are kept in the warm function's store.
+    store = ArtifactStore(get_settings(), client)
     for ttl in (60, 300, 3600):
-        presigner = GetObjectPresigner(client, "bkt", ttl)
+        presigner = GetObjectPresigner(client, "bkt", ttl, store=store)
         assert query_params(presigner.presign(KEYS[0], "x.parquet").url)["X-Amz-Expires"] == str(ttl)
-    GetObjectPresigner(client, "other-bkt", 60)
+    GetObjectPresigner(client, "other-bkt", 60, store=store)
     assert calls == ["bkt", "other-bkt"]

@@ -20,7 +20,7 @@ _CHILD = """
 import json, sys
 sys.path.insert(0, {code_dir!r})
 import {module}
-from etl_artifacts import snapstart
+from etl_artifacts import clients, snapstart
 snapstart.run_init()
 print(json.dumps(sorted(m for m in ("pyarrow", "boto3", "jwt", "pg8000") if m in sys.modules)))
 """
@@ -67,19 +67,20 @@ def test_refresh_after_restore_rebuilds_the_arrow_file_system_and_reseeds(
 ) -> None:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("ARTIFACTS_BUCKET", "priming-bucket")
+    from etl_artifacts.artifact_store import artifact_store, reset_store
     from etl_artifacts.config import get_settings
 
     get_settings.cache_clear()
     try:
-        before = clients.arrow_s3()
+        before = artifact_store().filesystem
         random.seed(1)
         first = random.random()
         random.seed(1)
         snapstart.refresh_after_restore()
         assert random.random() != first
-        assert clients.arrow_s3() is not before
+        assert artifact_store().filesystem is not before
     finally:
-        clients.arrow_s3.cache_clear()
+        reset_store()
         get_settings.cache_clear()
 
 
@@ -114,7 +115,7 @@ def test_s3_priming_runs_the_calls_offline_and_leaves_the_client_sending(unreach
     snapstart.prime_s3()
     # Afterwards the same client sends again (and fails here): no canned answer is left behind.
     with pytest.raises(StorageError):
-        list_prefix("priming-bucket", "run/")
+        list_prefix(clients.s3_client(), "priming-bucket", "run/")
 
 
 def test_the_tracer_is_primed_only_where_the_function_traces(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,17 +156,6 @@ def test_the_secrets_client_is_primed_where_a_secret_is_read_and_no_secret_is_fe
         assert DEFAULT_PROVIDERS["secrets"].store == {}  # nothing fetched
     finally:
         parameters.clear_caches()
-
-
-def test_a_restored_copy_rebuilds_only_the_arrow_file_system_it_had(unreachable_s3: None) -> None:
-    # A function that never built it (no reads from parquet) does not build it after restore.
-    snapstart.refresh_after_restore()
-    assert clients.arrow_s3.cache_info().currsize == 0
-    before = clients.arrow_s3()
-    snapstart.refresh_after_restore()
-    # Rebuilt at restore, with credentials resolved again, not left to the first request.
-    assert clients.arrow_s3.cache_info().currsize == 1
-    assert clients.arrow_s3() is not before
 
 
 def test_the_resolver_primer_answers_every_route_without_storage() -> None:

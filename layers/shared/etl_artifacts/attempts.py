@@ -1,26 +1,27 @@
 """What a phase attempt holds in S3 right now: one LIST of its prefix, classified by the layout.
-Shared by the phases logic (pages, search) and the indexer (the sources of an index).
+Shared by the phases logic (pages, search) and the indexer (the sources of an index). Every
+function takes the ``ArtifactStore`` (its client, bucket, prefix and kept listings).
 
-``as_listed_now`` keeps the listing of a completed attempt for a short while and answers from it
-at once, while a fresh LIST runs alongside the answer's first storage reads: a warm data page or
-search waits for no LIST before reading (the round-trip depth stays that of its reads), yet its
-answer is always the one a fresh LIST gives. Should the fresh listing differ (a chunk rewritten,
-an index written since), the answer is made again from it (docs/limits.md "Answers as listed now").
+``as_listed_now`` keeps the listing of a completed attempt (``store.listings``) for a short while
+and answers from it at once, while a fresh LIST runs alongside the answer's first storage reads: a
+warm data page or search waits for no LIST before reading (the round-trip depth stays that of its
+reads), yet its answer is always the one a fresh LIST gives. Should the fresh listing differ (a
+chunk rewritten, an index written since), the answer is made again from it (docs/limits.md "Answers
+as listed now").
 """
 
 from __future__ import annotations
 
-import threading
+import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from etl_artifacts.clients import s3_client
-from etl_artifacts.config import get_settings, require_bucket
+from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.errors import DeadlineExceeded
 from etl_artifacts.layout import CHUNKED_NAMES, RunRef, attempt_dir, parse_chunk_name
+from etl_artifacts.parquet.pool import submit
 from etl_artifacts.s3_listing import S3Object, list_prefix, strip_etag
 
 
@@ -43,15 +44,20 @@ class AttemptObjects:
         return self.metadata is not None or bool(self.data)
 
     def sources(self) -> list[dict[str, Any]]:
-        """The data chunks as an index records them (``index_format.sources_of``)."""
-        from etl_artifacts.search.index_format import sources_of
-
+        """The data chunks as an index records them (``search.index_format``: ``etl_artifacts.sources``)."""
         return sources_of(self.data)
 
     def sources_json(self) -> str:
-        from etl_artifacts.search.index_format import encode_sources
-
         return encode_sources(self.sources())
+
+
+def sources_of(data: list[S3Object]) -> list[dict[str, Any]]:
+    """The ``etl_artifacts.sources`` entries of these data chunks."""
+    return [{"key": obj.key, "etag": obj.etag, "size": obj.size} for obj in data]
+
+
+def encode_sources(sources: list[dict[str, Any]]) -> str:
+    return json.dumps(sources, separators=(",", ":"), sort_keys=True)
 
 
 def classify(bucket: str, prefix: str, contents: list[dict[str, Any]]) -> AttemptObjects:
@@ -87,30 +93,24 @@ def classify(bucket: str, prefix: str, contents: list[dict[str, Any]]) -> Attemp
     return attempt
 
 
-def list_attempt_at(bucket: str, prefix: str) -> AttemptObjects:
+def list_attempt_at(store: ArtifactStore, prefix: str) -> AttemptObjects:
     """The attempt whose full prefix (ending with ``/``) is ``prefix``."""
-    return classify(bucket, prefix, list_prefix(bucket, prefix))
+    bucket = store.bucket
+    return classify(bucket, prefix, list_prefix(store.s3, bucket, prefix))
 
 
-def list_attempt(run: RunRef, phase: str, attempt: int) -> AttemptObjects:
-    settings = get_settings()
-    prefix = run.prefix(settings.artifacts_prefix) + attempt_dir(phase, attempt)
-    return list_attempt_at(require_bucket(settings), prefix)
+def attempt_prefix(store: ArtifactStore, run: RunRef, phase: str, attempt: int) -> str:
+    return run.prefix(store.prefix) + attempt_dir(phase, attempt)
+
+
+def list_attempt(store: ArtifactStore, run: RunRef, phase: str, attempt: int) -> AttemptObjects:
+    return list_attempt_at(store, attempt_prefix(store, run, phase, attempt))
 
 
 #: Seconds a completed attempt's listing is kept to start answers from (each one validated).
 LISTING_TTL_S = 30.0
-_MAX_LISTINGS = 256
-_listings: OrderedDict[tuple[Any, ...], tuple[float, AttemptObjects]] = OrderedDict()
-_listings_lock = threading.Lock()
 
 T = TypeVar("T")
-
-
-def _is_indexed(objects: AttemptObjects) -> bool:
-    from etl_artifacts.search.index_format import TRIGRAM_FILE
-
-    return objects.index is not None and TRIGRAM_FILE in objects.extra
 
 
 def _signature(objects: AttemptObjects) -> tuple[tuple[str, str, int], ...]:
@@ -120,57 +120,46 @@ def _signature(objects: AttemptObjects) -> tuple[tuple[str, str, int], ...]:
     return tuple(sorted((obj.key, obj.etag, obj.size) for obj in found if obj is not None))
 
 
-def _remember(key: tuple[Any, ...], objects: AttemptObjects) -> None:
+def _remember(store: ArtifactStore, prefix: str, objects: AttemptObjects) -> None:
     if objects.metadata is None:
         return  # a running attempt still changes: never kept
-    with _listings_lock:
-        _listings[key] = (time.monotonic() + LISTING_TTL_S, objects)
-        _listings.move_to_end(key)
-        while len(_listings) > _MAX_LISTINGS:
-            _listings.popitem(last=False)
+    store.listings.put(prefix, (time.monotonic() + LISTING_TTL_S, objects))
 
 
 def as_listed_now(
-    run: RunRef, phase: str, attempt: int, work: Callable[[AttemptObjects], T], *, indexed: bool = False
+    store: ArtifactStore,
+    run: RunRef,
+    phase: str,
+    attempt: int,
+    work: Callable[[AttemptObjects], T],
+    *,
+    usable: Callable[[AttemptObjects], bool] | None = None,
 ) -> T:
-    """``work(list_attempt(run, phase, attempt))``, started from a kept listing when there is one.
+    """``work(list_attempt(store, run, phase, attempt))``, started from a kept listing when there is one.
 
     ``work`` must depend on the listing alone. With a kept listing of the completed attempt, a
     fresh LIST runs concurrently with ``work``; when it lists the same objects, ``work``'s answer
-    (or error) stands, else ``work`` runs again on the fresh listing. ``indexed``: the caller
-    searches, so a kept listing without the index files is not used (the indexer writes them
-    after the attempt completes).
+    (or error) stands, else ``work`` runs again on the fresh listing. ``usable``: whether a kept
+    listing may serve this caller at all (a search wants one that lists the index files, which the
+    indexer writes after the attempt completes).
     """
-    from etl_artifacts.parquet.pool import submit
-
-    settings = get_settings()
-    bucket = require_bucket(settings)
-    prefix = run.prefix(settings.artifacts_prefix) + attempt_dir(phase, attempt)
-    # The client is part of the key, as for footers: another endpoint is another store.
-    key = (id(s3_client()), bucket, prefix)
-    with _listings_lock:
-        kept = _listings.get(key)
-    if kept is None or kept[0] <= time.monotonic() or (indexed and not _is_indexed(kept[1])):
-        objects = list_attempt_at(bucket, prefix)
-        _remember(key, objects)
+    prefix = attempt_prefix(store, run, phase, attempt)
+    kept = store.listings.get(prefix)
+    if kept is None or kept[0] <= time.monotonic() or (usable is not None and not usable(kept[1])):
+        objects = list_attempt_at(store, prefix)
+        _remember(store, prefix, objects)
         return work(objects)
-    cached = kept[1]
-    fresh = submit(list_attempt_at, bucket, prefix)
+    cached: AttemptObjects = kept[1]
+    fresh = submit(list_attempt_at, store, prefix)
     try:
         answer = work(cached)
     except Exception as exc:
         # A read through a stale listing may fail (other sizes, footers): the fresh one decides.
         current = fresh.result()
-        _remember(key, current)
+        _remember(store, prefix, current)
         if _signature(current) == _signature(cached) or isinstance(exc, DeadlineExceeded):
             raise
         return work(current)
     current = fresh.result()
-    _remember(key, current)
+    _remember(store, prefix, current)
     return answer if _signature(current) == _signature(cached) else work(current)
-
-
-def clear_cache() -> None:
-    """Forget cached listings (tests that rewrite an attempt)."""
-    with _listings_lock:
-        _listings.clear()

@@ -141,12 +141,11 @@ def dynamodb_client() -> Any:
         return _dynamodb_client()
 
 
-@lru_cache(maxsize=1)
-def arrow_s3() -> S3FileSystem:
-    """pyarrow's own S3 client. It ignores AWS_ENDPOINT_URL_S3, so the endpoint is passed explicitly."""
+def arrow_filesystem(settings: Settings) -> S3FileSystem:
+    """A new pyarrow S3 client (the artifact store keeps one). pyarrow ignores AWS_ENDPOINT_URL_S3,
+    so the endpoint is passed explicitly."""
     from pyarrow import fs
 
-    settings = get_settings()
     kwargs: dict[str, Any] = {
         "region": settings.aws_region,
         "connect_timeout": settings.s3_connect_timeout_s,
@@ -187,11 +186,7 @@ def reset_clients() -> None:
     _dynamodb_client.cache_clear()
     kms_client.cache_clear()
     events_client.cache_clear()
-    arrow_s3.cache_clear()
-    # Role sessions for presigning hold clients too; the module is loaded only where it is used.
-    presign_credentials = sys.modules.get("etl_artifacts.artifacts.presign_credentials")
-    if presign_credentials is not None:
-        presign_credentials.reset_signing_identities()
+    # The artifact store (artifact_store.py) follows by itself: it is rebuilt for a new S3 client.
     # The limiter's stores hold what they learnt from the old endpoint (full windows).
     tenant_gate = sys.modules.get("etl_artifacts.ratelimit.tenant_gate")
     if tenant_gate is not None:

@@ -1,5 +1,6 @@
 """Postgres access with pg8000: one connection per warm function (per thread locally), reused,
-re-opened once when it turns out broken. Every driver failure becomes ``DatabaseError``.
+re-opened once when it turns out broken. Every driver failure becomes ``DatabaseError``; a
+configuration that names no usable database stays ``ConfigurationError`` (500, like everywhere).
 
 Connection settings come from DATABASE_URL or, in AWS, from the DB_SECRET_ARN secret (read with
 Powertools Parameters, cached); DB_PROXY_ENDPOINT sends the connection to an RDS Proxy instead of
@@ -172,20 +173,11 @@ class Database:
         (``SET LOCAL``, sent with ``BEGIN`` in one round trip) and gives the database connection
         back to the proxy's pool at ``COMMIT``. Connected directly it is a plain ``run``.
         """
-        # Through run(), so every statement still passes one door (tests spy on it).
-        self._local.own_transaction = True
-        try:
-            return self.run(sql, **params)
-        finally:
-            self._local.own_transaction = False
+        return self.execute(sql, params, own_transaction=True)
 
     def run(self, sql: str, **params: Any) -> tuple[list[list[Any]], list[str]]:
-        """Run one parameterised statement in the session as it is (migrations, explicit transactions).
-
-        A broken connection (server restarted, idle socket dropped) is re-opened and the
-        statement retried once; a query error is not retried.
-        """
-        return self._execute(sql, params, own_transaction=getattr(self._local, "own_transaction", False))
+        """Run one parameterised statement in the session as it is (migrations, explicit transactions)."""
+        return self.execute(sql, params, own_transaction=False)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -220,14 +212,19 @@ class Database:
         conn.run("COMMIT")
         return list(rows or []), columns
 
-    def _execute(
-        self, sql: str, params: dict[str, Any], own_transaction: bool
+    def execute(
+        self, sql: str, params: dict[str, Any], *, own_transaction: bool
     ) -> tuple[list[list[Any]], list[str]]:
+        """The one door every statement passes (``read`` with ``own_transaction``, ``run`` without).
+
+        A broken connection (server restarted, idle socket dropped) is re-opened and the
+        statement retried once; a query error is not retried.
+        """
         for attempt in (1, 2):
             try:
                 conn = self._connection()
                 return self._statement(conn, sql, params, own_transaction)
-            except (InterfaceError, OSError, ConfigurationError) as exc:
+            except (InterfaceError, OSError) as exc:
                 self._drop()
                 if _sqlstate(exc) in _BUSY_SQLSTATES:
                     # Refused at connect ("too many clients"): pg8000 reports the closed socket
@@ -235,7 +232,7 @@ class Database:
                     logger.warning("database busy", extra={"sqlstate": _sqlstate(exc)})
                     raise DatabaseBusy() from exc
                 in_transaction = getattr(self._local, "in_transaction", False)
-                if attempt == 2 or in_transaction or isinstance(exc, ConfigurationError):
+                if attempt == 2 or in_transaction:
                     logger.error("database unreachable", extra={"error_type": type(exc).__name__})
                     raise DatabaseError() from exc
             except DriverDatabaseError as exc:

@@ -20,7 +20,6 @@ from etl_artifacts.errors import DeadlineExceeded
 # Time kept for answering after the work stops: rendering the 503, queueing an index build (one
 # SQS call with its own short timeout) and Lambda's own return. docs/limits.md asks for >= 1 s.
 MARGIN_S = 2.0
-RETRY_AFTER_S = 10
 
 
 class Deadline:
@@ -44,7 +43,7 @@ class Deadline:
     def check(self, needed_s: float = 0.0) -> None:
         """Raise DeadlineExceeded unless ``needed_s`` more seconds of work still fit."""
         if self.remaining_s() < needed_s:
-            raise DeadlineExceeded(retry_after=RETRY_AFTER_S)
+            raise DeadlineExceeded()
 
 
 _current: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("deadline", default=None)

@@ -1,8 +1,9 @@
 """The one error taxonomy (docs/api.md Errors).
 
-Drivers' exceptions are wrapped once, where they happen (``raise StorageError() from exc``);
-``etl_artifacts.api.common`` maps every ApiError to its HTTP answer in one place. Messages are
-fixed human texts: driver text, SQL, bucket names and URLs never reach ``detail``.
+Drivers' exceptions are wrapped once: S3 and parquet failures by ``etl_artifacts.storage_errors``,
+Postgres failures by ``etl_artifacts.db``; ``etl_artifacts.api.error_answers`` maps every ApiError
+to its HTTP answer in one place. Messages are fixed human texts: driver text, SQL, bucket names and
+URLs never reach ``detail``.
 """
 
 from __future__ import annotations
@@ -45,11 +46,14 @@ class ApiError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
     default_detail: ClassVar[str] = "Internal error."
-    # Seconds a client should wait before trying again (sent as Retry-After), when it helps.
-    retry_after_s: ClassVar[int | None] = None
+    # Seconds a client should wait before trying again (sent as Retry-After), when it helps: the
+    # class's default, or the moment's (a deadline, a limit) given when raised.
+    retry_after: int | None = None
 
-    def __init__(self, detail: str | None = None) -> None:
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None) -> None:
         self.detail = detail or self.default_detail
+        if retry_after is not None:
+            self.retry_after = retry_after
         super().__init__(self.detail)
 
     def body(self, request_id: str) -> dict[str, Any]:
@@ -79,6 +83,9 @@ class Unauthorized(ApiError):
     @property
     def challenge(self) -> str:
         return f'Bearer error="invalid_token", error_description="{self.rule}"'
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": self.challenge}
 
 
 class NotFound(ApiError):
@@ -152,10 +159,7 @@ class DeadlineExceeded(ApiError):
     status = 503
     code = "deadline_exceeded"
     default_detail = "The request could not be answered in time; retry after the time in Retry-After."
-
-    def __init__(self, detail: str | None = None, *, retry_after: int = 10) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
+    retry_after = 10
 
 
 class TooExpensive(ApiError):
@@ -175,10 +179,10 @@ class RateLimited(ApiError):
     status = 429
     code = "rate_limited"
     default_detail = "Too many requests for this tenant; retry after the time in Retry-After."
+    retry_after = 1
 
-    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
-        super().__init__(detail)
-        self.retry_after = max(1, retry_after)
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(detail, retry_after=None if retry_after is None else max(1, retry_after))
 
     def body(self, request_id: str) -> dict[str, Any]:
         return {**super().body(request_id), "retry_after_seconds": self.retry_after}
@@ -216,7 +220,7 @@ class DatabaseBusy(DatabaseError):
     """Postgres has no connection slot free (too many clients): a retry soon may succeed."""
 
     default_detail = "The run database is busy; retry shortly."
-    retry_after_s = 2
+    retry_after = 2
 
 
 class InternalError(ApiError):
@@ -337,3 +341,31 @@ class LinkLimit(ApiError):
     status = 409
     code = "link_limit"
     default_detail = "The tenant holds as many active share links as allowed; revoke one first."
+
+
+# -- Failures handled inside the code: each becomes an answer above (or none) where it is caught ----
+
+
+class QueryNotUtf8(ValueError):
+    """A query name or value whose percent-decoded bytes are not UTF-8 (``name`` None when the
+    name itself is not)."""
+
+    def __init__(self, name: str | None) -> None:
+        super().__init__("query string is not UTF-8")
+        self.name = name
+
+
+class TokenRejected(ValueError):
+    """Not a token this API issued for this scope (malformed, forged, altered or replayed)."""
+
+
+class UnreadableEvent(ValueError):
+    """The message is not JSON or not an object (a permanent error: it never will be)."""
+
+
+class LimitStoreError(Exception):
+    """DynamoDB could not be reached or refused the call (not a limit: the caller fails open)."""
+
+
+class ManifestInvalid(Exception):
+    """The seal does not verify with the key (changed manifest, other key, malformed seal)."""

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from etl_artifacts.clients import s3_client
-from etl_artifacts.errors import StorageError
+from etl_artifacts.storage_errors import storage_errors
 
 
 @dataclass(frozen=True)
@@ -33,16 +32,12 @@ def strip_etag(etag: Any) -> str:
     return str(etag or "").strip('"')
 
 
-def list_prefix(bucket: str, prefix: str) -> list[dict[str, Any]]:
-    """Every object under ``prefix`` (paginated LIST); S3 failures become ``StorageError``."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    client = s3_client()
-    try:
+def list_prefix(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every object under ``prefix`` (paginated LIST with the boto3 ``client``); S3 failures become
+    ``StorageError``."""
+    with storage_errors("list prefix"):
         paginator = client.get_paginator("list_objects_v2")
         contents: list[dict[str, Any]] = []
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             contents.extend(page.get("Contents", []))
         return contents
-    except (BotoCoreError, ClientError) as exc:
-        raise StorageError() from exc

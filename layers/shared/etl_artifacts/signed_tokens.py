@@ -17,12 +17,10 @@ import hashlib
 import hmac
 import re
 
+from etl_artifacts.errors import TokenRejected
+
 _B64URL = re.compile(r"\A[A-Za-z0-9_-]+\Z")
 _MAC_BYTES = hashlib.sha256().digest_size
-
-
-class TokenRejected(ValueError):
-    """Not a token this API issued for this scope (malformed, forged, altered or replayed)."""
 
 
 def b64url_encode(raw: bytes) -> str:

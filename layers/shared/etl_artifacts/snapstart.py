@@ -195,7 +195,7 @@ def prime_s3() -> None:
     # The function's own bucket, so that the endpoint rules' cache holds its answer.
     bucket = get_settings().artifacts_bucket or "priming"
     with _answered_offline(client):
-        list_prefix(bucket, "priming/")
+        list_prefix(client, bucket, "priming/")
         client.head_object(Bucket=bucket, Key="priming")
         client.get_object(Bucket=bucket, Key="priming", Range="bytes=0-3")["Body"].read()
     client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "priming"}, ExpiresIn=60)
@@ -205,10 +205,10 @@ def prime_s3() -> None:
 def prime_arrow_s3() -> None:
     """pyarrow's S3 file system (the AWS C++ SDK's start-up) and the threads of the I/O pool its
     reads run on. No request is sent."""
-    from etl_artifacts.clients import arrow_s3
+    from etl_artifacts.artifact_store import artifact_store
     from etl_artifacts.parquet.pool import start_threads
 
-    arrow_s3()
+    artifact_store().filesystem  # noqa: B018 - built on first use: here, before the snapshot
     start_threads()
 
 
@@ -305,8 +305,8 @@ def resolver_primer(app: APIGatewayHttpResolver) -> Primer:
     route's validators and the error path, and the answer goes through the one response path."""
 
     def prime() -> None:
-        from etl_artifacts.api.common import routing_event
         from etl_artifacts.api.envelope import begin_invocation, fit_result
+        from etl_artifacts.api.raw_request import routing_event
 
         def refuse(exc: Any) -> dict[str, Any]:
             raise RuntimeError("a priming answer is never too large")
@@ -314,10 +314,9 @@ def resolver_primer(app: APIGatewayHttpResolver) -> Primer:
         # Powertools keeps a resolver's routes in these two lists (it has no public accessor).
         for route in list(app._static_routes) + list(app._dynamic_routes):
             event = _priming_event(route.method.upper(), route.openapi_path)
-            begin_invocation()
-            fit_result(
-                event, app.resolve(routing_event(event), cast("LambdaContext", _InitContext())), refuse
-            )
+            hints = begin_invocation()
+            answer = app.resolve(routing_event(event), cast("LambdaContext", _InitContext()))
+            fit_result(event, answer, refuse, hints)
 
     return prime
 
@@ -329,15 +328,17 @@ def refresh_after_restore() -> None:
     The boto3 clients are kept: priming sent no request (their pools hold no connection), and with
     SnapStart Lambda hands credentials out through its container credentials endpoint, which botocore
     refreshes by itself; rebuilding them would cost each restored copy ~50-250 ms. pyarrow's S3 file
-    system is cheap to rebuild once its SDK is started, so it resolves its credentials again.
+    system is cheap to rebuild once its SDK is started, so it resolves its credentials again: the
+    artifact store that holds it (and the warm caches, empty after priming) is dropped, the one reset.
     """
-    from etl_artifacts import clients
+    from etl_artifacts.artifact_store import artifact_store, reset_store
 
-    # Rebuilt here rather than by the first request, where the function reads with it.
-    primed = clients.arrow_s3.cache_info().currsize > 0
-    clients.arrow_s3.cache_clear()
-    if primed:
-        clients.arrow_s3()
+    # Only a function that reads parquet has imported pyarrow (and built pyarrow's S3 client).
+    reads_parquet = "pyarrow" in sys.modules
+    reset_store()
+    if reads_parquet:
+        # Rebuilt here, resolving its credentials again, rather than by the first request.
+        artifact_store().filesystem  # noqa: B018 - built on first use
     # Only a function that uses the database has imported its module (and pg8000).
     if (db := sys.modules.get("etl_artifacts.db")) is not None:
         db.reset_database()

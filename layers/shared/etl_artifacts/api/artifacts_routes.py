@@ -14,19 +14,18 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from etl_artifacts.api.common import (
-    BEARER_SECURITY,
+from etl_artifacts.api.error_answers import configure
+from etl_artifacts.api.openapi_text import BEARER_SECURITY, error_responses
+from etl_artifacts.api.parameters import (
     MAX_INT32,
     RUN_PATH,
     DagIdPath,
     DecimalInt,
     RunDatePath,
     RunIdPath,
-    configure,
-    error_responses,
     presign_ttl,
-    run_ref,
 )
+from etl_artifacts.api.request_context import run_ref
 from etl_artifacts.artifacts.listing_cursor import MAX_CURSOR_CHARS
 from etl_artifacts.artifacts.models import (
     DEFAULT_LIST_LIMIT,
@@ -234,5 +233,5 @@ def download_artifact(
         status_code=HTTPStatus.FOUND,
         content_type=content_types.APPLICATION_JSON,
         body=presigned,
-        headers={"Location": presigned.url, "Cache-Control": "no-store"},
+        headers={"Location": presigned.url},
     )

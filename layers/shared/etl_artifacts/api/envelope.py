@@ -1,14 +1,19 @@
-"""The one response path of every function: content negotiation, gzip, caching headers and the
-Lambda response budget (docs/limits.md).
+"""The one response path of every function: content negotiation, gzip, caching headers, the
+Lambda response budget and the 413's advice (docs/limits.md).
+
+Routes never write ``Vary``, ``Cache-Control`` or a budget themselves: they return their answer
+and leave :class:`Hints` on the invocation -- which request headers chose it (:func:`negotiate`),
+that it must never be stored (:func:`never_store`), what to download when it cannot fit
+(:func:`advise_too_large`, :func:`advise_page`) -- and :func:`fit_result` applies the rules.
 
 Lambda returns at most 6,291,456 bytes of response payload: the JSON document it serializes from
 the handler's result (``statusCode``, ``headers``, ``body``, ``isBase64Encoded``). This module counts
 that document the strict way -- the body JSON-escaped with every non-ASCII character as ``\\uXXXX``,
 or base64 when compressed -- so no answer ever exceeds it. ``fit_result`` is applied to every
-result in :func:`etl_artifacts.api.common.lambda_entry`; routes never measure anything themselves.
+result in :func:`etl_artifacts.api.entry.lambda_entry`; routes never measure anything themselves.
 
 For streaming producers (NDJSON) the cost of one piece of body is :func:`body_cost`, and the room
-left for the body of a response is :func:`body_budget` (docs/limits.md, "Inside AWS's limits").
+for an NDJSON body is :func:`ndjson_budget` (docs/limits.md, "Inside AWS's limits").
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from etl_artifacts.api.negotiation import _QVALUE  # the RFC 9110 qvalue, one definition
+from etl_artifacts.config import get_settings
 from etl_artifacts.errors import ResponseTooLarge
 from etl_artifacts.payload import (  # noqa: F401 - re-exported: the response path's counting
     ENVELOPE_RESERVE,
@@ -36,12 +43,71 @@ from etl_artifacts.payload import (  # noqa: F401 - re-exported: the response pa
 
 GZIP_LEVEL = 6
 
-# -- Accept / Accept-Encoding (RFC 9110 §12.4) ------------------------------------------------------
+# The part of an NDJSON answer's Lambda payload that is not its body: statusCode, the headers
+# (Content-Type, a continuation token of ~150 characters, Cache-Control, Vary, Content-Encoding)
+# and isBase64Encoded come to ~350 bytes; NDJSON_MAX_BYTES bounds the whole payload (docs/limits.md).
+NDJSON_ENVELOPE_BYTES = 512
 
-# The request headers the current answer was negotiated on (for Vary), reset per invocation.
-_negotiated: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
-    "negotiated", default=frozenset()
-)
+
+@dataclass
+class Hints:
+    """What a route tells the response path about the invocation's answer, besides the answer.
+
+    Request-scoped (:func:`begin_invocation`): a route may raise after negotiating, and its error
+    answer still varies by what was negotiated.
+    """
+
+    # Request headers the answer was chosen by (``Vary``; ``Accept-Encoding`` is the envelope's own).
+    varies: set[str] = field(default_factory=set)
+    # Never stored by a cache even when no tenant asked (a public answer holding a presigned URL).
+    no_store: bool = False
+    # The 413's detail whatever the answer's shape (nothing smaller than all of it exists).
+    too_large_detail: str | None = None
+    # A page of this artifact kind: a 413 names the largest ``limit`` that fits, else its chunks.
+    page_kind: str | None = None
+
+
+_hints: contextvars.ContextVar[Hints | None] = contextvars.ContextVar("hints", default=None)
+
+
+def begin_invocation() -> Hints:
+    """Fresh hints for the invocation that starts (what :func:`fit_result` is then given)."""
+    hints = Hints()
+    _hints.set(hints)
+    return hints
+
+
+def _current() -> Hints:
+    hints = _hints.get()
+    if hints is None:  # outside an invocation (a unit test calling a route's helper)
+        hints = begin_invocation()
+    return hints
+
+
+def never_store() -> None:
+    """The answer must never be stored by a browser or a shared cache (``Cache-Control: no-store``)."""
+    _current().no_store = True
+
+
+def advise_too_large(detail: str) -> None:
+    """The 413's detail if the answer cannot fit in one response."""
+    _current().too_large_detail = detail
+
+
+def advise_page(artifact_kind: str) -> None:
+    """The answer is a page of ``artifact_kind``'s rows: a 413 gives the largest ``limit`` that
+    fits, or, when not even one row does, points at that kind's chunks."""
+    _current().page_kind = artifact_kind
+
+
+def ndjson_budget() -> int:
+    """The body cost (see :func:`body_cost`) an NDJSON answer may have: ``NDJSON_MAX_BYTES`` of
+    payload, never more than Lambda can return, less what is not the body."""
+    payload = min(get_settings().ndjson_max_bytes, body_budget())
+    return max(payload - NDJSON_ENVELOPE_BYTES, 1)
+
+
+# -- Accept / Accept-Encoding (RFC 9110 §12.4) ------------------------------------------------------
 
 
 def quality_list(header: str | None) -> list[tuple[str, float]]:
@@ -67,7 +133,7 @@ def negotiate(accept: str | None, offers: Sequence[str]) -> str:
     (``etl_artifacts.api.negotiation``); recorded so that the answer carries ``Vary: Accept``."""
     from etl_artifacts.api.negotiation import negotiate as negotiate_media
 
-    _negotiated.set(_negotiated.get() | {"Accept"})
+    _current().varies.add("Accept")
     return negotiate_media(accept, offers)
 
 
@@ -80,14 +146,7 @@ def admits_gzip(accept_encoding: str | None) -> bool:
     return False
 
 
-# -- Counting the payload ----------------------------------------------------------------------
-
-
 # -- The response path -------------------------------------------------------------------------
-
-
-def begin_invocation() -> None:
-    _negotiated.set(frozenset())
 
 
 def _header(headers: dict[str, Any], name: str) -> str | None:
@@ -117,16 +176,20 @@ def _gzip(raw: bytes) -> bytes:
 
 
 def fit_result(
-    event: dict[str, Any], result: dict[str, Any], too_large: Callable[[ResponseTooLarge], dict[str, Any]]
+    event: dict[str, Any],
+    result: dict[str, Any],
+    too_large: Callable[[ResponseTooLarge], dict[str, Any]],
+    hints: Hints,
 ) -> dict[str, Any]:
     """Headers, compression and the payload limit for one handler result (docs/api.md, docs/limits.md).
 
-    ``too_large`` renders the 413 (the caller owns the error shape and the request id).
+    ``too_large`` renders the 413 (the caller owns the error shape and the request id); ``hints``
+    are the invocation's (:func:`begin_invocation`).
     """
     headers: dict[str, Any] = dict(result.get("headers") or {})
     request_headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     tenant_answer = bool(((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda"))
-    if tenant_answer:
+    if tenant_answer or hints.no_store:
         # Tenant data and presigned URLs: never stored by a browser or a shared cache.
         for key in [k for k in headers if k.lower() == "cache-control"]:
             del headers[key]
@@ -135,9 +198,9 @@ def fit_result(
     body = result.get("body") or ""
     compressible = bool(body) and _header(headers, "Content-Encoding") is None
     if compressible:
-        _add_vary(headers, {"Accept-Encoding", *_negotiated.get()})
-    elif _negotiated.get():
-        _add_vary(headers, set(_negotiated.get()))
+        _add_vary(headers, {"Accept-Encoding", *hints.varies})
+    elif hints.varies:
+        _add_vary(headers, set(hints.varies))
     result = {**result, "headers": headers}
 
     original = None if result.get("isBase64Encoded") else body
@@ -150,11 +213,11 @@ def fit_result(
         }
     if payload_size(result) <= LAMBDA_PAYLOAD_MAX:
         return result
-    answer = too_large(_too_large_error(event, result, gzip_ok, original))
+    answer = too_large(_too_large_error(result, gzip_ok, original, hints))
     if compressible:
         # Whether the answer fits depended on Accept-Encoding (gzip) and on what was negotiated.
         answer["headers"] = dict(answer.get("headers") or {})
-        _add_vary(answer["headers"], {"Accept-Encoding", *_negotiated.get()})
+        _add_vary(answer["headers"], {"Accept-Encoding", *hints.varies})
     return answer
 
 
@@ -247,16 +310,10 @@ def _max_limit(layout: _PageLayout, envelope: int, gzip_ok: bool) -> int | None:
 
 
 def _too_large_error(
-    event: dict[str, Any], result: dict[str, Any], gzip_ok: bool, body: str | None
+    result: dict[str, Any], gzip_ok: bool, body: str | None, hints: Hints
 ) -> ResponseTooLarge:
-    route = str(event.get("routeKey") or "")
-    params = event.get("pathParameters") or {}
-    if route.endswith("/event"):
-        return ResponseTooLarge(
-            "The run's event files are too large for one response: download the `event-queue-data` and "
-            "`event-event` artifacts (GET .../artifacts/event-queue-data/download and "
-            ".../artifacts/event-event/download)."
-        )
+    if hints.too_large_detail is not None:
+        return ResponseTooLarge(hints.too_large_detail)
     layout = _PageLayout.parse(body) if body is not None else None
     if layout is None:
         return ResponseTooLarge()
@@ -266,8 +323,9 @@ def _too_large_error(
         return ResponseTooLarge(
             f"This page does not fit in one response; at most limit={max_limit} does.", max_limit=max_limit
         )
-    name = route.rsplit("/", 1)[-1] if "/phases/" in route else "data"
-    kind = f"{params.get('phase', '{phase}')}-{name}"
+    if hints.page_kind is None:
+        return ResponseTooLarge()
+    kind = hints.page_kind
     return ResponseTooLarge(
         "Not even one row of this page fits in one response: download the attempt's chunks as the "
         f"`{kind}` artifact (GET .../artifacts/{kind}/download?chunk=N)."

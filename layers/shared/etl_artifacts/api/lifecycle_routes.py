@@ -10,7 +10,10 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from etl_artifacts.api.common import API_PREFIX, BEARER_SECURITY, caller, configure, error_responses, tenant
+from etl_artifacts.api.error_answers import configure
+from etl_artifacts.api.openapi_text import BEARER_SECURITY, error_responses
+from etl_artifacts.api.parameters import API_PREFIX
+from etl_artifacts.api.request_context import caller, tenant
 from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse
 from etl_artifacts.lifecycle.models import CreatedLink, CreateLinkRequest, ExtendTtlRequest, LinksResponse
 from etl_artifacts.uploads.models import ArtifactRecord
@@ -56,7 +59,7 @@ def api_root(app: APIGatewayHttpResolver) -> str:
 
 
 def _no_content() -> Response[None]:
-    return Response(status_code=HTTPStatus.NO_CONTENT, headers={"Cache-Control": "no-store"})
+    return Response(status_code=HTTPStatus.NO_CONTENT)
 
 
 @app.delete(
@@ -145,7 +148,6 @@ def create_link(
         status_code=HTTPStatus.CREATED,
         content_type=content_types.APPLICATION_JSON,
         body=link,
-        headers={"Cache-Control": "no-store"},
     )
 
 

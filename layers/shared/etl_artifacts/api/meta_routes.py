@@ -9,16 +9,16 @@ from pathlib import Path as FsPath
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
 from etl_artifacts import __version__
-from etl_artifacts.api.common import (
-    API_PREFIX,
+from etl_artifacts.api.error_answers import configure
+from etl_artifacts.api.openapi_text import (
     BEARER_SECURITY,
     OPENAPI_TITLE,
     SECURITY_SCHEMES,
     StatusResponse,
-    configure,
     error_responses,
-    tenant,
 )
+from etl_artifacts.api.parameters import API_PREFIX
+from etl_artifacts.api.request_context import tenant
 from etl_artifacts.errors import Unauthorized
 from etl_artifacts.principal import Principal
 

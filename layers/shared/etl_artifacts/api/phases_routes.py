@@ -13,23 +13,20 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from etl_artifacts.api.common import (
-    BEARER_SECURITY,
+from etl_artifacts.api.envelope import advise_page, advise_too_large, ndjson_budget, negotiate
+from etl_artifacts.api.error_answers import configure
+from etl_artifacts.api.openapi_text import BEARER_SECURITY, error_responses
+from etl_artifacts.api.parameters import (
     MAX_INT32,
     RUN_PATH,
     DagIdPath,
     DecimalInt,
     RunDatePath,
     RunIdPath,
-    configure,
-    error_responses,
-    run_ref,
     validation_error,
 )
-from etl_artifacts.api.envelope import negotiate
-from etl_artifacts.config import get_settings
+from etl_artifacts.api.request_context import run_ref
 from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse
-from etl_artifacts.payload import body_budget
 from etl_artifacts.phases.models import (
     ARROW_MEDIA_TYPE,
     CSV_CONTENT_TYPE,
@@ -201,6 +198,11 @@ _LOGS_RESPONSES[422] = {
     "content": {"application/json": {"model": ValidationErrorResponse | ErrorResponse}},
 }
 _EVENT_RESPONSES = error_responses((404, "`artifact_not_found`: neither event file exists"))
+_EVENT_TOO_LARGE = (
+    "The run's event files are too large for one response: download the `event-queue-data` and "
+    "`event-event` artifacts (GET .../artifacts/event-queue-data/download and "
+    ".../artifacts/event-event/download)."
+)
 
 
 def _accept() -> str | None:
@@ -211,7 +213,7 @@ def _page_answer(
     page: Page, media: str, headers: dict[str, str] | None = None, csv_formulas: str = "escape"
 ) -> Response[Any]:
     """``page`` rendered as ``media`` (one of PAGE_MEDIA_TYPES); ``csv_formulas`` as the query says."""
-    headers = {**(headers or {}), "Vary": "Accept"}
+    headers = dict(headers or {})
     if media == JSON_MEDIA_TYPE:
         body = page.body().model_dump_json()
         return Response(status_code=200, content_type=JSON_MEDIA_TYPE, body=body, headers=headers)
@@ -249,6 +251,7 @@ def _column_names(columns: str | None) -> list[str] | None:
 def run_event(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> EventResponse:
     from etl_artifacts.phases import service
 
+    advise_too_large(_EVENT_TOO_LARGE)
     return service.event(run_ref(app, dag_id, date, run_id))
 
 
@@ -271,6 +274,7 @@ def phase_metadata(
 ) -> ParquetPageResponse:
     from etl_artifacts.phases import service
 
+    advise_page(f"{phase}-metadata")
     return service.metadata_page(run_ref(app, dag_id, date, run_id), phase, attempt, page=page, limit=limit)
 
 
@@ -296,6 +300,7 @@ def phase_data(  # JSON, CSV or Arrow: the formats are in `responses`
 ):
     from etl_artifacts.phases import service
 
+    advise_page(f"{phase}-data")
     run = run_ref(app, dag_id, date, run_id)
     names = _column_names(columns)
     media = negotiate(_accept(), PAGE_MEDIA_TYPES)
@@ -324,6 +329,7 @@ def phase_errors(  # JSON, CSV or Arrow: the formats are in `responses`
 ):
     from etl_artifacts.phases import service
 
+    advise_page(f"{phase}-errors")
     run = run_ref(app, dag_id, date, run_id)
     media = negotiate(_accept(), PAGE_MEDIA_TYPES)
     rows = service.errors_page(run, phase, attempt, page=page, limit=limit)
@@ -354,6 +360,7 @@ def phase_logs(  # JSON, CSV, Arrow or NDJSON: the formats are in `responses`
 ):
     from etl_artifacts.phases import service
 
+    advise_page(f"{phase}-logs")
     run = run_ref(app, dag_id, date, run_id)
     media = negotiate(_accept(), (*PAGE_MEDIA_TYPES, NDJSON))
     # A continuation token only exists for NDJSON streams: presenting one continues the stream.
@@ -370,10 +377,9 @@ def phase_logs(  # JSON, CSV, Arrow or NDJSON: the formats are in `responses`
         keyword=keyword,
         order=order,
         continuation_token=continuation_token,
-        # Never above what Lambda can return, whatever NDJSON_MAX_BYTES says.
-        max_bytes=min(get_settings().ndjson_max_bytes, body_budget()),
+        max_bytes=ndjson_budget(),
     )
-    headers = {"Vary": "Accept"}
+    headers = {}
     if result.continuation_token is not None:
         headers["X-Continuation-Token"] = result.continuation_token
     return Response(status_code=200, content_type=NDJSON, body=result.text, headers=headers)

@@ -1,8 +1,9 @@
 """RunsFunction: search a DAG's runs and read one run's summary (docs/api.md), from ``etl.logs``.
 
 Parameters are declared with annotations (validation and the OpenAPI document come from them);
-the SQL lives in ``etl_artifacts.runs``, imported inside the routes so that loading this module
-(as the Meta function does to merge the OpenAPI document) never imports the database driver.
+each route calls one logic function of ``etl_artifacts.runs.service`` (which reads through
+``runs.dal``), imported inside the route so that loading this module (as the Meta function does to
+merge the OpenAPI document) never imports the database driver.
 """
 
 from __future__ import annotations
@@ -12,35 +13,30 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from etl_artifacts.api.common import (
+from etl_artifacts.api.error_answers import configure
+from etl_artifacts.api.openapi_text import BEARER_SECURITY, error_responses
+from etl_artifacts.api.parameters import (
     API_PREFIX,
-    BEARER_SECURITY,
     RUN_PATH,
     DagIdPath,
     DecimalInt,
     PlainDate,
     RunDatePath,
     RunIdPath,
-    configure,
-    error_responses,
-    run_ref,
-    tenant,
     validation_error,
 )
-from etl_artifacts.errors import ErrorResponse, InvalidDateRange, ValidationErrorResponse
+from etl_artifacts.api.request_context import run_ref, tenant
+from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse
 from etl_artifacts.layout import RUN_ID_CHARS, RUN_ID_PATTERN
 from etl_artifacts.runs.models import (
     MAX_KEYWORD_CHARS,
     MAX_LIMIT,
     MAX_RANGE_DAYS,
     MAX_RUN_IDS,
-    RunSearch,
     SearchRunResult,
     SearchRunsResponse,
     StatusFilter,
-    date_range_is_valid,
     parse_run_ids,
-    phase_filters,
 )
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -68,6 +64,14 @@ def _keyword(phase: str) -> Any:
         # NUL cannot occur in Postgres text: refuse it as a parameter error, not a database error.
         pattern=r"^[^\x00]+$",
     )
+
+
+def _run_ids(raw: str | None) -> tuple[str, ...]:
+    """The ``run_ids`` allowlist (see ``parse_run_ids``), or a 422 in the validation shape."""
+    try:
+        return parse_run_ids(raw)
+    except ValueError as exc:
+        raise validation_error(("query", "run_ids"), str(exc), "value_error") from None
 
 
 _SEARCH_RESPONSES = error_responses()
@@ -122,41 +126,30 @@ def search_runs(
     limit: Annotated[int, DecimalInt(ge=1, le=MAX_LIMIT), Query(description="Runs per page.")] = 20,
 ) -> SearchRunsResponse:
     company = tenant(app)
-    try:
-        allowlist = parse_run_ids(run_ids)
-    except ValueError as exc:
-        raise validation_error(("query", "run_ids"), str(exc), "value_error") from None
-    if not date_range_is_valid(date_from, date_to):
-        raise InvalidDateRange()
-    search = RunSearch(
-        id_company=company,
-        dag_id=dag_id,
-        date_from=date_from,
-        date_to=date_to,
-        statuses=phase_filters(
-            {
-                "event": event_status,
-                "extract": extract_status,
-                "transform": transform_status,
-                "load": load_status,
-            },
-            skip="all",
-        ),
-        keywords=phase_filters(
-            {
-                "event": event_keyword,
-                "extract": extract_keyword,
-                "transform": transform_keyword,
-                "load": load_keyword,
-            }
-        ),
+    allowlist = _run_ids(run_ids)
+    from etl_artifacts.runs import service
+
+    return service.search_runs(
+        company,
+        dag_id,
+        date_from,
+        date_to,
+        statuses={
+            "event": event_status,
+            "extract": extract_status,
+            "transform": transform_status,
+            "load": load_status,
+        },
+        keywords={
+            "event": event_keyword,
+            "extract": extract_keyword,
+            "transform": transform_keyword,
+            "load": load_keyword,
+        },
         run_ids=allowlist,
         page=page,
         limit=limit,
     )
-    from etl_artifacts.runs.dal import search_runs_in_db
-
-    return search_runs_in_db(search)
 
 
 @app.get(
@@ -169,7 +162,7 @@ def search_runs(
     responses=error_responses((404, "`run_not_found`: no such run for the caller's tenant")),
 )
 def get_run(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> SearchRunResult:
-    ref = run_ref(app, dag_id, date, run_id)
-    from etl_artifacts.runs.dal import get_run_from_db
+    run = run_ref(app, dag_id, date, run_id)
+    from etl_artifacts.runs import service
 
-    return get_run_from_db(ref)
+    return service.get_run(run)

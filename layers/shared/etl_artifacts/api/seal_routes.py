@@ -5,18 +5,10 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from etl_artifacts.api.common import (
-    API_PREFIX,
-    BEARER_SECURITY,
-    RUN_PATH,
-    DagIdPath,
-    RunDatePath,
-    RunIdPath,
-    caller,
-    configure,
-    error_responses,
-    run_ref,
-)
+from etl_artifacts.api.error_answers import configure
+from etl_artifacts.api.openapi_text import BEARER_SECURITY, error_responses
+from etl_artifacts.api.parameters import API_PREFIX, RUN_PATH, DagIdPath, RunDatePath, RunIdPath
+from etl_artifacts.api.request_context import caller, run_ref
 from etl_artifacts.lifecycle.models import ManifestKey, ManifestKeysResponse, RunSeal
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -72,7 +64,7 @@ def get_manifest(dag_id: DagIdPath, date: RunDatePath, run_id: RunIdPath) -> Run
     responses=error_responses(),
 )
 def manifest_keys() -> ManifestKeysResponse:
-    from etl_artifacts.api.common import tenant
+    from etl_artifacts.api.request_context import tenant
     from etl_artifacts.lifecycle.kms_signer import published_keys
 
     tenant(app)

@@ -9,17 +9,15 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from pydantic import BaseModel
 
-from etl_artifacts.api.common import API_PREFIX, configure, error_responses
+from etl_artifacts.api.envelope import never_store
+from etl_artifacts.api.error_answers import configure
+from etl_artifacts.api.openapi_text import error_responses
+from etl_artifacts.api.parameters import API_PREFIX
+from etl_artifacts.lifecycle.models import LinkRedirect
 
 app = APIGatewayHttpResolver(enable_validation=True)
 configure(app)
-
-
-class LinkRedirect(BaseModel):
-    url: str
-    expires_at: str
 
 
 _RESPONSES: dict[int, Any] = {
@@ -46,20 +44,13 @@ _RESPONSES: dict[int, Any] = {
 def follow_link(
     link: Annotated[str, Path(description="The link's token; anything else is 404 `link_not_found`.")],
 ) -> Response[LinkRedirect]:
-    from etl_artifacts.artifacts.presign import tenant_presigner
-    from etl_artifacts.config import get_settings, require_bucket
-    from etl_artifacts.lifecycle.links import REDIRECT_TTL_S, use_link
+    from etl_artifacts.lifecycle.links import follow_link as follow
 
-    company, key, name = use_link(link)
-    settings = get_settings()
-    presigner = tenant_presigner(
-        require_bucket(settings), f"{settings.artifacts_prefix}{company}/", REDIRECT_TTL_S
-    )
-    signed = presigner.presign(key, name)
-    body = LinkRedirect(url=signed.url, expires_at=signed.expires_at.isoformat())
+    redirect = follow(link)
+    never_store()  # no tenant asked, but the answer holds a presigned URL
     return Response(
         status_code=HTTPStatus.FOUND,
         content_type=content_types.APPLICATION_JSON,
-        body=body,
-        headers={"Location": signed.url, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        body=redirect,
+        headers={"Location": redirect.url, "Referrer-Policy": "no-referrer"},
     )

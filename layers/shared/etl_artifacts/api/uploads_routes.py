@@ -17,9 +17,10 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 
-from etl_artifacts.api.common import (
+from etl_artifacts.api.error_answers import configure
+from etl_artifacts.api.openapi_text import BEARER_SECURITY, error_responses
+from etl_artifacts.api.parameters import (
     API_PREFIX,
-    BEARER_SECURITY,
     RUN_PATH,
     DagIdPath,
     DecimalInt,
@@ -27,14 +28,10 @@ from etl_artifacts.api.common import (
     PlainDate,
     RunDatePath,
     RunIdPath,
-    caller,
     check_run_id,
-    configure,
-    error_responses,
     presign_ttl,
-    run_ref,
-    tenant,
 )
+from etl_artifacts.api.request_context import caller, run_ref, tenant
 from etl_artifacts.config import Settings
 from etl_artifacts.errors import ErrorResponse, InvalidDateRange, ValidationErrorResponse
 from etl_artifacts.layout import RUN_ID_CHARS
@@ -387,7 +384,7 @@ def download_artifact(
         status_code=HTTPStatus.FOUND,
         content_type=content_types.APPLICATION_JSON,
         body=redirect,
-        headers={"Location": redirect.url, "Cache-Control": "no-store"},
+        headers={"Location": redirect.url},
     )
 
 

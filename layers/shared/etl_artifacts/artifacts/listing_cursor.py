@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 
 from etl_artifacts.config import get_settings
-from etl_artifacts.errors import InvalidCursor
+from etl_artifacts.errors import InvalidCursor, TokenRejected
 from etl_artifacts.layout import RunRef
-from etl_artifacts.signed_tokens import TokenRejected, sign, verified_payload
+from etl_artifacts.signed_tokens import sign, verified_payload
 
 _VERSION = 1
 _DOMAIN = b"etl-artifacts/artifacts-list\x00"

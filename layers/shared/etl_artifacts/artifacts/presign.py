@@ -4,12 +4,12 @@
 parameter events, the endpoint ruleset, serialization, the choice of signer, then the signature.
 For GETs of one bucket everything but the object path (and our per-key
 ``response-content-disposition``) comes out the same, so the pipeline runs once per client and
-bucket (kept for the warm container), for a sentinel key: a ``before-sign`` hook captures the
-request botocore is about to sign (its URL, signing context and signature version). Every key
-then reuses that URL with its own path, quoted as botocore's serializer quotes S3 keys, and is
-signed by the auth instance botocore's ``RequestSigner`` hands out for exactly those settings.
-No SigV4 is written here; a test checks that the URLs equal ``generate_presigned_url``'s byte
-for byte at a frozen clock.
+bucket (kept in the ``ArtifactStore``'s ``presign_templates`` while warm), for a sentinel key: a
+``before-sign`` hook captures the request botocore is about to sign (its URL, signing context and
+signature version). Every key then reuses that URL with its own path, quoted as botocore's
+serializer quotes S3 keys, and is signed by the auth instance botocore's ``RequestSigner`` hands out
+for exactly those settings. No SigV4 is written here; a test checks that the URLs equal
+``generate_presigned_url``'s byte for byte at a frozen clock.
 
 Whenever the captured request is not the plain shape this relies on (extra headers, per-request
 credentials such as S3 Express sessions), every key goes through ``generate_presigned_url``.
@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 import uuid
-import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from etl_artifacts.artifact_store import ArtifactStore
+from etl_artifacts.artifacts.presign_credentials import signing_identity
 from etl_artifacts.layout import ArtifactRef, RunRef
 
 _CONTENT_DISPOSITION_PARAM = "response-content-disposition"
@@ -73,7 +73,7 @@ def content_disposition(filename: str) -> str:
     return f'attachment; filename="{filename}"'
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=4)  # a memo of a pure function, not state: any process may share it
 def _parse_amz_date(value: str) -> dt.datetime:
     # Cached: a batch signs within a few distinct seconds, and strptime is a tenth of a signature.
     return dt.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
@@ -101,12 +101,6 @@ class _RequestTemplate:
     signing_name: str
     region_name: str
     signature_version: str
-
-
-# Per client (weakly: tests and reset_clients() replace clients) and bucket. Captured once per warm
-# container; registering hooks on a client other threads use is kept to that once, under a lock.
-_TEMPLATES: weakref.WeakKeyDictionary[Any, dict[str, _RequestTemplate | None]] = weakref.WeakKeyDictionary()
-_TEMPLATES_LOCK = threading.Lock()
 
 
 def _capture_template(client: Any, bucket: str) -> _RequestTemplate | None:
@@ -167,22 +161,28 @@ def _capture_template(client: Any, bucket: str) -> _RequestTemplate | None:
     )
 
 
-def _template(client: Any, bucket: str) -> _RequestTemplate | None:
-    with _TEMPLATES_LOCK:
-        per_client = _TEMPLATES.setdefault(client, {})
+def _template(store: ArtifactStore | None, client: Any, bucket: str) -> _RequestTemplate | None:
+    """The template of ``client`` and ``bucket``: captured once per warm store (per client, weakly: a
+    role session's client goes with it); registering hooks on a client other threads use is kept
+    to that once, under the store's lock. Without a store (one-off presigners), captured anew."""
+    if store is None:
+        return _capture_template(client, bucket)
+    with store.presign_lock:
+        per_client = store.presign_templates.setdefault(client, {})
         if bucket not in per_client:
             per_client[bucket] = _capture_template(client, bucket)
-        return per_client[bucket]
+        template: _RequestTemplate | None = per_client[bucket]
+        return template
 
 
-def tenant_presigner(bucket: str, tenant_prefix: str, expires_in: int) -> GetObjectPresigner:
-    """The presigner for one request's objects under ``tenant_prefix``: signed with credentials
-    scoped to that prefix when a presign role is configured, and valid for ``expires_in`` seconds
-    or until those credentials expire, whichever is first (see presign_credentials.py)."""
-    from etl_artifacts.artifacts.presign_credentials import signing_identity
-
-    identity = signing_identity(bucket, tenant_prefix, expires_in)
-    return GetObjectPresigner(identity.client, bucket, identity.lifetime(expires_in))
+def tenant_presigner(store: ArtifactStore, tenant_prefix: str, expires_in: int) -> GetObjectPresigner:
+    """The presigner for one request's objects under ``tenant_prefix`` in the store's bucket: signed
+    with credentials scoped to that prefix when a presign role is configured, and valid for
+    ``expires_in`` seconds or until those credentials expire, whichever is first (see
+    presign_credentials.py)."""
+    bucket = store.bucket
+    identity = signing_identity(store, bucket, tenant_prefix, expires_in)
+    return GetObjectPresigner(identity.client, bucket, identity.lifetime(expires_in), store=store)
 
 
 class GetObjectPresigner:
@@ -192,9 +192,12 @@ class GetObjectPresigner:
     session is picked up by the next request.
     """
 
-    def __init__(self, client: Any, bucket: str, expires_in: int) -> None:
+    def __init__(
+        self, client: Any, bucket: str, expires_in: int, *, store: ArtifactStore | None = None
+    ) -> None:
         self._client = client
         self._bucket = bucket
+        self._store = store
         self.expires_in = expires_in
         self._template: _RequestTemplate | None = None
         self._auth: Any = None
@@ -206,7 +209,7 @@ class GetObjectPresigner:
         return self._auth is not None
 
     def _prepare(self) -> None:
-        template = _template(self._client, self._bucket)
+        template = _template(self._store, self._client, self._bucket)
         if template is None:
             return  # presign key by key
         # The auth instance RequestSigner.sign() would pick, with its current credentials.

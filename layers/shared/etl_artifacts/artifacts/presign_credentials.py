@@ -8,10 +8,11 @@ instead: its expiry is in the answer, and its session policy allows ``s3:GetObje
 caller's tenant prefix only, so even a bug cannot presign another tenant's object (defence in
 depth: the role itself allows the whole artifacts prefix).
 
-Sessions are cached per tenant and reused while they outlive the requested lifetime by a margin;
-the URL's lifetime is capped at the session's remaining life, so the reported ``expires_at`` is
-the true one. Without ``PRESIGN_ROLE_ARN`` (locally) the function's client signs and the requested
-lifetime is reported as it is. Nothing here logs a credential or a tenant's prefix.
+Sessions are cached per tenant (in the ``ArtifactStore``, ``signing_sessions``) and reused while
+they outlive the requested lifetime by a margin; the URL's lifetime is capped at the session's
+remaining life, so the reported ``expires_at`` is the true one. Without ``PRESIGN_ROLE_ARN``
+(locally) the function's client signs and the requested lifetime is reported as it is. Nothing here
+logs a credential or a tenant's prefix.
 """
 
 from __future__ import annotations
@@ -19,19 +20,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from etl_artifacts.clients import s3_client, s3_client_with_credentials, sts_client
-from etl_artifacts.config import get_settings
+from etl_artifacts.artifact_store import ArtifactStore
+from etl_artifacts.clients import s3_client_with_credentials, sts_client
 
 # A role session assumed with a role session (Lambda's) is "role chaining": one hour at most.
 SESSION_DURATION_S = 3600
 # A cached session is reused only if it outlives the URL by this much (clock skew, request time).
 REUSE_MARGIN_S = 60
-_MAX_TENANTS = 256
 
 
 @dataclass(frozen=True)
@@ -77,38 +75,8 @@ def _session_name(tenant_prefix: str) -> str:
     return "presign-" + hashlib.sha256(tenant_prefix.encode()).hexdigest()[:32]
 
 
-class _SessionCache:
-    """Per tenant: the latest role session and its S3 client (least recently used dropped first)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, str, str], SigningIdentity] = OrderedDict()
-
-    def get(self, key: tuple[str, str, str], needed_until: dt.datetime) -> SigningIdentity | None:
-        with self._lock:
-            identity = self._entries.get(key)
-            if identity is None or identity.expires_at is None or identity.expires_at < needed_until:
-                return None
-            self._entries.move_to_end(key)
-            return identity
-
-    def put(self, key: tuple[str, str, str], identity: SigningIdentity) -> None:
-        with self._lock:
-            self._entries[key] = identity
-            self._entries.move_to_end(key)
-            while len(self._entries) > _MAX_TENANTS:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-_CACHE = _SessionCache()
-
-
-def _assume(role_arn: str, bucket: str, tenant_prefix: str) -> SigningIdentity:
-    settings = get_settings()
+def _assume(store: ArtifactStore, role_arn: str, bucket: str, tenant_prefix: str) -> SigningIdentity:
+    settings = store.settings
     answer = sts_client().assume_role(
         RoleArn=role_arn,
         RoleSessionName=_session_name(tenant_prefix),
@@ -125,20 +93,19 @@ def _assume(role_arn: str, bucket: str, tenant_prefix: str) -> SigningIdentity:
     return SigningIdentity(client=client, expires_at=expiration)
 
 
-def signing_identity(bucket: str, tenant_prefix: str, expires_in: int) -> SigningIdentity:
-    """What signs URLs of objects under ``tenant_prefix`` that should live ``expires_in`` seconds."""
-    role_arn = get_settings().presign_role_arn
+def signing_identity(
+    store: ArtifactStore, bucket: str, tenant_prefix: str, expires_in: int
+) -> SigningIdentity:
+    """What signs URLs of objects in ``bucket`` under ``tenant_prefix`` that should live
+    ``expires_in`` seconds: the store's client, or a role session kept in ``store.signing_sessions``
+    (per tenant, the latest; least recently written dropped first)."""
+    role_arn = store.settings.presign_role_arn
     if not role_arn:
-        return SigningIdentity(client=s3_client())
+        return SigningIdentity(client=store.s3)
     key = (role_arn, bucket, tenant_prefix)
     needed_until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in + REUSE_MARGIN_S)
-    identity = _CACHE.get(key, needed_until)
-    if identity is None:
-        identity = _assume(role_arn, bucket, tenant_prefix)
-        _CACHE.put(key, identity)
+    identity: SigningIdentity | None = store.signing_sessions.get(key)
+    if identity is None or identity.expires_at is None or identity.expires_at < needed_until:
+        identity = _assume(store, role_arn, bucket, tenant_prefix)
+        store.signing_sessions.put(key, identity)
     return identity
-
-
-def reset_signing_identities() -> None:
-    """Forget cached role sessions (tests, or after the configuration changed)."""
-    _CACHE.clear()

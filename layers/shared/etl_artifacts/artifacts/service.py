@@ -1,16 +1,15 @@
 """Artifacts logic: one LIST page of the run prefix, or one HEAD, plus local presigning.
 
-S3 is reached only through ``clients.s3_client()`` (boto3); botocore failures are wrapped once
-into ``StorageError`` here. A HEAD answering 404 is an absent
-artifact, not a failure.
+S3 is reached only through the ``ArtifactStore`` (its boto3 client, bucket and prefix, taken once
+per request); botocore failures become ``StorageError`` through ``etl_artifacts.storage_errors``.
+A HEAD answering 404 is an absent artifact, not a failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
+from etl_artifacts.artifact_store import ArtifactStore, artifact_store
 from etl_artifacts.artifacts.listing_cursor import decode_cursor, encode_cursor
 from etl_artifacts.artifacts.models import (
     DEFAULT_LIST_LIMIT,
@@ -19,45 +18,26 @@ from etl_artifacts.artifacts.models import (
     RunArtifactsResponse,
 )
 from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename, tenant_presigner
-from etl_artifacts.clients import s3_client
-from etl_artifacts.config import get_settings, require_bucket
-from etl_artifacts.errors import ArtifactNotFound, StorageError, UnknownArtifactKind
-from etl_artifacts.layout import RunRef, is_artifact_kind, key_for_kind, parquet_artifact
-from etl_artifacts.observability import logger
+from etl_artifacts.errors import ArtifactNotFound
+from etl_artifacts.layout import RunRef, key_for_kind, parquet_artifact
 from etl_artifacts.s3_listing import strip_etag
+from etl_artifacts.storage_errors import storage_errors
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
-def _presigner(run: RunRef, bucket: str, expires_in: int) -> GetObjectPresigner:
-    tenant_prefix = f"{get_settings().artifacts_prefix}{run.id_company}/"
-    return tenant_presigner(bucket, tenant_prefix, expires_in)
+def _presigner(store: ArtifactStore, run: RunRef, expires_in: int) -> GetObjectPresigner:
+    tenant_prefix = f"{store.prefix}{run.id_company}/"
+    return tenant_presigner(store, tenant_prefix, expires_in)
 
 
-@contextmanager
-def _signing_errors() -> Iterator[None]:
-    """Signing is local, but botocore can still fail (e.g. no credentials to sign with)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except (BotoCoreError, ClientError) as exc:
-        logger.warning("presigning failed", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
-
-
-def _list_page(bucket: str, prefix: str, limit: int, start_after: str | None) -> dict[str, Any]:
+def _list_page(store: ArtifactStore, prefix: str, limit: int, start_after: str | None) -> dict[str, Any]:
     """ONE ``ListObjectsV2`` call: at most ``limit`` keys after ``start_after``, in key order."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": limit}
+    params: dict[str, Any] = {"Bucket": store.bucket, "Prefix": prefix, "MaxKeys": limit}
     if start_after is not None:
         params["StartAfter"] = start_after
-    try:
-        return dict(s3_client().list_objects_v2(**params))
-    except (BotoCoreError, ClientError) as exc:
-        logger.warning("artifacts LIST failed", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
+    with storage_errors("artifacts LIST"):
+        return dict(store.s3.list_objects_v2(**params))
 
 
 def list_run_artifacts(
@@ -71,16 +51,16 @@ def list_run_artifacts(
     without objects (including another tenant's run: the prefix is the caller's) is an empty list,
     never an error.
     """
-    settings = get_settings()
-    bucket = require_bucket(settings)
-    prefix = run.prefix(settings.artifacts_prefix)
+    store = artifact_store()
+    prefix = run.prefix(store.prefix)
     after = None if cursor is None else prefix + decode_cursor(run, limit, cursor)
-    page = _list_page(bucket, prefix, limit, after)
+    page = _list_page(store, prefix, limit, after)
     contents: list[dict[str, Any]] = page.get("Contents", [])
     objects = [item for item in contents if item["Key"].endswith(".parquet")]
     items: list[ArtifactItem] = []
-    with _signing_errors():
-        presigner = _presigner(run, bucket, settings.presign_default_ttl)
+    # Signing is local, but botocore can still fail (e.g. no credentials to sign with).
+    with storage_errors("presign"):
+        presigner = _presigner(store, run, store.settings.presign_default_ttl)
         for item in objects:
             ref = parquet_artifact(item["Key"][len(prefix) :])
             signed = presigner.presign(item["Key"], download_filename(run, ref))
@@ -111,40 +91,35 @@ def list_run_artifacts(
     )
 
 
-def _head(bucket: str, key: str) -> dict[str, Any]:
-    from botocore.exceptions import BotoCoreError, ClientError
+def _head(store: ArtifactStore, key: str) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
 
-    try:
-        return dict(s3_client().head_object(Bucket=bucket, Key=key))
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if str(error.get("Code")) in _NOT_FOUND_CODES or status == 404:
-            raise ArtifactNotFound() from exc
-        logger.warning("artifact HEAD failed", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
-    except BotoCoreError as exc:
-        logger.warning("artifact HEAD failed", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
+    with storage_errors("artifact HEAD"):
+        try:
+            return dict(store.s3.head_object(Bucket=store.bucket, Key=key))
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if str(error.get("Code")) in _NOT_FOUND_CODES or status == 404:
+                raise ArtifactNotFound() from exc
+            raise
 
 
 def presign_run_artifact(
     run: RunRef, artifact_kind: str, attempt: int, chunk: int, expires_in: int
 ) -> PresignedUrlResponse:
-    """A presigned GET URL for one artifact, after a HEAD that proves it exists.
+    """A presigned GET URL for one artifact (a kind the route has checked), after a HEAD that
+    proves it exists.
 
     ``attempt`` is ignored for event kinds, ``chunk`` for kinds that are not chunked.
     """
-    if not is_artifact_kind(artifact_kind):
-        raise UnknownArtifactKind()
-    settings = get_settings()
-    bucket = require_bucket(settings)
+    store = artifact_store()
     relative = key_for_kind(artifact_kind, attempt, chunk)
-    key = run.prefix(settings.artifacts_prefix) + relative
-    head = _head(bucket, key)
+    key = run.prefix(store.prefix) + relative
+    head = _head(store, key)
     ref = parquet_artifact(relative)
-    with _signing_errors():
-        signed = _presigner(run, bucket, expires_in).presign(key, download_filename(run, ref))
+    with storage_errors("presign"):
+        signed = _presigner(store, run, expires_in).presign(key, download_filename(run, ref))
     return PresignedUrlResponse(
         url=signed.url,
         expires_in=signed.expires_in,

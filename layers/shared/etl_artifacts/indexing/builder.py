@@ -26,10 +26,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from etl_artifacts.artifact_store import artifact_store
 from etl_artifacts.attempts import AttemptObjects, list_attempt_at
 from etl_artifacts.clients import s3_client
 from etl_artifacts.deadline import check_deadline
-from etl_artifacts.errors import StorageError
 from etl_artifacts.layout import AttemptLocation
 from etl_artifacts.observability import logger
 from etl_artifacts.parquet.decoded import check_decoded, dictionary_columns, stored_bytes
@@ -46,6 +46,7 @@ from etl_artifacts.search.index_format import (
     trigram_metadata,
 )
 from etl_artifacts.search.text import SEARCHABLE_COLUMN, searchable_text
+from etl_artifacts.storage_errors import storage_error, storage_errors
 
 INDEX_ROW_GROUP_ROWS = 16_384
 SINGLE_PUT_MAX_BYTES = 1024 * 1024 * 1024
@@ -152,17 +153,12 @@ def stage_chunk(obj: S3Object, bucket: str, directory: Path) -> Path:
     objects recorded in its sources (a chunk rewritten meanwhile fails this run; the next event
     indexes the new one).
     """
-    from botocore.exceptions import BotoCoreError, ClientError
-
     path = directory / f"chunk-{obj.chunk_number:06d}.parquet"
-    try:
+    with storage_errors("fetch data chunk"):
         response = s3_client().get_object(Bucket=bucket, Key=obj.key, IfMatch=f'"{obj.etag}"')
         with path.open("wb") as sink:
             for block in response["Body"].iter_chunks(STAGE_BLOCK_BYTES):
                 sink.write(block)
-    except (BotoCoreError, ClientError, OSError) as exc:
-        logger.warning("data chunk could not be fetched", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
     return path
 
 
@@ -182,8 +178,7 @@ def _units(obj: S3Object, path: Path) -> Iterator[_Unit]:
     try:
         metadata = pq.ParquetFile(str(path)).metadata
     except DRIVER_ERRORS as exc:
-        logger.warning("data chunk is not readable parquet", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
+        raise storage_error(exc, "read data chunk footer") from exc
     counts = [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
     for group, first in enumerate(group_starts(counts)):
         yield _Unit(obj, path, metadata, group, first, group == metadata.num_row_groups - 1)
@@ -202,8 +197,7 @@ def _texts_of(unit: _Unit) -> pa.Array:
         )
         table = parquet.read_row_group(unit.row_group, use_threads=False)
     except DRIVER_ERRORS as exc:
-        logger.warning("data row group is not readable", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
+        raise storage_error(exc, "read data row group") from exc
     return searchable_text(table)
 
 
@@ -251,16 +245,12 @@ def build_index(
 
 def upload(path: Path, bucket: str, key: str) -> None:
     from boto3.s3.transfer import TransferConfig
-    from botocore.exceptions import BotoCoreError, ClientError
 
     config = TransferConfig(multipart_threshold=SINGLE_PUT_MAX_BYTES, multipart_chunksize=128 * 1024 * 1024)
-    try:
+    with storage_errors("upload index"):
         s3_client().upload_file(
             str(path), bucket, key, ExtraArgs={"ContentType": "application/vnd.apache.parquet"}, Config=config
         )
-    except (BotoCoreError, ClientError, OSError) as exc:
-        logger.warning("index upload failed", extra={"error_type": type(exc).__name__})
-        raise StorageError() from exc
 
 
 def index_attempt(
@@ -269,11 +259,12 @@ def index_attempt(
     """Index the attempt at ``location``; ``None`` (a no-op) when its metadata.parquet is missing."""
     started = time.perf_counter()
     prefix = location.prefix
-    attempt = list_attempt_at(bucket, prefix)
+    store = artifact_store()  # its bucket is ``bucket`` (the handler and the CLI refuse any other)
+    attempt = list_attempt_at(store, prefix)
     if attempt.metadata is None:
         logger.info("metadata.parquet missing: attempt not complete, nothing to index")
         return None
-    if index_files_current(attempt):
+    if index_files_current(store, attempt):
         # A build queued twice, or S3's event delivered again: the files already match the chunks.
         logger.info("index is current: nothing to build")
         return IndexResult(prefix, len(attempt.data), 0, 0, 0, 0, time.perf_counter() - started, skipped=True)

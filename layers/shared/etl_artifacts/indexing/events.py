@@ -18,15 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
+from etl_artifacts.errors import UnreadableEvent
+
 
 @dataclass(frozen=True)
 class ObjectRef:
     bucket: str
     key: str
-
-
-class UnreadableEvent(ValueError):
-    """The message is not JSON or not an object (a permanent error: it never will be)."""
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

@@ -28,8 +28,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.deadline import invocation_deadline
-from etl_artifacts.errors import TooExpensive
-from etl_artifacts.indexing.events import ObjectRef, UnreadableEvent, is_sqs_batch, objects_in, parse_body
+from etl_artifacts.errors import TooExpensive, UnreadableEvent
+from etl_artifacts.indexing.events import ObjectRef, is_sqs_batch, objects_in, parse_body
 from etl_artifacts.layout import parse_metadata_key
 from etl_artifacts.observability import logger, metrics
 

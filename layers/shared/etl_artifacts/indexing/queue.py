@@ -8,11 +8,11 @@ indexer cannot tell it from S3's own, so nothing new is trusted on its side.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import OrderedDict
 
+from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.attempts import AttemptObjects
+from etl_artifacts.clients import sqs_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.observability import logger
 
@@ -33,39 +33,18 @@ def index_build_message(bucket: str, metadata_key: str) -> str:
     )
 
 
-#: Attempts queued lately (most recent last): their data chunks as listed and when the build was
-#: queued; one for exactly those chunks is not queued again within ``INDEX_QUEUE_DEDUP_S``.
-_MAX_QUEUED = 1_024
-_queued: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
-_queued_lock = threading.Lock()
+def _first_in_window(store: ArtifactStore, objects: AttemptObjects, window_s: int) -> bool:
+    """True (and remembered) unless a build for these very chunks was queued within the window.
+
+    ``store.recent_builds``: per attempt, its data chunks as listed and when the build was queued.
+    """
+    sources, now = objects.sources_json(), time.monotonic()
+    return store.recent_builds.put_unless(
+        objects.prefix, (sources, now), lambda seen: seen[0] == sources and now - seen[1] < window_s
+    )
 
 
-def _first_in_window(objects: AttemptObjects, window_s: int) -> bool:
-    """True (and remembered) unless a build for these very chunks was queued within the window."""
-    key, sources, now = (objects.bucket, objects.prefix), objects.sources_json(), time.monotonic()
-    with _queued_lock:
-        seen = _queued.get(key)
-        if seen is not None and seen[0] == sources and now - seen[1] < window_s:
-            return False
-        _queued[key] = (sources, now)
-        _queued.move_to_end(key)
-        while len(_queued) > _MAX_QUEUED:
-            _queued.popitem(last=False)
-    return True
-
-
-def _forget(objects: AttemptObjects) -> None:
-    with _queued_lock:
-        _queued.pop((objects.bucket, objects.prefix), None)
-
-
-def clear_cache() -> None:
-    """Forget the builds queued lately (tests)."""
-    with _queued_lock:
-        _queued.clear()
-
-
-def queue_index_build(objects: AttemptObjects) -> bool:
+def queue_index_build(store: ArtifactStore, objects: AttemptObjects) -> bool:
     """Send one build request for ``objects``' attempt; ``False`` when not configured or refused.
 
     Called only for an attempt without a current index. Not sent again for the same data chunks
@@ -77,16 +56,14 @@ def queue_index_build(objects: AttemptObjects) -> bool:
     if not queue_url or objects.metadata is None:
         # No queue, or an attempt still running: the indexer builds on metadata.parquet only.
         return False
-    if not _first_in_window(objects, settings.index_queue_dedup_s):
+    if not _first_in_window(store, objects, settings.index_queue_dedup_s):
         return True
-    from etl_artifacts.clients import sqs_client
-
     try:
         sqs_client().send_message(
             QueueUrl=queue_url, MessageBody=index_build_message(objects.bucket, objects.metadata.key)
         )
     except Exception as exc:  # botocore errors, timeouts: the 503 stands without the build
         logger.warning("index build not queued", extra={"error_type": type(exc).__name__})
-        _forget(objects)  # the next request tries again
+        store.recent_builds.pop(objects.prefix)  # the next request tries again
         return False
     return True

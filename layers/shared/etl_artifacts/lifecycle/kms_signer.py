@@ -18,14 +18,8 @@ from typing import Any
 
 from etl_artifacts.clients import kms_client
 from etl_artifacts.config import get_settings
-from etl_artifacts.errors import ConfigurationError, SigningFailed
-from etl_artifacts.lifecycle.manifest_signature import (
-    ALGORITHM,
-    ManifestInvalid,
-    canonical_bytes,
-    public_key_pem,
-    verify_seal,
-)
+from etl_artifacts.errors import ConfigurationError, ManifestInvalid, SigningFailed
+from etl_artifacts.lifecycle.manifest_signature import ALGORITHM, canonical_bytes, public_key_pem, verify_seal
 from etl_artifacts.observability import logger
 
 KMS_RAW_MAX_BYTES = 4096

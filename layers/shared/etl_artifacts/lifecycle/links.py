@@ -21,7 +21,13 @@ from etl_artifacts.db import get_database
 from etl_artifacts.errors import ArtifactNotFound, LinkLimit, LinkNotFound, UploadIncomplete
 from etl_artifacts.lifecycle import outbox
 from etl_artifacts.lifecycle.artifact_states import raise_if_gone
-from etl_artifacts.lifecycle.models import CreatedLink, CreateLinkRequest, LinkRecord, LinksResponse
+from etl_artifacts.lifecycle.models import (
+    CreatedLink,
+    CreateLinkRequest,
+    LinkRecord,
+    LinkRedirect,
+    LinksResponse,
+)
 from etl_artifacts.migrations import UPLOADS_TABLE
 from etl_artifacts.uploads.dal import ArtifactStore, select_artifact
 from etl_artifacts.uploads.ids import is_artifact_id, new_artifact_id
@@ -165,3 +171,15 @@ def use_link(token: str) -> tuple[str, str, str]:
         raise LinkNotFound()
     company, key, name = rows[0]
     return str(company), str(key), str(name)
+
+
+def follow_link(token: str) -> LinkRedirect:
+    """One use of the link counted, and a presigned GET of its artifact valid ``REDIRECT_TTL_S``."""
+    from etl_artifacts.artifact_store import artifact_store
+    from etl_artifacts.artifacts.presign import tenant_presigner
+
+    company, key, name = use_link(token)
+    store = artifact_store()
+    presigner = tenant_presigner(store, f"{store.prefix}{company}/", REDIRECT_TTL_S)
+    signed = presigner.presign(key, name)
+    return LinkRedirect(url=signed.url, expires_at=signed.expires_at.isoformat())

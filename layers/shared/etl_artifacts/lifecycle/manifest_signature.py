@@ -16,11 +16,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from etl_artifacts.errors import ManifestInvalid
+
 ALGORITHM = "ECDSA_SHA_256"
-
-
-class ManifestInvalid(Exception):
-    """The seal does not verify with the key (changed manifest, other key, malformed seal)."""
 
 
 def canonical_bytes(manifest: dict[str, Any]) -> bytes:

@@ -89,3 +89,9 @@ class CreatedLink(BaseModel):
 
 class LinksResponse(BaseModel):
     items: list[LinkRecord]
+
+
+# Where a followed share link leads (no docstring: it would become the schema's description).
+class LinkRedirect(BaseModel):
+    url: str
+    expires_at: str

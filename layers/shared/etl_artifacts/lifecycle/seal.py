@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.db import Database, get_database
 from etl_artifacts.errors import RunNotFound, RunNotSealed, RunSealed
@@ -77,7 +78,7 @@ def _parquet_objects(run: RunRef) -> list[dict[str, Any]]:
             "size_bytes": int(item["Size"]),
             "etag": strip_etag(item.get("ETag")),
         }
-        for item in list_prefix(require_bucket(settings), prefix)
+        for item in list_prefix(s3_client(), require_bucket(settings), prefix)
         if item["Key"].endswith(".parquet")
     ]
 

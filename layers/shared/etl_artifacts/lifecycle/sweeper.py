@@ -26,10 +26,10 @@ from typing import Any
 
 from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.db import Database, get_database
-from etl_artifacts.errors import StorageError
 from etl_artifacts.lifecycle import outbox
 from etl_artifacts.migrations import UPLOADS_TABLE
 from etl_artifacts.observability import logger, metrics
+from etl_artifacts.storage_errors import storage_errors
 
 ABANDONED_AFTER = timedelta(hours=24)
 DEFAULT_BATCH = 200
@@ -95,19 +95,15 @@ def _is_upload_key(key: str, artifact_id: str) -> bool:
 
 def _remove_objects(keys: list[str]) -> set[str]:
     """Delete ``keys``; the ones S3 confirmed (a missing key counts: removal is idempotent)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from etl_artifacts.clients import s3_client
 
     bucket = require_bucket(get_settings())
     removed: set[str] = set()
     for chunk in _chunks(keys, _DELETE_MAX_KEYS):
-        try:
+        with storage_errors("delete objects"):
             answer = s3_client().delete_objects(
                 Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
             )
-        except (BotoCoreError, ClientError) as exc:
-            raise StorageError() from exc
         failed = {str(error.get("Key")) for error in answer.get("Errors") or []}
         removed.update(k for k in chunk if k not in failed)
     return removed

@@ -9,7 +9,8 @@ Importing this package is cheap (no pyarrow): the modules that need pyarrow impo
 - ``footer_cache``: the warm function's footers, keyed by key + ETag + size.
 - ``paging``: the pure arithmetic of pages, row groups and batches (no I/O).
 - ``pool``: the one I/O thread pool (``map_concurrently``, ``ordered_map``).
-- ``driver_errors``: pyarrow failures -> ``StorageError``.
+- ``driver_errors``: what pyarrow raises (``DRIVER_ERRORS``), raised as ``StorageError`` through
+  ``etl_artifacts.storage_errors``.
 - ``render``: the one place where arrow values become JSON values (docs/api.md "Values").
 - ``page_formats``: a page's rows as CSV (values as ``render`` makes them) or an Arrow IPC stream.
 """

@@ -1,7 +1,8 @@
 """A phase attempt's chunks of one kind (``data_*``, ``logs_*``, ...) read as one table.
 
-``ChunkSet`` is shaped like ``pyarrow.parquet.ParquetDataset``: rows are numbered across the
-chunks in chunk order; the footers (cached while warm, ``footer_cache.FOOTERS``) say where every
+``ChunkSet(store, objects)`` is shaped like ``pyarrow.parquet.ParquetDataset(paths, filesystem=...)``:
+rows are numbered across the chunks in chunk order; the footers (cached while warm in the store,
+``ArtifactStore.footers``) say where every
 row group sits, so a read fetches only the row groups' column chunks it needs (coalesced range
 GETs, no HEAD). Independent reads run together on the shared pool.
 
@@ -13,22 +14,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl_artifacts.parquet.decoded import PAGE_COPIES, check_decoded, decoded_bytes, stored_bytes
-from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS, storage_error
-from etl_artifacts.parquet.footer_cache import FOOTERS, Footer
+from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
+from etl_artifacts.parquet.footer_cache import Footer
 from etl_artifacts.parquet.paging import Ref, RowLayout, plan_take
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.storage_errors import storage_error
+
+if TYPE_CHECKING:
+    from etl_artifacts.artifact_store import ArtifactStore
 
 
 def read_row_groups(
-    obj: S3Object, row_groups: Sequence[int], columns: Sequence[str] | None = None
+    entry: Footer, row_groups: Sequence[int], columns: Sequence[str] | None = None
 ) -> pa.Table:
-    """Exactly ``row_groups`` of ``obj`` (give them ascending), all columns or ``columns``.
+    """Exactly ``row_groups`` of ``entry``'s object (give them ascending), all columns or ``columns``.
 
     The one function that reads row data. Only those row groups' column chunks are fetched. Names
     in ``columns`` that the file lacks are skipped (absent from the result).
@@ -39,7 +45,6 @@ def read_row_groups(
     alone would pass it. (The deadline is checked by the loops that call it, not here: one read of
     a page is not refused while it may still finish in time.)
     """
-    entry = FOOTERS.get(obj)
     if columns is not None:
         present = set(entry.schema.names)
         columns = [name for name in columns if name in present]
@@ -93,13 +98,14 @@ def concat(tables: Iterable[pa.Table], schema: pa.Schema) -> pa.Table:
 class ChunkSet:
     """Chunks read as one table of rows numbered across them in order."""
 
-    def __init__(self, objects: Sequence[S3Object]) -> None:
+    def __init__(self, store: ArtifactStore, objects: Sequence[S3Object]) -> None:
+        self.store = store
         self.objects: tuple[S3Object, ...] = tuple(objects)
 
     @cached_property
     def footers(self) -> list[Footer]:
-        """Every chunk's footer; the uncached ones are read concurrently."""
-        return FOOTERS.get_many(self.objects)
+        """Every chunk's footer (the store's cache); the uncached ones are read concurrently."""
+        return self.store.footers.get_many(self.objects)
 
     @property
     def metadata(self) -> list[pq.FileMetaData]:
@@ -131,7 +137,7 @@ class ChunkSet:
         self, index: int, row_groups: Sequence[int], columns: Sequence[str] | None = None
     ) -> pa.Table:
         """Row groups of the ``index``-th chunk (``read_row_groups`` of that object)."""
-        return read_row_groups(self.objects[index], row_groups, columns)
+        return read_row_groups(self.footers[index], row_groups, columns)
 
     def projected_schema(self, columns: Sequence[str] | None = None) -> pa.Schema:
         """The unified schema, or only ``columns`` of it in that order (``KeyError`` for a name

@@ -4,31 +4,29 @@ A rewritten object has another ETag or size, so it is never served from a stale 
 size from the LIST spares the HEAD request pyarrow would otherwise make per file: a footer costs
 one tail range GET (two when it exceeds 64 KiB).
 
-The cache is bounded by bytes (``FOOTER_CACHE_BYTES``), not entries: a parsed footer holds
-about 8x its serialized size in memory (measured: 8.2x for footers of 10 KB to 540 KB, plus ~6 KB
-per file), and one wide file with many row groups can weigh megabytes.
+Each ``ArtifactStore`` holds one (``store.footers``, reading through the store's file system and
+bucket). The cache is bounded by bytes (``artifact_store.FOOTER_CACHE_BYTES``), not entries: a
+parsed footer holds about 8x its serialized size in memory (measured: 8.2x for footers of 10 KB to
+540 KB, plus ~6 KB per file), and one wide file with many row groups can weigh megabytes.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+from pyarrow.fs import FileSystem
 
-from etl_artifacts.clients import arrow_s3
-from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.parquet.byte_lru import ByteLRU
 from etl_artifacts.parquet.decoded import dictionary_columns, stored_bytes
-from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS, storage_error
+from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.storage_errors import storage_error
 
-#: Bytes of parsed footers kept while warm (of the Phases function's 1,769 MB).
-FOOTER_CACHE_BYTES = 128 * 1024 * 1024
 #: In-memory bytes of a parsed footer per serialized byte, and per file (see the docstring).
 _MEMORY_PER_SERIALIZED_BYTE = 9
 _MEMORY_PER_FILE = 8 * 1024
@@ -37,10 +35,6 @@ _FORMAT = ds.ParquetFileFormat(
     # Coalesced range reads of the requested column chunks; no cache beyond the request.
     default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=True)
 )
-
-
-def arrow_path(obj: S3Object) -> str:
-    return f"{require_bucket(get_settings())}/{obj.key}"
 
 
 class Footer:
@@ -84,12 +78,18 @@ class Footer:
         return [stored_bytes(self.metadata, [group], None) for group in range(self.metadata.num_row_groups)]
 
 
-class FooterCache:
-    """``Footer``s by object, least recently used out first, within ``max_bytes``; missing ones
-    are read concurrently on the shared pool."""
+FooterKey = tuple[str, str, int]
 
-    def __init__(self, max_bytes: int = FOOTER_CACHE_BYTES) -> None:
-        self._entries: ByteLRU[tuple[Any, ...], Footer] = ByteLRU(max_bytes)
+
+class FooterCache:
+    """``Footer``s by object (key + ETag + size) of one bucket, read through ``filesystem``, least
+    recently used out first, within ``max_bytes``; missing ones are read concurrently on the shared
+    pool."""
+
+    def __init__(self, filesystem: FileSystem, bucket: str, max_bytes: int) -> None:
+        self.filesystem = filesystem
+        self.bucket = bucket
+        self._entries: ByteLRU[FooterKey, Footer] = ByteLRU(max_bytes)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -102,26 +102,32 @@ class FooterCache:
         self._entries.clear()
 
     @staticmethod
-    def _key(obj: S3Object) -> tuple[Any, ...]:
-        # The filesystem identity is part of the key: a fragment reads through the client that made it.
-        return (id(arrow_s3()), obj.key, obj.etag, obj.size)
+    def key(obj: S3Object) -> FooterKey:
+        return (obj.key, obj.etag, obj.size)
 
-    def _cached(self, obj: S3Object) -> Footer | None:
-        return self._entries.get(self._key(obj))
+    def cached(self, obj: S3Object) -> Footer | None:
+        """The kept footer of ``obj`` (same key, ETag and size), without reading anything."""
+        return self._entries.get(self.key(obj))
+
+    def put(self, entry: Footer) -> None:
+        """Keep ``entry`` (its fragment must read through this cache's ``filesystem``)."""
+        self._entries.put(self.key(entry.obj), entry, entry.memory_bytes)
 
     def _load(self, obj: S3Object) -> Footer:
         try:
-            fragment = _FORMAT.make_fragment(arrow_path(obj), filesystem=arrow_s3(), file_size=obj.size)
+            fragment = _FORMAT.make_fragment(
+                f"{self.bucket}/{obj.key}", filesystem=self.filesystem, file_size=obj.size
+            )
             fragment.ensure_complete_metadata()
             entry = Footer(obj, fragment)
         except DRIVER_ERRORS as exc:
             raise storage_error(exc, "footer") from exc
-        self._entries.put(self._key(obj), entry, entry.memory_bytes)
+        self.put(entry)
         return entry
 
     def get_many(self, objects: Sequence[S3Object]) -> list[Footer]:
         """Footers of ``objects`` in order; the uncached ones are read concurrently."""
-        found = [self._cached(obj) for obj in objects]
+        found = [self.cached(obj) for obj in objects]
         missing = [obj for obj, entry in zip(objects, found, strict=True) if entry is None]
         if missing:
             loaded = iter(map_concurrently(self._load, missing))
@@ -130,12 +136,3 @@ class FooterCache:
 
     def get(self, obj: S3Object) -> Footer:
         return self.get_many([obj])[0]
-
-
-#: The warm function's footers (one process, one cache).
-FOOTERS = FooterCache()
-
-
-def clear_cache() -> None:
-    """Forget cached footers (tests)."""
-    FOOTERS.clear()

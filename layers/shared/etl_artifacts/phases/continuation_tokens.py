@@ -29,10 +29,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from etl_artifacts.errors import InvalidContinuationToken
+from etl_artifacts.errors import InvalidContinuationToken, TokenRejected
 from etl_artifacts.layout import RunRef
 from etl_artifacts.phases.models import Order
-from etl_artifacts.signed_tokens import TokenRejected, b64url_encode, sign, verified_payload
+from etl_artifacts.signed_tokens import b64url_encode, sign, verified_payload
 
 _VERSION = 2
 _DOMAIN = b"etl-artifacts/logs-ndjson\x00"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyarrow.fs import FileSystem
 
-from etl_artifacts.clients import arrow_s3
-from etl_artifacts.config import get_settings, require_bucket
+from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.errors import ArtifactNotFound
 from etl_artifacts.layout import EVENT_KINDS, RunRef
 from etl_artifacts.parquet.decoded import (
@@ -18,18 +18,19 @@ from etl_artifacts.parquet.decoded import (
     dictionary_columns,
     stored_bytes,
 )
-from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS, storage_error
+from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.parquet.render import render_rows
 from etl_artifacts.phases.models import EventResponse
+from etl_artifacts.storage_errors import storage_error
 
 
-def _read(key: str) -> list[dict[str, Any]] | None:
+def _read(filesystem: FileSystem, key: str) -> list[dict[str, Any]] | None:
     """Rows of one event file, ``None`` when it does not exist."""
     try:
         # Small files: one GET of the whole object (after pyarrow's HEAD), then parse in memory,
         # instead of a range GET for the footer and more for the column chunks.
-        with arrow_s3().open_input_file(key) as handle:
+        with filesystem.open_input_file(key) as handle:
             data = handle.read()
         parquet = pq.ParquetFile(pa.BufferReader(data))
         metadata = parquet.metadata
@@ -45,12 +46,12 @@ def _read(key: str) -> list[dict[str, Any]] | None:
     return render_rows(table)
 
 
-def read_event(run: RunRef) -> EventResponse:
-    settings = get_settings()
-    prefix = f"{require_bucket(settings)}/{run.prefix(settings.artifacts_prefix)}"
+def read_event(store: ArtifactStore, run: RunRef) -> EventResponse:
+    prefix = f"{store.bucket}/{run.prefix(store.prefix)}"
     keys = [prefix + EVENT_KINDS["event-queue-data"], prefix + EVENT_KINDS["event-event"]]
+    filesystem = store.filesystem
     # Both files at once: pyarrow releases the GIL while it waits on S3.
-    queue_data, event = map_concurrently(_read, keys)
+    queue_data, event = map_concurrently(lambda key: _read(filesystem, key), keys)
     if queue_data is None and event is None:
         raise ArtifactNotFound()
     return EventResponse(queue_data=queue_data, event=event)

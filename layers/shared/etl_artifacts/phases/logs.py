@@ -1,12 +1,13 @@
 """Logs pages with the ``level``/``keyword`` filters pushed into the read, and NDJSON streaming.
 
 Filtering reads only the ``level``/``message`` columns, row group by row group (row groups whose
-``level`` statistics exclude the wanted level are never read), to find the matching row numbers;
-a JSON page then fetches just its rows with ``ChunkSet.take``. Matching row numbers are
-kept for the warm function (keyed by the chunks' key/ETag/size and the filters), so the next
-pages cost one read. ``keyword`` is a literal, case-insensitive substring of ``message``: both
-sides lower-cased with ``utf8_lower``, matched with ``match_substring`` (not a pattern, so ``%``,
-``_`` and regex characters match themselves).
+``level`` statistics exclude the wanted level are never read), to find the matching row numbers; a
+JSON page then fetches just its rows with ``ChunkSet.take``. Matching row numbers are kept for the
+warm function (``store.matches``, keyed by the chunks' key/ETag/size and the filters; a filter
+matching more rows than ``artifact_store.MATCH_CACHE_BYTES`` holds is recomputed for every page
+instead), so the next pages cost one read. ``keyword`` is a literal, case-insensitive substring of
+``message``: both sides lower-cased with ``utf8_lower``, matched with ``match_substring`` (not a
+pattern, so ``%``, ``_`` and regex characters match themselves).
 
 Pages and NDJSON go oldest first (``order="asc"``) or newest first (``"desc"``): a newest-first
 page takes its window from the end of the matches, and a newest-first stream reads the chunks
@@ -34,8 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.deadline import check_deadline
-from etl_artifacts.parquet.byte_lru import ByteLRU
 from etl_artifacts.parquet.chunkset import ChunkSet, conform
 from etl_artifacts.parquet.decoded import TEXT_COPIES, check_decoded, decoded_bytes
 from etl_artifacts.parquet.paging import Ref, RowLayout, group_starts, newest_first, page_window
@@ -47,9 +48,6 @@ from etl_artifacts.phases.models import Order
 from etl_artifacts.phases.pages import Page, page_of, page_of_refs
 from etl_artifacts.s3_listing import S3Object
 
-#: Bytes of matching row numbers kept while warm (8 per matching row): 16M rows at most. A
-#: filter matching more rows than that is recomputed for every page instead of being kept.
-MATCH_CACHE_BYTES = 128 * 1024 * 1024
 _RENDER_BATCH = 1_000
 
 
@@ -127,15 +125,8 @@ def _strings(table: pa.Table, name: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Matching row numbers (per chunk), cached while warm
+# Matching row numbers (per chunk), cached while warm in the store
 # ---------------------------------------------------------------------------------------------
-_matches: ByteLRU[tuple[Any, ...], list[pa.Array]] = ByteLRU(MATCH_CACHE_BYTES)
-
-
-def clear_cache() -> None:
-    _matches.clear()
-
-
 def _row_groups(chunks: ChunkSet, index: int, flt: LogFilter) -> list[tuple[int, int, int]]:
     """``(chunk index, row group, first row of the group in the chunk)`` that may hold matches."""
     footer = chunks.footers[index]
@@ -151,7 +142,7 @@ def matching_log_rows(chunks: ChunkSet, flt: LogFilter) -> list[pa.Array]:
     """Per chunk, the int64 row numbers (within that chunk) of the rows that match ``flt``."""
     objects = chunks.objects
     key = (tuple((o.key, o.etag, o.size) for o in objects), flt.level, flt.keyword)
-    cached = _matches.get(key)
+    cached = chunks.store.matches.get(key)
     if cached is not None:
         return cached
     # every footer, concurrently, before the row-group tasks
@@ -170,17 +161,23 @@ def matching_log_rows(chunks: ChunkSet, flt: LogFilter) -> list[pa.Array]:
         check_deadline()  # between row groups: a filter over many chunks stops in time (503)
         per_chunk[index].append(rows)
     result = [pa.concat_arrays(parts) if parts else pa.array([], pa.int64()) for parts in per_chunk]
-    _matches.put(key, result, sum(rows.nbytes for rows in result))
+    chunks.store.matches.put(key, result, sum(rows.nbytes for rows in result))
     return result
 
 
 def filtered_page(
-    objects: Sequence[S3Object], flt: LogFilter, *, page: int, limit: int, order: Order = "asc"
+    store: ArtifactStore,
+    objects: Sequence[S3Object],
+    flt: LogFilter,
+    *,
+    page: int,
+    limit: int,
+    order: Order = "asc",
 ) -> Page:
     """Page ``page`` of the rows of ``objects`` that match ``flt``, oldest or newest first."""
     if not flt.active:
-        return page_of(objects, page=page, limit=limit, order=order)
-    per_chunk = matching_log_rows(ChunkSet(objects), flt)
+        return page_of(store, objects, page=page, limit=limit, order=order)
+    per_chunk = matching_log_rows(ChunkSet(store, objects), flt)
     # Each chunk's matches as one "row group": the layout says which slice of each the page takes.
     layout = RowLayout.of([[len(rows)] for rows in per_chunk])
     window = page_window(page, limit)
@@ -192,7 +189,7 @@ def filtered_page(
         refs.extend((chunk, row) for row in per_chunk[index].slice(first, count).to_pylist())
     if order == "desc":
         refs.reverse()
-    return page_of_refs(objects, refs, page=page, limit=limit, total_rows=layout.total_rows)
+    return page_of_refs(store, objects, refs, page=page, limit=limit, total_rows=layout.total_rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,6 +261,7 @@ def _prefetched(chunks: ChunkSet, visits: list[_Visit]) -> Generator[tuple[_Visi
 
 
 def ndjson_body(
+    store: ArtifactStore,
     objects: Sequence[S3Object],
     flt: LogFilter,
     *,
@@ -282,7 +280,7 @@ def ndjson_body(
     still gets a position: the end of the last chunk, so new chunks and rows appended to the last
     one are what the next response sends.
     """
-    chunks = ChunkSet(objects)
+    chunks = ChunkSet(store, objects)
     schema = chunks.schema
     tables = _prefetched(chunks, _visits(chunks, flt, order, resume))
     with closing(tables):

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from etl_artifacts.errors import StorageError
+from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.paging import Ref, has_more, newest_first, page_window
 from etl_artifacts.parquet.render import columns_of, render_rows
 from etl_artifacts.phases.models import ColumnInfo, Order, ParquetPageResponse
 from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.storage_errors import storage_error
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ def reversed_rows(table: pa.Table) -> pa.Table:
 
 
 def page_of(
+    store: ArtifactStore,
     objects: Sequence[S3Object],
     *,
     page: int,
@@ -72,7 +74,7 @@ def page_of(
     order: Order = "asc",
 ) -> Page:
     """Page ``page`` of every row of ``objects`` (only ``columns`` when given)."""
-    chunks = ChunkSet(objects)
+    chunks = ChunkSet(store, objects)
     start, stop = page_window(page, limit)
     if order == "desc":
         table = reversed_rows(chunks.read_range(*newest_first(start, stop, chunks.total_rows), columns))
@@ -82,6 +84,7 @@ def page_of(
 
 
 def page_of_refs(
+    store: ArtifactStore,
     objects: Sequence[S3Object],
     refs: Sequence[Ref],
     *,
@@ -91,10 +94,10 @@ def page_of_refs(
     columns: Sequence[str] | None = None,
 ) -> Page:
     """A page holding the rows ``refs`` of ``objects`` (a page of matches among ``total_rows``)."""
-    chunks = ChunkSet(objects)
+    chunks = ChunkSet(store, objects)
     try:
         table = chunks.take(refs, columns)
     except ValueError as exc:
         # Refs naming rows the chunks do not have: the store changed under the search.
-        raise StorageError() from exc
+        raise storage_error(exc, "take rows") from exc
     return Page(chunks.projected_schema(columns), table, page, limit, total_rows)

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from etl_artifacts.errors import LimitStoreError
+
 # Writes one counter item takes per second, at most: a partition serves 1,000 WCU/s and splits
 # for heat between items, never inside one; this leaves room for refused writes and leases.
 SHARD_WRITES_PER_S = 250
@@ -46,10 +48,6 @@ def tenant_key(tenant: str) -> str:
     if len(raw) <= _MAX_TENANT_BYTES:
         return "t:" + tenant
     return "h:" + hashlib.sha256(raw).hexdigest()
-
-
-class LimitStoreError(Exception):
-    """DynamoDB could not be reached or refused the call (not a limit: the caller fails open)."""
 
 
 @dataclass(frozen=True)

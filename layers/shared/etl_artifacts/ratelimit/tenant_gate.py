@@ -29,9 +29,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from etl_artifacts.config import Settings, get_settings
 from etl_artifacts.deadline import MARGIN_S, current_deadline
-from etl_artifacts.errors import ApiError, ConfigurationError, RateLimited, TooManyScans
+from etl_artifacts.errors import ApiError, ConfigurationError, LimitStoreError, RateLimited, TooManyScans
 from etl_artifacts.observability import logger, metrics
-from etl_artifacts.ratelimit.limit_store import LimitStore, LimitStoreError, Quota, ScanLease, ScansBusy
+from etl_artifacts.ratelimit.limit_store import LimitStore, Quota, ScanLease, ScansBusy
 
 #: Longest wait for the client to exist (a cold start imports boto3) when there is no deadline.
 CLIENT_WAIT_S = 30.0
@@ -42,6 +42,8 @@ DEFAULT_LEASE_S = 30.0
 STORE_FAILURE_METRIC = "RateLimitStoreFailures"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+# Module-level on purpose: one limiter per limit configuration for the process (it remembers the
+# tenants' full windows across requests); reset_clients() forgets it with the DynamoDB client.
 _stores: dict[tuple[Any, ...], LimitStore] = {}
 _stores_lock = threading.Lock()
 _current: contextvars.ContextVar[TenantGate | None] = contextvars.ContextVar("tenant_gate", default=None)

@@ -3,40 +3,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from etl_artifacts.db import get_database
 from etl_artifacts.errors import RunNotFound
-from etl_artifacts.layout import RunRef
+from etl_artifacts.layout import RUN_PHASES, RunRef
 from etl_artifacts.runs.models import PhaseSummary, RunPhases, RunSearch, SearchRunResult, SearchRunsResponse
 from etl_artifacts.runs.query import get_run_statement, search_statement
 
 
-def _result(row: Sequence[Any]) -> SearchRunResult:
-    dag_id, run_date, run_id, created_at, updated_at, event, extract, transform, load = row
+def _records(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows by column name (the statements' ``SELECT`` names them)."""
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def _result(record: Mapping[str, Any]) -> SearchRunResult:
     return SearchRunResult(
-        dag_id=dag_id,
-        date=run_date,
-        run_id=run_id,
-        created_at=created_at,
-        updated_at=updated_at,
-        phases=RunPhases(
-            event=PhaseSummary.from_log(event),
-            extract=PhaseSummary.from_log(extract),
-            transform=PhaseSummary.from_log(transform),
-            load=PhaseSummary.from_log(load),
-        ),
+        dag_id=record["dag_id"],
+        date=record["run_date"],
+        run_id=record["run_id"],
+        created_at=record["created_at"],
+        updated_at=record["updated_at"],
+        phases=RunPhases(**{phase: PhaseSummary.from_log(record[f"phase_{phase}"]) for phase in RUN_PHASES}),
     )
 
 
 def search_runs_in_db(search: RunSearch) -> SearchRunsResponse:
     statement = search_statement(search)
-    rows, _ = get_database().read(statement.sql, **statement.params)
+    records = _records(*get_database().read(statement.sql, **statement.params))
     # The statement always yields at least one row (the total); a page past the end has one row
     # whose result columns are NULL.
-    total = int(rows[0][0]) if rows else 0
-    items = [_result(row[1:]) for row in rows if row[3] is not None]
+    total = int(records[0]["total"]) if records else 0
+    items = [_result(record) for record in records if record["run_id"] is not None]
     offset = search.page * search.limit
     return SearchRunsResponse(
         items=items,
@@ -50,7 +49,7 @@ def search_runs_in_db(search: RunSearch) -> SearchRunsResponse:
 def get_run_from_db(ref: RunRef) -> SearchRunResult:
     """One run of the caller's tenant; another tenant's run is exactly as absent as a missing one."""
     statement = get_run_statement(ref.id_company, ref.dag_id, ref.run_date, ref.run_id)
-    rows, _ = get_database().read(statement.sql, **statement.params)
-    if not rows:
+    records = _records(*get_database().read(statement.sql, **statement.params))
+    if not records:
         raise RunNotFound()
-    return _result(rows[0])
+    return _result(records[0])

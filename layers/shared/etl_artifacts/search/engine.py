@@ -9,8 +9,10 @@ read:
 - trigram: only the ``index.parquet`` row groups that the trigram postings allow (the trigram
   file's format is in ``etl_artifacts.search.index_format``).
 
-Row groups are read a few at a time (``pool.ordered_map``); only match positions are kept, and
-``chunk``/``row`` are read only for the row groups that hold the requested page.
+Every function takes the ``ArtifactStore`` the chunks are read through (its footers, and the trigram
+files kept whole in ``store.postings``). Row groups are read a few at a time (``pool.ordered_map``);
+only match positions are kept, and ``chunk``/``row`` are read only for the row groups that hold the
+requested page.
 
 An ``index.parquet`` that cannot be read is a ``StorageError`` (502, docs/api.md: unreadable
 parquet); one that is readable but has the wrong schema is treated as not current (scan, with a
@@ -25,9 +27,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.attempts import AttemptObjects
 from etl_artifacts.deadline import current_deadline
-from etl_artifacts.parquet.byte_lru import ByteLRU
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.paging import PageCollector, Ref, group_starts, row_group_batches
 from etl_artifacts.parquet.pool import READ_WORKERS, ordered_map
@@ -64,8 +66,10 @@ def data_batches(data: ChunkSet, budget: int = SCAN_READ_BYTES) -> list[DataBatc
     return units
 
 
-def scan(attempt: AttemptObjects, needle: str, offset: int, limit: int) -> tuple[int, list[Ref]]:
-    data = ChunkSet(attempt.data)
+def scan(
+    store: ArtifactStore, attempt: AttemptObjects, needle: str, offset: int, limit: int
+) -> tuple[int, list[Ref]]:
+    data = ChunkSet(store, attempt.data)
 
     def matches(unit: DataBatch) -> pa.Array:
         table = data.read_row_groups(unit.chunk_index, unit.row_groups)
@@ -96,22 +100,22 @@ def scan(attempt: AttemptObjects, needle: str, offset: int, limit: int) -> tuple
 # --------------------------------------------------------------------------- index
 
 
-def current_index(attempt: AttemptObjects) -> pq.FileMetaData | None:
+def current_index(store: ArtifactStore, attempt: AttemptObjects) -> pq.FileMetaData | None:
     """The footer of ``index.parquet`` when it is current (docs/architecture.md), else ``None``."""
     if attempt.index is None:
         return None
-    metadata = ChunkSet([attempt.index]).metadata[0]
+    metadata = ChunkSet(store, [attempt.index]).metadata[0]
     return metadata if index_format.index_is_current(metadata, attempt.sources()) else None
 
 
-def index_files_current(attempt: AttemptObjects) -> bool:
+def index_files_current(store: ArtifactStore, attempt: AttemptObjects) -> bool:
     """True when ``index.parquet`` and ``index_trigrams.parquet`` were both built from the data
     chunks listed now (the indexer then has nothing to do). Reads the two footers."""
-    index_metadata = current_index(attempt)
+    index_metadata = current_index(store, attempt)
     obj = attempt.extra.get(index_format.TRIGRAM_FILE)
     if index_metadata is None or obj is None:
         return False
-    metadata = ChunkSet([obj]).metadata[0]
+    metadata = ChunkSet(store, [obj]).metadata[0]
     return index_format.trigram_file_is_current(metadata, index_metadata, attempt.sources())
 
 
@@ -127,10 +131,15 @@ _INDEX_COLUMNS = ["chunk", "row", SEARCHABLE_COLUMN]
 
 
 def index_search(
-    index_obj: S3Object, needle: str, offset: int, limit: int, row_groups: list[int] | None = None
+    store: ArtifactStore,
+    index_obj: S3Object,
+    needle: str,
+    offset: int,
+    limit: int,
+    row_groups: list[int] | None = None,
 ) -> tuple[int, list[Ref]]:
     """Match ``_searchable`` of the given (default: all) row groups of the current index."""
-    index = ChunkSet([index_obj])
+    index = ChunkSet(store, [index_obj])
     footer = index.footers[0]
     groups = list(range(len(footer.row_counts))) if row_groups is None else sorted(row_groups)
 
@@ -164,14 +173,14 @@ def index_search(
 
 
 def trigram_candidates(
-    attempt: AttemptObjects, index_metadata: pq.FileMetaData, needle: str
+    store: ArtifactStore, attempt: AttemptObjects, index_metadata: pq.FileMetaData, needle: str
 ) -> list[int] | None:
     """The ``index.parquet`` row groups that may hold ``needle``; ``None`` when the trigram file
     cannot be used (missing, stale, other version or layout, keyword too short)."""
     obj = attempt.extra.get(index_format.TRIGRAM_FILE)
     if obj is None or not index_format.usable_keyword(needle):
         return None
-    trigrams = ChunkSet([obj])
+    trigrams = ChunkSet(store, [obj])
     metadata = trigrams.metadata[0]  # unreadable -> StorageError, like any parquet (docs/api.md)
     if not index_format.trigram_file_is_current(metadata, index_metadata, attempt.sources()):
         return None
@@ -187,23 +196,19 @@ def trigram_candidates(
 
 #: A trigram file up to this size is read whole on its first use and kept while the function is
 #: warm (keyed by ETag and size, so a rewritten file is read again): the candidates of every later
-#: keyword then cost no request. Bigger files are read per keyword, only the row groups it needs.
+#: keyword then cost no request (``store.postings``, ``artifact_store.POSTINGS_CACHE_BYTES`` in all).
+#: Bigger files are read per keyword, only the row groups it needs.
 POSTINGS_CACHE_FILE_BYTES = 4 * 1024 * 1024
-_POSTINGS = ByteLRU[tuple[str, str, int], pa.Table](32 * 1024 * 1024)
 
 
 def _cached_postings(obj: S3Object, trigrams: ChunkSet) -> pa.Table | None:
-    """The whole trigram file (cached), or ``None`` when it is too big to keep."""
+    """The whole trigram file (cached in the store), or ``None`` when it is too big to keep."""
     if obj.size > POSTINGS_CACHE_FILE_BYTES:
         return None
     key = (obj.key, obj.etag, obj.size)
-    table = _POSTINGS.get(key)
+    postings = trigrams.store.postings
+    table = postings.get(key)
     if table is None:
         table = trigrams.read_row_groups(0, range(len(trigrams.footers[0].row_counts)))
-        _POSTINGS.put(key, table, table.nbytes)
+        postings.put(key, table, table.nbytes)
     return table
-
-
-def clear_cache() -> None:
-    """Forget cached trigram postings (tests)."""
-    _POSTINGS.clear()

@@ -4,7 +4,7 @@
 per data row in chunk order; schema metadata ``etl_artifacts.sources`` holds the JSON list
 ``[{"key": full S3 key, "etag": ETag without quotes, "size": bytes}]`` of the data chunks it was
 built from, in chunk order. It is current only while that list equals the attempt's data chunks
-as listed now (``sources_of``).
+as listed now (``attempts.sources_of``).
 
 ``index_trigrams.parquet`` (version 1), a trigram skip index over the row groups of
 ``index.parquet``, written by the indexer beside it in the same run:
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,6 @@ import pyarrow.parquet as pq
 
 from etl_artifacts.deadline import check_deadline
 from etl_artifacts.observability import logger
-from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.search.text import SEARCHABLE_COLUMN, SEPARATOR
 
 # --------------------------------------------------------------------------- index.parquet
@@ -63,15 +62,6 @@ _INDEX_TYPES: dict[str, Callable[[pa.DataType], bool]] = {
     "row": pa.types.is_integer,
     SEARCHABLE_COLUMN: lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
 }
-
-
-def sources_of(data: Sequence[S3Object]) -> list[dict[str, Any]]:
-    """The ``etl_artifacts.sources`` entries of these data chunks."""
-    return [{"key": obj.key, "etag": obj.etag, "size": obj.size} for obj in data]
-
-
-def encode_sources(sources: list[dict[str, Any]]) -> str:
-    return json.dumps(sources, separators=(",", ":"), sort_keys=True)
 
 
 def decode_sources(raw: bytes | str | None) -> list[dict[str, Any]] | None:

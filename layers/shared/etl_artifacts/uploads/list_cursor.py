@@ -14,8 +14,8 @@ import json
 from typing import Any
 
 from etl_artifacts.config import get_settings
-from etl_artifacts.errors import InvalidCursor
-from etl_artifacts.signed_tokens import TokenRejected, sign, verified_payload
+from etl_artifacts.errors import InvalidCursor, TokenRejected
+from etl_artifacts.signed_tokens import sign, verified_payload
 from etl_artifacts.uploads.ids import is_artifact_id
 
 _VERSION = 1

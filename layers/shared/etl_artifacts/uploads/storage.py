@@ -2,15 +2,14 @@
 the checksum, GET, DELETE, and presigned GETs that download under the artifact's name.
 
 Keys are only ever ``{run prefix}uploads/{artifact_id}`` (built by ``upload_key``), never a client
-path. botocore failures are wrapped once, here, into ``StorageError``; nothing logs a key or a URL.
+path. botocore failures become ``StorageError`` through ``etl_artifacts.storage_errors``; nothing
+logs a key or a URL.
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -18,9 +17,8 @@ from urllib.parse import quote
 from etl_artifacts.artifacts.presign import SignedUrl, signed_url
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
-from etl_artifacts.errors import StorageError
 from etl_artifacts.layout import RunRef
-from etl_artifacts.observability import logger
+from etl_artifacts.storage_errors import storage_errors
 from etl_artifacts.uploads.models import UploadInstructions
 
 UPLOADS_DIR = "uploads/"
@@ -49,17 +47,6 @@ class StoredObject:
     sha256_base64: str | None  # None: S3 holds no SHA-256 checksum for the object
 
 
-@contextmanager
-def _s3_errors(action: str) -> Iterator[None]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except (BotoCoreError, ClientError) as exc:
-        logger.warning("uploads S3 call failed", extra={"action": action, "error_type": type(exc).__name__})
-        raise StorageError() from exc
-
-
 def _is_not_found(exc: Any) -> bool:
     error = exc.response.get("Error", {})
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -78,7 +65,7 @@ class UploadStorage:
         """A SigV4 presigned PUT whose signed headers are the type, the length and the SHA-256:
         S3 refuses a request that changes any of them, and bytes that do not hash to it (BadDigest)."""
         checksum = sha256_base64(sha256_hex)
-        with _s3_errors("presign_put"):
+        with storage_errors("uploads presign_put"):
             url = s3_client().generate_presigned_url(
                 "put_object",
                 Params={
@@ -103,7 +90,7 @@ class UploadStorage:
 
     def put(self, key: str, data: bytes, content_type: str, sha256_hex: str) -> None:
         """A small object in one PUT, checked by S3 against its SHA-256."""
-        with _s3_errors("put"):
+        with storage_errors("uploads put"):
             s3_client().put_object(
                 Bucket=self.bucket,
                 Key=key,
@@ -118,7 +105,7 @@ class UploadStorage:
         """Size and SHA-256 as S3 holds them (checksum mode), or ``None`` when there is no object."""
         from botocore.exceptions import ClientError
 
-        with _s3_errors("head"):
+        with storage_errors("uploads head"):
             try:
                 answer = s3_client().head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
             except ClientError as exc:
@@ -136,7 +123,7 @@ class UploadStorage:
     def get(self, key: str) -> bytes | None:
         from botocore.exceptions import ClientError
 
-        with _s3_errors("get"):
+        with storage_errors("uploads get"):
             try:
                 answer = s3_client().get_object(Bucket=self.bucket, Key=key)
             except ClientError as exc:
@@ -150,7 +137,7 @@ class UploadStorage:
                 body.close()
 
     def delete(self, key: str) -> None:
-        with _s3_errors("delete"):
+        with storage_errors("uploads delete"):
             s3_client().delete_object(Bucket=self.bucket, Key=key)
 
     def presign_get(self, run: RunRef, key: str, name: str, content_type: str, expires_in: int) -> SignedUrl:
@@ -159,11 +146,12 @@ class UploadStorage:
         Signed like the run artifacts' URLs: with a role session narrowed to the caller's tenant
         when one is configured (``presign_credentials``), and valid no longer than it.
         """
+        from etl_artifacts.artifact_store import artifact_store
         from etl_artifacts.artifacts.presign_credentials import signing_identity
 
         tenant_prefix = f"{get_settings().artifacts_prefix}{run.id_company}/"
-        with _s3_errors("presign_get"):
-            identity = signing_identity(self.bucket, tenant_prefix, expires_in)
+        with storage_errors("uploads presign_get"):
+            identity = signing_identity(artifact_store(), self.bucket, tenant_prefix, expires_in)
             lifetime = identity.lifetime(expires_in)
             url = identity.client.generate_presigned_url(
                 "get_object",
