@@ -267,7 +267,8 @@ def first_request_after_init(options: BenchOptions) -> tuple[list[dict[str, Any]
             f"of the {first - warm_ms:.0f} ms above warm, {data_ms - warm_ms:.0f} ms is the attempt's "
             f"LIST, then its {options.chunks} footer reads, then the page (three requests deep; a warm "
             "request has both cached and lists again beside the page, one deep), which no snapshot "
-            f"holds (tenant data; the layout file is for that), and {first - data_ms:.0f} ms set-up left"
+            f"holds (tenant data; the layout file is for that), and {max(first - data_ms, 0):.0f} ms "
+            "set-up left"
         )
     return rows, [
         target(SCENARIO, setup_text, setup_result, setup <= SNAPSTART_TARGET, setup_why),
