@@ -68,8 +68,9 @@ def test_smoke_run_reports_every_scenario(tmp_path: Path) -> None:
     output = tmp_path / "results.md"
 
     # When the smoke benchmark runs
-    # ~4 min at load average 8 (the S3 cost model adds ~40 s, the first request after SnapStart's
-    # init and the cost scenario ~1 min more): the bound is for a hung run only.
+    # ~4 min at load average 8, ~7 min at 12 (the S3 cost model adds ~40 s, the first request after
+    # SnapStart's init and the cost scenario ~1 min more, the scaling simulations ~1 min): the bound
+    # is for a hung run only.
     result = _bench("--smoke", "--output", str(output), "--data-dir", str(tmp_path / "data"), timeout=840)
 
     # Then it completes, every scenario appears in the table, and none crashed
@@ -78,4 +79,9 @@ def test_smoke_run_reports_every_scenario(tmp_path: Path) -> None:
         assert f"| {title} |" in result.stdout, f"{title} missing from the table"
     assert "(error)" not in result.stdout
     assert "## Targets" in result.stdout
+    # and the performance targets' summary closes the output and the results file
+    summary = result.stdout[result.stdout.index("## Performance targets (summary)") :]
+    assert "| cold page | cold deep page: depth <= 2 round trips (bench set) |" in summary
+    assert "of 12 performance targets." in summary
+    assert summary.strip() in output.read_text(encoding="utf-8")
     assert output.read_text(encoding="utf-8").strip() == result.stdout.strip()
