@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stack import quiet_powertools_env, stop_services, versions
+from bench.summary import render_summary
 from bench.timing import REPO_ROOT, BenchOptions, progress
 
 
@@ -272,6 +273,7 @@ def render(
         "",
         *status_lines,
         "",
+        *render_summary(targets),
     ]
     return "\n".join(out)
 

@@ -6,11 +6,18 @@ and index files; a proxy in front of it (``etl_artifacts_local.s3_proxy``) adds 
 to every request (``--latency-ms``, default 0 and 20: S3's first-byte latency is tens of ms) and
 records each request's start and end. Ours is the API over HTTP (the local gateway in this
 process, real authorizer, a keep-alive client); DuckDB 1.4 + httpfs reads the same files through
-the same proxy. Both are timed round-robin, warm; the cold-footers case is a fresh process that
-served another attempt first (ours) and a fresh DuckDB connection (DuckDB).
+the same proxy. Both are timed round-robin, warm; the cold cases are a fresh process that
+served another attempt first (ours) and a fresh DuckDB connection (DuckDB), with the attempt's
+layout file (``index_layout.parquet``, fetched beside the LIST: docs/performance.md "The layout
+file") and without it (every footer fetched).
 
 Per case it reports requests, bytes and the depth: the longest chain of requests where each
-starts only after the previous one ended, i.e. the round trips the latency is paid for.
+starts only after the previous one ended, i.e. the round trips the latency is paid for; and at
+20 ms per request, where the milliseconds above the round trips go (``bench.breakdown``).
+
+Two data sets at full size, each on its own s3rver: the smaller set (300,000 rows, 6 chunks,
+row groups of 10,000) and the bench's own set (``--rows``, default 1,000,000 rows in 10 chunks).
+Sizes given on the command line replace both with that one set.
 
 The per-tenant limiter (docs/limits.md) is measured on the same cases: its table is on moto's
 server behind a second proxy with the same latency as S3, and the depth counts the requests of
@@ -30,11 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from etl_artifacts.parquet.layout_file import LAYOUT_FILE
 from etl_artifacts_local.s3_proxy import S3Proxy, Traffic
 from etl_artifacts_local.services import MotoS3Server
 
 from bench.bench_pages import run_cold
 from bench.bench_search import TRIGRAM_FILE, build_index, duck_sql
+from bench.breakdown import Breakdown, breakdown_table, measure_breakdown
 from bench.dataset import (
     BENCH_COMPANY,
     COMMON_WORD,
@@ -45,7 +54,15 @@ from bench.dataset import (
     ensure_dataset,
     upload_run,
 )
-from bench.handler_calls import forget_metrics, run_path
+from bench.handler_calls import (
+    HandlerResponse,
+    check_response,
+    forget_metrics,
+    lambda_context,
+    load_function_handler,
+    phase_data_event,
+    run_path,
+)
 from bench.s3rver_server import S3rverServer
 from bench.stack import (
     BENCH_BUCKET,
@@ -71,27 +88,64 @@ SCENARIO = "10. S3 cost model"
 LIMIT = 50
 # s3rver checks that the access key exists (its built-in account), not V4 signatures.
 S3RVER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
-INDEX_FILES = ("index.parquet", TRIGRAM_FILE)
+INDEX_FILES = ("index.parquet", TRIGRAM_FILE, LAYOUT_FILE)
 TARGET_LATENCY_MS = 20.0
 SLOW_MS = 400  # rounds slower than this get at most 5 timed runs
 COLD_FOOTERS = "cold footers, deep page"
+# The same with the attempt's layout file removed (every footer fetched): the figure before it.
+COLD_WITHOUT_LAYOUT = "cold footers, deep page, no layout file"
 
 
 @dataclass(frozen=True)
 class Goal:
-    """The targets for a case, at 20 ms per request."""
+    """The targets for a case, at 20 ms per request; ``key`` names it in the run's summary."""
 
     speedup: float
     max_depth: int | None = None
+    key: str | None = None
 
 
-GOALS = {
+BENCH_GOALS = {
     "page 0": Goal(1.5),
     "deep page": Goal(5.0, max_depth=2),
-    "needle": Goal(10.0, max_depth=3),
-    "common word": Goal(3.0),
+    "needle": Goal(15.0, max_depth=3, key="bench-needle"),
+    "common word": Goal(4.0, key="bench-common"),
     "no match": Goal(20.0),
 }
+SMALLER_GOALS = {
+    "page 0": Goal(2.0, key="smaller-page0"),
+    "deep page": Goal(8.0, max_depth=2, key="smaller-deep"),
+    "needle": Goal(12.0, max_depth=3, key="smaller-needle"),
+    "common word": Goal(5.0, key="smaller-common"),
+    "no match": Goal(20.0),
+}
+# A cold instance's deep page: the attempt's layout in one file beside the index, read with the LIST.
+COLD_MAX_DEPTH = 2
+COLD_MAX_REQUESTS = 3
+BREAKDOWN_CASES = ("page 0", "deep page", "needle", "common word")
+
+
+@dataclass(frozen=True)
+class DataSet:
+    name: str
+    options: BenchOptions
+    goals: dict[str, Goal]
+    cold_keys: bool  # its cold deep page is the summary's
+
+
+def data_sets(options: BenchOptions) -> list[DataSet]:
+    """The smaller set and the bench set at full size; else the one set the options describe."""
+    full = BenchOptions()
+    smaller = options.with_changes(rows=300_000, chunks=6, row_group_size=10_000)
+    sizes = (options.rows, options.chunks, options.row_group_size)
+    if not options.smoke and sizes == (full.rows, full.chunks, full.row_group_size):
+        return [
+            DataSet("smaller set", smaller, SMALLER_GOALS, cold_keys=False),
+            DataSet("bench set", options, BENCH_GOALS, cold_keys=True),
+        ]
+    if sizes == (smaller.rows, smaller.chunks, smaller.row_group_size):
+        return [DataSet("smaller set", options, SMALLER_GOALS, cold_keys=False)]
+    return [DataSet(f"{options.rows:,} rows", options, BENCH_GOALS, cold_keys=True)]
 
 
 # The limiter's cases: pages, an indexed search, and one answered from warm caches alone.
@@ -422,6 +476,20 @@ def _measure_warm(
     return measured
 
 
+def _measure_cold_without_layout(proxy: S3Proxy, uploaded: UploadedRun, options: BenchOptions) -> Measured:
+    """``_measure_cold`` with the attempt's layout file out of the way (put back afterwards)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1")
+    key = uploaded.attempt_prefix + LAYOUT_FILE
+    body = client.get_object(Bucket=uploaded.bucket, Key=key)["Body"].read()
+    client.delete_object(Bucket=uploaded.bucket, Key=key)
+    try:
+        return _measure_cold(proxy, uploaded, options)
+    finally:
+        client.put_object(Bucket=uploaded.bucket, Key=key, Body=body)
+
+
 def _measure_cold(proxy: S3Proxy, uploaded: UploadedRun, options: BenchOptions) -> Measured:
     """Ours: a fresh process that served the warm-up attempt first, so only the LIST, the footers
     and the page of the measured attempt are not cached. DuckDB: a fresh connection."""
@@ -449,9 +517,32 @@ def _measure_cold(proxy: S3Proxy, uploaded: UploadedRun, options: BenchOptions) 
     return Measured(ours, Stats(samples), ours_traffic, duck_traffic)
 
 
+def _in_process(uploaded: UploadedRun, options: BenchOptions) -> dict[str, Callable[[], None]]:
+    """case -> the Phases handler called in this process with the event the gateway would build."""
+    handler = load_function_handler("PhasesFunction")
+    queries: dict[str, dict[str, Any]] = {
+        "page 0": {"page": 0},
+        "deep page": {"page": options.deep_row // LIMIT},
+        "needle": {"keyword": NEEDLE, "page": 0},
+        "common word": {"keyword": COMMON_WORD, "page": 0},
+    }
+
+    def call(query: dict[str, Any]) -> Callable[[], None]:
+        event = phase_data_event(uploaded.run, uploaded.phase, {"limit": LIMIT, **query})
+
+        def invoke() -> None:
+            # A fresh context per call: its remaining time counts from its creation.
+            check_response(HandlerResponse.from_result(handler(event, lambda_context("PhasesFunction"))))
+
+        return invoke
+
+    return {case: call(query) for case, query in queries.items()}
+
+
 # -- targets and the table ------------------------------------------------------------------------
-def _target_lines(case: str, result: Measured, latency_ms: float) -> list[dict[str, Any]]:
-    goal = GOALS[case]
+def _target_lines(
+    case: str, result: Measured, latency_ms: float, goal: Goal, set_name: str
+) -> list[dict[str, Any]]:
     lines = []
     duck_ms, ours_ms = result.duck.median_ms, result.ours.median_ms
     speedup = ratio(duck_ms, ours_ms)
@@ -468,10 +559,11 @@ def _target_lines(case: str, result: Measured, latency_ms: float) -> list[dict[s
     lines.append(
         target(
             SCENARIO,
-            f"{case} >= {goal.speedup:g}x faster than DuckDB ({latency_ms:g} ms per request)",
+            f"{set_name}: {case} >= {goal.speedup:g}x faster than DuckDB ({latency_ms:g} ms per request)",
             f"{speedup:.2f}x" if speedup is not None else "n/a",
             None if speedup is None else speedup >= goal.speedup,
             note,
+            key=goal.key,
         )
     )
     if goal.max_depth is not None:
@@ -486,7 +578,7 @@ def _target_lines(case: str, result: Measured, latency_ms: float) -> list[dict[s
         lines.append(
             target(
                 SCENARIO,
-                f"{case} <= {goal.max_depth} sequential round trips",
+                f"{set_name}: {case} <= {goal.max_depth} sequential round trips",
                 f"depth {depth}",
                 depth <= goal.max_depth,
                 depth_note,
@@ -495,12 +587,39 @@ def _target_lines(case: str, result: Measured, latency_ms: float) -> list[dict[s
     return lines
 
 
+def _cold_lines(result: Measured, data_set: DataSet) -> list[dict[str, Any]]:
+    """A cold instance's deep page: depth and requests (the layout file's targets)."""
+    traffic = result.ours_traffic
+    times = f"{result.ours.median_ms:.0f} ms (DuckDB {result.duck.median_ms:.0f} ms)"
+    note = f"{traffic_summary(traffic)}; {times}"
+    keyed = data_set.cold_keys
+    return [
+        target(
+            SCENARIO,
+            f"{data_set.name}: {COLD_FOOTERS} <= {COLD_MAX_DEPTH} round trips",
+            f"depth {traffic.depth}",
+            traffic.depth <= COLD_MAX_DEPTH,
+            note,
+            key="cold-deep-depth" if keyed else None,
+        ),
+        target(
+            SCENARIO,
+            f"{data_set.name}: {COLD_FOOTERS} <= {COLD_MAX_REQUESTS} requests",
+            f"{traffic.requests} requests",
+            traffic.requests <= COLD_MAX_REQUESTS,
+            note,
+            key="cold-deep-requests" if keyed else None,
+        ),
+    ]
+
+
 def _requests(traffic: Traffic) -> str:
     return f"{traffic.requests} / {fmt_bytes(traffic.bytes_in)}"
 
 
-def _table(results: dict[float, dict[str, Measured]], options: BenchOptions) -> dict[str, Any]:
+def _table(results: dict[str, dict[float, dict[str, Measured]]], sets: list[DataSet]) -> dict[str, Any]:
     columns = [
+        "set",
         "ms/request",
         "case",
         "ours ms (p95)",
@@ -512,36 +631,44 @@ def _table(results: dict[float, dict[str, Measured]], options: BenchOptions) -> 
         "DuckDB/ours",
         "target",
     ]
+    goals = {data_set.name: data_set.goals for data_set in sets}
     rows = []
-    for latency, cases in results.items():
-        for case, m in cases.items():
-            goal = GOALS.get(case)
-            aim = ""
-            if goal is not None and latency == TARGET_LATENCY_MS:
-                aim = f">= {goal.speedup:g}x" + (f", depth <= {goal.max_depth}" if goal.max_depth else "")
-            speedup = ratio(m.duck.median_ms, m.ours.median_ms)
-            rows.append(
-                [
-                    f"{latency:g}",
-                    case,
-                    f"{m.ours.median_ms:.1f} ({m.ours.p95_ms:.1f})",
-                    str(m.ours_traffic.depth),
-                    _requests(m.ours_traffic),
-                    f"{m.duck.median_ms:.1f} ({m.duck.p95_ms:.1f})",
-                    str(m.duck_traffic.depth),
-                    _requests(m.duck_traffic),
-                    "n/a" if speedup is None else f"{speedup:.2f}x",
-                    aim,
-                ]
-            )
+    for set_name, by_latency in results.items():
+        for latency, cases in by_latency.items():
+            for case, m in cases.items():
+                goal = goals[set_name].get(case)
+                aim = ""
+                if goal is not None and latency == TARGET_LATENCY_MS:
+                    aim = f">= {goal.speedup:g}x" + (f", depth <= {goal.max_depth}" if goal.max_depth else "")
+                elif case == COLD_FOOTERS and latency == TARGET_LATENCY_MS:
+                    aim = f"depth <= {COLD_MAX_DEPTH}, <= {COLD_MAX_REQUESTS} requests"
+                speedup = ratio(m.duck.median_ms, m.ours.median_ms)
+                rows.append(
+                    [
+                        set_name,
+                        f"{latency:g}",
+                        case,
+                        f"{m.ours.median_ms:.1f} ({m.ours.p95_ms:.1f})",
+                        str(m.ours_traffic.depth),
+                        _requests(m.ours_traffic),
+                        f"{m.duck.median_ms:.1f} ({m.duck.p95_ms:.1f})",
+                        str(m.duck_traffic.depth),
+                        _requests(m.duck_traffic),
+                        "n/a" if speedup is None else f"{speedup:.2f}x",
+                        aim,
+                    ]
+                )
+    sizes = "; ".join(
+        f"{d.name}: {d.options.rows:,} rows in {d.options.chunks} chunks, row groups of "
+        f"{d.options.row_group_size:,}, deep page = row {d.options.deep_row:,}"
+        for d in sets
+    )
     return {
         "title": "S3 cost model (s3rver behind a latency proxy)",
         "columns": columns,
         "rows": rows,
         "notes": [
-            f"Sizes: {options.rows:,} rows in {options.chunks} chunks, "
-            f"row groups of {options.row_group_size:,}; "
-            f"deep page = row {options.deep_row:,}; search keywords in trigram mode, against DuckDB "
+            f"Sizes: {sizes}. Search keywords in trigram mode, against DuckDB "
             "`count(*)` with ILIKE over every column. Depth: the longest chain of requests where each "
             "starts after the previous one ended (what the latency is paid for). s3rver checks neither "
             "V4 signatures nor If-Match; the proxy adds the latency S3 has and s3rver has not."
@@ -549,10 +676,13 @@ def _table(results: dict[float, dict[str, Measured]], options: BenchOptions) -> 
     }
 
 
-def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
-    options = options or (BenchOptions.smoke_defaults() if smoke else BenchOptions())
+def _measure_set(
+    data_set: DataSet, with_limiter: bool
+) -> tuple[dict[float, dict[str, Measured]], dict[float, dict[str, LimiterMeasured]], dict[str, Breakdown]]:
+    options = data_set.options
     results: dict[float, dict[str, Measured]] = {}
     limited: dict[float, dict[str, LimiterMeasured]] = {}
+    breakdown: dict[str, Breakdown] = {}
     with (
         s3rver_with_run(options) as (server, uploaded),
         S3Proxy(server.endpoint) as proxy,
@@ -563,32 +693,75 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
         api = Api(base, uploaded)
         con = duckdb_connect(proxy.endpoint)
         cases = _cases(uploaded, options, api, con)
+        in_process = _in_process(uploaded, options)
         for latency in options.latencies_ms:
             proxy.latency_s = dynamodb.latency_s = latency / 1000
-            progress(f"S3 model: {latency:g} ms per request, ours over HTTP and DuckDB, interleaved")
+            progress(f"S3 model, {data_set.name}: {latency:g} ms per request, ours over HTTP and DuckDB")
             results[latency] = _measure_warm(proxy, cases, options)
-            progress(f"S3 model: {latency:g} ms per request, ours without and with the limiter")
-            limited[latency] = _measure_limiter(proxy, dynamodb, cases, options)
-            progress(f"S3 model: {latency:g} ms per request, cold footers")
+            if latency == TARGET_LATENCY_MS:
+                progress(f"S3 model, {data_set.name}: where the milliseconds go")
+                breakdown = {
+                    case: measure_breakdown(
+                        proxy, cases[case][0], in_process[case], max(3, options.runs), latency
+                    )
+                    for case in BREAKDOWN_CASES
+                }
+            if with_limiter:
+                progress(f"S3 model, {data_set.name}: {latency:g} ms per request, the limiter off and on")
+                limited[latency] = _measure_limiter(proxy, dynamodb, cases, options)
+            progress(f"S3 model, {data_set.name}: {latency:g} ms per request, cold, no layout file")
+            results[latency][COLD_WITHOUT_LAYOUT] = _measure_cold_without_layout(proxy, uploaded, options)
+            progress(f"S3 model, {data_set.name}: {latency:g} ms per request, cold footers")
             results[latency][COLD_FOOTERS] = _measure_cold(proxy, uploaded, options)
         con.close()
+    return results, limited, breakdown
+
+
+def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
+    options = options or (BenchOptions.smoke_defaults() if smoke else BenchOptions())
+    sets = data_sets(options)
+    results: dict[str, dict[float, dict[str, Measured]]] = {}
+    limited: dict[float, dict[str, LimiterMeasured]] = {}
+    breakdowns: dict[str, dict[str, Breakdown]] = {}
+    for data_set in sets:
+        # The limiter's comparison is on the bench's own set only (it is the same on both).
+        with_limiter = data_set is sets[-1]
+        measured, limiter_measured, breakdown = _measure_set(data_set, with_limiter)
+        results[data_set.name] = measured
+        breakdowns[data_set.name] = breakdown
+        if with_limiter:
+            limited = limiter_measured
 
     rows: list[dict[str, Any]] = []
     targets: list[dict[str, Any]] = []
-    for latency, cases_measured in results.items():
-        for case, m in cases_measured.items():
-            label = f"{latency:g} ms/request, {case}"
-            rows.append(row(SCENARIO, f"ours, {label}", m.ours, traffic_summary(m.ours_traffic)))
-            rows.append(row(SCENARIO, f"DuckDB, {label}", m.duck, traffic_summary(m.duck_traffic)))
-    at_target = results.get(TARGET_LATENCY_MS)
-    for case in GOALS:
-        if at_target is None:
-            targets.append(target(SCENARIO, f"{case} (at 20 ms per request)", "n/a", None, "not measured"))
-        else:
-            targets.extend(_target_lines(case, at_target[case], TARGET_LATENCY_MS))
+    for data_set in sets:
+        for latency, cases_measured in results[data_set.name].items():
+            for case, m in cases_measured.items():
+                label = f"{data_set.name}, {latency:g} ms/request, {case}"
+                rows.append(row(SCENARIO, f"ours, {label}", m.ours, traffic_summary(m.ours_traffic)))
+                rows.append(row(SCENARIO, f"DuckDB, {label}", m.duck, traffic_summary(m.duck_traffic)))
+        at_target = results[data_set.name].get(TARGET_LATENCY_MS)
+        for case, goal in data_set.goals.items():
+            if at_target is None:
+                targets.append(
+                    target(SCENARIO, f"{data_set.name}: {case} (20 ms/request)", "n/a", None, "not measured")
+                )
+            else:
+                targets.extend(_target_lines(case, at_target[case], TARGET_LATENCY_MS, goal, data_set.name))
+        if at_target is not None:
+            targets.extend(_cold_lines(at_target[COLD_FOOTERS], data_set))
     limiter_rows, limiter_targets, limiter_table = _limiter_lines(limited)
+    breakdown_tables = [
+        {
+            **breakdown_table(breakdown, max(3, options.runs)),
+            "title": f"Where the milliseconds go above the round trips, {name} "
+            f"({TARGET_LATENCY_MS:g} ms per request, warm, medians)",
+        }
+        for name, breakdown in breakdowns.items()
+        if breakdown
+    ]
     return {
         "rows": rows + limiter_rows,
         "targets": targets + limiter_targets,
-        "tables": [_table(results, options), limiter_table],
+        "tables": [_table(results, sets), *breakdown_tables, limiter_table],
     }

@@ -1,8 +1,11 @@
 """Scenario 14: what saturates first at 10x, 100x and 1,000x today's bench (docs/scaling.md).
 
-Two parts. A simulation of what can be run here: the common-word search's match
-(``search.text.match_positions`` over a ``_searchable`` column, a part that grows with the rows of
-an attempt) timed at two sizes; the model extrapolates the larger of that and the bench's measured
+Simulations of what can be run here: the runs search at 10,000,000 runs in ``etl.logs``
+(``bench.scaling_runs``: embedded Postgres, p50/p95 per tenant, the indexes EXPLAIN shows), one
+attempt at 1,000,000 and 10,000,000 rows (``bench.scaling_attempt``: s3rver, the project's indexer,
+the Phases handler), and the common-word search's match (``search.text.match_positions`` over a
+``_searchable`` column, a part that grows with the rows of an attempt) timed at two sizes; the
+model extrapolates the larger of that and the bench's measured
 end-to-end common-word search (5.8 s at 1 M rows) to 10 M, 100 M and 1,000 M rows, against the
 time a Phases request has (its Timeout less the deadline margin). Then a capacity
 model: for each scale, every limit of docs/scaling.md as a share of its quota, from the bench's
@@ -18,7 +21,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from bench.timing import BenchOptions, measure, progress, row
+from bench import scaling_attempt, scaling_runs
+from bench.timing import BenchOptions, fmt_bytes, measure, progress, row, target
 
 SCENARIO = "14. Scaling"
 SCALES = (1, 10, 100, 1000)
@@ -191,4 +195,110 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
             ],
         }
     ]
-    return {"rows": rows, "targets": [], "tables": tables}
+    runs_rows, runs_targets, runs_table = _runs_simulation(options)
+    attempt_rows, attempt_targets, attempt_table = _attempt_simulation(options)
+    return {
+        "rows": runs_rows + attempt_rows + rows,
+        "targets": runs_targets + attempt_targets,
+        "tables": [runs_table, attempt_table, *tables],
+    }
+
+
+def _runs_simulation(options: BenchOptions) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    sim = scaling_runs.simulate(options)
+    progress(f"scaling: runs search at {sim.rows:,} runs measured")
+    rows: list[dict[str, Any]] = []
+    table_rows: list[list[str]] = []
+    for case in sim.cases:
+        label = f"runs search at {sim.rows:,} runs, {case.tenant}, {case.case}"
+        rows.append(
+            row(SCENARIO, label, case.stats, f"{case.total:,} found; indexes {', '.join(case.indexes)}")
+        )
+        table_rows.append(
+            [
+                case.tenant,
+                case.case,
+                f"{case.total:,}",
+                f"{case.stats.median_ms:.1f}",
+                f"{case.stats.p95_ms:.1f}",
+                ", ".join(case.indexes) or "none (sequential scan)",
+            ]
+        )
+    keyword = [c for c in sim.cases if c.case.startswith("keyword")]
+    worst = max(keyword, key=lambda c: c.stats.p95_ms)
+    scoped = all(scaling_runs.uses_tenant_index(c) for c in sim.cases)
+    small = {c.case: c.stats.median_ms for c in sim.cases if c.tenant == scaling_runs.SMALL}
+    big = {c.case: c.stats.median_ms for c in sim.cases if c.tenant == scaling_runs.BIG}
+    versus = ", ".join(f"{name} {small[name]:.1f} vs {big[name]:.1f} ms" for name in small)
+    seeded = "reused from the cache" if sim.seed_s is None else f"seeded in {sim.seed_s:.0f} s"
+    targets = [
+        target(
+            SCENARIO,
+            f"runs search at {sim.rows:,} runs: keyword p95 <= {scaling_runs.KEYWORD_P95_BUDGET_MS:.0f} ms, "
+            "every plan on a tenant-keyed index",
+            f"worst keyword p95 {worst.stats.p95_ms:.1f} ms ({worst.tenant}, {worst.case}); "
+            + ("every plan tenant-keyed" if scoped else "a plan without a tenant-keyed index"),
+            worst.stats.p95_ms <= scaling_runs.KEYWORD_P95_BUDGET_MS and scoped,
+            f"p50 small tenant (10,000 runs) vs big tenant (1,000,000): {versus}",
+            key="scaling-runs",
+        )
+    ]
+    indexes = ", ".join(f"{name} {fmt_bytes(size)}" for name, size in sorted(sim.index_bytes.items()))
+    table = {
+        "title": f"Runs search at {sim.rows:,} runs in etl.logs (embedded Postgres, simulated)",
+        "columns": ["tenant", "search", "found", "p50 ms", "p95 ms", "indexes in the plan (EXPLAIN)"],
+        "rows": table_rows,
+        "notes": [
+            f"Table {fmt_bytes(sim.table_bytes)} ({seeded}); indexes: {indexes}. scale-small holds 0.1% "
+            "of the runs (10,000 in its DAG), scale-big 10% (1,000,000 in its DAG); date range = all of "
+            "2025, 20 per page. See bench/scaling_runs.py for the data's shape."
+        ],
+    }
+    return rows, targets, table
+
+
+def _attempt_simulation(options: BenchOptions) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    results = scaling_attempt.simulate(options)
+    rows: list[dict[str, Any]] = []
+    table_rows: list[list[str]] = []
+    for result in results:
+        index = ", ".join(f"{name} {fmt_bytes(size)}" for name, size in result.index_bytes.items())
+        setup = f"set-up {result.setup_s:.0f} s" + (" (index built)" if result.index_built else " (cached)")
+        for case, measured in result.cases.items():
+            label = f"{result.rows:,}-row attempt, {case}"
+            note = f"{measured.status}; {measured.requests} requests, {fmt_bytes(measured.bytes_read)} read"
+            rows.append(row(SCENARIO, label, measured.stats, note))
+            table_rows.append(
+                [
+                    f"{result.rows:,} ({result.chunks} chunks, {fmt_bytes(result.data_bytes)})",
+                    case,
+                    f"{measured.stats.median_ms:.0f}",
+                    measured.status,
+                    f"{measured.requests} / {fmt_bytes(measured.bytes_read)}",
+                    f"{index}; {setup}",
+                ]
+            )
+    largest = results[-1]
+    failed = [case for case, m in largest.cases.items() if m.status != "200"]
+    figures = ", ".join(f"{case} {m.stats.median_ms:.0f} ms" for case, m in largest.cases.items())
+    targets = [
+        target(
+            SCENARIO,
+            f"one attempt at {largest.rows:,} rows: every case answers",
+            figures,
+            not failed,
+            f"failed: {', '.join(failed)} (the search's time grows with the index)" if failed else "",
+            key="scaling-attempt",
+        )
+    ]
+    table = {
+        "title": "One attempt at growing size (s3rver, no added latency, warm, in-process handler)",
+        "columns": ["rows", "case", "median ms", "answer", "requests / read", "index files; set-up"],
+        "rows": table_rows,
+        "notes": [
+            f"{scaling_attempt.TIMED_RUNS} timed runs per case after a warm-up, this shared machine's CPU "
+            "(see bench/scaling_attempt.py). Pages read one row group whatever the size; the keyword "
+            "searches read more index as it grows."
+        ],
+    }
+    return rows, targets, table

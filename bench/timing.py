@@ -131,9 +131,13 @@ def row(scenario: str, case: str, stats: Stats | None, note: str = "", **extra: 
     }
 
 
-def target(scenario: str, text: str, measured: str, met: bool | None, note: str = "") -> dict[str, Any]:
-    """A target line; ``met=None`` means pending (not measurable yet)."""
-    return {"scenario": scenario, "target": text, "measured": measured, "met": met, "note": note}
+def target(
+    scenario: str, text: str, measured: str, met: bool | None, note: str = "", key: str | None = None
+) -> dict[str, Any]:
+    """A target line; ``met=None`` means pending (not measurable yet). ``key`` names one of the
+    performance targets that the summary at the end of a run lists (``bench.summary.TARGETS``)."""
+    line = {"scenario": scenario, "target": text, "measured": measured, "met": met, "note": note}
+    return {**line, "key": key} if key else line
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:

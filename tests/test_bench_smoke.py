@@ -68,8 +68,8 @@ def test_smoke_run_reports_every_scenario(tmp_path: Path) -> None:
     output = tmp_path / "results.md"
 
     # When the smoke benchmark runs, with one timed fresh process per cold case (each is a Python
-    # start plus imports; more would only repeat the same path): most of the run is those processes.
-    # The bound is for a hung run only.
+    # start plus imports; more would only repeat the same path). ~2 min on an idle machine, ~7 min at
+    # load average 12: the bound is for a hung run only.
     result = _bench(
         "--smoke",
         "--cold-runs",
@@ -87,4 +87,9 @@ def test_smoke_run_reports_every_scenario(tmp_path: Path) -> None:
         assert f"| {title} |" in result.stdout, f"{title} missing from the table"
     assert "(error)" not in result.stdout
     assert "## Targets" in result.stdout
+    # and the performance targets' summary closes the output and the results file
+    summary = result.stdout[result.stdout.index("## Performance targets (summary)") :]
+    assert "| cold page | cold deep page: depth <= 2 round trips (bench set) |" in summary
+    assert "of 12 performance targets." in summary
+    assert summary.strip() in output.read_text(encoding="utf-8")
     assert output.read_text(encoding="utf-8").strip() == result.stdout.strip()
