@@ -15,17 +15,20 @@ import pytest
 # Longest first (docs/testing.md, "Where the time goes").
 LONGEST_FILES = (
     "test_bench_smoke.py",
+    "test_fuzz_schemathesis.py",
     "test_layer_build.py",
     "test_local_stack.py",
-    "test_fuzz_schemathesis.py",
-    "test_envelope_serve.py",
-    "test_load.py",
-    "test_rate_limits.py",
     "test_faults.py",
-    "test_security_leaks.py",
-    "test_uploads_store.py",
+    "test_envelope_serve.py",
+    "test_events_invoke.py",
+    "test_artifacts.py",
     "test_artifacts_pages.py",
-    "test_search_modes.py",
+    "test_load.py",
+    "test_cli_errors.py",
+    "test_client_download.py",
+    "test_docs_snippets.py",
+    "test_security_inputs.py",
+    "test_phases_pages.py",
 )
 
 
