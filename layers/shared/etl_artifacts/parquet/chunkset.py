@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from etl_artifacts.parquet.decoded import PAGE_COPIES, check_decoded, decoded_bytes, stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.footer_cache import Footer
-from etl_artifacts.parquet.paging import Ref, RowLayout, plan_take
+from etl_artifacts.parquet.paging import Ref, RowLayout, consecutive_runs, plan_take
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.storage_errors import storage_error
@@ -45,9 +45,7 @@ def read_row_groups(
     alone would pass it. (The deadline is checked by the loops that call it, not here: one read of
     a page is not refused while it may still finish in time.)
     """
-    if columns is not None:
-        present = set(entry.schema.names)
-        columns = [name for name in columns if name in present]
+    columns = _present(entry, columns)
     groups = list(row_groups)
     check_decoded(stored_bytes(entry.metadata, groups, columns))
     dictionaries = [name for name in entry.dictionary_columns if columns is None or name in columns]
@@ -64,6 +62,14 @@ def read_row_groups(
         )
     except DRIVER_ERRORS as exc:
         raise storage_error(exc, "row_groups") from exc
+
+
+def _present(entry: Footer, columns: Sequence[str] | None) -> list[str] | None:
+    """``columns`` that ``entry``'s object has (``None``: all of them)."""
+    if columns is None:
+        return None
+    names = set(entry.schema.names)
+    return [name for name in columns if name in names]
 
 
 def conform(table: pa.Table, schema: pa.Schema, copies: int = PAGE_COPIES) -> pa.Table:
@@ -181,14 +187,23 @@ class ChunkSet:
         chunks = sorted(wanted)
         footers = self.footers
         plans = [plan_take(footers[by_chunk[chunk]].row_counts, wanted[chunk]) for chunk in chunks]
-        tables = map_concurrently(
-            lambda item: self.read_row_groups(by_chunk[item[0]], item[1][0], columns),
-            list(zip(chunks, plans, strict=True)),
-        )
-        # Only the wanted rows of each read are kept before anything decodes them (conform).
+        # What a chunk's row groups hold together is bounded as if they were one read. Each run of
+        # consecutive row groups is then read on its own (one coalesced range request), all runs at
+        # once: pyarrow fetches row groups apart in one file one after another, a round trip each.
+        for chunk, (groups, _) in zip(chunks, plans, strict=True):
+            entry = footers[by_chunk[chunk]]
+            check_decoded(stored_bytes(entry.metadata, groups, _present(entry, columns)))
+        runs = [
+            [(by_chunk[chunk], run) for run in consecutive_runs(groups)]
+            for chunk, (groups, _) in zip(chunks, plans, strict=True)
+        ]
+        reads = [read for chunk_runs in runs for read in chunk_runs]
+        read = iter(map_concurrently(lambda item: self.read_row_groups(item[0], item[1], columns), reads))
+        # Only the wanted rows of each chunk are kept before anything decodes them (conform).
         parts: list[pa.Table] = []
         where: dict[Ref, int] = {}
-        for chunk, table, (_, positions) in zip(chunks, tables, plans, strict=True):
+        for chunk, chunk_runs, (_, positions) in zip(chunks, runs, plans, strict=True):
+            table = pa.concat_tables([next(read) for _ in chunk_runs])
             rows = sorted(positions)
             for row in rows:
                 where[(chunk, row)] = len(where)
