@@ -30,6 +30,10 @@ BUDGETS: dict[str, tuple[float | None, bool]] = {
     "AuthorizerFunction": (150, True),
     "ArtifactsFunction": (300, False),
     "PhasesFunction": (350, False),
+    "UploadsFunction": (None, False),  # the write side: measured for information
+    "LifecycleFunction": (None, False),
+    "LinksFunction": (None, False),
+    "SealFunction": (None, False),
     "IndexerFunction": (None, False),  # event-driven, not user-facing: measured for information
 }
 # botocore's package itself is cheap (Powertools' user-agent hook imports it); its session is not.
@@ -176,24 +180,42 @@ def run(smoke: bool, options: BenchOptions | None = None) -> dict[str, Any]:
 # The first request of a SnapStart copy against the same process's warm requests.
 SNAPSTART_TARGET = 1.5
 WARM_REPEATS = 5
+PARTS = ("request", "import", "warm", "request_cpu", "warm_cpu")
+# As deployed (template.yaml): inside Lambda, with X-Ray tracing on. The benchmarks' own stack
+# turns tracing off; here it stays on, since creating the tracer is part of a first request.
+AS_DEPLOYED = {"AWS_LAMBDA_FUNCTION_NAME": "PhasesFunction", "POWERTOOLS_TRACE_DISABLED": "false"}
 
 
 def first_request_after_init(options: BenchOptions) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The Phases deep page (scenario 1's data set on moto) served first by a fresh process,
-    without and with SnapStart's init (the import and the priming hooks run before the snapshot,
-    untimed), then ``WARM_REPEATS`` times more by the same process (its warm median). A process
-    that served another attempt first pays only what no priming can do: the attempt's LIST and
-    footers (tenant data, never in a snapshot)."""
+        without and with SnapStart's init (the import and the priming hooks run before the snapshot,
+        untimed), then ``WARM_REPEATS`` times more by the same process (its warm median). A process
+        that served another attempt first pays only what no priming can do: the attempt's LIST and
+        footers (tenant data, never in a snapshot). Every child runs as deployed (``AS_DEPLOYED``); the
+    three cases take turns, one process each per round."""
     from bench.bench_pages import LIMIT, run_cold
     from bench.dataset import uploaded_run
 
     uploaded_run(options)
     query = {"page": options.deep_row // LIMIT, "limit": LIMIT}
     runs = 1 if options.smoke else options.cold_runs
-    progress(f"cold start: first request after init, {runs} fresh processes per case")
-    plain = run_cold(query, runs, repeat=WARM_REPEATS)
-    snap = run_cold(query, runs, snapstart=True, repeat=WARM_REPEATS)
-    data_cold = run_cold(query, runs, snapstart=True, prewarm=True)
+    progress(f"cold start: first request after init, {runs} fresh processes per case, round-robin")
+    cases: dict[str, dict[str, Any]] = {
+        "plain": {"repeat": WARM_REPEATS},
+        "snap": {"snapstart": True, "repeat": WARM_REPEATS},
+        "data_cold": {"snapstart": True, "prewarm": True},
+    }
+    samples: dict[str, dict[str, list[float]]] = {case: {part: [] for part in PARTS} for case in cases}
+    # One process of each case per round: the load of a shared machine drifts over minutes, and
+    # round-robin spreads it over the three alike.
+    for _ in range(runs):
+        for case, flags in cases.items():
+            done = run_cold(query, 1, env=AS_DEPLOYED, **flags)
+            for part in PARTS:
+                samples[case][part] += done[part].samples_ms if done[part] else []
+    plain, snap, data_cold = (
+        {part: Stats(values) for part, values in samples[case].items()} for case in cases
+    )
     warm = snap["warm"]
     deep = f"Phases deep page (row {options.deep_row:,})"
     rows = [
@@ -206,24 +228,49 @@ def first_request_after_init(options: BenchOptions) -> tuple[list[dict[str, Any]
         ),
         row(
             SCENARIO,
-            f"{deep}: first request after init, another attempt served first",
+            f"{deep}: first read of the attempt by a warm process",
             data_cold["request"],
-            f"LIST + {options.chunks} footers + the page: the tenant data no snapshot holds",
+            f"another attempt served first; LIST + {options.chunks} footers + the page: "
+            "the tenant data no snapshot holds",
         ),
         row(SCENARIO, f"{deep}: warm, same processes", warm, f"{WARM_REPEATS} requests after the first"),
+        *(
+            row(SCENARIO, f"{deep}: {name}, CPU time", stats, "the process's CPU time (all threads) for it")
+            for name, stats in (
+                ("first request, no SnapStart", plain["request_cpu"]),
+                ("first request after SnapStart init", snap["request_cpu"]),
+                ("first read of the attempt by a warm process", data_cold["request_cpu"]),
+                ("warm", snap["warm_cpu"]),
+            )
+        ),
     ]
-    first, warm_ms = snap["request"].median_ms, warm.median_ms if warm else float("nan")
+    first = snap["request"].median_ms
+    data_ms = data_cold["request"].median_ms
+    warm_ms = warm.median_ms
+    setup = first / data_ms if data_ms else float("nan")
     measured = first / warm_ms if warm_ms else float("nan")
     before = plain["request"].median_ms / warm_ms if warm_ms else float("nan")
-    met = measured <= SNAPSTART_TARGET
-    why = ""
-    if not met:
-        left = first - data_cold["request"].median_ms
-        why = (
-            f"of the {first - warm_ms:.0f} ms above warm, {data_cold['request'].median_ms - warm_ms:.0f} ms "
-            f"is the attempt's LIST and {options.chunks} footer reads (no snapshot holds tenant data; "
-            f"the layout file is for that) and {left:.0f} ms set-up left"
-        )
+    setup_text = (
+        f"first request after init <= {SNAPSTART_TARGET}x a warm process's first read of the same "
+        "attempt (the set-up SnapStart removes; Phases deep page)"
+    )
+    setup_result = (
+        f"{setup:.2f}x ({first:.0f} vs {data_ms:.0f} ms; CPU {snap['request_cpu'].median_ms:.0f} vs "
+        f"{data_cold['request_cpu'].median_ms:.0f} ms)"
+    )
+    setup_why = "" if setup <= SNAPSTART_TARGET else f"{first - data_ms:.0f} ms of set-up left"
     text = f"first request after init <= {SNAPSTART_TARGET}x warm (Phases deep page, SnapStart)"
     result = f"{measured:.2f}x ({first:.0f} vs {warm_ms:.0f} ms); without SnapStart {before:.1f}x"
-    return rows, [target(SCENARIO, text, result, met, why, key="cold-first-request")]
+    why = ""
+    if measured > SNAPSTART_TARGET:
+        why = (
+            f"of the {first - warm_ms:.0f} ms above warm, {data_ms - warm_ms:.0f} ms is the attempt's "
+            f"LIST, then its {options.chunks} footer reads, then the page (three requests deep; a warm "
+            "request has both cached and lists again beside the page, one deep), which no snapshot "
+            f"holds (tenant data; the layout file is for that), and {max(first - data_ms, 0):.0f} ms "
+            "set-up left"
+        )
+    return rows, [
+        target(SCENARIO, setup_text, setup_result, setup <= SNAPSTART_TARGET, setup_why),
+        target(SCENARIO, text, result, measured <= SNAPSTART_TARGET, why, key="cold-first-request"),
+    ]

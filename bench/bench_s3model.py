@@ -6,8 +6,10 @@ and index files; a proxy in front of it (``etl_artifacts_local.s3_proxy``) adds 
 to every request (``--latency-ms``, default 0 and 20: S3's first-byte latency is tens of ms) and
 records each request's start and end. Ours is the API over HTTP (the local gateway in this
 process, real authorizer, a keep-alive client); DuckDB 1.4 + httpfs reads the same files through
-the same proxy. Both are timed round-robin, warm; the cold-footers case is a fresh process that
-served another attempt first (ours) and a fresh DuckDB connection (DuckDB).
+the same proxy. Both are timed round-robin, warm; the cold cases are a fresh process that
+served another attempt first (ours) and a fresh DuckDB connection (DuckDB), with the attempt's
+layout file (``index_layout.parquet``, fetched beside the LIST: docs/performance.md "The layout
+file") and without it (every footer fetched).
 
 Per case it reports requests, bytes and the depth: the longest chain of requests where each
 starts only after the previous one ended, i.e. the round trips the latency is paid for; and at
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from etl_artifacts.parquet.layout_file import LAYOUT_FILE
 from etl_artifacts_local.s3_proxy import S3Proxy, Traffic
 from etl_artifacts_local.services import MotoS3Server
 
@@ -85,10 +88,12 @@ SCENARIO = "10. S3 cost model"
 LIMIT = 50
 # s3rver checks that the access key exists (its built-in account), not V4 signatures.
 S3RVER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER"}
-INDEX_FILES = ("index.parquet", TRIGRAM_FILE)
+INDEX_FILES = ("index.parquet", TRIGRAM_FILE, LAYOUT_FILE)
 TARGET_LATENCY_MS = 20.0
 SLOW_MS = 400  # rounds slower than this get at most 5 timed runs
 COLD_FOOTERS = "cold footers, deep page"
+# The same with the attempt's layout file removed (every footer fetched): the figure before it.
+COLD_WITHOUT_LAYOUT = "cold footers, deep page, no layout file"
 
 
 @dataclass(frozen=True)
@@ -471,6 +476,20 @@ def _measure_warm(
     return measured
 
 
+def _measure_cold_without_layout(proxy: S3Proxy, uploaded: UploadedRun, options: BenchOptions) -> Measured:
+    """``_measure_cold`` with the attempt's layout file out of the way (put back afterwards)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1")
+    key = uploaded.attempt_prefix + LAYOUT_FILE
+    body = client.get_object(Bucket=uploaded.bucket, Key=key)["Body"].read()
+    client.delete_object(Bucket=uploaded.bucket, Key=key)
+    try:
+        return _measure_cold(proxy, uploaded, options)
+    finally:
+        client.put_object(Bucket=uploaded.bucket, Key=key, Body=body)
+
+
 def _measure_cold(proxy: S3Proxy, uploaded: UploadedRun, options: BenchOptions) -> Measured:
     """Ours: a fresh process that served the warm-up attempt first, so only the LIST, the footers
     and the page of the measured attempt are not cached. DuckDB: a fresh connection."""
@@ -690,6 +709,8 @@ def _measure_set(
             if with_limiter:
                 progress(f"S3 model, {data_set.name}: {latency:g} ms per request, the limiter off and on")
                 limited[latency] = _measure_limiter(proxy, dynamodb, cases, options)
+            progress(f"S3 model, {data_set.name}: {latency:g} ms per request, cold, no layout file")
+            results[latency][COLD_WITHOUT_LAYOUT] = _measure_cold_without_layout(proxy, uploaded, options)
             progress(f"S3 model, {data_set.name}: {latency:g} ms per request, cold footers")
             results[latency][COLD_FOOTERS] = _measure_cold(proxy, uploaded, options)
         con.close()

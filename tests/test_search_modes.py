@@ -1,4 +1,5 @@
 """scan, index and trigram modes give identical answers (hypothesis over random data and keywords),
+and so do pages and searches read with the footers of the layout file,
 and each falls back as documented: stale, foreign or old-format acceleration files, short keywords,
 wrong-schema and corrupt index files."""
 
@@ -16,6 +17,8 @@ from etl_artifacts.config import get_settings
 from etl_artifacts.errors import StorageError
 from etl_artifacts.indexing.builder import index_attempt
 from etl_artifacts.layout import parse_metadata_key
+from etl_artifacts.parquet.layout_file import LAYOUT_FILE, fetch_layout, seed_footers
+from etl_artifacts.phases.pages import page_of
 from etl_artifacts.search import SearchResult, search_data
 from etl_artifacts.search.index_format import TRIGRAM_FILE
 from hypothesis import HealthCheck, given, settings
@@ -115,6 +118,23 @@ def test_every_mode_gives_the_reference_answer(
         assert results["scan"].mode == "scan" and results["index"].mode == "index"
         for result in results.values():
             assert (result.total, result.refs) == (len(expected), expected[offset : offset + limit])
+        # Footers from the layout file give the same pages and the same matches as fetched ones
+        page = offset // limit
+        fetched = page_of(artifact_store(), attempt.data, page=page, limit=limit).body()
+        with_layout_footers(attempt)
+        assert page_of(artifact_store(), attempt.data, page=page, limit=limit).body() == fetched
+        result = search_data(artifact_store(), attempt, keyword, offset, limit)
+        assert (result.total, result.refs) == (len(expected), expected[offset : offset + limit])
+        artifact_store().footers.clear()
+
+
+def with_layout_footers(attempt: AttemptObjects) -> None:
+    """Forget every cached footer, then keep the data chunks' footers from the layout file."""
+    store = artifact_store()
+    store.footers.clear()
+    records = fetch_layout(store.s3, attempt.bucket, attempt.prefix + LAYOUT_FILE)
+    assert records is not None
+    assert seed_footers(store, attempt.data, records) == bool(attempt.data)
 
 
 def needle_tables() -> list[pa.Table]:

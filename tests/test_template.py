@@ -221,12 +221,16 @@ SNAPSTART_FUNCTIONS = {
     "RunsFunction",
     "PhasesFunction",
     "ArtifactsFunction",
+    "UploadsFunction",
+    "LifecycleFunction",
+    "LinksFunction",
+    "SealFunction",
 }
 
 
 def test_api_functions_start_from_snapstart_versions_behind_the_live_alias(spec: TemplateSpec) -> None:
     # docs/performance.md: every function API Gateway calls; the indexer (SQS-fed, 2 GB of /tmp,
-    # which SnapStart does not support) stays off.
+    # which SnapStart does not support) and the sweeper (a schedule, nobody waits on it) stay off.
     with_snapstart = {
         logical_id
         for logical_id, resource in spec.raw["Resources"].items()
@@ -245,6 +249,47 @@ def test_the_authorizer_is_called_through_its_alias(spec: TemplateSpec, resource
     authorizer = resources["HttpApi"]["Properties"]["Auth"]["Authorizers"]["JwtLambdaAuthorizer"]
     assert authorizer["FunctionArn"] == {"Ref": "AuthorizerFunctionAliaslive"}
     assert spec.authorizer == "AuthorizerFunction"
+
+
+INTEGRATION = re.compile(r"functions/\$\{(\w+)\}/invocations")
+
+
+def test_every_route_and_invoke_permission_targets_the_snapstart_alias(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What `sam deploy` deploys: the template through SAM's own transform (the code URIs stand in
+    # for the uploaded packages). An integration with the bare function would run $LATEST, which
+    # never starts from a snapshot.
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the transform asks for one; any will do
+    template = yaml_parse((REPO_ROOT / "template.yaml").read_text())
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if key in properties:
+                properties[key] = "s3://packages/code.zip"
+    resources = transform(template, {}, NoManagedPolicies())["Resources"]
+    integrations = [
+        operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        for item in resources["HttpApi"]["Properties"]["Body"]["paths"].values()
+        for operation in item.values()
+    ]
+    assert integrations
+    targets = {match.group(1) for uri in integrations if (match := INTEGRATION.search(uri))}
+    assert len(targets) > 1 and all(INTEGRATION.search(uri) for uri in integrations)
+    assert targets == {f"{name}Aliaslive" for name in SNAPSTART_FUNCTIONS - {"AuthorizerFunction"}}
+    permissions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+    api_permissions = [p for p in permissions if p["Principal"] == "apigateway.amazonaws.com"]
+    assert api_permissions
+    assert {p["FunctionName"]["Ref"] for p in api_permissions} == {
+        f"{name}Aliaslive" for name in SNAPSTART_FUNCTIONS
+    }
 
 
 def test_every_snapstart_handler_registers_its_priming(spec: TemplateSpec) -> None:

@@ -8,10 +8,11 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from etl_artifacts import snapstart
+from etl_artifacts import clients, snapstart
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,7 +20,7 @@ _CHILD = """
 import json, sys
 sys.path.insert(0, {code_dir!r})
 import {module}
-from etl_artifacts import snapstart
+from etl_artifacts import clients, snapstart
 snapstart.run_init()
 print(json.dumps(sorted(m for m in ("pyarrow", "boto3", "jwt", "pg8000") if m in sys.modules)))
 """
@@ -33,6 +34,10 @@ print(json.dumps(sorted(m for m in ("pyarrow", "boto3", "jwt", "pg8000") if m in
         ("runs", ["pg8000"]),
         ("meta", []),
         ("authorizer", ["jwt"]),
+        ("uploads", ["boto3", "pg8000"]),
+        ("lifecycle", ["boto3", "pg8000"]),
+        ("links", ["boto3", "pg8000"]),
+        ("seal", ["boto3", "pg8000"]),
     ],
 )
 def test_each_functions_init_primes_what_its_first_request_needs_and_nothing_else(
@@ -77,6 +82,80 @@ def test_refresh_after_restore_rebuilds_the_arrow_file_system_and_reseeds(
     finally:
         reset_store()
         get_settings.cache_clear()
+
+
+@pytest.fixture
+def unreachable_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Settings and clients for an S3 that answers nothing (a request sent fails at once)."""
+    from etl_artifacts.config import get_settings
+
+    for name, value in {
+        "AWS_REGION": "us-east-1",
+        "ARTIFACTS_BUCKET": "priming-bucket",
+        "AWS_ACCESS_KEY_ID": "priming",
+        "AWS_SECRET_ACCESS_KEY": "priming",
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+        "S3_MAX_ATTEMPTS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    clients.reset_clients()
+    try:
+        yield
+    finally:
+        clients.reset_clients()
+        get_settings.cache_clear()
+
+
+def test_s3_priming_runs_the_calls_offline_and_leaves_the_client_sending(unreachable_s3: None) -> None:
+    from etl_artifacts.errors import StorageError
+    from etl_artifacts.s3_listing import list_prefix
+
+    # Nothing listens on the endpoint: the LIST, HEAD and GET of priming were answered offline.
+    snapstart.prime_s3()
+    # Afterwards the same client sends again (and fails here): no canned answer is left behind.
+    with pytest.raises(StorageError):
+        list_prefix(clients.s3_client(), "priming-bucket", "run/")
+
+
+def test_the_tracer_is_primed_only_where_the_function_traces(monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl_artifacts.observability import get_tracer
+
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    get_tracer.cache_clear()
+    snapstart.prime_tracer()
+    assert get_tracer.cache_info().currsize == 0  # outside Lambda the X-Ray SDK stays unimported
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "priming")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
+    try:
+        snapstart.prime_tracer()
+        assert get_tracer.cache_info().currsize == 1
+    finally:
+        get_tracer.cache_clear()
+
+
+def test_the_secrets_client_is_primed_where_a_secret_is_read_and_no_secret_is_fetched(
+    unreachable_s3: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    from etl_artifacts.config import get_settings
+
+    parameters.clear_caches()
+    snapstart.prime_secrets()
+    assert "secrets" not in DEFAULT_PROVIDERS  # no secret configured: nothing built
+    arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:priming"
+    monkeypatch.setenv("DB_SECRET_ARN", arn)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # Lambda sets it; Powertools' client reads it
+    # Nothing answers here: fetching the secret would fail the priming.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:9")
+    get_settings.cache_clear()
+    try:
+        snapstart.prime_secrets()
+        assert "secrets" in DEFAULT_PROVIDERS
+        assert DEFAULT_PROVIDERS["secrets"].store == {}  # nothing fetched
+    finally:
+        parameters.clear_caches()
 
 
 def test_the_resolver_primer_answers_every_route_without_storage() -> None:

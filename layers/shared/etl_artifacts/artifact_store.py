@@ -15,8 +15,9 @@ What it holds (docs/architecture.md "The artifact store"):
 - the caches, each bounded: ``footers`` (``FOOTER_CACHE_BYTES``), ``listings`` of completed
   attempts (``MAX_LISTINGS``), logs ``matches`` (``MATCH_CACHE_BYTES``), trigram ``postings``
   (``POSTINGS_CACHE_BYTES``), ``recent_builds`` (index builds queued lately, ``MAX_QUEUED_BUILDS``),
-  ``signing_sessions`` (presign role sessions, ``MAX_SIGNING_TENANTS``) and ``presign_templates``
-  (one per signing client, held weakly).
+  ``signing_sessions`` (presign role sessions, ``MAX_SIGNING_TENANTS``), ``presign_templates``
+  (one per signing client, held weakly) and ``layouts_fetched`` (attempts whose layout file was
+  fetched, ``MAX_LAYOUTS_FETCHED``: ``parquet.layout_file``).
 
 One store per warm function: ``artifact_store()`` builds it from the settings and the S3 client, and
 builds a new one when either is replaced (``get_settings.cache_clear()``, ``reset_clients()``), so
@@ -55,6 +56,8 @@ MAX_LISTINGS = 256
 MAX_QUEUED_BUILDS = 1_024
 #: Tenants whose presign role session is kept.
 MAX_SIGNING_TENANTS = 256
+#: Attempts whose layout file was fetched (their footers are cached since).
+MAX_LAYOUTS_FETCHED = 1_024
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -132,6 +135,7 @@ class ArtifactStore:
         # Per signing client (weakly: a role session's client goes with its session) and bucket.
         self.presign_templates: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
         self.presign_lock = threading.Lock()
+        self.layouts_fetched: RecentMap[str, bool] = RecentMap(MAX_LAYOUTS_FETCHED)
 
     @property
     def bucket(self) -> str:

@@ -4,8 +4,10 @@ With SnapStart (template.yaml, published versions behind the ``live`` alias) Lam
 function's init once per version, runs the ``register_before_snapshot`` hooks, snapshots the
 memory, and starts every later instance from that snapshot, running the ``register_after_restore``
 hooks first. So the work a first request would do lazily (importing pyarrow and boto3, building
-the S3 clients, compiling the pydantic validators of every route, rendering a page) is moved into
-the snapshot, and a restored instance's first request costs about what a warm one does.
+the S3 clients and sending their calls to canned answers, creating the X-Ray tracer and the
+Secrets Manager client, compiling the pydantic validators of every route, reading and rendering an
+in-memory page) is moved into the snapshot, and a restored instance's first request costs about
+what a warm one does on the same (uncached) data.
 
 Each handler module calls ``enable`` with the parts its function uses. Nothing runs at import:
 without SnapStart (``$LATEST``, the local in-process runtime) the hooks never run and imports stay
@@ -24,9 +26,11 @@ See docs/performance.md (SnapStart) for where it is on, where it is off, and wha
 from __future__ import annotations
 
 import importlib
+import io
 import random
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 from snapshot_restore_py import (
@@ -50,16 +54,44 @@ def prime_settings() -> None:
     get_settings()
 
 
-def prime_arrow() -> None:
-    """Import pyarrow and read and render a page of an in-memory parquet file, in every format a
-    page is answered in (the parquet reader, the JSON models, CSV and Arrow stream writers)."""
-    import io
+def prime_secrets() -> None:
+    """Powertools' Secrets Manager provider (boto3 and its client), where the function reads a
+    secret (``*_SECRET_ARN``). The secret itself is fetched by each restored copy, never before
+    the snapshot: a snapshot holds no secret."""
+    from etl_artifacts.config import get_settings
 
+    settings = get_settings()
+    if not (settings.jwt_secret_arn or settings.db_secret_arn or settings.cursor_secret_arn):
+        return
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+    from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
+
+    # What ``parameters.get_secret`` does on its first call, without the call.
+    if "secrets" not in DEFAULT_PROVIDERS:
+        DEFAULT_PROVIDERS["secrets"] = SecretsProvider()
+
+
+def prime_tracer() -> None:
+    """The X-Ray tracer, where the function traces (in Lambda, unless POWERTOOLS_TRACE_DISABLED):
+    importing the X-Ray SDK was the largest part of a first request left after the rest of init
+    (hundreds of milliseconds; docs/performance.md)."""
+    from etl_artifacts.observability import get_tracer, tracing_enabled
+
+    if tracing_enabled():
+        get_tracer()
+
+
+def prime_arrow() -> None:
+    """Import pyarrow and read and render a page of an in-memory parquet file the ways a page is
+    read (a dataset fragment's row groups with pre-buffering, a file with dictionary-read strings)
+    and answered (the JSON models, CSV and Arrow stream writers)."""
     import pyarrow as pa
     import pyarrow.compute  # searches and filters use it
+    import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
     from etl_artifacts.parquet import page_formats
+    from etl_artifacts.parquet.chunkset import conform
     from etl_artifacts.phases.pages import Page
 
     table = pa.table(
@@ -73,7 +105,15 @@ def prime_arrow() -> None:
     )
     sink = io.BytesIO()
     pq.write_table(table, sink, row_group_size=1)
-    read = pq.ParquetFile(io.BytesIO(sink.getvalue())).read_row_groups([0, 1])
+    scan = ds.ParquetFragmentScanOptions(pre_buffer=True)
+    fragment = ds.ParquetFileFormat(default_fragment_scan_options=scan).make_fragment(
+        pa.py_buffer(sink.getvalue())
+    )
+    fragment.subset(row_group_ids=[1]).to_table(use_threads=True)
+    parquet = pq.ParquetFile(
+        fragment.open(), metadata=fragment.metadata, read_dictionary=["name"], pre_buffer=True
+    )
+    read = conform(parquet.read_row_groups([0, 1], use_threads=True), fragment.physical_schema)
     page = Page(schema=read.schema, table=read, page=0, limit=2, total_rows=read.num_rows)
     page.body().model_dump_json()
     page_formats.csv_text(page.table)
@@ -90,15 +130,75 @@ def imports_primer(*modules: str) -> Primer:
     return prime
 
 
+class _CannedBody:
+    """A canned answer's body, read the two ways botocore reads urllib3's."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data.read()
+
+    def read(self, amt: int | None = None, **_: Any) -> bytes:
+        return self._data.read(amt)
+
+
+_LISTING = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>priming</Name>'
+    b"<Prefix>priming/</Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys>"
+    b"<IsTruncated>false</IsTruncated></ListBucketResult>"
+)
+_OBJECT_HEADERS = {
+    "content-length": "4",
+    "etag": '"priming"',
+    "last-modified": "Thu, 01 Jan 2026 00:00:00 GMT",
+}
+# Operation -> (status, headers, body) of the answer S3 would give.
+_CANNED: dict[str, tuple[int, dict[str, str], bytes]] = {
+    "ListObjectsV2": (200, {}, _LISTING),
+    "HeadObject": (200, _OBJECT_HEADERS, b""),
+    "GetObject": (206, {**_OBJECT_HEADERS, "content-range": "bytes 0-3/4"}, b"PAR1"),
+}
+
+
+@contextmanager
+def _answered_offline(client: Any) -> Iterator[None]:
+    """Within it, ``client``'s S3 calls get canned answers instead of being sent: everything else
+    a call does (validation, serialization, endpoint rules, signing, parsing) runs for real."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
+
+    def answer(request: Any, event_name: str, **_: Any) -> AWSResponse:
+        status, fields, body = _CANNED[event_name.rsplit(".", 1)[-1]]
+        headers = HTTPHeaders()
+        for name, value in fields.items():
+            headers[name] = value
+        return AWSResponse(request.url, status, headers, _CannedBody(body))
+
+    client.meta.events.register_first("before-send.s3", answer, unique_id="snapstart-priming")
+    try:
+        yield
+    finally:
+        client.meta.events.unregister("before-send.s3", unique_id="snapstart-priming")
+
+
 def prime_s3() -> None:
-    """boto3's S3 client: service model, the LIST paginator's model, and the endpoint rules and
-    signer of a request (a presigned URL is built offline, never sent); the IDNA codec the first
-    connection's host name goes through. No request is sent."""
+    """boto3's S3 client, through the calls a request makes (the LIST of an attempt's prefix, an
+    object's HEAD and a range GET), answered offline; a presigned URL (built offline, never sent);
+    the IDNA codec the first connection's host name goes through. No request is sent."""
     from etl_artifacts.clients import s3_client
+    from etl_artifacts.config import get_settings
+    from etl_artifacts.s3_listing import list_prefix
 
     client = s3_client()
-    client.get_paginator("list_objects_v2")
-    client.generate_presigned_url("get_object", Params={"Bucket": "priming", "Key": "priming"}, ExpiresIn=60)
+    # The function's own bucket, so that the endpoint rules' cache holds its answer.
+    bucket = get_settings().artifacts_bucket or "priming"
+    with _answered_offline(client):
+        list_prefix(client, bucket, "priming/")
+        client.head_object(Bucket=bucket, Key="priming")
+        client.get_object(Bucket=bucket, Key="priming", Range="bytes=0-3")["Body"].read()
+    client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "priming"}, ExpiresIn=60)
     "priming.example".encode("idna")
 
 
@@ -122,6 +222,21 @@ def prime_sqs() -> None:
     from etl_artifacts.clients import sqs_client
 
     sqs_client()
+
+
+def prime_events() -> None:
+    """EventBridge, which a write's outbox publishes to after its commit."""
+    from etl_artifacts.clients import events_client
+
+    events_client()
+
+
+def prime_kms() -> None:
+    """KMS, which signs a sealed run's manifest. No request is sent (the public keys are fetched
+    on first use, per restored copy)."""
+    from etl_artifacts.clients import kms_client
+
+    kms_client()
 
 
 def prime_rate_limiter() -> None:
@@ -216,9 +331,14 @@ def refresh_after_restore() -> None:
     system is cheap to rebuild once its SDK is started, so it resolves its credentials again: the
     artifact store that holds it (and the warm caches, empty after priming) is dropped, the one reset.
     """
-    from etl_artifacts.artifact_store import reset_store
+    from etl_artifacts.artifact_store import artifact_store, reset_store
 
+    # Only a function that reads parquet has imported pyarrow (and built pyarrow's S3 client).
+    reads_parquet = "pyarrow" in sys.modules
     reset_store()
+    if reads_parquet:
+        # Rebuilt here, resolving its credentials again, rather than by the first request.
+        artifact_store().filesystem  # noqa: B018 - built on first use
     # Only a function that uses the database has imported its module (and pg8000).
     if (db := sys.modules.get("etl_artifacts.db")) is not None:
         db.reset_database()
@@ -232,7 +352,7 @@ def enable(primers: Iterable[Primer]) -> None:
     Lambda runs before-snapshot hooks in the reverse order of registration: one hook runs them all,
     in the order given.
     """
-    chosen = [prime_settings, *primers]
+    chosen = [prime_settings, prime_tracer, prime_secrets, *primers]
 
     def prime_all() -> None:
         for primer in chosen:

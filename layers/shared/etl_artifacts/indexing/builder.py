@@ -1,4 +1,4 @@
-"""Build the search index of one phase attempt, streaming, and upload it.
+"""Build the search index of one phase attempt, streaming, and upload it (with the layout file).
 
 ``index.parquet`` (docs/architecture.md): ``chunk`` int32, ``row`` int64, ``_searchable`` string, one row
 per data row in chunk order, schema metadata ``etl_artifacts.sources``. Written with zstd in row
@@ -13,6 +13,9 @@ then uploaded with one PUT (multipart only above ``SINGLE_PUT_MAX_BYTES``).
 
 Idempotent: the same data chunks give the same rows, the same row groups and the same metadata,
 so re-running produces an equivalent file.
+
+The layout file (``parquet.layout_file``) is written in the same run from the staged chunks: each
+one's footer, read before the chunk's temporary file goes.
 """
 
 from __future__ import annotations
@@ -26,16 +29,18 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_artifacts.artifact_store import artifact_store
+from etl_artifacts.artifact_store import ArtifactStore, artifact_store
 from etl_artifacts.attempts import AttemptObjects, list_attempt_at
 from etl_artifacts.clients import s3_client
 from etl_artifacts.deadline import check_deadline
+from etl_artifacts.errors import StorageError
 from etl_artifacts.layout import AttemptLocation
 from etl_artifacts.observability import logger
 from etl_artifacts.parquet.decoded import check_decoded, dictionary_columns, stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
+from etl_artifacts.parquet.layout_file import LAYOUT_FILE, footer_of, layout_is_current, write_layout
 from etl_artifacts.parquet.paging import group_starts
-from etl_artifacts.parquet.pool import ordered_map
+from etl_artifacts.parquet.pool import map_concurrently, ordered_map
 from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.search.engine import index_files_current
 from etl_artifacts.search.index_format import (
@@ -51,6 +56,8 @@ from etl_artifacts.storage_errors import storage_error, storage_errors
 INDEX_ROW_GROUP_ROWS = 16_384
 SINGLE_PUT_MAX_BYTES = 1024 * 1024 * 1024
 STAGE_BLOCK_BYTES = 1024 * 1024
+#: A footer is read with one GET of the chunk's tail this long (pyarrow's own first read).
+FOOTER_READ_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,10 +70,11 @@ class IndexResult:
     trigram_bytes: int
     seconds: float
     skipped: bool = False  # the index files were current already: nothing was built or written
+    layout_bytes: int = 0
 
     @property
     def bytes_written(self) -> int:
-        return self.index_bytes + self.trigram_bytes
+        return self.index_bytes + self.trigram_bytes + self.layout_bytes
 
 
 class _IndexWriter:
@@ -201,16 +209,29 @@ def _texts_of(unit: _Unit) -> pa.Array:
     return searchable_text(table)
 
 
+def _footer(path: Path) -> bytes:
+    try:
+        return footer_of(path)
+    except (OSError, ValueError) as exc:
+        raise storage_error(exc, "read data chunk footer") from exc
+
+
 def build_index(
     attempt: AttemptObjects, workdir: Path, row_group_rows: int = INDEX_ROW_GROUP_ROWS
-) -> tuple[Path, Path, int, int]:
-    """Write ``index.parquet`` and ``index_trigrams.parquet`` for ``attempt`` into ``workdir``.
+) -> tuple[Path, Path, Path, int, int]:
+    """Write ``index.parquet``, ``index_trigrams.parquet`` and the layout file for ``attempt``
+    into ``workdir``.
 
-    Returns both paths, the number of rows and of index row groups. A data chunk that cannot be
-    fetched or read raises ``StorageError``.
+    Returns the three paths, the number of rows and of index row groups. A data chunk that cannot
+    be fetched or read raises ``StorageError``.
     """
     sources_json = attempt.sources_json()
-    index_path, trigram_path = workdir / INDEX_FILE, workdir / TRIGRAM_FILE
+    index_path, trigram_path, layout_path = (
+        workdir / INDEX_FILE,
+        workdir / TRIGRAM_FILE,
+        workdir / LAYOUT_FILE,
+    )
+    footers: list[tuple[S3Object, bytes]] = []
     postings = PostingsBuilder(workdir)
     writer = _IndexWriter(index_path, sources_json, postings, row_group_rows)
 
@@ -221,6 +242,7 @@ def build_index(
         # The next chunk downloads while this one is rendered (at most ~3 chunks on disk).
         staged = ordered_map(stage, attempt.data, workers=1, lookahead=1)
         for obj, path in zip(attempt.data, staged, strict=True):
+            footers.append((obj, _footer(path)))
             empty = True
             for unit in _units(obj, path):
                 empty = False
@@ -240,7 +262,8 @@ def build_index(
             unit.path.unlink()  # every row group of this chunk has been rendered
     writer.close()
     postings.write(trigram_path, trigram_metadata(sources_json, writer.rows, writer.row_groups))
-    return index_path, trigram_path, writer.rows, writer.row_groups
+    write_layout(layout_path, footers, sources_json)
+    return index_path, trigram_path, layout_path, writer.rows, writer.row_groups
 
 
 def upload(path: Path, bucket: str, key: str) -> None:
@@ -251,6 +274,46 @@ def upload(path: Path, bucket: str, key: str) -> None:
         s3_client().upload_file(
             str(path), bucket, key, ExtraArgs={"ContentType": "application/vnd.apache.parquet"}, Config=config
         )
+
+
+def fetch_footer(bucket: str, obj: S3Object) -> bytes:
+    """A data chunk's footer bytes read from S3 (pinned to the listed ETag): its last 64 KiB, and
+    once more the footer's own length when it is longer."""
+
+    def tail(length: int) -> bytes:
+        response = s3_client().get_object(
+            Bucket=bucket, Key=obj.key, Range=f"bytes=-{length}", IfMatch=f'"{obj.etag}"'
+        )
+        return bytes(response["Body"].read())
+
+    with storage_errors("fetch data chunk footer"):
+        data = tail(min(obj.size, FOOTER_READ_BYTES))
+        length = int.from_bytes(data[-8:-4], "little") + 8 if data[-4:] == b"PAR1" else 0
+        if 12 <= length <= obj.size and length > len(data):
+            data = tail(length)
+    if not 12 <= length <= min(len(data), obj.size):
+        raise storage_error(ValueError("not a parquet file"), "read data chunk footer")
+    return data[-length:]
+
+
+def write_layout_only(attempt: AttemptObjects, workdir: Path) -> Path:
+    """The layout file of ``attempt`` from its chunks' footers alone (one or two GETs each): for an
+    attempt whose index files are current but were written without it."""
+    footers = map_concurrently(lambda obj: (obj, fetch_footer(attempt.bucket, obj)), attempt.data)
+    path = workdir / LAYOUT_FILE
+    write_layout(path, footers, attempt.sources_json())
+    return path
+
+
+def _layout_current(store: ArtifactStore, attempt: AttemptObjects) -> bool:
+    """True when the attempt's layout file was written for the data chunks listed now."""
+    obj = attempt.extra.get(LAYOUT_FILE)
+    if obj is None:
+        return False
+    try:
+        return layout_is_current(store.footers.get(obj).metadata, attempt.sources())
+    except StorageError:
+        return False  # unreadable: written again
 
 
 def index_attempt(
@@ -265,15 +328,30 @@ def index_attempt(
         logger.info("metadata.parquet missing: attempt not complete, nothing to index")
         return None
     if index_files_current(store, attempt):
-        # A build queued twice, or S3's event delivered again: the files already match the chunks.
-        logger.info("index is current: nothing to build")
-        return IndexResult(prefix, len(attempt.data), 0, 0, 0, 0, time.perf_counter() - started, skipped=True)
+        if _layout_current(store, attempt):
+            # A build queued twice, or S3's event delivered again: the files already match the chunks.
+            logger.info("index is current: nothing to build")
+            return IndexResult(
+                prefix, len(attempt.data), 0, 0, 0, 0, time.perf_counter() - started, skipped=True
+            )
+        # Indexed before the layout file existed (or it went stale alone): that file only.
+        with tempfile.TemporaryDirectory(prefix="etl-index-") as tmp:
+            layout_path = write_layout_only(attempt, Path(tmp))
+            layout_bytes = layout_path.stat().st_size
+            upload(layout_path, bucket, prefix + LAYOUT_FILE)
+        logger.info("index is current: layout file written", extra={"bytes_written": layout_bytes})
+        seconds = time.perf_counter() - started
+        return IndexResult(prefix, len(attempt.data), 0, 0, 0, 0, seconds, layout_bytes=layout_bytes)
     with tempfile.TemporaryDirectory(prefix="etl-index-") as tmp:
-        index_path, trigram_path, rows, row_groups = build_index(attempt, Path(tmp), row_group_rows)
+        index_path, trigram_path, layout_path, rows, row_groups = build_index(
+            attempt, Path(tmp), row_group_rows
+        )
         index_bytes, trigram_bytes = index_path.stat().st_size, trigram_path.stat().st_size
+        layout_bytes = layout_path.stat().st_size
         # index.parquet first: a reader that sees the new trigram file then sees its index too.
         upload(index_path, bucket, prefix + INDEX_FILE)
         upload(trigram_path, bucket, prefix + TRIGRAM_FILE)
+        upload(layout_path, bucket, prefix + LAYOUT_FILE)
     result = IndexResult(
         prefix=prefix,
         chunks=len(attempt.data),
@@ -282,6 +360,7 @@ def index_attempt(
         index_bytes=index_bytes,
         trigram_bytes=trigram_bytes,
         seconds=time.perf_counter() - started,
+        layout_bytes=layout_bytes,
     )
     logger.info(
         "attempt indexed",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -136,3 +137,16 @@ class FooterCache:
 
     def get(self, obj: S3Object) -> Footer:
         return self.get_many([obj])[0]
+
+    def seed(self, found: Sequence[tuple[S3Object, Any]]) -> None:
+        """Keep footers read elsewhere: each object with a file object of it whose footer is at
+        hand (``parquet.layout_file``), parsed as a fetched footer is. All or none: a footer that
+        does not parse raises (``DRIVER_ERRORS``) before any is kept."""
+        entries = []
+        for obj, source in found:
+            fragment = _FORMAT.make_fragment(source)
+            fragment.ensure_complete_metadata()
+            entries.append(Footer(obj, fragment))
+        for entry in entries:
+            if self.cached(entry.obj) is None:
+                self.put(entry)

@@ -20,6 +20,7 @@ from etl_artifacts.errors import DeadlineExceeded, PhaseNotFound, UnknownColumn
 from etl_artifacts.indexing.queue import queue_index_build
 from etl_artifacts.layout import RunRef
 from etl_artifacts.parquet.chunkset import ChunkSet
+from etl_artifacts.parquet.layout_file import prefetch as prefetch_layout
 from etl_artifacts.parquet.paging import page_window
 from etl_artifacts.phases import continuation_tokens
 from etl_artifacts.phases.event import read_event
@@ -91,8 +92,12 @@ def data_page(
     store = artifact_store()
 
     # A warm page starts from the kept listing of a completed attempt, validated by a LIST that
-    # runs alongside its reads: the answer is always the one a fresh listing gives.
+    # runs alongside its reads: the answer is always the one a fresh listing gives. A cold one
+    # fetches the layout file alongside its LIST: the chunks' footers without a request each.
+    layout = prefetch_layout(store, run, phase, attempt)
+
     def work(objects: AttemptObjects) -> DataPage:
+        layout.seed(objects.data)
         return _data_page(store, objects, page=page, limit=limit, keyword=keyword, columns=columns)
 
     usable = None if keyword is None else lists_index_files
