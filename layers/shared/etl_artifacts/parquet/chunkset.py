@@ -171,9 +171,9 @@ class ChunkSet:
     def take(self, refs: Sequence[Ref], columns: Sequence[str] | None = None) -> pa.Table:
         """The rows named by ``refs`` (``(chunk NNN, row within that chunk)``), in that order.
 
-        Only the row groups holding them are read (one read per chunk, chunks concurrently), and
-        of them only ``columns`` when given. ``ValueError`` for a chunk that is not in the set or
-        a row past its end.
+        Only the row groups holding them are read (one read per run of neighbouring row groups,
+        all at once), and of them only ``columns`` when given. ``ValueError`` for a chunk that is
+        not in the set or a row past its end.
         """
         schema = self.projected_schema(columns)
         if not refs:
