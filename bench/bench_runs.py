@@ -350,11 +350,12 @@ def admin_connection() -> Iterator[Any]:
         conn.close()
 
 
-def seeded_rows_marker() -> int | None:
-    rows, _ = db().run("SELECT to_regclass('public.bench_runs_seed') IS NOT NULL")
+def seeded_rows_marker(table: str = "bench_runs_seed", version: int = SEED_VERSION) -> int | None:
+    """The row count a finished seed recorded in ``public.<table>`` for ``version``, else None."""
+    rows, _ = db().run(f"SELECT to_regclass('public.{table}') IS NOT NULL")
     if not rows[0][0]:
         return None
-    rows, _ = db().run("SELECT rows FROM public.bench_runs_seed WHERE version = :v", v=SEED_VERSION)
+    rows, _ = db().run(f"SELECT rows FROM public.{table} WHERE version = :v", v=version)
     return int(rows[0][0]) if rows else None
 
 

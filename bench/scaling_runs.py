@@ -111,13 +111,9 @@ def _own_postgres(root: Path) -> Iterator[str]:
 
 
 def _seeded_rows() -> int | None:
-    from bench.bench_runs import db
+    from bench.bench_runs import seeded_rows_marker
 
-    rows, _ = db().run("SELECT to_regclass('public.scale_seed') IS NOT NULL")
-    if not rows[0][0]:
-        return None
-    rows, _ = db().run("SELECT rows FROM public.scale_seed WHERE version = :v", v=SEED_VERSION)
-    return int(rows[0][0]) if rows else None
+    return seeded_rows_marker("scale_seed", SEED_VERSION)
 
 
 def _seed(rows: int) -> float:
