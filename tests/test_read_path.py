@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 from etl_artifacts_local.s3_proxy import S3Proxy
 from phases_helpers import new_run, phase_path, put_chunks, put_metadata
+from security_helpers import clear_storage_caches
 
 
 def _chunk(start: int, count: int) -> pa.Table:
@@ -123,7 +124,10 @@ def test_cached_postings_give_the_answers_of_a_scan(api, via_proxy: S3Proxy, key
     assert indexed.json() == scanned.json()
 
 
-def test_warm_search_reads_the_pages_row_groups_in_one_round_trip(api, via_proxy: S3Proxy) -> None:
+@pytest.mark.parametrize("footers", ["fetched", "from the layout file"])
+def test_warm_search_reads_the_pages_row_groups_in_one_round_trip(
+    api, via_proxy: S3Proxy, footers: str
+) -> None:
     # Given an indexed, completed attempt searched once, whose matches sit in row groups apart
     # from each other in each chunk (rows 0, 97, 194, ... of 50-row groups)
     run = new_run()
@@ -142,6 +146,9 @@ def test_warm_search_reads_the_pages_row_groups_in_one_round_trip(api, via_proxy
     # (scanned before the index existed: the footers kept are the ones fetched from the chunks)
     assert api.get(url, params=params).headers["X-Search-Mode"] == "scan"
     _build_index(run)
+    if footers == "from the layout file":
+        # (a new instance: its first read seeds the footers from the layout file)
+        clear_storage_caches()
     assert api.get(url, params=params).headers["X-Search-Mode"] == "trigram"
 
     # When it is searched again, each request waiting long enough that concurrent ones overlap

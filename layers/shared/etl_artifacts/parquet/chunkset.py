@@ -50,12 +50,13 @@ def read_row_groups(
     check_decoded(stored_bytes(entry.metadata, groups, columns))
     dictionaries = [name for name in entry.dictionary_columns if columns is None or name in columns]
     try:
-        if not dictionaries:
+        if not dictionaries and entry.opener is None:
             subset = entry.fragment.subset(row_group_ids=groups)
             return subset.to_table(columns=None if columns is None else list(columns), use_threads=True)
-        # The entry's open file (one HEAD per warm entry) and its cached footer (no footer GET).
+        # The entry's open file (one HEAD per warm entry, or a new file object per read of a
+        # footer from the layout file) and its cached footer (no footer GET).
         parquet = pq.ParquetFile(
-            entry.source(), metadata=entry.metadata, read_dictionary=dictionaries, pre_buffer=True
+            entry.source(), metadata=entry.metadata, read_dictionary=dictionaries or None, pre_buffer=True
         )
         return parquet.read_row_groups(
             groups, columns=None if columns is None else list(columns), use_threads=True
