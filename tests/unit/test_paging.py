@@ -6,6 +6,7 @@ import pytest
 from etl_artifacts.parquet.paging import (
     PageCollector,
     RowLayout,
+    consecutive_runs,
     group_starts,
     has_more,
     page_window,
@@ -59,6 +60,12 @@ def test_plan_take_reads_only_the_groups_holding_the_rows() -> None:
         plan_take([10], [10])
     with pytest.raises(ValueError):
         plan_take([10], [-1])
+
+
+def test_consecutive_runs_cut_where_a_group_is_skipped() -> None:
+    assert consecutive_runs([0, 1, 3, 5, 6, 7]) == [[0, 1], [3], [5, 6, 7]]
+    assert consecutive_runs([4]) == [[4]]
+    assert consecutive_runs([]) == []
 
 
 def test_row_group_batches_cut_consecutive_groups_at_the_budget() -> None:

@@ -141,10 +141,19 @@ def dynamodb_client() -> Any:
         return _dynamodb_client()
 
 
+#: Threads of pyarrow's I/O pool (process-wide); threads waiting on S3 cost memory, not CPU.
+ARROW_IO_THREADS = 32
+
+
 def arrow_filesystem(settings: Settings) -> S3FileSystem:
     """A new pyarrow S3 client (the artifact store keeps one). pyarrow ignores AWS_ENDPOINT_URL_S3,
     so the endpoint is passed explicitly."""
+    import pyarrow as pa
     from pyarrow import fs
+
+    # Range reads wait in pyarrow's I/O pool (8 threads by default): with more, the row groups of
+    # a page of matches (one read each) are all fetched in one round trip.
+    pa.set_io_thread_count(max(pa.io_thread_count(), ARROW_IO_THREADS))
 
     kwargs: dict[str, Any] = {
         "region": settings.aws_region,

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from etl_artifacts.parquet.decoded import PAGE_COPIES, check_decoded, decoded_bytes, stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.footer_cache import Footer
-from etl_artifacts.parquet.paging import Ref, RowLayout, plan_take
+from etl_artifacts.parquet.paging import Ref, RowLayout, consecutive_runs, plan_take
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.s3_listing import S3Object
 from etl_artifacts.storage_errors import storage_error
@@ -45,25 +45,32 @@ def read_row_groups(
     alone would pass it. (The deadline is checked by the loops that call it, not here: one read of
     a page is not refused while it may still finish in time.)
     """
-    if columns is not None:
-        present = set(entry.schema.names)
-        columns = [name for name in columns if name in present]
+    columns = _present(entry, columns)
     groups = list(row_groups)
     check_decoded(stored_bytes(entry.metadata, groups, columns))
     dictionaries = [name for name in entry.dictionary_columns if columns is None or name in columns]
     try:
-        if not dictionaries:
+        if not dictionaries and entry.opener is None:
             subset = entry.fragment.subset(row_group_ids=groups)
             return subset.to_table(columns=None if columns is None else list(columns), use_threads=True)
-        # The entry's open file (one HEAD per warm entry) and its cached footer (no footer GET).
+        # The entry's open file (one HEAD per warm entry, or a new file object per read of a
+        # footer from the layout file) and its cached footer (no footer GET).
         parquet = pq.ParquetFile(
-            entry.source(), metadata=entry.metadata, read_dictionary=dictionaries, pre_buffer=True
+            entry.source(), metadata=entry.metadata, read_dictionary=dictionaries or None, pre_buffer=True
         )
         return parquet.read_row_groups(
             groups, columns=None if columns is None else list(columns), use_threads=True
         )
     except DRIVER_ERRORS as exc:
         raise storage_error(exc, "row_groups") from exc
+
+
+def _present(entry: Footer, columns: Sequence[str] | None) -> list[str] | None:
+    """``columns`` that ``entry``'s object has (``None``: all of them)."""
+    if columns is None:
+        return None
+    names = set(entry.schema.names)
+    return [name for name in columns if name in names]
 
 
 def conform(table: pa.Table, schema: pa.Schema, copies: int = PAGE_COPIES) -> pa.Table:
@@ -165,9 +172,9 @@ class ChunkSet:
     def take(self, refs: Sequence[Ref], columns: Sequence[str] | None = None) -> pa.Table:
         """The rows named by ``refs`` (``(chunk NNN, row within that chunk)``), in that order.
 
-        Only the row groups holding them are read (one read per chunk, chunks concurrently), and
-        of them only ``columns`` when given. ``ValueError`` for a chunk that is not in the set or
-        a row past its end.
+        Only the row groups holding them are read (one read per run of neighbouring row groups,
+        all at once), and of them only ``columns`` when given. ``ValueError`` for a chunk that is
+        not in the set or a row past its end.
         """
         schema = self.projected_schema(columns)
         if not refs:
@@ -181,14 +188,23 @@ class ChunkSet:
         chunks = sorted(wanted)
         footers = self.footers
         plans = [plan_take(footers[by_chunk[chunk]].row_counts, wanted[chunk]) for chunk in chunks]
-        tables = map_concurrently(
-            lambda item: self.read_row_groups(by_chunk[item[0]], item[1][0], columns),
-            list(zip(chunks, plans, strict=True)),
-        )
-        # Only the wanted rows of each read are kept before anything decodes them (conform).
+        # What a chunk's row groups hold together is bounded as if they were one read. Each run of
+        # consecutive row groups is then read on its own (one coalesced range request), all runs at
+        # once: pyarrow fetches row groups apart in one file one after another, a round trip each.
+        for chunk, (groups, _) in zip(chunks, plans, strict=True):
+            entry = footers[by_chunk[chunk]]
+            check_decoded(stored_bytes(entry.metadata, groups, _present(entry, columns)))
+        runs = [
+            [(by_chunk[chunk], run) for run in consecutive_runs(groups)]
+            for chunk, (groups, _) in zip(chunks, plans, strict=True)
+        ]
+        reads = [read for chunk_runs in runs for read in chunk_runs]
+        read = iter(map_concurrently(lambda item: self.read_row_groups(item[0], item[1], columns), reads))
+        # Only the wanted rows of each chunk are kept before anything decodes them (conform).
         parts: list[pa.Table] = []
         where: dict[Ref, int] = {}
-        for chunk, table, (_, positions) in zip(chunks, tables, plans, strict=True):
+        for chunk, chunk_runs, (_, positions) in zip(chunks, runs, plans, strict=True):
+            table = pa.concat_tables([next(read) for _ in chunk_runs])
             rows = sorted(positions)
             for row in rows:
                 where[(chunk, row)] = len(where)

@@ -13,7 +13,7 @@ parsed footer holds about 8x its serialized size in memory (measured: 8.2x for f
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -42,9 +42,14 @@ class Footer:
     """One object's footer, as a dataset fragment that knows its size and metadata: reading its
     row groups later costs only the GETs of their column chunks."""
 
-    def __init__(self, obj: S3Object, fragment: ds.ParquetFileFragment) -> None:
+    def __init__(
+        self, obj: S3Object, fragment: ds.ParquetFileFragment, opener: Callable[[], Any] | None = None
+    ) -> None:
         self.obj = obj
         self.fragment = fragment
+        #: For a footer seeded from the layout file: opens the object as a new file object per
+        #: read. Reads through one Python file object take turns, so each read gets its own.
+        self.opener = opener
         self.metadata: pq.FileMetaData = fragment.metadata
         self.schema: pa.Schema = fragment.physical_schema
         # Row counts per row group, once: every page plans its reads from them.
@@ -62,6 +67,8 @@ class Footer:
         on first use, not with the footer: most footers are read for their row counts only, and
         ten HEADs beside ten footer GETs lengthen the chain more than the one HEAD of the chunk
         read (measured with bench/bench_s3model.py, cold footers)."""
+        if self.opener is not None:
+            return pa.PythonFile(self.opener(), mode="r")
         with self._source_lock:
             if self._source is None:
                 self._source = self.fragment.open()
@@ -138,15 +145,15 @@ class FooterCache:
     def get(self, obj: S3Object) -> Footer:
         return self.get_many([obj])[0]
 
-    def seed(self, found: Sequence[tuple[S3Object, Any]]) -> None:
-        """Keep footers read elsewhere: each object with a file object of it whose footer is at
-        hand (``parquet.layout_file``), parsed as a fetched footer is. All or none: a footer that
-        does not parse raises (``DRIVER_ERRORS``) before any is kept."""
+    def seed(self, found: Sequence[tuple[S3Object, Callable[[], Any]]]) -> None:
+        """Keep footers read elsewhere: each object with an opener of file objects of it whose
+        footer is at hand (``parquet.layout_file``), parsed as a fetched footer is. All or none: a
+        footer that does not parse raises (``DRIVER_ERRORS``) before any is kept."""
         entries = []
-        for obj, source in found:
-            fragment = _FORMAT.make_fragment(source)
+        for obj, opener in found:
+            fragment = _FORMAT.make_fragment(opener())
             fragment.ensure_complete_metadata()
-            entries.append(Footer(obj, fragment))
+            entries.append(Footer(obj, fragment, opener))
         for entry in entries:
             if self.cached(entry.obj) is None:
                 self.put(entry)

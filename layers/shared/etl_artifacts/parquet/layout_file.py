@@ -264,7 +264,10 @@ def seed_footers(store: ArtifactStore, objects: Sequence[S3Object], records: dic
     _forget_at_exit(footers)
     try:
         footers.seed(
-            [(obj, _StoredChunk(store.s3, store.bucket, obj, records[obj.key].footer)) for obj in objects]
+            [
+                (obj, functools.partial(_StoredChunk, store.s3, store.bucket, obj, records[obj.key].footer))
+                for obj in objects
+            ]
         )
     except DRIVER_ERRORS as exc:
         logger.warning(

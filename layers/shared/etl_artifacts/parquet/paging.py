@@ -8,6 +8,7 @@ readers (``chunkset``, the search modes, the logs filters) take their numbers fr
 - ``RowLayout``: where each (chunk, row group) starts among the rows numbered across chunks,
   and which row groups cover a window ``[start, stop)``;
 - ``plan_take``: which row groups of one chunk hold given rows, and where each row lands;
+- ``consecutive_runs``: row groups cut into runs of neighbours (one coalesced read each);
 - ``row_group_batches``: consecutive row groups cut at a decoded-byte and a row budget (one
   coalesced read each);
 - ``PageCollector``: counts matches in order and keeps the refs of one page.
@@ -120,6 +121,18 @@ def plan_take(row_counts: Sequence[int], rows: Iterable[int]) -> tuple[list[int]
         offsets[group] = read_before - starts[group]
         read_before += row_counts[group]
     return ordered, {row: row + offsets[bisect.bisect_right(starts, row) - 1] for row in wanted}
+
+
+def consecutive_runs(groups: Sequence[int]) -> list[list[int]]:
+    """``groups`` (ascending) cut where one does not follow the previous: ``[1, 2, 5]`` ->
+    ``[[1, 2], [5]]``."""
+    runs: list[list[int]] = []
+    for group in groups:
+        if runs and runs[-1][-1] + 1 == group:
+            runs[-1].append(group)
+        else:
+            runs.append([group])
+    return runs
 
 
 def row_group_batches(
