@@ -28,7 +28,7 @@ from bench.stack import BENCH_BUCKET, shared_s3
 from bench.timing import Stats, progress, row, target
 
 if TYPE_CHECKING:
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.s3.layout import RunRef
 
 SCENARIO = "download"
 FULL_ARTIFACTS, SMOKE_ARTIFACTS = 1_000, 24
@@ -40,7 +40,7 @@ RUN_ID = "download__2026-11-20T10:00:00+00:00"
 def download_run() -> RunRef:
     import datetime as dt
 
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.s3.layout import RunRef
 
     return RunRef(BENCH_COMPANY, BENCH_DAG_ID, dt.date(2026, 11, 20), RUN_ID)
 
@@ -51,7 +51,7 @@ def upload(run: RunRef, count: int) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from etl_artifacts.clients import s3_client
-    from etl_artifacts.layout import chunk_file
+    from etl_artifacts.s3.layout import chunk_file
 
     client = s3_client()
     keys = [run.prefix() + chunk_file("extract", 1, "data", chunk) for chunk in range(count)]

@@ -44,7 +44,7 @@ def _spec(rows: int, smoke: bool) -> DatasetSpec:
 def _upload(spec: DatasetSpec, options: BenchOptions) -> str:
     """Upload the data set as one phase attempt; returns the key of its metadata.parquet."""
     from etl_artifacts.clients import s3_client
-    from etl_artifacts.layout import RunRef, chunk_file, single_file
+    from etl_artifacts.s3.layout import RunRef, chunk_file, single_file
 
     dataset = ensure_dataset(spec, options.data_dir)
     run = RunRef(
@@ -139,7 +139,7 @@ BOMB_PAGE_GROWTH_MAX = 300 * 1024**2
 def _bomb(baseline_kb: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The indexer and a Phases data page on the decompression bomb, each in a fresh child."""
     from etl_artifacts.clients import s3_client
-    from etl_artifacts.layout import RunRef, chunk_file, single_file
+    from etl_artifacts.s3.layout import RunRef, chunk_file, single_file
     from etl_artifacts_local.etl_parquet import parquet_bytes
     from etl_artifacts_local.hostile_parquet import BOMB_COPIES, bomb_parquet
 
@@ -226,7 +226,7 @@ def _bomb_index(key: str) -> dict[str, Any]:
 def _bomb_page(key: str) -> dict[str, Any]:
     """A warm Phases worker (one page of the bomb's ``id`` column served) asked for a data page."""
     from etl_artifacts.config import get_settings
-    from etl_artifacts.layout import parse_metadata_key
+    from etl_artifacts.s3.layout import parse_metadata_key
 
     from bench.handler_calls import HandlerResponse, lambda_context, load_function_handler, phase_data_event
 
@@ -249,7 +249,7 @@ def _bomb_page(key: str) -> dict[str, Any]:
 def _child_main(argv: list[str]) -> int:
     from etl_artifacts.config import get_settings
     from etl_artifacts.indexing.builder import index_attempt, use_indexer_memory_pool
-    from etl_artifacts.layout import parse_metadata_key
+    from etl_artifacts.s3.layout import parse_metadata_key
 
     if argv[0] == "--baseline":
         import boto3  # noqa: F401 - the same imports as an indexing run, nothing else

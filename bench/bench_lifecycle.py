@@ -32,8 +32,8 @@ REDIRECT_TARGET_MS = 100.0
 
 
 def _make_run(company: str) -> Any:
-    from etl_artifacts.db import get_database
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.postgres.db import get_database
+    from etl_artifacts.s3.layout import RunRef
 
     run = RunRef(company, uuid.uuid4(), dt.date(2026, 11, 20), "lifecycle__2026-11-20T10:00:00+00:00")
     get_database().run(
@@ -52,13 +52,13 @@ def _artifacts(run: Any, count: int, *, expires_at: dt.datetime | None) -> list[
     from concurrent.futures import ThreadPoolExecutor
 
     from etl_artifacts.clients import s3_client
-    from etl_artifacts.uploads.dal import ArtifactStore, InsertOutcome, StoredArtifact
+    from etl_artifacts.uploads.dal import InsertOutcome, StoredArtifact, UploadRecords
     from etl_artifacts.uploads.ids import new_artifact_id
     from etl_artifacts.uploads.models import ArtifactRecord
 
     data = b"0123456789abcdef"
     digest = hashlib.sha256(data).hexdigest()
-    store = ArtifactStore()
+    store = UploadRecords()
     made: list[StoredArtifact] = []
     for index in range(count):
         artifact_id = new_artifact_id()

@@ -38,7 +38,7 @@ from bench.timing import BenchOptions, Stats, fmt_ratio, measure, progress, rati
 
 if TYPE_CHECKING:
     from etl_artifacts.artifacts.models import RunArtifactsResponse
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.s3.layout import RunRef
 
 SCENARIO = "list + presign"
 TARGET_TEXT = "≥ 2× faster than generate_presigned_url loop"
@@ -52,7 +52,7 @@ PRESIGN_RUN_ID = "presign__2026-11-20T10:00:00+00:00"
 def artifact_keys(count: int) -> list[str]:
     """``count`` distinct relative keys of every kind, built with the layout module: the event
     files, each phase's metadata and index, then data/logs/errors chunks round-robin."""
-    from etl_artifacts.layout import EVENT_KINDS, PHASES, chunk_file, single_file
+    from etl_artifacts.s3.layout import EVENT_KINDS, PHASES, chunk_file, single_file
 
     keys = list(EVENT_KINDS.values())
     keys += [single_file(phase, 1, name) for phase in PHASES for name in ("metadata", "index")]
@@ -64,7 +64,7 @@ def artifact_keys(count: int) -> list[str]:
 
 
 def presign_run() -> RunRef:
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.s3.layout import RunRef
 
     return RunRef(BENCH_COMPANY, BENCH_DAG_ID, dt.date(2026, 11, 20), PRESIGN_RUN_ID)
 
@@ -98,8 +98,8 @@ def loop_baseline(run: RunRef) -> RunArtifactsResponse:
     from etl_artifacts.artifacts.presign import content_disposition, download_filename
     from etl_artifacts.clients import s3_client
     from etl_artifacts.config import get_settings
-    from etl_artifacts.layout import parse_relative_key
-    from etl_artifacts.s3_listing import list_prefix
+    from etl_artifacts.s3.layout import parse_relative_key
+    from etl_artifacts.s3.listing import list_prefix
 
     settings = get_settings()
     client = s3_client()
@@ -140,9 +140,9 @@ def loop_baseline(run: RunRef) -> RunArtifactsResponse:
 
 
 def sign_batch(keys: list[str]) -> Callable[[], None]:
-    from etl_artifacts.artifact_store import artifact_store
     from etl_artifacts.artifacts.presign import GetObjectPresigner
     from etl_artifacts.clients import s3_client
+    from etl_artifacts.s3.artifact_store import artifact_store
 
     def go() -> None:
         # The warm function's store keeps the captured request, as for a request's presigner.
@@ -252,7 +252,7 @@ def run(smoke: bool, options: BenchOptions | None = None, artifacts: int | None 
         )
         stats["handler"] = measure(handler_call(the_run), runs=runs, warmup=warmup)
     from etl_artifacts.clients import s3_client
-    from etl_artifacts.s3_listing import list_prefix
+    from etl_artifacts.s3.listing import list_prefix
 
     client = s3_client()
     stats["list"] = measure(

@@ -329,7 +329,7 @@ def search_for(case: Case, page: int = 0) -> Any:
 
 # -- database -------------------------------------------------------------------------------------
 def db() -> Any:
-    from etl_artifacts.db import get_database
+    from etl_artifacts.postgres.db import get_database
 
     return get_database()
 
@@ -339,7 +339,7 @@ def admin_connection() -> Iterator[Any]:
     """A separate pg8000 connection for seeding and index builds, which outlast the API's
     statement and socket timeouts; the measured searches keep the API's own connection."""
     from etl_artifacts.config import get_settings
-    from etl_artifacts.db import connect
+    from etl_artifacts.postgres.db import connect
 
     settings = get_settings().model_copy(update={"db_statement_timeout_ms": 6 * 3600 * 1000})
     conn = connect(settings)
@@ -503,7 +503,7 @@ def table_size() -> int:
 def long_statement_timeouts() -> Iterator[None]:
     """The API's connection settings with hour-long timeouts, while migrations build indexes over
     a full table (they outlast the API's 10 s statement timeout)."""
-    from etl_artifacts.db import reset_database
+    from etl_artifacts.postgres.db import reset_database
 
     reset_database()
     try:
@@ -514,8 +514,8 @@ def long_statement_timeouts() -> Iterator[None]:
 
 
 def migrate_now() -> None:
-    from etl_artifacts.db import get_database
-    from etl_artifacts.migrations import migrate
+    from etl_artifacts.postgres.db import get_database
+    from etl_artifacts.postgres.migrations import migrate
 
     with long_statement_timeouts():
         migrate(get_database())

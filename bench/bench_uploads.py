@@ -64,7 +64,7 @@ FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g
 
 
 def _db() -> Any:
-    from etl_artifacts.db import get_database
+    from etl_artifacts.postgres.db import get_database
 
     return get_database()
 
@@ -162,7 +162,7 @@ def _measure_lists(
 def _upload_once(size: int, data: bytes) -> dict[str, float]:
     """create + PUT + complete of ``data`` (one new artifact), each step timed."""
     import requests
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.s3.layout import RunRef
     from etl_artifacts.uploads.models import CreateArtifactRequest
     from etl_artifacts.uploads.service import complete_artifact, create_artifact
 

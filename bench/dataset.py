@@ -17,7 +17,7 @@ from bench.timing import DEFAULT_DATA_DIR, BenchOptions, fmt_bytes, progress
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.s3.layout import RunRef
 
 BENCH_COMPANY = "bench-co"
 # Keywords of scenario 2. The generator's alphabet has no q, x or z, so these words occur only
@@ -217,7 +217,7 @@ def ensure_dataset(spec: DatasetSpec, data_dir: Path = DEFAULT_DATA_DIR) -> Loca
 # -- the uploaded run --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class UploadedRun:
-    """A data set uploaded under a run prefix (docs/architecture.md), built with etl_artifacts.layout."""
+    """A data set uploaded under a run prefix (docs/architecture.md), built with etl_artifacts.s3.layout."""
 
     dataset: LocalDataset
     run: RunRef
@@ -227,18 +227,18 @@ class UploadedRun:
 
     @property
     def attempt_prefix(self) -> str:
-        from etl_artifacts.layout import attempt_dir
+        from etl_artifacts.s3.layout import attempt_dir
 
         return self.run.prefix() + attempt_dir(self.phase, self.attempt)
 
     def data_key(self, chunk: int) -> str:
-        from etl_artifacts.layout import chunk_file
+        from etl_artifacts.s3.layout import chunk_file
 
         return self.run.prefix() + chunk_file(self.phase, self.attempt, "data", chunk)
 
     @property
     def metadata_key(self) -> str:
-        from etl_artifacts.layout import single_file
+        from etl_artifacts.s3.layout import single_file
 
         return self.run.prefix() + single_file(self.phase, self.attempt, "metadata")
 
@@ -254,7 +254,7 @@ BENCH_DAG_ID = uuid.UUID("5a4c3b2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d")
 
 
 def bench_run_ref() -> RunRef:
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.s3.layout import RunRef
 
     return RunRef(BENCH_COMPANY, BENCH_DAG_ID, date(2026, 11, 20), BENCH_RUN_ID)
 
@@ -289,7 +289,7 @@ def upload_run(dataset: LocalDataset, client: Any, bucket: str, where: str) -> U
 def _upload_warmup_attempt(client: Any, uploaded: UploadedRun) -> None:
     """A small second attempt of the same run: a process that served it has done every first-request
     set-up (lazy imports, clients) without caching any footer of the measured attempt."""
-    from etl_artifacts.layout import chunk_file, single_file
+    from etl_artifacts.s3.layout import chunk_file, single_file
     from etl_artifacts_local.etl_parquet import parquet_bytes
 
     spec = DatasetSpec(rows=100, chunks=1, row_group_size=100)

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from bench.dataset import BENCH_COMPANY
 
 if TYPE_CHECKING:
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.s3.layout import RunRef
 
 API_PREFIX = "/api/v1"
 

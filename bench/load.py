@@ -121,7 +121,7 @@ def _seed() -> None:
     import datetime as dt
     import uuid
 
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.s3.layout import RunRef
     from etl_artifacts_local.seed import seed_run
 
     for index, run_id in enumerate(LOAD_RUN_IDS):

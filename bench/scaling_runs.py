@@ -91,7 +91,7 @@ class RunsSimulation:
 
 @contextmanager
 def _own_postgres(root: Path) -> Iterator[str]:
-    from etl_artifacts.db import reset_database
+    from etl_artifacts.postgres.db import reset_database
     from etl_artifacts_local.services import EmbeddedPostgres
 
     from bench.stack import reset_project_caches

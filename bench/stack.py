@@ -95,8 +95,8 @@ def shared_postgres(data_root: Path | None = None) -> EmbeddedPostgres:
     """An embedded Postgres (migrated), started once; ``DATABASE_URL`` points at it."""
     import tempfile
 
-    from etl_artifacts.db import get_database, reset_database
-    from etl_artifacts.migrations import migrate
+    from etl_artifacts.postgres.db import get_database, reset_database
+    from etl_artifacts.postgres.migrations import migrate
     from etl_artifacts_local.services import EmbeddedPostgres
 
     if _SERVICES.postgres is None:

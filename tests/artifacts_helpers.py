@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
-from etl_artifacts.layout import EVENT_KINDS, PHASES, RunRef, chunk_file, single_file
+from etl_artifacts.s3.layout import EVENT_KINDS, PHASES, RunRef, chunk_file, single_file
 
 # A run id with every character the API allows that needs care in a URL.
 SPECIAL_RUN_ID = "manual__2026-11-20T10:00:00+00:00.v~1"

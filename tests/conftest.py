@@ -25,7 +25,7 @@ import pytest
 import requests
 from etl_artifacts.clients import reset_clients
 from etl_artifacts.config import get_settings
-from etl_artifacts.db import get_database, reset_database
+from etl_artifacts.postgres.db import get_database, reset_database
 from etl_artifacts_local.lifecycle_services import LOCAL_RAW_MAX_BYTES
 from etl_artifacts_local.services import EmbeddedPostgres, MotoS3Server, create_bucket, local_aws_environment
 from etl_artifacts_local.strict_s3 import StrictS3NotInstalled, StrictS3Server
@@ -179,7 +179,7 @@ def base_env(postgres: EmbeddedPostgres, s3_server: MotoS3Server) -> Iterator[di
     for key in ("JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "ARTIFACTS_PREFIX", "DB_SECRET_ARN"):
         os.environ.pop(key, None)
     reset_caches()
-    from etl_artifacts.migrations import migrate
+    from etl_artifacts.postgres.migrations import migrate
 
     migrate(get_database())
     create_bucket(TEST_BUCKET)
@@ -312,7 +312,7 @@ def via_proxy(s3_proxy: S3Proxy, monkeypatch: pytest.MonkeyPatch) -> S3Proxy:
 
 @pytest.fixture
 def sql_spy(monkeypatch: pytest.MonkeyPatch) -> SqlSpy:
-    from etl_artifacts.db import Database
+    from etl_artifacts.postgres.db import Database
 
     spy = SqlSpy()
     original = Database.execute

@@ -202,9 +202,9 @@ def _exercise_libraries(layer: Path) -> dict[str, Any]:
         checks["dataset_rows"] = ds.dataset(tmp, format="parquet").count_rows()
 
     # pyarrow's own S3 client and boto3 (from the runtime folder) against the test S3 server.
-    from etl_artifacts.artifact_store import artifact_store
     from etl_artifacts.clients import s3_client
     from etl_artifacts.config import get_settings
+    from etl_artifacts.s3.artifact_store import artifact_store
 
     bucket, key = get_settings().artifacts_bucket, f"layer-probe/{uuid.uuid4()}.parquet"
     pq.write_table(table, f"{bucket}/{key}", filesystem=artifact_store().filesystem)
@@ -214,7 +214,7 @@ def _exercise_libraries(layer: Path) -> dict[str, Any]:
     s3_client().delete_object(Bucket=bucket, Key=key)
 
     # Postgres through pg8000 (scramp/asn1crypto) and the project's reconnecting wrapper.
-    from etl_artifacts.db import get_database
+    from etl_artifacts.postgres.db import get_database
 
     checks["db"] = get_database().run("SELECT 1 AS one")[0][0][0] if os.environ.get("DATABASE_URL") else None
 

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from etl_artifacts.clients import reset_clients, s3_client
 from etl_artifacts.config import get_settings
-from etl_artifacts.layout import RunRef
-from etl_artifacts.uploads.dal import ArtifactStore, InsertOutcome, StoredArtifact
+from etl_artifacts.s3.layout import RunRef
+from etl_artifacts.uploads.dal import InsertOutcome, StoredArtifact, UploadRecords
 from uploads_helpers import new_run, stored
 
 BUCKET = "test-artifacts"
@@ -87,7 +87,7 @@ def uploaded(
 ) -> StoredArtifact:
     """An artifact row as a create writes it, with its bytes at its key when ``put``."""
     artifact = stored(run, name, **fields)
-    result = ArtifactStore().insert(artifact, run_max=1000)
+    result = UploadRecords().insert(artifact, run_max=1000)
     assert result.outcome is InsertOutcome.CREATED, result
     if put:
         s3_client().put_object(Bucket=BUCKET, Key=artifact.s3_key, Body=data, ContentType="text/plain")

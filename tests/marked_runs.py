@@ -103,8 +103,8 @@ def write_marked_run(
     import pyarrow as pa
     from etl_artifacts.clients import s3_client
     from etl_artifacts.config import get_settings
-    from etl_artifacts.db import get_database
-    from etl_artifacts.layout import PHASES, attempt_dir
+    from etl_artifacts.postgres.db import get_database
+    from etl_artifacts.s3.layout import PHASES, attempt_dir
     from etl_artifacts_local.etl_parquet import parquet_bytes
     from etl_artifacts_local.seed import upsert_log
 
@@ -176,7 +176,7 @@ def write_marked_run(
 def delete_marked_run(ref: Any) -> None:
     from etl_artifacts.clients import s3_client
     from etl_artifacts.config import get_settings
-    from etl_artifacts.db import get_database
+    from etl_artifacts.postgres.db import get_database
 
     settings = get_settings()
     client = s3_client()

@@ -15,11 +15,11 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
-from etl_artifacts.artifact_store import ArtifactStore, artifact_store, use_store
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
-from etl_artifacts.layout import RunRef, chunk_file, single_file
 from etl_artifacts.parquet import chunkset
+from etl_artifacts.s3.artifact_store import ArtifactStore, artifact_store, use_store
+from etl_artifacts.s3.layout import RunRef, chunk_file, single_file
 from etl_artifacts_local.etl_parquet import ERRORS_SCHEMA, LOGS_SCHEMA, METADATA_SCHEMA, parquet_bytes
 
 UTC = dt.UTC

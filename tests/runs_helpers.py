@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from etl_artifacts.db import get_database
+from etl_artifacts.postgres.db import get_database
 
 RUNS = "/api/v1/dags/{dag_id}/runs"
 

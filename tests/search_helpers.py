@@ -7,12 +7,12 @@ import uuid
 from datetime import date
 
 import pyarrow as pa
-from etl_artifacts.artifact_store import artifact_store
-from etl_artifacts.attempts import AttemptObjects, list_attempt
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
-from etl_artifacts.layout import RunRef, chunk_file, single_file
 from etl_artifacts.parquet.render import render_array, render_value_text
+from etl_artifacts.s3.artifact_store import artifact_store
+from etl_artifacts.s3.attempts import AttemptObjects, list_attempt
+from etl_artifacts.s3.layout import RunRef, chunk_file, single_file
 from etl_artifacts.search.text import SEPARATOR, normalize_keyword
 from etl_artifacts_local.etl_parquet import METADATA_SCHEMA, parquet_bytes
 from hypothesis import strategies as st

@@ -134,9 +134,9 @@ def clear_storage_caches() -> None:
     """Forget every warm-function cache of the package (the artifact store: footers, open S3
     handles, listings, match lists; the clients): a test that changes the S3 endpoint or breaks S3
     must not be answered from a warm cache."""
-    from etl_artifacts.artifact_store import reset_store
     from etl_artifacts.clients import reset_clients
     from etl_artifacts.config import get_settings
+    from etl_artifacts.s3.artifact_store import reset_store
 
     get_settings.cache_clear()
     reset_clients()

@@ -24,11 +24,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import requests
-from etl_artifacts.artifact_store import artifact_store, reset_store
 from etl_artifacts.config import get_settings
 from etl_artifacts.deadline import invocation_deadline
 from etl_artifacts.errors import DeadlineExceeded
-from etl_artifacts.layout import AttemptLocation, RunRef, single_file
+from etl_artifacts.s3.artifact_store import artifact_store, reset_store
+from etl_artifacts.s3.layout import AttemptLocation, RunRef, single_file
 from etl_artifacts_local.hostile_parquet import bomb_parquet, nested_parquet
 from phases_helpers import logs_table, new_run, phase_path, put_bytes, put_chunks, put_metadata, run_path
 from serve_helpers import serving
@@ -57,7 +57,7 @@ def _index(run: RunRef) -> Any:
 
 
 def _objects(run: RunRef) -> Any:
-    from etl_artifacts.attempts import list_attempt
+    from etl_artifacts.s3.attempts import list_attempt
 
     return list_attempt(artifact_store(), run, "extract", 1)
 

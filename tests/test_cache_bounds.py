@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from etl_artifacts.artifact_store import ArtifactStore, artifact_store
-from etl_artifacts.attempts import list_attempt
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.parquet import footer_cache
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.phases import logs
+from etl_artifacts.s3.artifact_store import ArtifactStore, artifact_store
+from etl_artifacts.s3.attempts import list_attempt
 from phases_helpers import logs_table, new_run, put_chunks, put_metadata
 
 pytestmark = pytest.mark.usefixtures("base_env")

@@ -23,8 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from etl_artifacts.config import get_settings
-from etl_artifacts.db import ConnectionParams, get_database, params_from_url, reset_database
 from etl_artifacts.errors import DatabaseError
+from etl_artifacts.postgres.db import ConnectionParams, get_database, params_from_url, reset_database
 from etl_artifacts_local.lambda_runtime import invoke
 from etl_artifacts_local.services import EmbeddedPostgres
 from etl_artifacts_local.template import load_template

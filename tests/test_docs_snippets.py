@@ -38,7 +38,7 @@ def runnable_blocks(relative: str) -> list[str]:
 @pytest.fixture(scope="module")
 def env_file(base_env: dict[str, str], gateway_url: str, make_token: Any, tmp_path_factory: Any) -> Path:
     """What `make dev` writes to .local/dev/env, for this session's stack, after seeding the demo run."""
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.s3.layout import RunRef
     from etl_artifacts_local.dev import render_env_file, stack_variables
     from etl_artifacts_local.seed import demo_run_id, seed_run
     from etl_artifacts_local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pytest
 import requests
 from etl_artifacts.api.envelope import LAMBDA_PAYLOAD_MAX, body_cost
-from etl_artifacts.layout import single_file
+from etl_artifacts.s3.layout import single_file
 from etl_artifacts_local.gateway import AWS_FAILED_INVOCATION
 from phases_helpers import errors_table, new_run, phase_path, put_chunks, put_metadata, put_table, run_path
 from security_helpers import S3Proxy

@@ -110,7 +110,7 @@ def function_for(event_file: Path) -> str:
 
 @pytest.fixture(scope="module")
 def demo_run(base_env: dict[str, str]) -> Any:
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.s3.layout import RunRef
     from etl_artifacts_local.seed import demo_run_id, seed_run
     from etl_artifacts_local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID
     from etl_artifacts_local.seed_uploads import seed_demo_upload

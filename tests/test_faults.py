@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 from conftest import TEST_BUCKET
-from etl_artifacts.artifact_store import artifact_store
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.artifact_store import artifact_store
+from etl_artifacts.s3.layout import RunRef
 from etl_artifacts_local.services import EmbeddedPostgres, MotoS3Server, create_bucket
 from marked_runs import MarkedRun, delete_marked_run, write_marked_run
 from route_helpers import authorized_routes
@@ -264,8 +264,8 @@ class _Answer:
 
 @pytest.mark.slow
 def test_postgres_restart_and_outage(api, make_token, dedicated_pg, monkeypatch):
-    from etl_artifacts.db import get_database, reset_database
-    from etl_artifacts.migrations import migrate
+    from etl_artifacts.postgres.db import get_database, reset_database
+    from etl_artifacts.postgres.migrations import migrate
 
     monkeypatch.setenv("DATABASE_URL", dedicated_pg.url)
     monkeypatch.setenv("DB_CONNECT_TIMEOUT_S", str(DB_CONNECT_TIMEOUT_S))
@@ -385,7 +385,7 @@ UNREADABLE = {
 def test_unreadable_parquet_is_502_then_recovers(api, stored_run, case, monkeypatch):
     # A warm function reuses a completed attempt's listing for a while (its chunks do not change);
     # this test rewrites one all the same, so the listing is not reused here.
-    monkeypatch.setattr("etl_artifacts.attempts.LISTING_TTL_S", 0.0)
+    monkeypatch.setattr("etl_artifacts.s3.attempts.LISTING_TTL_S", 0.0)
     relative_key, spoil, route, query = UNREADABLE[case]
     company = stored_run.ref.id_company
     headers = {"Accept": "application/x-ndjson"} if query == "?ndjson" else {}
@@ -421,7 +421,7 @@ def test_logs_chunk_with_a_foreign_schema_is_not_a_500(api, stored_run):
 
 
 def _index_with_sources(run: MarkedRun, table: Any) -> bytes:
-    from etl_artifacts.attempts import list_attempt
+    from etl_artifacts.s3.attempts import list_attempt
     from etl_artifacts.search.index_format import SOURCES_METADATA_KEY
     from etl_artifacts_local.etl_parquet import parquet_bytes
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.layout import RunRef
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from marked_runs import delete_marked_run, write_marked_run

@@ -16,14 +16,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from etl_artifacts.artifact_store import artifact_store
-from etl_artifacts.attempts import list_attempt
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.indexing.builder import index_attempt
 from etl_artifacts.indexing.events import ObjectRef, objects_in
 from etl_artifacts.indexing.handler import lambda_handler
-from etl_artifacts.layout import parse_metadata_key
+from etl_artifacts.s3.artifact_store import artifact_store
+from etl_artifacts.s3.attempts import list_attempt
+from etl_artifacts.s3.layout import parse_metadata_key
 from etl_artifacts.search import index_format
 from etl_artifacts.search.index_format import SOURCES_METADATA_KEY, TRIGRAM_FILE, decode_sources
 from etl_artifacts_local.cli import main as cli_main

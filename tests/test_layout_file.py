@@ -9,14 +9,14 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from etl_artifacts.artifact_store import artifact_store
-from etl_artifacts.attempts import list_attempt
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.indexing.builder import index_attempt
-from etl_artifacts.layout import AttemptLocation, RunRef, attempt_dir
 from etl_artifacts.parquet import layout_file
 from etl_artifacts.parquet.layout_file import LAYOUT_FILE, parse_layout
+from etl_artifacts.s3.artifact_store import artifact_store
+from etl_artifacts.s3.attempts import list_attempt
+from etl_artifacts.s3.layout import AttemptLocation, RunRef, attempt_dir
 from etl_artifacts_local.hostile_parquet import bomb_parquet
 from etl_artifacts_local.s3_proxy import S3Proxy
 from phases_helpers import new_run, phase_path, put_bytes, put_chunks, put_metadata, run_path
@@ -241,7 +241,7 @@ def _put_layout(run: RunRef, chunks: list) -> None:  # type: ignore[type-arg]
     import tempfile
     from pathlib import Path
 
-    from etl_artifacts.attempts import encode_sources, sources_of
+    from etl_artifacts.s3.attempts import encode_sources, sources_of
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / LAYOUT_FILE

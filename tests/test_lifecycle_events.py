@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from etl_artifacts.db import get_database
 from etl_artifacts.lifecycle import outbox
 from etl_artifacts.lifecycle.artifact_states import delete_artifact, restore_artifact
+from etl_artifacts.postgres.db import get_database
 from etl_artifacts_local.services import free_port
 from lifecycle_helpers import Bus, create_bus, uploaded, use_env
 from uploads_helpers import new_run
@@ -87,7 +87,7 @@ def test_concurrent_drains_send_each_event_once(bus: Bus, s3_server, monkeypatch
         delete_artifact(company, artifact.artifact_id)
     assert _queued(company) == 25
     use_env(monkeypatch, AWS_ENDPOINT_URL_EVENTBRIDGE=s3_server.endpoint)
-    from etl_artifacts.db import Database
+    from etl_artifacts.postgres.db import Database
 
     results = []
     threads = [threading.Thread(target=lambda: results.append(outbox.drain(Database()))) for _ in range(3)]

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import requests
-from etl_artifacts.db import get_database
 from etl_artifacts.errors import ManifestInvalid
-from etl_artifacts.layout import RunRef
 from etl_artifacts.lifecycle.manifest_signature import verify_seal
+from etl_artifacts.postgres.db import get_database
+from etl_artifacts.s3.layout import RunRef
 from etl_artifacts_client.cli import main as client_main
 from lifecycle_helpers import create_signing_key, put_parquet, use_env
 from uploads_helpers import create_body, new_run, run_path

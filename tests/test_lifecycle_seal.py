@@ -79,7 +79,7 @@ def test_a_run_that_is_not_the_tenants_cannot_be_sealed(signing_key: str) -> Non
 
 
 def test_after_a_seal_the_run_refuses_changes(signing_key: str) -> None:
-    from etl_artifacts.db import get_database
+    from etl_artifacts.postgres.db import get_database
 
     run, _ = run_with_parquet()
     seal_logic.seal_run(run, "alice")

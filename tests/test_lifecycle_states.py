@@ -8,7 +8,7 @@ import uuid
 import pytest
 from etl_artifacts.errors import ArtifactAlreadyExists, RunArtifactLimit
 from etl_artifacts.lifecycle.artifact_states import delete_artifact, restore_artifact
-from etl_artifacts.uploads.dal import ArtifactStore
+from etl_artifacts.uploads.dal import UploadRecords
 from lifecycle_helpers import uploaded, use_env
 from uploads_helpers import new_run
 
@@ -23,7 +23,7 @@ def test_a_deleted_pending_upload_is_restored_pending() -> None:
     company = _company()
     pending = uploaded(new_run(company), "later.bin", status="pending", put=False)
     delete_artifact(company, pending.artifact_id)
-    found = ArtifactStore().get(company, pending.artifact_id)
+    found = UploadRecords().get(company, pending.artifact_id)
     assert found is not None and found.record.status == "deleted"
     assert restore_artifact(company, pending.artifact_id).record.status == "pending"
 

@@ -11,10 +11,10 @@ import uuid
 from typing import Any
 
 import pytest
-from etl_artifacts.db import Database, get_database
 from etl_artifacts.lifecycle import sweeper
 from etl_artifacts.lifecycle.artifact_states import delete_artifact
-from etl_artifacts.uploads.dal import ArtifactStore
+from etl_artifacts.postgres.db import Database, get_database
+from etl_artifacts.uploads.dal import UploadRecords
 from etl_artifacts_local.cli import main
 from lifecycle_helpers import days, object_exists, run_with_parquet, uploaded
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("base_env")
 
 
 def _status(company: str, artifact_id: str) -> str:
-    found = ArtifactStore().get(company, artifact_id)
+    found = UploadRecords().get(company, artifact_id)
     assert found is not None
     return found.record.status
 

@@ -27,10 +27,10 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 from conftest import REPO_ROOT, TEST_BUCKET
-from etl_artifacts.artifact_store import artifact_store
 from etl_artifacts.clients import s3_client
-from etl_artifacts.db import get_database
-from etl_artifacts.layout import PHASES, RunRef, parse_relative_key
+from etl_artifacts.postgres.db import get_database
+from etl_artifacts.s3.artifact_store import artifact_store
+from etl_artifacts.s3.layout import PHASES, RunRef, parse_relative_key
 from etl_artifacts_local import seed as seed_module
 from etl_artifacts_local.etl_parquet import (
     ERRORS_SCHEMA,

@@ -12,7 +12,7 @@ import requests
 from etl_artifacts.api.envelope import NDJSON_ENVELOPE_BYTES
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
-from etl_artifacts.layout import RunRef, chunk_file
+from etl_artifacts.s3.layout import RunRef, chunk_file
 from phases_helpers import (
     expected_lines,
     logs_table,

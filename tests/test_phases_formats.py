@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc
 import pytest
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.layout import RunRef
 from phases_helpers import (
     errors_table,
     logs_table,

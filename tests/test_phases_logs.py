@@ -10,7 +10,7 @@ import pytest
 import requests
 from etl_artifacts.api.envelope import NDJSON_ENVELOPE_BYTES
 from etl_artifacts.config import get_settings
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.layout import RunRef
 from phases_helpers import LEVELS, logs_table, new_run, phase_path, put_chunks, put_metadata, spy_row_groups
 
 NDJSON = {"Accept": "application/x-ndjson"}

@@ -8,8 +8,8 @@ import gzip
 
 import pytest
 import requests
-from etl_artifacts.artifact_store import reset_store
-from etl_artifacts.layout import chunk_file, single_file
+from etl_artifacts.s3.artifact_store import reset_store
+from etl_artifacts.s3.layout import chunk_file, single_file
 from phases_helpers import (
     data_table,
     errors_table,

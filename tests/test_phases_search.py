@@ -8,9 +8,9 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
-from etl_artifacts.artifact_store import artifact_store
-from etl_artifacts.attempts import list_attempt
 from etl_artifacts.parquet.chunkset import ChunkSet
+from etl_artifacts.s3.artifact_store import artifact_store
+from etl_artifacts.s3.attempts import list_attempt
 from phases_helpers import new_run, phase_path, put_chunks, put_metadata, spy_row_groups
 
 pytest.importorskip("etl_artifacts.search")
@@ -89,7 +89,7 @@ def test_read_rows_fetches_only_the_row_groups_holding_the_refs(api, searchable,
 def test_index_and_scan_answer_alike(api, searchable):
     builder = pytest.importorskip("etl_artifacts.indexing.builder")
     from etl_artifacts.config import get_settings
-    from etl_artifacts.layout import AttemptLocation
+    from etl_artifacts.s3.layout import AttemptLocation
 
     url = phase_path(searchable, suffix="/data")
     params = {"keyword": "needle-1", "limit": 1000}

@@ -9,7 +9,7 @@ import math
 from decimal import Decimal
 
 import pyarrow as pa
-from etl_artifacts.layout import chunk_file
+from etl_artifacts.s3.layout import chunk_file
 from phases_helpers import new_run, phase_path, put_metadata, put_table
 
 UTC = dt.UTC

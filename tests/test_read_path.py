@@ -30,7 +30,7 @@ def _chunk(start: int, count: int) -> pa.Table:
 def _build_index(run) -> None:
     from etl_artifacts.config import get_settings
     from etl_artifacts.indexing.builder import index_attempt
-    from etl_artifacts.layout import AttemptLocation
+    from etl_artifacts.s3.layout import AttemptLocation
 
     settings = get_settings()
     index_attempt(settings.artifacts_bucket, AttemptLocation(settings.artifacts_prefix, run, "extract", 1))

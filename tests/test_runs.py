@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from etl_artifacts.config import get_settings
-from etl_artifacts.db import connect, get_database, reset_database
+from etl_artifacts.postgres.db import connect, get_database, reset_database
 from etl_artifacts.runs.models import RunSearch
 from etl_artifacts.runs.query import search_statement
 from etl_artifacts_local.services import free_port
@@ -523,7 +523,7 @@ def test_keyword_plan_binds_the_tenant_in_every_index_condition(base_env):
 
 def test_every_search_index_leads_with_the_tenant(base_env):
     """Migration 5 replaced the (dag_id, trigram) indexes; running the migrations again changes nothing."""
-    from etl_artifacts.migrations import migrate
+    from etl_artifacts.postgres.migrations import migrate
 
     rows, _ = get_database().run(SECONDARY_INDEXES_SQL)
     definitions = {str(name): str(definition) for name, definition in rows}

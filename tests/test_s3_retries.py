@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import TEST_BUCKET
-from etl_artifacts.artifact_store import artifact_store
 from etl_artifacts.clients import s3_client
+from etl_artifacts.s3.artifact_store import artifact_store
 from security_helpers import S3Proxy, S3Request
 
 

@@ -11,14 +11,14 @@ import io
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from etl_artifacts.artifact_store import artifact_store
-from etl_artifacts.attempts import AttemptObjects, list_attempt
 from etl_artifacts.config import get_settings
 from etl_artifacts.errors import StorageError
 from etl_artifacts.indexing.builder import index_attempt
-from etl_artifacts.layout import parse_metadata_key
 from etl_artifacts.parquet.layout_file import LAYOUT_FILE, fetch_layout, seed_footers
 from etl_artifacts.phases.pages import page_of
+from etl_artifacts.s3.artifact_store import artifact_store
+from etl_artifacts.s3.attempts import AttemptObjects, list_attempt
+from etl_artifacts.s3.layout import parse_metadata_key
 from etl_artifacts.search import SearchResult, search_data
 from etl_artifacts.search.index_format import TRIGRAM_FILE
 from hypothesis import HealthCheck, given, settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from etl_artifacts.artifact_store import artifact_store
+from etl_artifacts.s3.artifact_store import artifact_store
 from etl_artifacts.search import search_data
 from search_helpers import new_run, reference_search, write_attempt
 

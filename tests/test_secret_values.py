@@ -17,8 +17,8 @@ import jwt
 import pytest
 from etl_artifacts.auth import authorizer_response
 from etl_artifacts.config import get_settings
-from etl_artifacts.db import connection_params
 from etl_artifacts.errors import ConfigurationError
+from etl_artifacts.postgres.db import connection_params
 from etl_artifacts.secret_values import reset_secret_cache
 from etl_artifacts_local.services import MotoS3Server
 

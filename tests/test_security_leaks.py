@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import TEST_BUCKET
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.layout import RunRef
 from etl_artifacts_local.gateway import AWS_FAILED_INVOCATION
 from etl_artifacts_local.services import free_port
 from marked_runs import MarkedRun, delete_marked_run, write_marked_run
@@ -184,7 +184,7 @@ def _one_failed_invocation(sweep: Sweep, monkeypatch: pytest.MonkeyPatch, label:
 
 @pytest.mark.slow
 def test_database_down_leaks_nothing(api, run, monkeypatch):
-    from etl_artifacts.db import reset_database
+    from etl_artifacts.postgres.db import reset_database
 
     sweep = Sweep(api, run.ref.id_company)
     bad_db = BAD_DATABASE_URL.format(port=free_port())

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import pytest
 import requests
 from conftest import TEST_BUCKET
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.layout import RunRef
 from marked_runs import MarkedRun, delete_marked_run, without_request_id, write_marked_run
 from route_helpers import Route, authorized_routes, encode_run_id
 from security_helpers import S3Proxy, outside_prefix

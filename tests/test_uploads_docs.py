@@ -17,7 +17,7 @@ from test_docs_snippets import ENV_FILE, run_blocks, runnable_blocks
 
 @pytest.fixture
 def strict_env_file(on_strict_s3: StrictBucket, gateway_url: str, make_token: Any, tmp_path: Path) -> Path:
-    from etl_artifacts.layout import RunRef
+    from etl_artifacts.s3.layout import RunRef
     from etl_artifacts_local.dev import render_env_file, stack_variables
     from etl_artifacts_local.seed import demo_run_id, seed_run
     from etl_artifacts_local.seed_scenarios import DEMO_COMPANY, DEMO_DAG_ID

@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from etl_artifacts.layout import RunRef
-from etl_artifacts.uploads.dal import ArtifactStore, InsertOutcome, StoredArtifact
+from etl_artifacts.s3.layout import RunRef
+from etl_artifacts.uploads.dal import InsertOutcome, StoredArtifact, UploadRecords
 from runs_helpers import insert_run, phase
 from test_uploads import Uploads
 from uploads_helpers import stored
@@ -29,7 +29,7 @@ def uploads(gateway_url: str, make_token: Callable[..., str], tenant: str) -> Up
 
 
 def _insert(row: StoredArtifact) -> StoredArtifact:
-    assert ArtifactStore().insert(row, run_max=1000).outcome is InsertOutcome.CREATED
+    assert UploadRecords().insert(row, run_max=1000).outcome is InsertOutcome.CREATED
     return row
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from etl_artifacts.config import get_settings
-from etl_artifacts.db import connect, get_database
-from etl_artifacts.layout import RunRef
-from etl_artifacts.migrations import MIGRATIONS, UPLOADS_TABLE, migrate
-from etl_artifacts.uploads.dal import ArtifactStore, InsertOutcome, ListQuery, list_statement
+from etl_artifacts.postgres.db import connect, get_database
+from etl_artifacts.postgres.migrations import MIGRATIONS, UPLOADS_TABLE, migrate
+from etl_artifacts.s3.layout import RunRef
+from etl_artifacts.uploads.dal import InsertOutcome, ListQuery, UploadRecords, list_statement
 from uploads_helpers import new_run, plan_nodes, stored
 
 pytestmark = pytest.mark.usefixtures("base_env")
@@ -41,7 +41,7 @@ def test_migration_is_idempotent_and_every_index_leads_with_the_tenant() -> None
 
 
 def test_a_row_is_found_only_within_its_tenant() -> None:
-    store = ArtifactStore()
+    store = UploadRecords()
     run = new_run("store-a")
     row = stored(run, derived_from=["extract/attempt=1/data_000.parquet"], metadata={"k": [1, "two"]})
     assert store.insert(row, run_max=10).outcome is InsertOutcome.CREATED
@@ -51,7 +51,7 @@ def test_a_row_is_found_only_within_its_tenant() -> None:
 
 
 def test_a_create_needs_the_run_of_the_tenant_in_etl_logs() -> None:
-    store = ArtifactStore()
+    store = UploadRecords()
     run = new_run("store-a")
     other_tenant = RunRef("store-b", run.dag_id, run.run_date, run.run_id)
     assert store.insert(stored(other_tenant), run_max=10).outcome is InsertOutcome.RUN_NOT_FOUND
@@ -60,7 +60,7 @@ def test_a_create_needs_the_run_of_the_tenant_in_etl_logs() -> None:
 
 
 def test_a_name_is_unique_among_the_runs_artifacts_that_are_not_deleted() -> None:
-    store = ArtifactStore()
+    store = UploadRecords()
     run = new_run("store-a")
     first = stored(run, "same.txt")
     assert store.insert(first, run_max=10).outcome is InsertOutcome.CREATED
@@ -71,7 +71,7 @@ def test_a_name_is_unique_among_the_runs_artifacts_that_are_not_deleted() -> Non
 
 
 def test_concurrent_creates_never_pass_the_per_run_limit() -> None:
-    store = ArtifactStore()
+    store = UploadRecords()
     run = new_run("store-a")
     rows = [stored(run, f"file-{n}.txt") for n in range(12)]
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -81,7 +81,7 @@ def test_concurrent_creates_never_pass_the_per_run_limit() -> None:
 
 
 def test_derived_ids_must_be_the_tenants() -> None:
-    store = ArtifactStore()
+    store = UploadRecords()
     mine, theirs = new_run("store-a"), new_run("store-b")
     own, foreign = stored(mine, "own.txt"), stored(theirs, "foreign.txt")
     assert store.insert(own, run_max=10).outcome is InsertOutcome.CREATED
@@ -92,7 +92,7 @@ def test_derived_ids_must_be_the_tenants() -> None:
 
 
 def test_keyset_pages_walk_the_dag_newest_first_without_gaps() -> None:
-    store = ArtifactStore()
+    store = UploadRecords()
     run = new_run("store-a")
     base = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
     rows = [stored(run, f"f{n}.txt", created_at=base + dt.timedelta(seconds=n // 2)) for n in range(7)]

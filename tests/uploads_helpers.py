@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.layout import RunRef
 from etl_artifacts.uploads.dal import StoredArtifact
 from etl_artifacts.uploads.ids import new_artifact_id
 from etl_artifacts.uploads.models import ArtifactRecord

@@ -48,8 +48,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 @one_line_errors
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from etl_artifacts.config import get_settings
-    from etl_artifacts.db import get_database
-    from etl_artifacts.migrations import migrate
+    from etl_artifacts.postgres.db import get_database
+    from etl_artifacts.postgres.migrations import migrate
 
     require_environment(("DATABASE_URL", "DB_SECRET_ARN"))
     # Index builds on a large table outlast the API's per-statement bound; migrate gets its own.
@@ -200,7 +200,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     # All before the first object is written: a run must not land in S3 without its etl.logs row.
     require_environment(("ARTIFACTS_BUCKET",), ("DATABASE_URL", "DB_SECRET_ARN"))
     require_s3_credentials()
-    from etl_artifacts.db import get_database
+    from etl_artifacts.postgres.db import get_database
 
     get_database().read("SELECT 1")
     if args.create_bucket:

@@ -161,7 +161,7 @@ def _shown(path: Path) -> str:
 def _configure_environment(database_url: str, aws_environment: dict[str, str], jwt_secret: str) -> None:
     from etl_artifacts.clients import reset_clients
     from etl_artifacts.config import get_settings
-    from etl_artifacts.db import reset_database
+    from etl_artifacts.postgres.db import reset_database
 
     for name in _FOREIGN_VARIABLES:
         os.environ.pop(name, None)
@@ -358,8 +358,8 @@ class DevStack:
     def prepare(self, options: SeedOptions) -> None:
         """Bucket, migrations, demo data and (when the indexer exists) its indexes."""
         from etl_artifacts.config import get_settings
-        from etl_artifacts.db import get_database
-        from etl_artifacts.migrations import migrate
+        from etl_artifacts.postgres.db import get_database
+        from etl_artifacts.postgres.migrations import migrate
 
         from etl_artifacts_local.seed import seed
         from etl_artifacts_local.services import create_bucket, create_rate_limit_table
@@ -449,7 +449,7 @@ class DevStack:
         )
 
     def shutdown(self) -> None:
-        from etl_artifacts.db import reset_database
+        from etl_artifacts.postgres.db import reset_database
 
         if self.server is not None:
             self.server.shutdown()

@@ -96,7 +96,7 @@ def _index_one(uri: str, row_group_rows: int | None) -> int:
     from etl_artifacts.config import get_settings
     from etl_artifacts.errors import ApiError
     from etl_artifacts.indexing.builder import INDEX_ROW_GROUP_ROWS, index_attempt
-    from etl_artifacts.layout import parse_metadata_key
+    from etl_artifacts.s3.layout import parse_metadata_key
 
     bucket_in_uri, key = split_s3_uri(uri)
     bucket = _use_bucket(bucket_in_uri)
@@ -123,8 +123,8 @@ def _index_all(prefix_uri: str, row_group_rows: int | None) -> int:
     from etl_artifacts.config import get_settings
     from etl_artifacts.errors import ApiError
     from etl_artifacts.indexing.builder import INDEX_ROW_GROUP_ROWS, index_attempt
-    from etl_artifacts.layout import parse_metadata_key
-    from etl_artifacts.s3_listing import list_prefix
+    from etl_artifacts.s3.layout import parse_metadata_key
+    from etl_artifacts.s3.listing import list_prefix
 
     bucket_in_uri, prefix = split_s3_uri(prefix_uri)
     bucket = _use_bucket(bucket_in_uri)

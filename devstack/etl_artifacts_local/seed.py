@@ -37,8 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from etl_artifacts.clients import s3_client
-from etl_artifacts.db import Database, get_database
-from etl_artifacts.layout import RunRef
+from etl_artifacts.postgres.db import Database, get_database
+from etl_artifacts.s3.layout import RunRef
 
 from etl_artifacts_local.seed_rows import random_uuid
 from etl_artifacts_local.seed_scenarios import (
@@ -171,11 +171,11 @@ def seed(
                 )
     for plan in plans:
         if plan.showcase:
-            from etl_artifacts.uploads.dal import ArtifactStore
+            from etl_artifacts.uploads.dal import UploadRecords
 
             from etl_artifacts_local.seed_uploads import seed_demo_upload
 
-            seed_demo_upload(plan.run, ArtifactStore(db))
+            seed_demo_upload(plan.run, UploadRecords(db))
     return SeedResult(
         companies=companies,
         dag_ids=dag_ids,

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.layout import RunRef
 
 from etl_artifacts_local.etl_parquet import (
     UTC_TS,

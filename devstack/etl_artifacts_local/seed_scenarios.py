@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.layout import RunRef
 from pydantic import BaseModel, ConfigDict, Field
 
 # The run every walkthrough points at (docs/getting-started.md, `etl-artifacts dev`, events/*.json): the first

@@ -9,8 +9,8 @@ import hashlib
 import json
 
 from etl_artifacts.config import get_settings, require_bucket
-from etl_artifacts.layout import RunRef
-from etl_artifacts.uploads.dal import ArtifactStore, InsertOutcome, StoredArtifact
+from etl_artifacts.s3.layout import RunRef
+from etl_artifacts.uploads.dal import InsertOutcome, StoredArtifact, UploadRecords
 from etl_artifacts.uploads.ids import new_artifact_id
 from etl_artifacts.uploads.models import ArtifactRecord
 from etl_artifacts.uploads.storage import UploadStorage, upload_key
@@ -26,9 +26,9 @@ def demo_artifact_id(run: RunRef) -> str:
     return new_artifact_id(int(created_at.timestamp() * 1000), randomness=bits)
 
 
-def seed_demo_upload(run: RunRef, store: ArtifactStore | None = None) -> str:
+def seed_demo_upload(run: RunRef, store: UploadRecords | None = None) -> str:
     """The demo report of ``run`` (whose etl.logs row must exist); returns its id."""
-    store = store or ArtifactStore()
+    store = store or UploadRecords()
     settings = get_settings()
     storage = UploadStorage(require_bucket(settings))
     artifact_id = demo_artifact_id(run)

@@ -12,7 +12,7 @@ from typing import Any
 
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
-from etl_artifacts.layout import EVENT_KINDS, PHASES, RunRef, attempt_dir, chunk_file, single_file
+from etl_artifacts.s3.layout import EVENT_KINDS, PHASES, RunRef, attempt_dir, chunk_file, single_file
 
 from etl_artifacts_local.etl_parquet import (
     ERRORS_SCHEMA,

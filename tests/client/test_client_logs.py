@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 import pytest
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.layout import RunRef
 from etl_artifacts_client import ApiError, Client
 from etl_artifacts_client.cli import main
 from phases_helpers import (

@@ -1,13 +1,13 @@
-"""The artifact store (etl_artifacts.artifact_store): one per warm function, rebuilt when its
+"""The artifact store (etl_artifacts.s3.artifact_store): one per warm function, rebuilt when its
 settings or S3 client are replaced, reset in one place, and built by tests with their own caps."""
 
 from __future__ import annotations
 
 import pytest
-from etl_artifacts.artifact_store import ArtifactStore, RecentMap, artifact_store, reset_store, use_store
 from etl_artifacts.clients import reset_clients, s3_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.errors import ConfigurationError
+from etl_artifacts.s3.artifact_store import ArtifactStore, RecentMap, artifact_store, reset_store, use_store
 
 
 @pytest.fixture(autouse=True)

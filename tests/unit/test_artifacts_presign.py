@@ -18,10 +18,10 @@ import botocore.auth
 import pytest
 from artifacts_helpers import amz_date, query_params
 from botocore.config import Config
-from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.artifacts.presign import GetObjectPresigner, content_disposition, download_filename
 from etl_artifacts.config import get_settings
-from etl_artifacts.layout import ArtifactRef, RunRef, parse_relative_key
+from etl_artifacts.s3.artifact_store import ArtifactStore
+from etl_artifacts.s3.layout import ArtifactRef, RunRef, parse_relative_key
 
 FROZEN = dt.datetime(2026, 11, 20, 10, 11, 12, tzinfo=dt.UTC)
 KEYS = [

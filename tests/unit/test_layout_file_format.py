@@ -18,7 +18,7 @@ from etl_artifacts.parquet.layout_file import (
     parse_layout,
     write_layout,
 )
-from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.s3.listing import S3Object
 
 SOURCES = '[{"etag":"e0","key":"k/data_000.parquet","size":1}]'
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 
 import pytest
 from etl_artifacts.errors import InvalidContinuationToken
-from etl_artifacts.layout import RunRef
 from etl_artifacts.phases import continuation_tokens as tokens
+from etl_artifacts.s3.layout import RunRef
 
 KEY = b"unit-test-key"
 RUN = RunRef("acme", uuid.UUID(int=7), dt.date(2026, 11, 20), "manual__1")

@@ -67,8 +67,8 @@ def test_refresh_after_restore_rebuilds_the_arrow_file_system_and_reseeds(
 ) -> None:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("ARTIFACTS_BUCKET", "priming-bucket")
-    from etl_artifacts.artifact_store import artifact_store, reset_store
     from etl_artifacts.config import get_settings
+    from etl_artifacts.s3.artifact_store import artifact_store, reset_store
 
     get_settings.cache_clear()
     try:
@@ -109,7 +109,7 @@ def unreachable_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def test_s3_priming_runs_the_calls_offline_and_leaves_the_client_sending(unreachable_s3: None) -> None:
     from etl_artifacts.errors import StorageError
-    from etl_artifacts.s3_listing import list_prefix
+    from etl_artifacts.s3.listing import list_prefix
 
     # Nothing listens on the endpoint: the LIST, HEAD and GET of priming were answered offline.
     snapstart.prime_s3()

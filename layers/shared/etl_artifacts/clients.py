@@ -195,7 +195,7 @@ def reset_clients() -> None:
     _dynamodb_client.cache_clear()
     kms_client.cache_clear()
     events_client.cache_clear()
-    # The artifact store (artifact_store.py) follows by itself: it is rebuilt for a new S3 client.
+    # The artifact store (s3/artifact_store.py) follows by itself: it is rebuilt for a new S3 client.
     # The limiter's stores hold what they learnt from the old endpoint (full windows).
     tenant_gate = sys.modules.get("etl_artifacts.ratelimit.tenant_gate")
     if tenant_gate is not None:

@@ -1,7 +1,7 @@
 """The one error taxonomy (docs/api.md Errors).
 
 Drivers' exceptions are wrapped once: S3 and parquet failures by ``etl_artifacts.storage_errors``,
-Postgres failures by ``etl_artifacts.db``; ``etl_artifacts.api.error_answers`` maps every ApiError
+Postgres failures by ``etl_artifacts.postgres.db``; ``etl_artifacts.api.error_answers`` maps every ApiError
 to its HTTP answer in one place. Messages are fixed human texts: driver text, SQL, bucket names and
 URLs never reach ``detail``.
 """

@@ -189,7 +189,7 @@ def prime_s3() -> None:
     the IDNA codec the first connection's host name goes through. No request is sent."""
     from etl_artifacts.clients import s3_client
     from etl_artifacts.config import get_settings
-    from etl_artifacts.s3_listing import list_prefix
+    from etl_artifacts.s3.listing import list_prefix
 
     client = s3_client()
     # The function's own bucket, so that the endpoint rules' cache holds its answer.
@@ -205,8 +205,8 @@ def prime_s3() -> None:
 def prime_arrow_s3() -> None:
     """pyarrow's S3 file system (the AWS C++ SDK's start-up) and the threads of the I/O pool its
     reads run on. No request is sent."""
-    from etl_artifacts.artifact_store import artifact_store
     from etl_artifacts.parquet.pool import start_threads
+    from etl_artifacts.s3.artifact_store import artifact_store
 
     artifact_store().filesystem  # noqa: B018 - built on first use: here, before the snapshot
     start_threads()
@@ -331,7 +331,7 @@ def refresh_after_restore() -> None:
     system is cheap to rebuild once its SDK is started, so it resolves its credentials again: the
     artifact store that holds it (and the warm caches, empty after priming) is dropped, the one reset.
     """
-    from etl_artifacts.artifact_store import artifact_store, reset_store
+    from etl_artifacts.s3.artifact_store import artifact_store, reset_store
 
     # Only a function that reads parquet has imported pyarrow (and built pyarrow's S3 client).
     reads_parquet = "pyarrow" in sys.modules
@@ -340,7 +340,7 @@ def refresh_after_restore() -> None:
         # Rebuilt here, resolving its credentials again, rather than by the first request.
         artifact_store().filesystem  # noqa: B018 - built on first use
     # Only a function that uses the database has imported its module (and pg8000).
-    if (db := sys.modules.get("etl_artifacts.db")) is not None:
+    if (db := sys.modules.get("etl_artifacts.postgres.db")) is not None:
         db.reset_database()
     random.seed()
 

@@ -34,7 +34,7 @@ from etl_artifacts.artifacts.models import (
 )
 from etl_artifacts.config import Settings, get_settings
 from etl_artifacts.errors import ErrorResponse, UnknownArtifactKind, ValidationErrorResponse
-from etl_artifacts.layout import (
+from etl_artifacts.s3.layout import (
     CHUNKED_NAMES,
     EVENT_KINDS,
     PHASES,

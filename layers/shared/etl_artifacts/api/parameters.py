@@ -16,7 +16,7 @@ from pydantic import BeforeValidator, GetCoreSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from etl_artifacts.config import get_settings
-from etl_artifacts.layout import RUN_ID_CHARS, RUN_ID_PATTERN, RUN_ID_RE
+from etl_artifacts.s3.layout import RUN_ID_CHARS, RUN_ID_PATTERN, RUN_ID_RE
 
 API_PREFIX = "/api/v1"
 RUN_PATH = API_PREFIX + "/dags/<dag_id>/runs/<date>/<run_id>"

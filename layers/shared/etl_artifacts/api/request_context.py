@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from etl_artifacts.api.parameters import check_run_id
 from etl_artifacts.errors import Unauthorized
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.layout import RunRef
 
 
 def request_id(app: APIGatewayHttpResolver) -> str:

@@ -27,7 +27,6 @@ from etl_artifacts.api.parameters import (
 )
 from etl_artifacts.api.request_context import run_ref, tenant
 from etl_artifacts.errors import ErrorResponse, ValidationErrorResponse
-from etl_artifacts.layout import RUN_ID_CHARS, RUN_ID_PATTERN
 from etl_artifacts.runs.models import (
     MAX_KEYWORD_CHARS,
     MAX_LIMIT,
@@ -38,6 +37,7 @@ from etl_artifacts.runs.models import (
     StatusFilter,
     parse_run_ids,
 )
+from etl_artifacts.s3.layout import RUN_ID_CHARS, RUN_ID_PATTERN
 
 app = APIGatewayHttpResolver(enable_validation=True)
 configure(app)

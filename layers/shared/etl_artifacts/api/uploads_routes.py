@@ -34,8 +34,8 @@ from etl_artifacts.api.parameters import (
 from etl_artifacts.api.request_context import caller, run_ref, tenant
 from etl_artifacts.config import Settings
 from etl_artifacts.errors import ErrorResponse, InvalidDateRange, ValidationErrorResponse
-from etl_artifacts.layout import RUN_ID_CHARS
 from etl_artifacts.runs.models import date_range_is_valid
+from etl_artifacts.s3.layout import RUN_ID_CHARS
 from etl_artifacts.uploads.models import (
     ARTIFACT_TYPE_PATTERN,
     MAX_NAME_CHARS,

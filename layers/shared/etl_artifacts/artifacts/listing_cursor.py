@@ -15,7 +15,7 @@ import json
 
 from etl_artifacts.config import get_settings
 from etl_artifacts.errors import InvalidCursor, TokenRejected
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.layout import RunRef
 from etl_artifacts.signed_tokens import sign, verified_payload
 
 _VERSION = 1

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.artifacts.presign_credentials import signing_identity
-from etl_artifacts.layout import ArtifactRef, RunRef
+from etl_artifacts.s3.artifact_store import ArtifactStore
+from etl_artifacts.s3.layout import ArtifactRef, RunRef
 
 _CONTENT_DISPOSITION_PARAM = "response-content-disposition"
 _AMZ_DATE_RE = re.compile(r"[?&]X-Amz-Date=([0-9]{8}T[0-9]{6}Z)")

@@ -23,8 +23,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.clients import s3_client_with_credentials, sts_client
+from etl_artifacts.s3.artifact_store import ArtifactStore
 
 # A role session assumed with a role session (Lambda's) is "role chaining": one hour at most.
 SESSION_DURATION_S = 3600

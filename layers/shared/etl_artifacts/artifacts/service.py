@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from etl_artifacts.artifact_store import ArtifactStore, artifact_store
 from etl_artifacts.artifacts.listing_cursor import decode_cursor, encode_cursor
 from etl_artifacts.artifacts.models import (
     DEFAULT_LIST_LIMIT,
@@ -19,8 +18,9 @@ from etl_artifacts.artifacts.models import (
 )
 from etl_artifacts.artifacts.presign import GetObjectPresigner, download_filename, tenant_presigner
 from etl_artifacts.errors import ArtifactNotFound
-from etl_artifacts.layout import RunRef, key_for_kind, parquet_artifact
-from etl_artifacts.s3_listing import strip_etag
+from etl_artifacts.s3.artifact_store import ArtifactStore, artifact_store
+from etl_artifacts.s3.layout import RunRef, key_for_kind, parquet_artifact
+from etl_artifacts.s3.listing import strip_etag
 from etl_artifacts.storage_errors import storage_errors
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})

@@ -29,19 +29,19 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_artifacts.artifact_store import ArtifactStore, artifact_store
-from etl_artifacts.attempts import AttemptObjects, list_attempt_at
 from etl_artifacts.clients import s3_client
 from etl_artifacts.deadline import check_deadline
 from etl_artifacts.errors import StorageError
-from etl_artifacts.layout import AttemptLocation
 from etl_artifacts.observability import logger
 from etl_artifacts.parquet.decoded import check_decoded, dictionary_columns, stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.layout_file import LAYOUT_FILE, footer_of, layout_is_current, write_layout
 from etl_artifacts.parquet.paging import group_starts
 from etl_artifacts.parquet.pool import map_concurrently, ordered_map
-from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.s3.artifact_store import ArtifactStore, artifact_store
+from etl_artifacts.s3.attempts import AttemptObjects, list_attempt_at
+from etl_artifacts.s3.layout import AttemptLocation
+from etl_artifacts.s3.listing import S3Object
 from etl_artifacts.search.engine import index_files_current
 from etl_artifacts.search.index_format import (
     INDEX_FILE,

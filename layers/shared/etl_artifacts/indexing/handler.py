@@ -30,8 +30,8 @@ from etl_artifacts.config import get_settings, require_bucket
 from etl_artifacts.deadline import invocation_deadline
 from etl_artifacts.errors import TooExpensive, UnreadableEvent
 from etl_artifacts.indexing.events import ObjectRef, is_sqs_batch, objects_in, parse_body
-from etl_artifacts.layout import parse_metadata_key
 from etl_artifacts.observability import logger, metrics
+from etl_artifacts.s3.layout import parse_metadata_key
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _pool_configured = False

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import time
 
-from etl_artifacts.artifact_store import ArtifactStore
-from etl_artifacts.attempts import AttemptObjects
 from etl_artifacts.clients import sqs_client
 from etl_artifacts.config import get_settings
 from etl_artifacts.observability import logger
+from etl_artifacts.s3.artifact_store import ArtifactStore
+from etl_artifacts.s3.attempts import AttemptObjects
 
 
 def index_build_message(bucket: str, metadata_key: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from etl_artifacts.config import get_settings
-from etl_artifacts.db import Database, get_database
 from etl_artifacts.errors import (
     ArtifactAlreadyExists,
     ArtifactDeleted,
@@ -20,10 +19,11 @@ from etl_artifacts.errors import (
     RunArtifactLimit,
     TtlExceedsLimit,
 )
-from etl_artifacts.layout import RunRef
 from etl_artifacts.lifecycle import outbox
 from etl_artifacts.lifecycle.seal import ensure_not_sealed
-from etl_artifacts.migrations import UPLOADS_TABLE
+from etl_artifacts.postgres.db import Database, get_database
+from etl_artifacts.postgres.migrations import UPLOADS_TABLE
+from etl_artifacts.s3.layout import RunRef
 from etl_artifacts.uploads.dal import SELECT_COLUMNS, StoredArtifact, select_artifact, stored_from_row
 from etl_artifacts.uploads.ids import is_artifact_id
 

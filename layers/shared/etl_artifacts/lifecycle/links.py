@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from etl_artifacts.config import get_settings
-from etl_artifacts.db import get_database
 from etl_artifacts.errors import ArtifactNotFound, LinkLimit, LinkNotFound, UploadIncomplete
 from etl_artifacts.lifecycle import outbox
 from etl_artifacts.lifecycle.artifact_states import raise_if_gone
@@ -28,8 +27,9 @@ from etl_artifacts.lifecycle.models import (
     LinkRedirect,
     LinksResponse,
 )
-from etl_artifacts.migrations import UPLOADS_TABLE
-from etl_artifacts.uploads.dal import ArtifactStore, select_artifact
+from etl_artifacts.postgres.db import get_database
+from etl_artifacts.postgres.migrations import UPLOADS_TABLE
+from etl_artifacts.uploads.dal import UploadRecords, select_artifact
 from etl_artifacts.uploads.ids import is_artifact_id, new_artifact_id
 
 LINK_ID_PREFIX = "lnk_"
@@ -121,7 +121,7 @@ def create_link(
 
 def list_links(id_company: str, artifact_id: str) -> LinksResponse:
     """The artifact's links, newest first, without tokens (404 for an artifact the tenant lacks)."""
-    if not is_artifact_id(artifact_id) or ArtifactStore().get(id_company, artifact_id) is None:
+    if not is_artifact_id(artifact_id) or UploadRecords().get(id_company, artifact_id) is None:
         raise ArtifactNotFound()
     rows, columns = get_database().read(
         """SELECT link_id, artifact_id, expires_at, max_downloads, downloads, created_at, created_by,
@@ -175,8 +175,8 @@ def use_link(token: str) -> tuple[str, str, str]:
 
 def follow_link(token: str) -> LinkRedirect:
     """One use of the link counted, and a presigned GET of its artifact valid ``REDIRECT_TTL_S``."""
-    from etl_artifacts.artifact_store import artifact_store
     from etl_artifacts.artifacts.presign import tenant_presigner
+    from etl_artifacts.s3.artifact_store import artifact_store
 
     company, key, name = use_link(token)
     store = artifact_store()

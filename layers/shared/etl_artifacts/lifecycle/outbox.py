@@ -22,8 +22,8 @@ from typing import Any
 
 from etl_artifacts.clients import events_client
 from etl_artifacts.config import get_settings
-from etl_artifacts.db import Database, get_database
 from etl_artifacts.observability import logger
+from etl_artifacts.postgres.db import Database, get_database
 
 EVENT_SOURCE = "etl-artifacts"
 DETAIL_TYPES = frozenset(

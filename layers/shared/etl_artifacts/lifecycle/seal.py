@@ -13,15 +13,15 @@ from typing import Any
 
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings, require_bucket
-from etl_artifacts.db import Database, get_database
 from etl_artifacts.errors import RunNotFound, RunNotSealed, RunSealed
-from etl_artifacts.layout import RunRef
 from etl_artifacts.lifecycle import outbox
 from etl_artifacts.lifecycle.kms_signer import sign_manifest
 from etl_artifacts.lifecycle.manifest_signature import canonical_bytes
 from etl_artifacts.lifecycle.models import RunSeal
-from etl_artifacts.migrations import UPLOADS_TABLE
-from etl_artifacts.s3_listing import list_prefix, strip_etag
+from etl_artifacts.postgres.db import Database, get_database
+from etl_artifacts.postgres.migrations import UPLOADS_TABLE
+from etl_artifacts.s3.layout import RunRef
+from etl_artifacts.s3.listing import list_prefix, strip_etag
 
 MANIFEST_VERSION = 1
 _WHERE_RUN = "id_company = :company AND dag_id = :dag AND run_date = :day AND run_id = :run"

@@ -25,10 +25,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from etl_artifacts.config import get_settings, require_bucket
-from etl_artifacts.db import Database, get_database
 from etl_artifacts.lifecycle import outbox
-from etl_artifacts.migrations import UPLOADS_TABLE
 from etl_artifacts.observability import logger, metrics
+from etl_artifacts.postgres.db import Database, get_database
+from etl_artifacts.postgres.migrations import UPLOADS_TABLE
 from etl_artifacts.storage_errors import storage_errors
 
 ABANDONED_AFTER = timedelta(hours=24)

@@ -24,11 +24,11 @@ from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.footer_cache import Footer
 from etl_artifacts.parquet.paging import Ref, RowLayout, consecutive_runs, plan_take
 from etl_artifacts.parquet.pool import map_concurrently
-from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.s3.listing import S3Object
 from etl_artifacts.storage_errors import storage_error
 
 if TYPE_CHECKING:
-    from etl_artifacts.artifact_store import ArtifactStore
+    from etl_artifacts.s3.artifact_store import ArtifactStore
 
 
 def read_row_groups(

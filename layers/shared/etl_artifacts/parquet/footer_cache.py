@@ -25,7 +25,7 @@ from etl_artifacts.parquet.byte_lru import ByteLRU
 from etl_artifacts.parquet.decoded import dictionary_columns, stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.pool import map_concurrently
-from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.s3.listing import S3Object
 from etl_artifacts.storage_errors import storage_error
 
 #: In-memory bytes of a parsed footer per serialized byte, and per file (see the docstring).

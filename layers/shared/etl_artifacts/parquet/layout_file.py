@@ -36,15 +36,15 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_artifacts.layout import RunRef, attempt_dir
 from etl_artifacts.observability import logger
 from etl_artifacts.parquet.decoded import stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.footer_cache import FooterCache
-from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.s3.layout import RunRef, attempt_dir
+from etl_artifacts.s3.listing import S3Object
 
 if TYPE_CHECKING:
-    from etl_artifacts.artifact_store import ArtifactStore
+    from etl_artifacts.s3.artifact_store import ArtifactStore
 
 LAYOUT_FILE = "index_layout.parquet"
 FORMAT_KEY = b"etl_artifacts.layout_format"

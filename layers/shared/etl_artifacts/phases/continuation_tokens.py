@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from etl_artifacts.errors import InvalidContinuationToken, TokenRejected
-from etl_artifacts.layout import RunRef
 from etl_artifacts.phases.models import Order
+from etl_artifacts.s3.layout import RunRef
 from etl_artifacts.signed_tokens import b64url_encode, sign, verified_payload
 
 _VERSION = 2

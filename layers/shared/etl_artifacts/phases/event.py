@@ -8,9 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow.fs import FileSystem
 
-from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.errors import ArtifactNotFound
-from etl_artifacts.layout import EVENT_KINDS, RunRef
 from etl_artifacts.parquet.decoded import (
     PAGE_COPIES,
     check_decoded,
@@ -22,6 +20,8 @@ from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
 from etl_artifacts.parquet.pool import map_concurrently
 from etl_artifacts.parquet.render import render_rows
 from etl_artifacts.phases.models import EventResponse
+from etl_artifacts.s3.artifact_store import ArtifactStore
+from etl_artifacts.s3.layout import EVENT_KINDS, RunRef
 from etl_artifacts.storage_errors import storage_error
 
 

@@ -35,7 +35,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.deadline import check_deadline
 from etl_artifacts.parquet.chunkset import ChunkSet, conform
 from etl_artifacts.parquet.decoded import TEXT_COPIES, check_decoded, decoded_bytes
@@ -46,7 +45,8 @@ from etl_artifacts.payload import body_cost
 from etl_artifacts.phases.continuation_tokens import Position, position
 from etl_artifacts.phases.models import Order
 from etl_artifacts.phases.pages import Page, page_of, page_of_refs
-from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.s3.artifact_store import ArtifactStore
+from etl_artifacts.s3.listing import S3Object
 
 _RENDER_BATCH = 1_000
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.paging import Ref, has_more, newest_first, page_window
 from etl_artifacts.parquet.render import columns_of, render_rows
 from etl_artifacts.phases.models import ColumnInfo, Order, ParquetPageResponse
-from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.s3.artifact_store import ArtifactStore
+from etl_artifacts.s3.listing import S3Object
 from etl_artifacts.storage_errors import storage_error
 
 

@@ -13,12 +13,9 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
-from etl_artifacts.artifact_store import ArtifactStore, artifact_store
-from etl_artifacts.attempts import AttemptObjects, as_listed_now, list_attempt
 from etl_artifacts.config import get_settings
 from etl_artifacts.errors import DeadlineExceeded, PhaseNotFound, UnknownColumn
 from etl_artifacts.indexing.queue import queue_index_build
-from etl_artifacts.layout import RunRef
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.layout_file import prefetch as prefetch_layout
 from etl_artifacts.parquet.paging import page_window
@@ -28,7 +25,10 @@ from etl_artifacts.phases.logs import LogFilter, filtered_page, ndjson_body
 from etl_artifacts.phases.models import EventResponse, Order, ParquetPageResponse
 from etl_artifacts.phases.pages import Page, page_of, page_of_refs
 from etl_artifacts.ratelimit.tenant_gate import scan_lease
-from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.s3.artifact_store import ArtifactStore, artifact_store
+from etl_artifacts.s3.attempts import AttemptObjects, as_listed_now, list_attempt
+from etl_artifacts.s3.layout import RunRef
+from etl_artifacts.s3.listing import S3Object
 from etl_artifacts.search import SearchMode, SearchResult, has_current_index, lists_index_files, search_data
 
 # Retry-After when a scan ran out of time and an index build was queued: the indexer's time for a

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from etl_artifacts.db import get_database
 from etl_artifacts.errors import RunNotFound
-from etl_artifacts.layout import RUN_PHASES, RunRef
+from etl_artifacts.postgres.db import get_database
 from etl_artifacts.runs.models import PhaseSummary, RunPhases, RunSearch, SearchRunResult, SearchRunsResponse
 from etl_artifacts.runs.query import get_run_statement, search_statement
+from etl_artifacts.s3.layout import RUN_PHASES, RunRef
 
 
 def _records(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> list[dict[str, Any]]:

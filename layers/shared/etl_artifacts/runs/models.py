@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from etl_artifacts.layout import RUN_ID_RE, RUN_PHASES
+from etl_artifacts.s3.layout import RUN_ID_RE, RUN_PHASES
 
 StatusFilter = Literal["all", "success", "error", "running", "skipped"]
 

@@ -12,9 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from etl_artifacts.layout import RUN_PHASES
-from etl_artifacts.migrations import KEYWORD_KEY_CHARS, KEYWORD_KEYS_FUNCTION, keyword_keys_expression
+from etl_artifacts.postgres.migrations import (
+    KEYWORD_KEY_CHARS,
+    KEYWORD_KEYS_FUNCTION,
+    keyword_keys_expression,
+)
 from etl_artifacts.runs.models import RunSearch
+from etl_artifacts.s3.layout import RUN_PHASES
 
 # Postgres OFFSET is a bigint; any page beyond this is simply past the end.
 MAX_OFFSET = 2**62

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Mapping
 
 from etl_artifacts.errors import InvalidDateRange
-from etl_artifacts.layout import RunRef
 from etl_artifacts.runs import dal
 from etl_artifacts.runs.models import (
     RunSearch,
@@ -18,6 +17,7 @@ from etl_artifacts.runs.models import (
     date_range_is_valid,
     phase_filters,
 )
+from etl_artifacts.s3.layout import RunRef
 
 
 def search_runs(

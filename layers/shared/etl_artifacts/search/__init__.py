@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from etl_artifacts.artifact_store import ArtifactStore
-    from etl_artifacts.attempts import AttemptObjects
+    from etl_artifacts.s3.artifact_store import ArtifactStore
+    from etl_artifacts.s3.attempts import AttemptObjects
 
 SearchMode = Literal["index", "scan", "trigram"]
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl_artifacts.artifact_store import ArtifactStore
-from etl_artifacts.attempts import AttemptObjects
 from etl_artifacts.deadline import current_deadline
 from etl_artifacts.parquet.chunkset import ChunkSet
 from etl_artifacts.parquet.paging import PageCollector, Ref, group_starts, row_group_batches
 from etl_artifacts.parquet.pool import READ_WORKERS, ordered_map
-from etl_artifacts.s3_listing import S3Object
+from etl_artifacts.s3.artifact_store import ArtifactStore
+from etl_artifacts.s3.attempts import AttemptObjects
+from etl_artifacts.s3.listing import S3Object
 from etl_artifacts.search import index_format
 from etl_artifacts.search.text import SEARCHABLE_COLUMN, match_positions, searchable_text
 

@@ -1,4 +1,4 @@
-"""The uploaded artifacts' only database access: ``ArtifactStore`` owns ``etl.uploaded_artifacts``.
+"""The uploaded artifacts' only database access: ``UploadRecords`` owns ``etl.uploaded_artifacts``.
 
 Every statement names the tenant first (``id_company = :id_company``), and every index of the table
 leads with it (``migrations``): a lookup or a page walks the caller's own entries only. A create runs
@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from etl_artifacts.db import Database, get_database
-from etl_artifacts.layout import RunRef
-from etl_artifacts.migrations import UPLOADS_TABLE
+from etl_artifacts.postgres.db import Database, get_database
+from etl_artifacts.postgres.migrations import UPLOADS_TABLE
+from etl_artifacts.s3.layout import RunRef
 from etl_artifacts.uploads.models import ArtifactRecord
 
 # The record's columns in the order ``stored_from_row`` reads them.
@@ -289,7 +289,7 @@ def select_artifact(
     return stored_from_row(rows[0]) if rows else None
 
 
-class ArtifactStore:
+class UploadRecords:
     """Rows of ``etl.uploaded_artifacts``, always within one tenant."""
 
     def __init__(self, db: Database | None = None) -> None:

@@ -1,6 +1,6 @@
 """Uploaded artifacts' logic, one function per route: create, complete, read, content, download, list.
 
-Rows live in Postgres (``ArtifactStore``), bytes in S3 (``UploadStorage``). The order of a create
+Rows live in Postgres (``UploadRecords``), bytes in S3 (``UploadStorage``). The order of a create
 is row first (pending), then bytes, then active: a create that fails after its row was written
 leaves at most a pending row, which no default list shows and which is removed at once when
 possible (and by the sweeper otherwise); bytes are never stored without a row that names them.
@@ -33,10 +33,10 @@ from etl_artifacts.errors import (
     TtlExceedsLimit,
     UploadIncomplete,
 )
-from etl_artifacts.layout import RunRef
 from etl_artifacts.observability import logger
 from etl_artifacts.payload import base64_cost, body_budget
-from etl_artifacts.uploads.dal import ArtifactStore, InsertOutcome, ListQuery, StoredArtifact
+from etl_artifacts.s3.layout import RunRef
+from etl_artifacts.uploads.dal import InsertOutcome, ListQuery, StoredArtifact, UploadRecords
 from etl_artifacts.uploads.ids import is_artifact_id, new_artifact_id
 from etl_artifacts.uploads.list_cursor import decode_cursor, encode_cursor
 from etl_artifacts.uploads.models import (
@@ -126,7 +126,7 @@ def _upload(stored: StoredArtifact, settings: Settings) -> Any:
 def _find(id_company: str, artifact_id: str) -> StoredArtifact:
     if not is_artifact_id(artifact_id):
         raise ArtifactNotFound()
-    stored = ArtifactStore().get(id_company, artifact_id)
+    stored = UploadRecords().get(id_company, artifact_id)
     if stored is None:
         raise ArtifactNotFound()
     return stored
@@ -167,7 +167,7 @@ def create_artifact(
     """Record a new artifact of ``run``: active at once with inline bytes, else pending with an upload."""
     settings = get_settings()
     data = _check_limits(body, settings)
-    store = ArtifactStore()
+    store = UploadRecords()
     fingerprint = None
     if idempotency_key is not None:
         fingerprint = request_fingerprint([str(run.dag_id), run.run_date.isoformat(), run.run_id], body)
@@ -245,7 +245,7 @@ def _replay(existing: StoredArtifact, fingerprint: str, settings: Settings) -> C
 
 
 def _store_inline(
-    store: ArtifactStore, stored: StoredArtifact, data: bytes, settings: Settings
+    store: UploadRecords, stored: StoredArtifact, data: bytes, settings: Settings
 ) -> ArtifactView:
     """PUT the inline bytes (S3 checks their SHA-256), then activate. On failure the pending row is
     removed (best effort: a row left pending is never listed by default and is swept later)."""
@@ -261,7 +261,7 @@ def _store_inline(
     return _view(active, settings)
 
 
-def _forget(store: ArtifactStore, stored: StoredArtifact, settings: Settings) -> None:
+def _forget(store: UploadRecords, stored: StoredArtifact, settings: Settings) -> None:
     for action in (
         lambda: _storage(settings).delete(stored.s3_key),
         lambda: store.remove(stored.id_company, stored.artifact_id),
@@ -288,7 +288,7 @@ def complete_artifact(id_company: str, artifact_id: str) -> ArtifactView:
         raise ChecksumMismatch(
             "The uploaded object does not match size_bytes and sha256; it was removed: upload it again."
         )
-    active = ArtifactStore().set_status(id_company, artifact_id, "active", from_status="pending")
+    active = UploadRecords().set_status(id_company, artifact_id, "active", from_status="pending")
     # None: a concurrent complete activated it first (or it changed state meanwhile).
     return _view(_readable(active or _find(id_company, artifact_id), _now()), settings)
 
@@ -333,7 +333,7 @@ def list_artifacts(query: ListQuery, cursor: str | None, include_urls: bool) -> 
     settings = get_settings()
     scope = list_scope(query)
     after = decode_cursor(scope, cursor) if cursor is not None else None
-    rows, more = ArtifactStore().list_page(replace(query, after=after))
+    rows, more = UploadRecords().list_page(replace(query, after=after))
     items = [_view(row, settings, urls=include_urls and row.record.status == "active") for row in rows]
     next_cursor = None
     if more and rows:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from etl_artifacts.artifacts.presign import SignedUrl, signed_url
 from etl_artifacts.clients import s3_client
 from etl_artifacts.config import get_settings
-from etl_artifacts.layout import RunRef
+from etl_artifacts.s3.layout import RunRef
 from etl_artifacts.storage_errors import storage_errors
 from etl_artifacts.uploads.models import UploadInstructions
 
@@ -146,8 +146,8 @@ class UploadStorage:
         Signed like the run artifacts' URLs: with a role session narrowed to the caller's tenant
         when one is configured (``presign_credentials``), and valid no longer than it.
         """
-        from etl_artifacts.artifact_store import artifact_store
         from etl_artifacts.artifacts.presign_credentials import signing_identity
+        from etl_artifacts.s3.artifact_store import artifact_store
 
         tenant_prefix = f"{get_settings().artifacts_prefix}{run.id_company}/"
         with storage_errors("uploads presign_get"):

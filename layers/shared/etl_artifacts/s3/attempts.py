@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from etl_artifacts.artifact_store import ArtifactStore
 from etl_artifacts.errors import DeadlineExceeded
-from etl_artifacts.layout import CHUNKED_NAMES, RunRef, attempt_dir, parse_chunk_name
 from etl_artifacts.parquet.pool import submit
-from etl_artifacts.s3_listing import S3Object, list_prefix, strip_etag
+from etl_artifacts.s3.artifact_store import ArtifactStore
+from etl_artifacts.s3.layout import CHUNKED_NAMES, RunRef, attempt_dir, parse_chunk_name
+from etl_artifacts.s3.listing import S3Object, list_prefix, strip_etag
 
 
 @dataclass

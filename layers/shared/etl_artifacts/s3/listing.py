@@ -1,7 +1,7 @@
 """S3 listing for every family: one paginated LIST of a prefix, and the objects it names.
 
 boto3 only (no pyarrow): the Artifacts function lists runs with it, the Phases function and the
-indexer classify an attempt's objects from it (``etl_artifacts.attempts``).
+indexer classify an attempt's objects from it (``etl_artifacts.s3.attempts``).
 """
 
 from __future__ import annotations

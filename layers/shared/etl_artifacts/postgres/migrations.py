@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from etl_artifacts.db import Database
+from etl_artifacts.postgres.db import Database
 
 PHASE_COLUMNS = ("event", "extract", "transform", "load")
 _LOCK_ID = 424242001

@@ -1,0 +1,1 @@
+"""Postgres: the one connection door (``db``) and the schema's migrations."""
