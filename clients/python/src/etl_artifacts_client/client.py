@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 
 import httpx
 
-from etl_artifacts_client._http import Transport
+from etl_artifacts_client._http import READ_TIMEOUT_S, Transport
 from etl_artifacts_client.errors import (
     ApiError,
     ClientError,
@@ -100,7 +100,7 @@ class Client:
         *,
         retries: int = 4,
         max_wait: float = 60.0,
-        timeout: float = 60.0,
+        timeout: float = READ_TIMEOUT_S,
         sleep: Callable[[float], None] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
