@@ -31,15 +31,16 @@ PORT ?= 3000
 dev: install strict-s3 ## Embedded Postgres + local S3 + migrate + demo data + API on 127.0.0.1:3000 (PORT=3100 for another port)
 	$(BIN)/etl-artifacts dev --port $(PORT)
 
-# Both cores by default (pytest-xdist; tests sharing a module's servers stay on one worker:
-# --dist loadfile), files handed out in collection order, longest first (tests/plugins/scheduling.py;
-# xdist's default would start the files with the most tests first instead).
+# Three pytest-xdist workers by default, on two cores: a worker spends about a quarter of its time
+# waiting on real timeouts and on servers in other processes. Tests sharing a module's servers stay
+# on one worker (--dist loadfile); files are handed out in collection order, longest first
+# (tests/plugins/scheduling.py; xdist's default would start the files with the most tests first).
 # PYTEST_WORKERS=0 runs serially; without xdist installed the suite runs serially.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 XDIST = $(shell $(BIN)/python -c 'import xdist' 2>/dev/null && [ '$(PYTEST_WORKERS)' != 0 ] \
 	&& echo '-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder')
 
-test: install s3rver strict-s3 ## Run the whole test suite (what CI runs), on both cores
+test: install s3rver strict-s3 ## Run the whole test suite (what CI runs), three workers
 	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 # The inner loop: lint, types, and the tests not marked slow / needing the servers' heavy setups.

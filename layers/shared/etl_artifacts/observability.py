@@ -12,9 +12,11 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
+    from aws_lambda_powertools.metrics import MetricResolution, MetricUnit
 
 
 def log_json(record: Any) -> str:
@@ -26,7 +28,21 @@ def log_json(record: Any) -> str:
 
 
 logger = Logger(service="etl-artifacts", json_serializer=log_json)
-metrics = Metrics(namespace="EtlArtifacts", service="etl-artifacts")
+
+
+class _Metrics(Metrics):
+    """Powertools' Metrics that adds nothing while POWERTOOLS_METRICS_DISABLED is set: Powertools
+    skips the flush then but keeps the values, and prints every 100th one to stdout regardless
+    (into the output of whatever shares the process: a local ``invoke``, a test's captured stdout)."""
+
+    def add_metric(
+        self, name: str, unit: MetricUnit | str, value: float, resolution: MetricResolution | int = 60
+    ) -> None:
+        if not is_metrics_disabled():
+            super().add_metric(name=name, unit=unit, value=value, resolution=resolution)
+
+
+metrics = _Metrics(namespace="EtlArtifacts", service="etl-artifacts")
 
 
 @lru_cache(maxsize=1)
