@@ -3,6 +3,10 @@ settings or S3 client are replaced, reset in one place, and built by tests with 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 from etl_artifacts.clients import reset_clients, s3_client
 from etl_artifacts.config import get_settings
@@ -63,3 +67,25 @@ def test_recent_map_keeps_the_latest_entries_and_writes_unless_kept() -> None:
     assert recent.put_unless("c", 30, keep=lambda old: old == 2) and recent.get("c") == 30
     recent.pop("c")
     assert recent.get("c") is None
+
+
+def test_the_store_is_freed_at_exit_before_pyarrow_shuts_its_s3_support_down() -> None:
+    # pyarrow registers its S3 shutdown when pyarrow.fs is imported; exit hooks run last-registered
+    # first, so a hook registered between the two sees what pyarrow's will see.
+    script = textwrap.dedent(
+        """
+        import atexit
+        import pyarrow.fs
+        from etl_artifacts.config import get_settings
+        from etl_artifacts.s3 import artifact_store as module
+
+        atexit.register(lambda: print("at pyarrow's exit:", module._FACTORY.store))
+        store = module.ArtifactStore(get_settings(), object(), filesystem=pyarrow.fs.LocalFileSystem)
+        module.use_store(store)
+        store.filesystem
+        print("before exit:", module._FACTORY.store is store)
+        """
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == ["before exit: True", "at pyarrow's exit: None"]

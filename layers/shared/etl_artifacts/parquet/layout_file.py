@@ -20,13 +20,11 @@ on fetched ones: the reads go through the same ``Footer``.
 
 from __future__ import annotations
 
-import atexit
 import functools
 import io
 import json
 import struct
 import threading
-import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -39,7 +37,6 @@ import pyarrow.parquet as pq
 from etl_artifacts.observability import logger
 from etl_artifacts.parquet.decoded import stored_bytes
 from etl_artifacts.parquet.driver_errors import DRIVER_ERRORS
-from etl_artifacts.parquet.footer_cache import FooterCache
 from etl_artifacts.s3.layout import RunRef, attempt_dir
 from etl_artifacts.s3.listing import S3Object
 
@@ -261,7 +258,6 @@ def seed_footers(store: ArtifactStore, objects: Sequence[S3Object], records: dic
         ):
             return False
     footers = store.footers
-    _forget_at_exit(footers)
     try:
         footers.seed(
             [
@@ -276,24 +272,6 @@ def seed_footers(store: ArtifactStore, objects: Sequence[S3Object], records: dic
         )
         return False
     return True
-
-
-_SEEDED: weakref.WeakSet[FooterCache] = weakref.WeakSet()
-
-
-def _forget_at_exit(footers: FooterCache) -> None:
-    """Drop the cached footers when the process exits, before the interpreter finalizes: a footer
-    read from the layout file holds a Python file object, and an Arrow thread that calls into one
-    while the interpreter finalizes aborts the process (Arrow's known issue with Python file
-    objects at exit, seen here as a rare abort of bench processes that exit right after a read;
-    Lambda freezes its processes rather than exit them)."""
-    _SEEDED.add(footers)
-    _register_exit_hook()
-
-
-@functools.cache
-def _register_exit_hook() -> None:
-    atexit.register(lambda: [footers.clear() for footers in list(_SEEDED)])
 
 
 class PendingLayout:

@@ -28,6 +28,9 @@ caps or a spying file system build their own ``ArtifactStore`` and install it wi
 
 from __future__ import annotations
 
+import atexit
+import functools
+import gc
 import threading
 import weakref
 from collections import OrderedDict
@@ -148,6 +151,7 @@ class ArtifactStore:
         with self._lazy_lock:
             if self._filesystem is None:
                 self._filesystem = self._make_filesystem()
+                _drop_store_at_exit()
             return self._filesystem
 
     @property
@@ -193,3 +197,18 @@ def reset_store() -> None:
     """Forget the store and every cache it holds: the next ``artifact_store()`` builds a new one."""
     with _FACTORY.lock:
         _FACTORY.store = None
+
+
+@functools.cache
+def _drop_store_at_exit() -> None:
+    """Free the store's pyarrow S3 client and open parquet files when the process exits, before
+    pyarrow shuts its S3 support down (its own exit hook, registered earlier, so run later): one
+    still alive past that point can abort the exit ("terminate called without an active
+    exception"; apache/arrow#34314, #41087). Lambda freezes its processes instead of exiting them;
+    the local commands and the bench's processes exit."""
+
+    def drop() -> None:
+        reset_store()
+        gc.collect()  # parsed footers and their files can sit in reference cycles
+
+    atexit.register(drop)
