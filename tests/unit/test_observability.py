@@ -10,6 +10,7 @@ from etl_artifacts.observability import metrics
 def test_disabled_metrics_print_nothing_and_keep_nothing(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     # Powertools prints every 100th value of a metric to stdout even while disabled; a process that
     # shares stdout with its functions (a local invoke, a CLI test) must never read one.
+    metrics.clear_metrics()  # whatever an earlier test of this process added while enabled
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     for _ in range(250):
         metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
